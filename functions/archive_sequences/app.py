@@ -1,0 +1,35 @@
+"""Lambda entry point: read settings at cold start, build the service once, hand every event to it."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+from sequence_archiver.settings import load_settings
+from sequence_archiver.wiring import build_service
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sequence_archiver.service import ArchiveService
+
+settings = load_settings(os.environ)  # fails the cold start with a message naming the bad variable
+logger = Logger(service=settings.service_name)
+metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+copy_config_to_registered_loggers(source_logger=logger, include={"sequence_archiver"})
+
+
+@cache
+def _service() -> ArchiveService:
+    return build_service(settings, metrics)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Archive the sequence IDs of an SQS batch, an EventBridge event or a direct payload."""
+    return _service().handle(event, context)

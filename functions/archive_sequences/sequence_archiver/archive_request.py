@@ -1,0 +1,139 @@
+"""What an archive request is: parsing payloads and message bodies into validated sequence IDs."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sequence_archiver.exceptions import InvalidRequestError, InvalidSequenceIdError
+
+MAX_SEQUENCE_ID = 2_147_483_647
+MAX_IDS_PER_REQUEST = 1_000
+_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() would accept "١٢" or "²"
+_MAX_ENVELOPE_DEPTH = 3
+_INPUT_PREVIEW_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidSequenceId:
+    """A value of a request that is not a sequence ID, with the reason, kept for reporting."""
+
+    input_value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRequest:
+    """A request's items in input order: valid IDs (deduplicated) and invalid values."""
+
+    items: tuple[int | InvalidSequenceId, ...]
+
+    @property
+    def sequence_ids(self) -> tuple[int, ...]:
+        """The valid, distinct sequence IDs in input order."""
+        return tuple(item for item in self.items if isinstance(item, int))
+
+
+def preview(value: object) -> str:
+    """A short JSON rendering of a rejected value, safe to put in logs and events."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _INPUT_PREVIEW_CHARS else text[: _INPUT_PREVIEW_CHARS - 1] + "…"
+
+
+def parse_sequence_id(value: object) -> int:
+    """Validate one sequence ID: an integer (or ASCII digit string) in 1..2147483647; nothing else."""
+    if isinstance(value, bool):
+        raise InvalidSequenceIdError("a boolean is not a sequence ID")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise InvalidSequenceIdError("a sequence ID string must be 1 to 10 ASCII digits")
+        number = int(value)
+    elif isinstance(value, float):
+        raise InvalidSequenceIdError("a sequence ID must be an integer, not a number with a fraction or exponent")
+    else:
+        raise InvalidSequenceIdError(f"a sequence ID must be an integer, not {type(value).__name__}")
+    if not 1 <= number <= MAX_SEQUENCE_ID:
+        raise InvalidSequenceIdError(f"a sequence ID must be between 1 and {MAX_SEQUENCE_ID}")
+    return number
+
+
+def parse_archive_request(payload: object) -> ArchiveRequest:
+    """Turn a request payload (`{"sequenceIds": [...]}`, `{"sequenceId": n}` or a bare ID) into an ArchiveRequest."""
+    values = _request_values(payload)
+    if len(values) > MAX_IDS_PER_REQUEST:
+        raise InvalidRequestError(
+            f"a request may hold at most {MAX_IDS_PER_REQUEST} sequence IDs; this one has {len(values)}"
+        )
+    items: list[int | InvalidSequenceId] = []
+    seen: set[int] = set()
+    for value in values:
+        try:
+            sequence_id = parse_sequence_id(value)
+        except InvalidSequenceIdError as exc:
+            items.append(InvalidSequenceId(input_value=preview(value), reason=str(exc)))
+            continue
+        if sequence_id not in seen:
+            seen.add(sequence_id)
+            items.append(sequence_id)
+    return ArchiveRequest(items=tuple(items))
+
+
+def _request_values(payload: object) -> list[Any]:
+    """The raw ID values of a payload, or InvalidRequestError when it is not a request."""
+    if isinstance(payload, (int, str)) and not isinstance(payload, bool):
+        return [payload]
+    if not isinstance(payload, dict):
+        raise InvalidRequestError(f'expected an object like {{"sequenceIds": [1, 2]}}, got {type(payload).__name__}')
+    has_many, has_one = "sequenceIds" in payload, "sequenceId" in payload
+    if has_many and has_one:
+        raise InvalidRequestError('give either "sequenceIds" or "sequenceId", not both')
+    if has_one:
+        return [payload["sequenceId"]]
+    if not has_many:
+        raise InvalidRequestError('the request has no "sequenceIds" (a list) or "sequenceId"')
+    values = payload["sequenceIds"]
+    if not isinstance(values, list):
+        raise InvalidRequestError(f'"sequenceIds" must be a list, got {type(values).__name__}')
+    if not values:
+        raise InvalidRequestError('"sequenceIds" is empty')
+    return values
+
+
+def parse_message_body(body: str) -> ArchiveRequest:
+    """Parse an SQS message body: a request, a bare ID, or an EventBridge event / SNS notification wrapping one."""
+    try:
+        payload: object = json.loads(body)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidRequestError("the message body is not JSON") from None
+    for _ in range(_MAX_ENVELOPE_DEPTH):
+        unwrapped = _unwrap_envelope(payload)
+        if unwrapped is None:
+            break
+        payload = unwrapped
+    return parse_archive_request(payload)
+
+
+def _unwrap_envelope(payload: object) -> object | None:
+    """The request inside an EventBridge event or SNS notification envelope; None if it is not one."""
+    if not isinstance(payload, dict):
+        return None
+    if {"detail-type", "source", "detail"} <= payload.keys():
+        detail: object = payload["detail"]
+        return detail
+    if payload.get("Type") == "Notification" and "TopicArn" in payload and "Message" in payload:
+        message = payload["Message"]
+        if not isinstance(message, str):
+            raise InvalidRequestError("the SNS notification's Message is not a string")
+        try:
+            inner: object = json.loads(message)
+        except (json.JSONDecodeError, RecursionError):
+            raise InvalidRequestError("the SNS notification's Message is not JSON") from None
+        return inner
+    return None

@@ -1,0 +1,85 @@
+"""One exception hierarchy for the archiver; callers branch on these types, never on message text."""
+
+from __future__ import annotations
+
+
+class SequenceArchiverError(Exception):
+    """Base class of every error raised by the archiver."""
+
+
+class ConfigurationError(SequenceArchiverError):
+    """The function's environment is invalid; raised at cold start."""
+
+
+class InvalidRequestError(SequenceArchiverError):
+    """A payload is not an archive request at all (wrong shape, not JSON, too many IDs)."""
+
+
+class InvalidSequenceIdError(SequenceArchiverError):
+    """One value is not a valid Reply sequence ID."""
+
+
+class ApiKeyError(SequenceArchiverError):
+    """The Reply API key could not be obtained from Secrets Manager."""
+
+
+class ApiKeyUnavailableError(ApiKeyError):
+    """Secrets Manager could not be read (throttled, unreachable, access denied)."""
+
+
+class ApiKeyMalformedError(ApiKeyError):
+    """The secret exists but holds no usable API key."""
+
+
+class ReplyApiError(SequenceArchiverError):
+    """A call to Reply did not produce a usable answer."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class RetryableReplyError(ReplyApiError):
+    """A transient failure: worth retrying later."""
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, retry_after_seconds: float | None = None
+    ) -> None:
+        super().__init__(message, http_status=http_status)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ReplyThrottledError(RetryableReplyError):
+    """Reply answered 429 Too Many Requests."""
+
+
+class ReplyServerError(RetryableReplyError):
+    """Reply answered with a 5xx status."""
+
+
+class ReplyTransportError(RetryableReplyError):
+    """The call timed out or the connection failed before a full answer arrived."""
+
+
+class ReplyMalformedResponseError(RetryableReplyError):
+    """Reply answered 200 with a body that is not the documented Sequence JSON."""
+
+
+class ReplyAuthenticationError(ReplyApiError):
+    """Reply rejected the API key (401), even after re-reading the secret."""
+
+
+class DeadlineExceededError(SequenceArchiverError):
+    """Not enough Lambda time is left to start (or wait for) another call."""
+
+
+class ResultsPublishError(SequenceArchiverError):
+    """Results events could not be put on the event bus after retries."""
+
+
+class SequenceArchiveIncomplete(SequenceArchiverError):  # noqa: N818 - the name is part of the public contract
+    """Some sequence IDs ended `failed`; raised for non-SQS triggers so the caller's retry takes over."""
+
+    def __init__(self, message: str, *, detail: dict[str, object]) -> None:
+        super().__init__(message)
+        self.detail = detail

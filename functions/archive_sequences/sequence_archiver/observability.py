@@ -1,0 +1,56 @@
+"""Metrics derived from outcomes and Reply calls (CloudWatch EMF through Powertools Metrics)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sequence_archiver.outcomes import Outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from aws_lambda_powertools import Metrics
+
+    from sequence_archiver.outcomes import SequenceResult
+    from sequence_archiver.reply_client import ApiCall
+
+OUTCOME_METRICS: dict[Outcome, str] = {
+    Outcome.ARCHIVED: "SequencesArchived",
+    Outcome.ALREADY_ARCHIVED: "SequencesAlreadyArchived",
+    Outcome.NOT_FOUND: "SequencesNotFound",
+    Outcome.FORBIDDEN: "SequencesForbidden",
+    Outcome.CONFLICT: "SequencesConflict",
+    Outcome.INVALID: "SequencesInvalid",
+    Outcome.FAILED: "SequencesFailed",
+}
+
+
+class MetricsRecorder:
+    """Translates what happened into metric values; dimensions stay low-cardinality (service only)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._api_calls = 0
+        self._throttled = 0
+
+    def record_api_call(self, call: ApiCall) -> None:
+        """Note one HTTP attempt; its latency is a metric value of its own (for percentiles)."""
+        self._api_calls += 1
+        self._throttled += call.http_status == 429
+        self._metrics.add_metric(name="ReplyApiLatency", unit=MetricUnit.Milliseconds, value=call.latency_ms)
+
+    def record_invocation(self, results: Iterable[SequenceResult]) -> None:
+        """Outcome counts (zeros included, so dashboards show flat lines, not gaps) and the call totals."""
+        counts = Counter(result.outcome for result in results)
+        for outcome, metric_name in OUTCOME_METRICS.items():
+            self._metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=counts.get(outcome, 0))
+        self._metrics.add_metric(name="ReplyApiCalls", unit=MetricUnit.Count, value=self._api_calls)
+        self._metrics.add_metric(name="ReplyApiThrottled", unit=MetricUnit.Count, value=self._throttled)
+        self._api_calls = self._throttled = 0
+
+    def record_rejected_request(self) -> None:
+        """A payload that was not an archive request at all."""
+        self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

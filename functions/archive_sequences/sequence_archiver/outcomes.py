@@ -1,0 +1,73 @@
+"""Outcomes are data: each sequence ID ends with exactly one Outcome, and counts derive from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class Outcome(StrEnum):
+    """The final state of one sequence ID in one request."""
+
+    ARCHIVED = "archived"
+    ALREADY_ARCHIVED = "already_archived"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceSummary:
+    """The few fields of a Reply Sequence that results events carry."""
+
+    name: str | None
+    status: str | None
+    is_archived: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The results-event representation."""
+        return {"name": self.name, "status": self.status, "isArchived": self.is_archived}
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceResult:
+    """What happened to one sequence ID (or one invalid value) of a request."""
+
+    sequence_id: int | None
+    outcome: Outcome
+    http_status: int | None = None
+    error: str | None = None
+    sequence: SequenceSummary | None = None
+    input_value: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The results-event representation (`input` only for values that were not valid IDs)."""
+        data: dict[str, Any] = {
+            "sequenceId": self.sequence_id,
+            "outcome": self.outcome.value,
+            "httpStatus": self.http_status,
+            "error": self.error,
+            "sequence": self.sequence.to_json() if self.sequence else None,
+        }
+        if self.input_value is not None:
+            data["input"] = self.input_value
+        return data
+
+
+def count_outcomes(results: Iterable[SequenceResult]) -> dict[str, int]:
+    """Counts per outcome, every outcome present (zero when absent), in the enum's order."""
+    counts = dict.fromkeys((outcome.value for outcome in Outcome), 0)
+    for result in results:
+        counts[result.outcome.value] += 1
+    return counts
+
+
+def any_failed(results: Iterable[SequenceResult]) -> bool:
+    """True when at least one result is retryable (`failed`)."""
+    return any(result.outcome is Outcome.FAILED for result in results)

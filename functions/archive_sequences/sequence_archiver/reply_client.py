@@ -1,0 +1,304 @@
+"""Reply API v3 client: auth, timeouts, retries with backoff, Retry-After and 429 handling, the deadline.
+
+Retries are written here rather than with urllib3's `Retry` because each wait must respect the Lambda
+deadline and a 429 must pause every later call of this instance, not just the one request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+from sequence_archiver.exceptions import (
+    DeadlineExceededError,
+    ReplyAuthenticationError,
+    ReplyMalformedResponseError,
+    ReplyServerError,
+    ReplyThrottledError,
+    ReplyTransportError,
+    RetryableReplyError,
+)
+from sequence_archiver.outcomes import SequenceSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sequence_archiver.api_key import ApiKeySource
+    from sequence_archiver.deadline import Deadline
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "reply-sequence-archiver/0.1 (+aws-lambda)"
+_MAX_ERROR_TEXT = 200
+_KNOWN_STATUSES = {"new": "new", "active": "active", "paused": "paused"}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently one call is retried inside an invocation."""
+
+    max_attempts: int = 4
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Socket timeouts of one HTTP attempt."""
+
+    connect_seconds: float = 3.0
+    read_seconds: float = 10.0
+
+    @property
+    def minimum_call_seconds(self) -> float:
+        """The least time worth starting a call with: one connect timeout."""
+        return self.connect_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """One HTTP attempt, as reported to metrics."""
+
+    operation: str
+    http_status: int | None
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The useful part of an RFC 9457 problem+json body."""
+
+    title: str | None = None
+    detail: str | None = None
+    code: str | None = None
+    has_validation_errors: bool = False
+
+    def short_reason(self) -> str | None:
+        """`code: detail` (or whichever exists), trimmed for results events."""
+        text = ": ".join(part for part in (self.code, self.detail or self.title) if part)
+        return text[:_MAX_ERROR_TEXT] or None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyResponse:
+    """A final (non-retryable) answer from Reply: a 2xx with its sequence, or a 4xx with its problem."""
+
+    http_status: int
+    problem: Problem | None = None
+    sequence: SequenceSummary | None = None
+
+
+def _full_jitter(ceiling: float) -> float:
+    """A uniformly random wait in [0, ceiling] ("full jitter" backoff)."""
+    return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None when absent or unusable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - now())
+
+
+def parse_problem(body: bytes) -> Problem | None:
+    """Read a problem+json body; None when the body is empty or not a JSON object."""
+    if not body.strip():
+        return None
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+
+    def text(key: str) -> str | None:
+        value = document.get(key)
+        return value[:_MAX_ERROR_TEXT] if isinstance(value, str) else None
+
+    errors = document.get("errors")
+    return Problem(
+        title=text("title"),
+        detail=text("detail"),
+        code=text("code"),
+        has_validation_errors=isinstance(errors, list) and bool(errors),
+    )
+
+
+def parse_sequence(body: bytes, *, sequence_id: int) -> SequenceSummary:
+    """Read the Sequence of a 200 answer; ReplyMalformedResponseError when it is not one."""
+    try:
+        document: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ReplyMalformedResponseError("Reply answered 200 with a body that is not JSON", http_status=200) from None
+    if not isinstance(document, dict):
+        raise ReplyMalformedResponseError("Reply answered 200 with JSON that is not an object", http_status=200)
+    returned_id = document.get("id")
+    if returned_id is not None and (isinstance(returned_id, bool) or returned_id != sequence_id):
+        raise ReplyMalformedResponseError("Reply answered 200 for a different sequence ID", http_status=200)
+    name, status, is_archived = document.get("name"), document.get("status"), document.get("isArchived")
+    if isinstance(status, str):
+        # Reply's docs show both `paused` and `Paused`: compare case-insensitively, keep unknown values.
+        status = _KNOWN_STATUSES.get(status.lower(), status)
+    return SequenceSummary(
+        name=name if isinstance(name, str) else None,
+        status=status if isinstance(status, str) else None,
+        is_archived=is_archived if isinstance(is_archived, bool) else None,
+    )
+
+
+class ReplyClient:
+    """Calls Reply API v3 for one API key; safe to reuse across invocations of one Lambda instance."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key_source: ApiKeySource,
+        retry_policy: RetryPolicy,
+        timeouts: Timeouts,
+        http: urllib3.PoolManager | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = _full_jitter,
+        on_api_call: Callable[[ApiCall], None] | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key_source = api_key_source
+        self._retry_policy = retry_policy
+        self._timeouts = timeouts
+        self._http = http or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._on_api_call = on_api_call or (lambda _call: None)
+        self._resume_at = 0.0  # a 429 pauses every call of this instance until then
+
+    def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline."""
+        if isinstance(sequence_id, bool) or not isinstance(sequence_id, int) or sequence_id < 1:
+            raise TypeError("sequence_id must be a validated positive integer")
+        return self._call_with_retries("ArchiveSequence", f"/v3/sequences/{sequence_id}/archive", sequence_id, deadline)
+
+    def _call_with_retries(self, operation: str, path: str, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        key_refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            self._wait_for_resume(deadline)
+            try:
+                return self._attempt(operation, path, sequence_id, deadline)
+            except _Unauthorized:
+                if key_refreshed:
+                    raise ReplyAuthenticationError(
+                        "Reply rejected the API key (401) even after re-reading the secret", http_status=401
+                    ) from None
+                key_refreshed = True
+                attempt -= 1  # the re-read after a possible rotation is not a retry of the call
+                logger.warning("reply rejected the api key; re-reading the secret once", extra={"operation": operation})
+                self._api_key_source.api_key(refresh=True)
+                continue
+            except RetryableReplyError as exc:
+                delay = self._retry_delay(attempt, exc)
+                if delay is None or not deadline.allows(delay + self._timeouts.minimum_call_seconds):
+                    raise
+                logger.info(
+                    "retrying reply call",
+                    extra={
+                        "operation": operation,
+                        "sequence_id": sequence_id,
+                        "attempt": attempt,
+                        "http_status": exc.http_status,
+                        "delay_seconds": round(delay, 3),
+                        "reason": type(exc).__name__,
+                    },
+                )
+                self._sleep(delay)
+
+    def _retry_delay(self, attempt: int, error: RetryableReplyError) -> float | None:
+        """Seconds to wait before the next attempt, or None when attempts are used up."""
+        policy = self._retry_policy
+        if attempt >= policy.max_attempts:
+            return None
+        backoff = self._jitter(min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2 ** (attempt - 1)))
+        pause = max(0.0, self._resume_at - self._clock())
+        return max(backoff, pause, error.retry_after_seconds or 0.0)
+
+    def _wait_for_resume(self, deadline: Deadline) -> None:
+        """Honour an instance-wide pause after a 429, unless it outlasts the deadline."""
+        pause = self._resume_at - self._clock()
+        if not deadline.allows(max(pause, 0.0) + self._timeouts.minimum_call_seconds):
+            if pause > 0:
+                raise ReplyThrottledError(
+                    f"Reply asked to wait {pause:.0f}s, longer than the invocation has left",
+                    http_status=429,
+                    retry_after_seconds=pause,
+                )
+            raise DeadlineExceededError("not enough time left in this invocation to call Reply")
+        if pause > 0:
+            self._sleep(pause)
+
+    def _attempt(self, operation: str, path: str, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        api_key = self._api_key_source.api_key()
+        budget = min(self._timeouts.connect_seconds + self._timeouts.read_seconds, deadline.remaining_seconds())
+        timeout = urllib3.Timeout(connect=min(self._timeouts.connect_seconds, budget), read=budget)
+        started = self._clock()
+        status: int | None = None
+        try:
+            response = self._http.request(
+                "POST",
+                self._base_url + path,
+                headers={
+                    "Authorization": "Bearer " + api_key.get_secret_value(),
+                    "Accept": "application/json, application/problem+json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=timeout,
+                retries=False,
+                redirect=False,
+            )
+            status = response.status
+            body = response.data
+        except Urllib3HTTPError as exc:
+            raise ReplyTransportError(f"no answer from Reply ({type(exc).__name__})", http_status=None) from None
+        finally:
+            self._on_api_call(ApiCall(operation, status, (self._clock() - started) * 1000.0))
+        return self._interpret(response.status, response.headers.get("Retry-After"), body, sequence_id)
+
+    def _interpret(self, status: int, retry_after: str | None, body: bytes, sequence_id: int) -> ReplyResponse:
+        """Turn an HTTP answer into a final ReplyResponse or raise the retryable error it stands for."""
+        if 200 <= status < 300:
+            return ReplyResponse(http_status=status, sequence=parse_sequence(body, sequence_id=sequence_id))
+        if status == 401:
+            raise _Unauthorized
+        if status == 429:
+            wait = parse_retry_after(retry_after)
+            self._resume_at = max(self._resume_at, self._clock() + (wait or 0.0))
+            raise ReplyThrottledError("Reply rate limit exceeded (429)", http_status=429, retry_after_seconds=wait)
+        if status >= 500:
+            problem = parse_problem(body)
+            reason = problem.short_reason() if problem else None
+            raise ReplyServerError(
+                f"Reply answered {status}" + (f" ({reason})" if reason else ""),
+                http_status=status,
+                retry_after_seconds=parse_retry_after(retry_after),
+            )
+        return ReplyResponse(http_status=status, problem=parse_problem(body))
+
+
+class _Unauthorized(Exception):  # noqa: N818 - internal signal, never escapes the client
+    """A 401 answer; the client decides whether to re-read the key or give up."""

@@ -1,0 +1,175 @@
+"""Results events: one EventBridge entry per request (split into parts when too big), sent with PutEvents."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sequence_archiver.outcomes import any_failed, count_outcomes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from mypy_boto3_events.client import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+    from sequence_archiver.outcomes import SequenceResult
+
+logger = logging.getLogger(__name__)
+
+DETAIL_TYPE = "Sequence Archive Results"
+MAX_ENTRIES_PER_CALL = 10
+MAX_REQUEST_BYTES = 256 * 1024  # EventBridge's limit for one entry and for a whole PutEvents call
+_ENTRY_HEADROOM_BYTES = 2 * 1024  # Source, DetailType, Time and the part fields
+
+
+class Trigger(StrEnum):
+    """How the function was invoked."""
+
+    SQS = "sqs"
+    EVENTBRIDGE = "eventbridge"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReport:
+    """The results of one request (an SQS record, an EventBridge event or a direct invocation)."""
+
+    request_id: str
+    trigger: Trigger
+    results: tuple[SequenceResult, ...]
+
+    @property
+    def complete(self) -> bool:
+        """False when some ID ended `failed` and the request will be retried."""
+        return not any_failed(self.results)
+
+    def detail(self) -> dict[str, Any]:
+        """The whole results-event detail; also what a direct invocation returns."""
+        return {
+            "requestId": self.request_id,
+            "trigger": self.trigger.value,
+            "complete": self.complete,
+            "counts": count_outcomes(self.results),
+            "results": [result.to_json() for result in self.results],
+        }
+
+
+def _size(document: object) -> int:
+    return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def split_detail(
+    detail: dict[str, Any], *, max_bytes: int = MAX_REQUEST_BYTES - _ENTRY_HEADROOM_BYTES
+) -> list[dict[str, Any]]:
+    """The detail itself when it fits one entry; otherwise parts with `part`/`parts` and a share of results."""
+    if _size(detail) <= max_bytes:
+        return [detail]
+    header = {key: value for key, value in detail.items() if key != "results"}
+    budget = max_bytes - _size({**header, "results": [], "part": 99_999, "parts": 99_999})
+    chunks: list[list[dict[str, Any]]] = [[]]
+    used = 0
+    for result in detail["results"]:
+        cost = _size(result) + 1
+        if chunks[-1] and used + cost > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(result)
+        used += cost
+    return [
+        {**header, "part": number, "parts": len(chunks), "results": chunk}
+        for number, chunk in enumerate(chunks, start=1)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    request_id: str
+    entry: PutEventsRequestEntryTypeDef
+    size: int
+
+
+class ResultsPublisher:
+    """Puts results events on the bus; reports which requests could not be published."""
+
+    def __init__(
+        self,
+        *,
+        events_client: EventBridgeClient,
+        event_bus_name: str,
+        source: str,
+        max_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._events = events_client
+        self._event_bus_name = event_bus_name
+        self._source = source
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def publish(self, reports: Iterable[RequestReport]) -> set[str]:
+        """Publish every report; return the request IDs with at least one entry that never got through."""
+        entries = [entry for report in reports for entry in self._entries(report)]
+        failed: set[str] = set()
+        for chunk in _chunks(entries):
+            failed.update(self._put_with_retries(chunk))
+        return failed
+
+    def _entries(self, report: RequestReport) -> list[_Entry]:
+        entries = []
+        for part in split_detail(report.detail()):
+            detail_json = json.dumps(part, separators=(",", ":"), ensure_ascii=False)
+            entry: PutEventsRequestEntryTypeDef = {
+                "Source": self._source,
+                "DetailType": DETAIL_TYPE,
+                "Detail": detail_json,
+                "EventBusName": self._event_bus_name,
+            }
+            size = len(detail_json.encode("utf-8")) + len(self._source) + len(DETAIL_TYPE)
+            entries.append(_Entry(report.request_id, entry, size))
+        return entries
+
+    def _put_with_retries(self, chunk: Sequence[_Entry]) -> set[str]:
+        pending = list(chunk)
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = self._events.put_events(Entries=[item.entry for item in pending])
+            except (BotoCoreError, ClientError) as exc:
+                logger.warning(
+                    "put_events call failed",
+                    extra={"attempt": attempt, "entries": len(pending), "error": type(exc).__name__},
+                )
+            else:
+                pending = [
+                    item for item, result in zip(pending, response["Entries"], strict=False) if result.get("ErrorCode")
+                ] + pending[len(response["Entries"]) :]
+                if not pending:
+                    return set()
+                logger.warning(
+                    "some results events were rejected",
+                    extra={"attempt": attempt, "failed_entries": len(pending)},
+                )
+            if attempt < self._max_attempts:
+                self._sleep(0.2 * 2 ** (attempt - 1))
+        failed = {item.request_id for item in pending}
+        logger.error("results events not published", extra={"request_ids": sorted(failed)})
+        return failed
+
+
+def _chunks(entries: Sequence[_Entry]) -> list[list[_Entry]]:
+    """Group entries into PutEvents calls of at most 10 entries and 256 KiB."""
+    chunks: list[list[_Entry]] = []
+    size = 0
+    for entry in entries:
+        if not chunks or len(chunks[-1]) == MAX_ENTRIES_PER_CALL or size + entry.size > MAX_REQUEST_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += entry.size
+    return chunks

@@ -1,0 +1,84 @@
+"""Configuration: the environment is read once, at cold start, into a validated model."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sequence_archiver.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
+
+
+def _is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses, the only hosts allowed over plain http."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseModel):
+    """Every tunable of the function; field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    reply_api_key_secret_id: str = Field(alias="REPLY_API_KEY_SECRET_ID", min_length=1)
+    reply_api_base_url: str = Field(default="https://api.reply.io", alias="REPLY_API_BASE_URL")
+    results_event_bus_name: str = Field(default="default", alias="RESULTS_EVENT_BUS_NAME", min_length=1)
+    results_event_source: str = Field(
+        default="reply.sequence-archiver", alias="RESULTS_EVENT_SOURCE", min_length=1, max_length=256
+    )
+    service_name: str = Field(default="sequence-archiver", alias="POWERTOOLS_SERVICE_NAME", min_length=1)
+    metrics_namespace: str = Field(default="ReplySequenceArchiver", alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
+    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    reply_connect_timeout_seconds: PositiveSeconds = Field(default=3.0, alias="REPLY_CONNECT_TIMEOUT_SECONDS")
+    reply_read_timeout_seconds: PositiveSeconds = Field(default=10.0, alias="REPLY_READ_TIMEOUT_SECONDS")
+    reply_max_attempts: int = Field(default=4, ge=1, le=10, alias="REPLY_MAX_ATTEMPTS")
+    reply_backoff_base_seconds: PositiveSeconds = Field(default=0.5, alias="REPLY_BACKOFF_BASE_SECONDS")
+    reply_backoff_max_seconds: PositiveSeconds = Field(default=20.0, alias="REPLY_BACKOFF_MAX_SECONDS")
+    deadline_safety_margin_seconds: float = Field(default=3.0, ge=0, le=60, alias="DEADLINE_SAFETY_MARGIN_SECONDS")
+    secret_max_age_seconds: int = Field(default=300, ge=0, le=86_400, alias="SECRET_MAX_AGE_SECONDS")
+    results_publish_max_attempts: int = Field(default=3, ge=1, le=10, alias="RESULTS_PUBLISH_MAX_ATTEMPTS")
+
+    @field_validator("reply_api_base_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str) -> str:
+        """Reject anything but https (plain http only to a loopback host), credentials, query or fragment."""
+        parts = urlsplit(value.strip())
+        host = parts.hostname or ""
+        if parts.scheme not in {"https", "http"} or not host:
+            raise ValueError("must be an absolute https:// URL such as https://api.reply.io")
+        if parts.scheme == "http" and not _is_loopback_host(host):
+            raise ValueError("plain http is only allowed to a loopback host (local testing); use https://")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials; the API key comes from Secrets Manager")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query string or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("dead_letter_queue_url")
+    @classmethod
+    def _empty_means_unset(cls, value: str | None) -> str | None:
+        """Treat an empty DEAD_LETTER_QUEUE_URL as not configured."""
+        return value or None
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from an environment mapping; a bad value raises ConfigurationError naming the variable."""
+    try:
+        return Settings.model_validate(dict(environ))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            variable = ".".join(str(part) for part in error["loc"]) or "environment"
+            problems.append(f"{variable}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,71 @@
+"""Builds the object graph once per Lambda instance: AWS clients, the Reply client, the core."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+from sequence_archiver.api_key import SecretsManagerApiKey
+from sequence_archiver.archiver import SequenceArchiver
+from sequence_archiver.dead_letters import DeadLetterQueue
+from sequence_archiver.observability import MetricsRecorder
+from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.results_publisher import ResultsPublisher
+from sequence_archiver.service import ArchiveService
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+
+    from sequence_archiver.settings import Settings
+
+# Short timeouts and the SDK's standard retry mode: a slow AWS call must not eat the Lambda deadline.
+AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+
+
+def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
+    """Create every collaborator from settings; AWS endpoints follow AWS_ENDPOINT_URL as boto3 does."""
+    session = boto3.session.Session()
+    recorder = MetricsRecorder(metrics)
+    api_key = SecretsManagerApiKey(
+        secret_id=settings.reply_api_key_secret_id,
+        provider=SecretsProvider(boto3_client=session.client("secretsmanager", config=AWS_CLIENT_CONFIG)),
+        max_age_seconds=settings.secret_max_age_seconds,
+    )
+    reply = ReplyClient(
+        base_url=settings.reply_api_base_url,
+        api_key_source=api_key,
+        retry_policy=RetryPolicy(
+            max_attempts=settings.reply_max_attempts,
+            backoff_base_seconds=settings.reply_backoff_base_seconds,
+            backoff_max_seconds=settings.reply_backoff_max_seconds,
+        ),
+        timeouts=Timeouts(
+            connect_seconds=settings.reply_connect_timeout_seconds,
+            read_seconds=settings.reply_read_timeout_seconds,
+        ),
+        on_api_call=recorder.record_api_call,
+    )
+    publisher = ResultsPublisher(
+        events_client=session.client("events", config=AWS_CLIENT_CONFIG),
+        event_bus_name=settings.results_event_bus_name,
+        source=settings.results_event_source,
+        max_attempts=settings.results_publish_max_attempts,
+    )
+    dead_letters = (
+        DeadLetterQueue(
+            sqs_client=session.client("sqs", config=AWS_CLIENT_CONFIG),
+            queue_url=settings.dead_letter_queue_url,
+        )
+        if settings.dead_letter_queue_url
+        else None
+    )
+    return ArchiveService(
+        archiver=SequenceArchiver(reply),
+        publisher=publisher,
+        metrics=recorder,
+        dead_letters=dead_letters,
+        deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
+    )

@@ -1,0 +1,134 @@
+"""The core: every Reply answer maps to exactly one outcome, and nothing escapes per ID."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sequence_archiver.archive_request import parse_archive_request
+from sequence_archiver.archiver import SequenceArchiver, classify_response
+from sequence_archiver.deadline import Deadline
+from sequence_archiver.exceptions import (
+    ApiKeyUnavailableError,
+    DeadlineExceededError,
+    ReplyAuthenticationError,
+    ReplyServerError,
+    ReplyThrottledError,
+)
+from sequence_archiver.outcomes import Outcome, SequenceSummary
+from sequence_archiver.reply_client import Problem, ReplyResponse
+
+if TYPE_CHECKING:
+    from tests.unit.conftest import FakeClock
+
+
+@pytest.mark.parametrize(
+    ("status", "problem", "outcome"),
+    [
+        (200, None, Outcome.ARCHIVED),
+        (
+            409,
+            Problem(code="sequenceAction.archived", detail="Sequence is already archived."),
+            Outcome.ALREADY_ARCHIVED,
+        ),
+        (409, Problem(code="SequenceAction.Archived"), Outcome.ALREADY_ARCHIVED),
+        (409, Problem(code="sequenceAction.invalidState", detail="Pause it first"), Outcome.CONFLICT),
+        (409, None, Outcome.CONFLICT),
+        (404, Problem(code="sequenceAction.notFound"), Outcome.NOT_FOUND),
+        (404, None, Outcome.NOT_FOUND),
+        (400, Problem(code="sequence.notFound"), Outcome.NOT_FOUND),
+        (403, Problem(code="sequenceAction.forbidden"), Outcome.FORBIDDEN),
+        (400, Problem(code="sequenceAction.teamMemberNotFound"), Outcome.FORBIDDEN),
+        (400, Problem(title="One or more validation errors occurred.", has_validation_errors=True), Outcome.INVALID),
+        (400, Problem(code="sequenceAction.somethingNew"), Outcome.FAILED),
+        (405, None, Outcome.FAILED),
+        (422, None, Outcome.FAILED),
+    ],
+)
+def test_each_answer_maps_to_one_outcome(status: int, problem: Problem | None, outcome: Outcome) -> None:
+    result = classify_response(42, ReplyResponse(http_status=status, problem=problem))
+    assert result.outcome is outcome
+    assert result.http_status == status
+    assert result.sequence_id == 42
+    if outcome is not Outcome.ARCHIVED:
+        assert result.error
+
+
+def test_the_200_sequence_is_kept_in_the_result() -> None:
+    summary = SequenceSummary("Q3 outreach", "paused", True)
+    result = classify_response(42, ReplyResponse(200, sequence=summary))
+    assert result.to_json() == {
+        "sequenceId": 42,
+        "outcome": "archived",
+        "httpStatus": 200,
+        "error": None,
+        "sequence": {"name": "Q3 outreach", "status": "paused", "isArchived": True},
+    }
+
+
+class ScriptedApi:
+    def __init__(self, answers: dict[int, ReplyResponse | Exception]) -> None:
+        self.answers, self.calls = answers, []  # type: list[int]
+
+    def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        self.calls.append(sequence_id)
+        answer = self.answers[sequence_id]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_results_follow_input_order_with_invalid_values_in_place(clock: FakeClock) -> None:
+    api = ScriptedApi({1: ReplyResponse(200), 2: ReplyResponse(404)})
+    request = parse_archive_request({"sequenceIds": [1, "nope", 2, 1]})
+
+    results = SequenceArchiver(api).archive(request, Deadline(clock.now + 60, clock))
+
+    assert [(r.sequence_id, r.outcome) for r in results] == [
+        (1, Outcome.ARCHIVED),
+        (None, Outcome.INVALID),
+        (2, Outcome.NOT_FOUND),
+    ]
+    assert results[1].input_value == '"nope"'
+    assert api.calls == [1, 2]
+
+
+def test_transient_errors_fail_one_id_and_the_rest_go_on(clock: FakeClock) -> None:
+    api = ScriptedApi(
+        {
+            1: ReplyServerError("Reply answered 503", http_status=503),
+            2: ReplyThrottledError("429", http_status=429),
+            3: ReplyResponse(200),
+        }
+    )
+    results = SequenceArchiver(api).archive(
+        parse_archive_request({"sequenceIds": [1, 2, 3]}), Deadline(clock.now + 60, clock)
+    )
+
+    assert [(r.outcome, r.http_status) for r in results] == [
+        (Outcome.FAILED, 503),
+        (Outcome.FAILED, 429),
+        (Outcome.ARCHIVED, 200),
+    ]
+    assert results[0].error == "Reply answered 503"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReplyAuthenticationError("Reply rejected the API key (401)", http_status=401),
+        ApiKeyUnavailableError("could not read the API key secret"),
+        DeadlineExceededError("not enough time left"),
+    ],
+)
+def test_request_wide_errors_stop_calling_and_fail_the_rest(clock: FakeClock, error: Exception) -> None:
+    api = ScriptedApi({1: ReplyResponse(200), 2: error, 3: ReplyResponse(200), 4: ReplyResponse(200)})
+    results = SequenceArchiver(api).archive(
+        parse_archive_request({"sequenceIds": [1, 2, 3, 4]}), Deadline(clock.now + 60, clock)
+    )
+
+    assert [r.outcome for r in results] == [Outcome.ARCHIVED, Outcome.FAILED, Outcome.FAILED, Outcome.FAILED]
+    assert api.calls == [1, 2]
+    assert results[2].error is not None
+    assert results[2].error.startswith("not attempted: ")

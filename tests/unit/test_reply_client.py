@@ -1,0 +1,264 @@
+"""The Reply client: what each answer means, retries, Retry-After, the instance pause, 401 re-read, deadline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import urllib3
+from pydantic import SecretStr
+from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
+
+from sequence_archiver.deadline import Deadline
+from sequence_archiver.exceptions import (
+    DeadlineExceededError,
+    ReplyAuthenticationError,
+    ReplyMalformedResponseError,
+    ReplyServerError,
+    ReplyThrottledError,
+    ReplyTransportError,
+)
+from sequence_archiver.reply_client import ApiCall, ReplyClient, RetryPolicy, Timeouts, parse_retry_after
+
+if TYPE_CHECKING:
+    from tests.unit.conftest import FakeClock
+
+API_KEY = "rk_unit_SECRET_MARKER_123"
+ROTATED_KEY = "rk_unit_ROTATED_MARKER_456"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeHttp:
+    """Plays scripted answers (or raises scripted urllib3 errors) and records each request."""
+
+    def __init__(self, clock: FakeClock, script: list[Answer | Exception], latency: float = 0.05) -> None:
+        self.clock, self.script, self.latency = clock, list(script), latency
+        self.requests: list[dict[str, Any]] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        self.requests.append({"method": method, "url": url, **kwargs})
+        self.clock.now += self.latency
+        item = self.script.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return urllib3.HTTPResponse(body=item.body, status=item.status, headers=item.headers, preload_content=True)
+
+
+class KeySource:
+    def __init__(self, *keys: str) -> None:
+        self.keys, self.reads, self.refreshes = list(keys), 0, 0
+
+    def api_key(self, *, refresh: bool = False) -> SecretStr:
+        self.reads += 1
+        if refresh:
+            self.refreshes += 1
+            self.keys.pop(0) if len(self.keys) > 1 else None
+        return SecretStr(self.keys[0])
+
+
+def sequence_body(sequence_id: int = 42, status: str = "paused") -> bytes:
+    return json.dumps({"id": sequence_id, "name": "Q3 outreach", "status": status, "isArchived": True}).encode()
+
+
+def problem(status: int, code: str | None = None, detail: str = "x") -> Answer:
+    body = {"title": "t", "status": status, "detail": detail} | ({"code": code} if code else {})
+    return Answer(status, json.dumps(body).encode(), {"Content-Type": "application/problem+json"})
+
+
+def make_client(
+    clock: FakeClock, script: list[Answer | Exception], *, keys: KeySource | None = None, attempts: int = 4
+) -> tuple[ReplyClient, FakeHttp, list[ApiCall]]:
+    http = FakeHttp(clock, script)
+    calls: list[ApiCall] = []
+    client = ReplyClient(
+        base_url="https://api.reply.io/",
+        api_key_source=keys or KeySource(API_KEY),
+        retry_policy=RetryPolicy(max_attempts=attempts, backoff_base_seconds=0.5, backoff_max_seconds=8),
+        timeouts=Timeouts(connect_seconds=1, read_seconds=5),
+        http=http,  # type: ignore[arg-type]
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda ceiling: ceiling,
+        on_api_call=calls.append,
+    )
+    return client, http, calls
+
+
+def deadline(clock: FakeClock, seconds: float = 60.0) -> Deadline:
+    return Deadline(expires_at=clock.now + seconds, clock=clock)
+
+
+def test_a_200_posts_to_the_archive_path_with_bearer_auth_and_returns_the_sequence(clock: FakeClock) -> None:
+    client, http, calls = make_client(clock, [Answer(200, sequence_body(status="Paused"))])
+
+    response = client.archive_sequence(42, deadline(clock))
+
+    assert response.http_status == 200
+    assert response.sequence is not None
+    assert (response.sequence.name, response.sequence.status, response.sequence.is_archived) == (
+        "Q3 outreach",
+        "paused",
+        True,
+    )
+    [request] = http.requests
+    assert (request["method"], request["url"]) == ("POST", "https://api.reply.io/v3/sequences/42/archive")
+    assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
+    assert request["retries"] is False
+    assert request["redirect"] is False
+    assert [call.http_status for call in calls] == [200]
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409])
+def test_client_errors_are_final_answers_with_their_problem(clock: FakeClock, status: int) -> None:
+    client, http, _ = make_client(clock, [problem(status, "sequenceAction.something", "why")])
+
+    response = client.archive_sequence(42, deadline(clock))
+
+    assert response.http_status == status
+    assert response.problem is not None
+    assert response.problem.short_reason() == "sequenceAction.something: why"
+    assert len(http.requests) == 1
+
+
+def test_unknown_enum_values_are_kept_not_rejected(clock: FakeClock) -> None:
+    client, _, _ = make_client(clock, [Answer(200, sequence_body(status="hibernating"))])
+    response = client.archive_sequence(42, deadline(clock))
+    assert response.sequence is not None
+    assert response.sequence.status == "hibernating"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        problem(500),
+        problem(502),
+        Answer(503, b"<html>busy</html>"),
+        ReadTimeoutError(None, "/", "read timed out"),  # type: ignore[arg-type]
+        ProtocolError("Connection aborted."),
+        NewConnectionError(None, "refused"),  # type: ignore[arg-type]
+        Answer(200, b'{"id": 42, "name": '),
+        Answer(200, b"[]"),
+    ],
+    ids=["500", "502", "503-html", "timeout", "dropped", "refused", "truncated-200", "array-200"],
+)
+def test_transient_failures_are_retried_with_backoff_then_succeed(clock: FakeClock, failure: Any) -> None:
+    client, http, _ = make_client(clock, [failure, failure, Answer(200, sequence_body())])
+
+    response = client.archive_sequence(42, deadline(clock))
+
+    assert response.http_status == 200
+    assert len(http.requests) == 3
+    assert clock.sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (problem(503), ReplyServerError),
+        (ProtocolError("Connection aborted."), ReplyTransportError),
+        (Answer(200, b"not json"), ReplyMalformedResponseError),
+    ],
+)
+def test_transient_failures_give_up_after_max_attempts(clock: FakeClock, failure: Any, error: type[Exception]) -> None:
+    client, http, calls = make_client(clock, [failure] * 3, attempts=3)
+
+    with pytest.raises(error):
+        client.archive_sequence(42, deadline(clock))
+
+    assert len(http.requests) == 3
+    assert len(calls) == 3
+
+
+def test_a_429_waits_retry_after_and_pauses_the_whole_instance(clock: FakeClock) -> None:
+    throttled = Answer(429, b'{"title":"Too Many Requests","status":429}', {"Retry-After": "7"})
+    client, http, calls = make_client(
+        clock, [throttled, Answer(200, sequence_body(42)), Answer(200, sequence_body(43))]
+    )
+
+    client.archive_sequence(42, deadline(clock))
+    client.archive_sequence(43, deadline(clock))
+
+    assert clock.sleeps == [7.0]
+    assert len(http.requests) == 3
+    assert [call.http_status for call in calls] == [429, 200, 200]
+
+
+def test_a_pause_longer_than_the_time_left_fails_fast_without_sleeping(clock: FakeClock) -> None:
+    throttled = Answer(429, b"", {"Retry-After": "120"})
+    client, http, _ = make_client(clock, [throttled])
+
+    with pytest.raises(ReplyThrottledError) as excinfo:
+        client.archive_sequence(42, deadline(clock, seconds=30))
+    assert excinfo.value.retry_after_seconds == 120
+    with pytest.raises(ReplyThrottledError):  # the next ID does not even call Reply
+        client.archive_sequence(43, deadline(clock, seconds=30))
+
+    assert clock.sleeps == []
+    assert len(http.requests) == 1
+
+
+def test_no_call_starts_when_the_deadline_has_passed(clock: FakeClock) -> None:
+    client, http, _ = make_client(clock, [])
+    with pytest.raises(DeadlineExceededError):
+        client.archive_sequence(42, deadline(clock, seconds=0.5))
+    assert http.requests == []
+
+
+def test_read_timeout_never_exceeds_the_time_left(clock: FakeClock) -> None:
+    client, http, _ = make_client(clock, [Answer(200, sequence_body())])
+    client.archive_sequence(42, deadline(clock, seconds=2.5))
+    timeout = http.requests[0]["timeout"]
+    assert timeout.read_timeout <= 2.5
+    assert timeout.connect_timeout <= 1
+
+
+def test_a_401_re_reads_the_secret_once_and_uses_the_rotated_key(clock: FakeClock) -> None:
+    keys = KeySource(API_KEY, ROTATED_KEY)
+    client, http, _ = make_client(
+        clock, [Answer(401, b"", {"WWW-Authenticate": "Bearer"}), Answer(200, sequence_body())], keys=keys
+    )
+
+    assert client.archive_sequence(42, deadline(clock)).http_status == 200
+
+    assert keys.refreshes == 1
+    assert [r["headers"]["Authorization"] for r in http.requests] == [f"Bearer {API_KEY}", f"Bearer {ROTATED_KEY}"]
+
+
+def test_a_second_401_is_an_authentication_error_that_never_shows_the_key(clock: FakeClock) -> None:
+    unauthorized = problem(401, detail="Authentication credentials are missing or invalid.")
+    client, http, _ = make_client(clock, [unauthorized, unauthorized])
+
+    with pytest.raises(ReplyAuthenticationError) as excinfo:
+        client.archive_sequence(42, deadline(clock))
+
+    assert len(http.requests) == 2
+    assert API_KEY not in str(excinfo.value)
+    assert API_KEY not in repr(excinfo.value)
+    assert excinfo.value.__cause__ is None
+
+
+def test_the_ids_in_the_url_must_be_validated_integers(clock: FakeClock) -> None:
+    client, _, _ = make_client(clock, [])
+    for bad in ("1/../../users", True, 0):
+        with pytest.raises(TypeError):
+            client.archive_sequence(bad, deadline(clock))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("60", 60.0), (" 5 ", 5.0), (None, None), ("", None), ("soon", None), ("Thu, 01 Jan 2099 00:00:00 GMT", None)],
+)
+def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
+    parsed = parse_retry_after(header, now=lambda: 4_070_908_740.0)  # one minute before the date above
+    if header and header.startswith("Thu"):
+        assert parsed == pytest.approx(60.0)
+    else:
+        assert parsed == seconds

@@ -1,0 +1,72 @@
+"""Configuration is read once and bad values fail the cold start with the variable's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from sequence_archiver.exceptions import ConfigurationError
+from sequence_archiver.settings import load_settings
+
+REQUIRED = {"REPLY_API_KEY_SECRET_ID": "reply/api-key"}
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = load_settings(REQUIRED)
+
+    assert settings.reply_api_base_url == "https://api.reply.io"
+    assert settings.results_event_bus_name == "default"
+    assert settings.results_event_source == "reply.sequence-archiver"
+    assert settings.service_name == "sequence-archiver"
+    assert settings.metrics_namespace == "ReplySequenceArchiver"
+    assert settings.dead_letter_queue_url is None
+
+
+def test_the_secret_id_is_required_and_named_in_the_error() -> None:
+    with pytest.raises(ConfigurationError, match="REPLY_API_KEY_SECRET_ID"):
+        load_settings({})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost:9000/",
+        "http://[::1]:8080",
+        "https://api.reply.io/",
+        "https://eu.example",
+    ],
+)
+def test_https_anywhere_and_plain_http_only_to_loopback(url: str) -> None:
+    assert not load_settings({**REQUIRED, "REPLY_API_BASE_URL": url}).reply_api_base_url.endswith("/")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://api.reply.io", "plain http"),
+        ("http://10.0.0.5:8080", "plain http"),
+        ("http://127.0.0.1.nip.io", "plain http"),
+        ("ftp://api.reply.io", "https://"),
+        ("api.reply.io", "https://"),
+        ("https://user:secret@api.reply.io", "credentials"),
+        ("https://api.reply.io?x=1", "query"),
+    ],
+)
+def test_unsafe_base_urls_are_rejected(url: str, reason: str) -> None:
+    with pytest.raises(ConfigurationError, match="REPLY_API_BASE_URL") as excinfo:
+        load_settings({**REQUIRED, "REPLY_API_BASE_URL": url})
+    assert reason in str(excinfo.value)
+    assert "secret@" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("REPLY_MAX_ATTEMPTS", "0"), ("REPLY_READ_TIMEOUT_SECONDS", "-1"), ("SECRET_MAX_AGE_SECONDS", "soon")],
+)
+def test_bad_tunables_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings({**REQUIRED, variable: value})
+
+
+def test_an_empty_dead_letter_queue_url_means_none() -> None:
+    assert load_settings({**REQUIRED, "DEAD_LETTER_QUEUE_URL": ""}).dead_letter_queue_url is None
