@@ -1,0 +1,222 @@
+"""Failure semantics through the real handler: what is retried, what is final, and that nothing is lost."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.aws_stack import drain_queue, read_results_events
+from local.reply_simulator import Fault
+from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, outcomes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from local.aws_stack import LocalStack
+    from local.lambda_context import LocalLambdaContext
+    from local.reply_simulator import ReplySimulator
+
+pytestmark = pytest.mark.integration
+ALL_SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(function_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short backoff and read timeout so retry paths run in milliseconds, not seconds."""
+    monkeypatch.setenv("REPLY_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("REPLY_BACKOFF_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("REPLY_BACKOFF_MAX_SECONDS", "0.05")
+    monkeypatch.setenv("REPLY_READ_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("REPLY_CONNECT_TIMEOUT_SECONDS", "0.5")
+
+
+def test_only_the_record_with_a_failed_id_is_retried(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reply_simulator.inject(Fault(kind="status", status=503, times=None, sequence_id=105))
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(
+        handler,
+        aws_stack,
+        [json.dumps({"sequenceIds": [101]}), json.dumps({"sequenceIds": [105, 102]})],
+        lambda_context(),
+    )
+
+    assert invocation.failed_message_ids == {invocation.message_ids[1]}
+    details = details_by_request(read_results_events(aws_stack, expected=2))
+    assert details[invocation.message_ids[0]]["complete"] is True
+    retried = details[invocation.message_ids[1]]
+    assert retried["complete"] is False
+    assert outcomes(retried) == {105: "failed", 102: "archived"}
+    failed = retried["results"][0]
+    assert failed["httpStatus"] == 503
+    assert "503" in failed["error"]
+    assert [r.status for r in reply_simulator.requests if r.sequence_id == 105] == [503, 503, 503]
+    assert metric_total(capsys.readouterr().out, "SequencesFailed") == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(kind="status", status=429, retry_after=1),
+        Fault(kind="status", status=500),
+        Fault(kind="status", status=502),
+        Fault(kind="drop"),
+        Fault(kind="malformed"),
+        Fault(kind="delay", seconds=1.5),
+    ],
+    ids=["429-retry-after", "500", "502", "dropped-connection", "malformed-200", "slower-than-timeout"],
+)
+def test_transient_faults_are_retried_within_the_invocation(
+    fault: Fault,
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reply_simulator.inject(fault)
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [107, 108]})], lambda_context())
+
+    assert invocation.failed_message_ids == set()
+    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
+    assert outcomes(detail) == {107: "archived", 108: "archived"}
+    out = capsys.readouterr().out
+    assert metric_total(out, "ReplyApiCalls") == 3
+    assert metric_total(out, "ReplyApiThrottled") == (1 if fault.status == 429 else 0)
+
+
+def test_a_rotated_key_is_picked_up_after_one_401(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+    api_key: str,
+) -> None:
+    handler = load_handler()
+    invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceId": 109})], lambda_context())  # caches the old key
+    rotated = api_key + "_ROTATED"
+    aws_stack.secretsmanager().put_secret_value(
+        SecretId=aws_stack.secret_arn, SecretString=json.dumps({"apiKey": rotated})
+    )
+    reply_simulator.set_api_keys({rotated: ALL_SCOPES})
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [110, 111]})], lambda_context())
+
+    assert invocation.failed_message_ids == set()
+    details = details_by_request(read_results_events(aws_stack, expected=2))
+    assert outcomes(details[invocation.message_ids[0]]) == {110: "archived", 111: "archived"}
+    assert [r.status for r in reply_simulator.requests] == [200, 401, 200, 200]
+    captured = capsys.readouterr()
+    assert api_key not in captured.out + captured.err
+    assert rotated not in captured.out + captured.err
+
+
+def test_a_key_reply_keeps_rejecting_fails_the_request_without_calling_for_every_id(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+    api_key: str,
+) -> None:
+    reply_simulator.set_api_keys({"some-other-key": ALL_SCOPES})
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [112, 113, 114]})], lambda_context())
+
+    assert invocation.failed_message_ids == set(invocation.message_ids)
+    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
+    assert detail["complete"] is False
+    assert detail["counts"]["failed"] == 3
+    assert detail["results"][0]["httpStatus"] == 401
+    assert detail["results"][1]["error"].startswith("not attempted")
+    assert reply_simulator.api_calls == 2  # the first ID, then once more after re-reading the secret
+    captured = capsys.readouterr()
+    assert api_key not in captured.out + captured.err + json.dumps(detail)
+
+
+def test_an_unreadable_secret_fails_the_record_for_a_later_retry(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPLY_API_KEY_SECRET_ID", aws_stack.secret_arn + "-missing")
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [115, 116]})], lambda_context())
+
+    assert invocation.failed_message_ids == set(invocation.message_ids)
+    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
+    assert [r["outcome"] for r in detail["results"]] == ["failed", "failed"]
+    assert "secret" in detail["results"][0]["error"]
+    assert reply_simulator.api_calls == 0
+
+
+def test_without_a_dead_letter_queue_url_an_unparseable_record_is_left_to_the_redrive_policy(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "")
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(handler, aws_stack, ['{"sequenceIds": "101"}', "117"], lambda_context())
+
+    assert invocation.failed_message_ids == {invocation.message_ids[0]}
+    assert drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url) == []
+    details = details_by_request(read_results_events(aws_stack, expected=1))
+    assert set(details) == {invocation.message_ids[1]}
+
+
+def test_a_record_whose_results_event_cannot_be_published_is_retried(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESULTS_EVENT_BUS_NAME", "no-such-bus")
+    monkeypatch.setenv("RESULTS_PUBLISH_MAX_ATTEMPTS", "2")
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [118]})], lambda_context())
+
+    assert invocation.failed_message_ids == set(invocation.message_ids)
+    sequence = reply_simulator.sequence(118)
+    assert sequence is not None
+    assert sequence.is_archived  # the retry will find it already archived: archiving is idempotent
+
+
+def test_no_call_starts_when_the_invocation_is_about_to_time_out(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+) -> None:
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(
+        handler, aws_stack, [json.dumps({"sequenceIds": [119, 120]})], lambda_context(timeout_seconds=3.2)
+    )
+
+    assert invocation.failed_message_ids == set(invocation.message_ids)
+    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
+    assert detail["counts"]["failed"] == 2
+    assert "time" in detail["results"][0]["error"]
+    assert reply_simulator.api_calls == 0

@@ -1,0 +1,140 @@
+"""The SQS trigger end to end: real queue on moto, real handler, Reply simulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.aws_stack import drain_queue, read_results_events
+from tests.integration.harness import (
+    details_by_request,
+    emf_metrics,
+    invoke_with_sqs,
+    metric_total,
+    outcomes,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from local.aws_stack import LocalStack
+    from local.lambda_context import LocalLambdaContext
+    from local.reply_simulator import ReplySimulator
+
+pytestmark = pytest.mark.integration
+
+
+def eventbridge_envelope(detail: object) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "0d079340-135a-c8c6-95c2-41fb8f496c53",
+            "detail-type": "Archive Sequences",
+            "source": "reply.sequence-archiver.requests",
+            "account": "123456789012",
+            "time": "2026-11-29T09:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }
+    )
+
+
+def sns_envelope(message: object) -> str:
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:archive-requests",
+            "Message": json.dumps(message),
+            "Timestamp": "2026-11-29T09:00:00.000Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLE",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
+            "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+        }
+    )
+
+
+def test_a_mixed_batch_archives_reports_every_id_and_dead_letters_the_poison_message(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+    api_key: str,
+) -> None:
+    handler = load_handler()
+    bodies = [
+        json.dumps({"sequenceIds": [101, 102, "103", 103, 401, 301, 999999]}),
+        "104",
+        eventbridge_envelope({"sequenceIds": [105, 501]}),
+        sns_envelope({"sequenceId": 201}),
+        json.dumps({"sequenceIds": [106, 0, True, "abc", 1.5]}),
+        "not json at all",
+    ]
+
+    invocation = invoke_with_sqs(handler, aws_stack, bodies, lambda_context())
+
+    # Every record ended with final outcomes, so none is retried.
+    assert invocation.failed_message_ids == set()
+    for sequence_id in (101, 102, 103, 104, 105, 106, 201):
+        sequence = reply_simulator.sequence(sequence_id)
+        assert sequence is not None
+        assert sequence.is_archived, sequence_id
+    details = details_by_request(read_results_events(aws_stack, expected=len(bodies)))
+    ids = invocation.message_ids
+    assert set(details) == set(ids)
+    assert outcomes(details[ids[0]]) == {
+        101: "archived",
+        102: "archived",
+        103: "archived",
+        401: "already_archived",
+        301: "conflict",
+        999999: "not_found",
+    }
+    assert outcomes(details[ids[1]]) == {104: "archived"}
+    assert outcomes(details[ids[2]]) == {105: "archived", 501: "forbidden"}
+    assert outcomes(details[ids[3]]) == {201: "archived"}
+    assert details[ids[4]]["counts"]["invalid"] == 4
+    assert details[ids[4]]["counts"]["archived"] == 1
+    assert [r["input"] for r in details[ids[4]]["results"] if r["outcome"] == "invalid"] == [
+        "0",
+        "true",
+        '"abc"',
+        "1.5",
+    ]
+    assert all(detail["trigger"] == "sqs" and detail["complete"] for detail in details.values())
+    archived_result = details[ids[0]]["results"][0]
+    assert archived_result["httpStatus"] == 200
+    assert archived_result["sequence"] == {
+        "name": archived_result["sequence"]["name"],
+        "status": "paused",
+        "isArchived": True,
+    }
+    # The poison record was parked in the DLQ with its reason, and reported as rejected.
+    [parked] = drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url)
+    assert parked["Body"] == "not json at all"
+    assert "not JSON" in parked["MessageAttributes"]["RejectionReason"]["StringValue"]
+    assert parked["MessageAttributes"]["OriginalMessageId"]["StringValue"] == ids[5]
+    assert outcomes(details[ids[5]]) == {None: "invalid"}
+    # Nothing is left on the request queue.
+    assert drain_queue(aws_stack.queue_url, endpoint_url=aws_stack.endpoint_url) == []
+    # Metrics were emitted as EMF with the right totals; the key never reached stdout or stderr.
+    captured = capsys.readouterr()
+    assert metric_total(captured.out, "SequencesArchived") == 7
+    assert metric_total(captured.out, "SequencesAlreadyArchived") == 1
+    assert metric_total(captured.out, "SequencesConflict") == 1
+    assert metric_total(captured.out, "SequencesNotFound") == 1
+    assert metric_total(captured.out, "SequencesForbidden") == 1
+    assert metric_total(captured.out, "SequencesInvalid") == 5
+    assert metric_total(captured.out, "SequencesFailed") == 0
+    assert metric_total(captured.out, "ReplyApiCalls") == 11
+    assert metric_total(captured.out, "ColdStart") == 1
+    latencies = emf_metrics(captured.out)["ReplyApiLatency"]
+    assert len(latencies) == 11
+    assert all(value >= 0 for value in latencies)
+    assert api_key not in captured.out + captured.err
