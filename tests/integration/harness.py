@@ -84,8 +84,8 @@ def outcomes(detail: dict[str, Any]) -> dict[int | None, str]:
 def emf_metrics(stdout: str) -> dict[str, list[float]]:
     """Every metric value in the CloudWatch EMF blobs printed to stdout, by metric name."""
     values: dict[str, list[float]] = defaultdict(list)
-    for line in stdout.splitlines():
-        line = line.strip()
+    for raw_line in stdout.splitlines():
+        line = raw_line.strip()
         if not line.startswith("{"):
             continue
         try:
