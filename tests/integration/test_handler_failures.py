@@ -220,3 +220,23 @@ def test_no_call_starts_when_the_invocation_is_about_to_time_out(
     assert detail["counts"]["failed"] == 2
     assert "time" in detail["results"][0]["error"]
     assert reply_simulator.api_calls == 0
+
+
+def test_a_retry_after_longer_than_the_time_left_fails_fast_instead_of_sleeping_past_the_deadline(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reply_simulator.inject(Fault(kind="status", status=429, retry_after=600))
+    handler = load_handler()
+    context = lambda_context(timeout_seconds=10)
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [119, 120]})], context)
+
+    assert invocation.failed_message_ids == set(invocation.message_ids)
+    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
+    assert [(r["outcome"], r["httpStatus"]) for r in detail["results"]] == [("failed", 429), ("failed", 429)]
+    assert reply_simulator.api_calls == 1  # the instance-wide pause kept the second ID from calling
+    assert metric_total(capsys.readouterr().out, "ReplyApiThrottled") == 1

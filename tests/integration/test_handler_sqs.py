@@ -138,3 +138,26 @@ def test_a_mixed_batch_archives_reports_every_id_and_dead_letters_the_poison_mes
     assert len(latencies) == 11
     assert all(value >= 0 for value in latencies)
     assert api_key not in captured.out + captured.err
+
+
+def test_a_full_batch_publishes_one_valid_event_per_record_with_service_only_dimensions(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = load_handler()
+    bodies = [json.dumps({"sequenceIds": [sequence_id, 999_000 + sequence_id]}) for sequence_id in range(101, 113)]
+
+    invocation = invoke_with_sqs(handler, aws_stack, bodies, lambda_context())
+
+    assert invocation.failed_message_ids == set()
+    details = details_by_request(read_results_events(aws_stack, expected=12))
+    assert set(details) == set(invocation.message_ids)
+    assert all(detail["counts"]["archived"] == 1 and detail["counts"]["not_found"] == 1 for detail in details.values())
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    dimension_sets = {
+        tuple(d) for blob in blobs for directive in blob["_aws"]["CloudWatchMetrics"] for d in directive["Dimensions"]
+    }
+    assert dimension_sets <= {("service",), ("function_name", "service")}  # the latter: Powertools' ColdStart blob

@@ -262,3 +262,14 @@ def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
         assert parsed == pytest.approx(60.0)
     else:
         assert parsed == seconds
+
+
+def test_the_default_connection_pool_verifies_tls_certificates() -> None:
+    client = ReplyClient(
+        base_url="https://api.reply.io",
+        api_key_source=KeySource(API_KEY),
+        retry_policy=RetryPolicy(),
+        timeouts=Timeouts(),
+    )
+    pool = client._http.connection_from_url("https://api.reply.io")
+    assert pool.cert_reqs == "CERT_REQUIRED"

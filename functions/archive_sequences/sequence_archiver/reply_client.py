@@ -181,7 +181,8 @@ class ReplyClient:
         self._api_key_source = api_key_source
         self._retry_policy = retry_policy
         self._timeouts = timeouts
-        self._http = http or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
+        # TLS certificates are always verified (urllib3's default, stated here so no one turns it off).
+        self._http = http or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED")
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter

@@ -1,0 +1,83 @@
+"""The artifact `sam build` produces runs: the built handler, with only the built layer, archives for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.aws_stack import function_environment, provision, read_results_events, start_moto_server, unique_name_prefix
+from local.reply_simulator import ReplySimulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.template.conftest import BuiltArtifact
+
+pytestmark = pytest.mark.template
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+DRIVER = Path(__file__).with_name("invoke_built_handler.py")
+API_KEY = "rk_live_BUILT_ARTIFACT_MARKER_9f3c1a"
+
+
+@pytest.fixture(scope="module")
+def local_stack() -> Iterator[tuple[dict[str, str], ReplySimulator, object]]:
+    scopes = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
+    with start_moto_server() as moto, ReplySimulator(api_keys={API_KEY: scopes}) as simulator:
+        stack = provision(moto.endpoint_url, api_key=API_KEY, name_prefix=unique_name_prefix("built"))
+        yield function_environment(stack, reply_base_url=simulator.base_url), simulator, stack
+
+
+def invoke_built(artifact: BuiltArtifact, environment: dict[str, str], event_file: Path, tmp_path: Path) -> dict:
+    result_path = tmp_path / "result.json"
+    completed = subprocess.run(
+        [sys.executable, "-S", "-I", str(DRIVER), str(artifact.function_dir), str(artifact.layer_python_dir),
+         str(event_file), str(result_path)],
+        env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert API_KEY not in completed.stdout + completed.stderr
+    result = json.loads(result_path.read_text())
+    result["stdout"] = completed.stdout
+    return result
+
+
+def test_the_built_handler_archives_an_sqs_record(
+    built_artifact: BuiltArtifact, local_stack: tuple[dict[str, str], ReplySimulator, object], tmp_path: Path
+) -> None:
+    environment, simulator, stack = local_stack
+
+    result = invoke_built(built_artifact, environment, EVENTS / "sqs-single-record.json", tmp_path)
+
+    assert result.get("response") == {"batchItemFailures": []}, result
+    for sequence_id in json.loads(json.loads((EVENTS / "sqs-single-record.json").read_text())["Records"][0]["body"])[
+        "sequenceIds"
+    ]:
+        sequence = simulator.sequence(int(sequence_id))
+        assert sequence is not None
+        assert sequence.is_archived
+    [envelope] = read_results_events(stack, expected=1)  # type: ignore[arg-type]
+    assert envelope["detail"]["requestId"] == "0c7d4e2b-6a9f-4b1c-8d3e-5f2a7b9c1d62"
+    assert '"SequencesArchived"' in result["stdout"]  # EMF metrics were printed
+
+
+def test_the_built_handler_runs_without_the_development_environment(
+    built_artifact: BuiltArtifact, local_stack: tuple[dict[str, str], ReplySimulator, object], tmp_path: Path
+) -> None:
+    environment, _, stack = local_stack
+
+    result = invoke_built(built_artifact, environment, EVENTS / "direct-single.json", tmp_path)
+
+    assert result["response"]["trigger"] == "direct", result
+    assert not {"pytest", "moto", "local", "tests"} & set(result["modules"])
+    read_results_events(stack, expected=1)  # type: ignore[arg-type]
