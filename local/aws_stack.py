@@ -1,0 +1,570 @@
+"""The AWS side of the local stack: a moto server on 127.0.0.1 and the function's resources on it."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from types import TracebackType
+
+    from moto.server import ThreadedMotoServer
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageAttributeValueTypeDef,
+        MessageTypeDef,
+    )
+
+DEFAULT_REGION = "us-east-1"
+RESULTS_EVENT_SOURCE = "reply.sequence-archiver"
+RESULTS_DETAIL_TYPE = "Sequence Archive Results"
+DUMMY_ACCESS_KEY_ID = "testing"
+DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto accepts any credentials; this one is public
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+QUEUE_LOGICAL_ID = "ArchiveRequestsQueue"
+
+# Used when template.yaml is missing or does not state a plain value. 720 s is the AWS guidance of six
+# times the function timeout (120 s); 5 receives is the minimum AWS recommends before dead-lettering, so
+# one throttled batch does not send good messages to the DLQ.
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 720
+DEFAULT_MAX_RECEIVE_COUNT = 5
+
+# Variables that must not be set while the function runs against the local stack: a profile or
+# session token would mix real credentials in, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS would make the
+# SDK ignore AWS_ENDPOINT_URL. Service-specific AWS_ENDPOINT_URL_<SERVICE> variables go too.
+UNSET_FUNCTION_VARIABLES = (
+    "POWERTOOLS_DEV",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+)
+
+SecretFormat = Literal["json", "bare"]
+_NAME_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
+_LAMBDA_RECORD_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    # Present only for FIFO queues, traced messages or redriven messages, as in real Lambda events.
+    "AWSTraceHeader",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "DeadLetterQueueSourceArn",
+)
+
+
+class LocalStackError(RuntimeError):
+    """The local AWS stack could not be started or provisioned."""
+
+
+class MotoServer:
+    """A moto server in a daemon thread on 127.0.0.1; use stop() or a with block to shut it down."""
+
+    def __init__(self, *, port: int = 0, quiet: bool = True) -> None:
+        self._port = port
+        self._quiet = quiet
+        self._server: ThreadedMotoServer | None = None
+        self._endpoint_url: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """Base URL every boto3 client of the local stack points at."""
+        if self._endpoint_url is None:
+            raise LocalStackError("the moto server is not running; call start() first")
+        return self._endpoint_url
+
+    def start(self) -> MotoServer:
+        """Start serving; port 0 lets the OS pick a free port, so parallel runs never collide."""
+        if self._server is not None:
+            return self
+        from moto.server import ThreadedMotoServer
+
+        if self._quiet:
+            # werkzeug logs one line per request to stderr, which would drown the demo's output.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        self._server = server
+        self._endpoint_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and release its socket; safe to call twice."""
+        server, self._server, self._endpoint_url = self._server, None, None
+        if server is None:
+            return
+        server.stop()
+        # ThreadedMotoServer.stop() leaves the listening socket open; close it to avoid a ResourceWarning.
+        inner = getattr(server, "_server", None)
+        if inner is not None:
+            inner.server_close()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_moto_server(*, port: int = 0, quiet: bool = True) -> MotoServer:
+    """Start a moto server on 127.0.0.1 (a free port unless one is given) and return it running."""
+    return MotoServer(port=port, quiet=quiet).start()
+
+
+@functools.cache
+def _session(region: str) -> boto3.session.Session:
+    """One boto3 session per region with dummy credentials, whatever the environment says."""
+    return boto3.session.Session(
+        aws_access_key_id=DUMMY_ACCESS_KEY_ID,
+        aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
+        region_name=region,
+    )
+
+
+def sqs_client(endpoint_url: str, region: str = DEFAULT_REGION) -> SQSClient:
+    """An SQS client talking to the local endpoint."""
+    return _session(region).client("sqs", endpoint_url=endpoint_url)
+
+
+def events_client(endpoint_url: str, region: str = DEFAULT_REGION) -> EventBridgeClient:
+    """An EventBridge client talking to the local endpoint."""
+    return _session(region).client("events", endpoint_url=endpoint_url)
+
+
+def secretsmanager_client(endpoint_url: str, region: str = DEFAULT_REGION) -> SecretsManagerClient:
+    """A Secrets Manager client talking to the local endpoint."""
+    return _session(region).client("secretsmanager", endpoint_url=endpoint_url)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Visibility timeout and redrive threshold of ArchiveRequestsQueue, and where they were read from."""
+
+    visibility_timeout_seconds: int
+    max_receive_count: int
+    source: str
+
+
+def _load_cloudformation_yaml(text: str) -> Any:
+    """Parse a CloudFormation/SAM template, turning short-form tags (!Ref, !GetAtt...) into long form."""
+    import yaml
+
+    loader_class: Any = type("CloudFormationLoader", (yaml.SafeLoader,), {})
+
+    def construct_intrinsic(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+        """Build {"Ref": ...} or {"Fn::Name": ...} from a short-form intrinsic function tag."""
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if suffix == "Ref":
+            return {"Ref": value}
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {f"Fn::{suffix}": value}
+
+    loader_class.add_multi_constructor("!", construct_intrinsic)
+    loader = loader_class(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _resolve_int(value: Any, parameters: Mapping[str, Any]) -> int | None:
+    """An integer from a literal or a !Ref to a template parameter's Default; None if not resolvable."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        parameter = parameters.get(str(value["Ref"]))
+        value = parameter.get("Default") if isinstance(parameter, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def queue_settings_from_template(path: Path = TEMPLATE_PATH) -> QueueSettings:
+    """Read ArchiveRequestsQueue's VisibilityTimeout and maxReceiveCount from template.yaml, else defaults."""
+    defaults = QueueSettings(DEFAULT_VISIBILITY_TIMEOUT_SECONDS, DEFAULT_MAX_RECEIVE_COUNT, "")
+    if not path.is_file():
+        return QueueSettings(
+            defaults.visibility_timeout_seconds,
+            defaults.max_receive_count,
+            f"defaults ({path.name} not found)",
+        )
+    document = _load_cloudformation_yaml(path.read_text(encoding="utf-8"))
+    document = document if isinstance(document, dict) else {}
+    resources = document.get("Resources") or {}
+    parameters = document.get("Parameters") or {}
+    queue = resources.get(QUEUE_LOGICAL_ID) if isinstance(resources, dict) else None
+    properties = queue.get("Properties") if isinstance(queue, dict) else None
+    if not isinstance(properties, dict):
+        return QueueSettings(
+            defaults.visibility_timeout_seconds,
+            defaults.max_receive_count,
+            f"defaults ({path.name} has no {QUEUE_LOGICAL_ID} properties)",
+        )
+    redrive = properties.get("RedrivePolicy") or {}
+    if isinstance(redrive, str):
+        redrive = json.loads(redrive)
+    visibility = _resolve_int(properties.get("VisibilityTimeout"), parameters)
+    max_receives = _resolve_int(redrive.get("maxReceiveCount") if isinstance(redrive, dict) else None, parameters)
+    missing = [
+        name for name, found in (("VisibilityTimeout", visibility), ("maxReceiveCount", max_receives)) if found is None
+    ]
+    source = path.name if not missing else f"{path.name}, defaults for {', '.join(missing)}"
+    return QueueSettings(
+        visibility if visibility is not None else defaults.visibility_timeout_seconds,
+        max_receives if max_receives is not None else defaults.max_receive_count,
+        source,
+    )
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """Names, URLs and ARNs of the resources provision() created on the local endpoint."""
+
+    endpoint_url: str
+    region: str
+    secret_arn: str
+    secret_name: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    results_bus_name: str
+    results_bus_arn: str
+    results_sink_queue_url: str
+    dead_letter_queue_arn: str
+    results_rule_name: str
+    results_sink_queue_arn: str
+    queue_settings: QueueSettings
+
+    def sqs(self) -> SQSClient:
+        """An SQS client for this stack."""
+        return sqs_client(self.endpoint_url, self.region)
+
+    def events(self) -> EventBridgeClient:
+        """An EventBridge client for this stack."""
+        return events_client(self.endpoint_url, self.region)
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        """A Secrets Manager client for this stack."""
+        return secretsmanager_client(self.endpoint_url, self.region)
+
+
+def unique_name_prefix(base: str = "rsa") -> str:
+    """A resource-name prefix no other test or run shares."""
+    return f"{base}-{uuid.uuid4().hex[:12]}"
+
+
+def _queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    """The ARN of a queue, as SQS reports it."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    return attributes["QueueArn"]
+
+
+def provision(
+    endpoint_url: str,
+    *,
+    api_key: str,
+    name_prefix: str,
+    region: str = DEFAULT_REGION,
+    secret_format: SecretFormat = "json",  # noqa: S107 - a format name, not a password
+    queue_settings: QueueSettings | None = None,
+) -> LocalStack:
+    """Create the secret, request queue + DLQ, results bus and a rule routing results to a sink queue."""
+    if not _NAME_PREFIX.fullmatch(name_prefix):
+        raise ValueError("name_prefix must be 1-40 letters, digits or hyphens, starting with a letter or digit")
+    if secret_format not in ("json", "bare"):
+        raise ValueError("secret_format must be 'json' or 'bare'")
+    settings = queue_settings or queue_settings_from_template()
+
+    secret_name = f"{name_prefix}/reply-api-key"
+    secret_string = api_key if secret_format == "bare" else json.dumps({"apiKey": api_key})  # noqa: S105
+    secret_arn = secretsmanager_client(endpoint_url, region).create_secret(
+        Name=secret_name, SecretString=secret_string
+    )["ARN"]
+
+    sqs = sqs_client(endpoint_url, region)
+    dead_letter_queue_url = sqs.create_queue(
+        QueueName=f"{name_prefix}-ArchiveRequestsDLQ",
+        Attributes={"MessageRetentionPeriod": "1209600"},
+    )["QueueUrl"]
+    dead_letter_queue_arn = _queue_arn(sqs, dead_letter_queue_url)
+    redrive_policy = {
+        "deadLetterTargetArn": dead_letter_queue_arn,
+        "maxReceiveCount": settings.max_receive_count,
+    }
+    queue_url = sqs.create_queue(
+        QueueName=f"{name_prefix}-{QUEUE_LOGICAL_ID}",
+        Attributes={
+            "VisibilityTimeout": str(settings.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps(redrive_policy),
+        },
+    )["QueueUrl"]
+    sink_url = sqs.create_queue(QueueName=f"{name_prefix}-results-sink")["QueueUrl"]
+    sink_arn = _queue_arn(sqs, sink_url)
+
+    events = events_client(endpoint_url, region)
+    bus_name = f"{name_prefix}-results"
+    bus_arn = events.create_event_bus(Name=bus_name)["EventBusArn"]
+    rule_name = f"{name_prefix}-results-to-sink"
+    rule_arn = events.put_rule(
+        Name=rule_name,
+        EventBusName=bus_name,
+        EventPattern=json.dumps({"source": [RESULTS_EVENT_SOURCE], "detail-type": [RESULTS_DETAIL_TYPE]}),
+        State="ENABLED",
+    )["RuleArn"]
+    # Real EventBridge needs this resource policy to deliver to SQS; moto does not check it.
+    sink_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": sink_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=sink_url, Attributes={"Policy": json.dumps(sink_policy)})
+    targets = events.put_targets(
+        Rule=rule_name, EventBusName=bus_name, Targets=[{"Id": "results-sink", "Arn": sink_arn}]
+    )
+    if targets.get("FailedEntryCount"):
+        raise LocalStackError(f"could not attach the results sink: {targets.get('FailedEntries')}")
+
+    return LocalStack(
+        endpoint_url=endpoint_url,
+        region=region,
+        secret_arn=secret_arn,
+        secret_name=secret_name,
+        queue_url=queue_url,
+        queue_arn=_queue_arn(sqs, queue_url),
+        dead_letter_queue_url=dead_letter_queue_url,
+        results_bus_name=bus_name,
+        results_bus_arn=bus_arn,
+        results_sink_queue_url=sink_url,
+        dead_letter_queue_arn=dead_letter_queue_arn,
+        results_rule_name=rule_name,
+        results_sink_queue_arn=sink_arn,
+        queue_settings=settings,
+    )
+
+
+def function_environment(stack: LocalStack, *, reply_base_url: str, **overrides: str) -> dict[str, str]:
+    """The environment the function needs to run against this stack; keyword overrides win."""
+    environment = {
+        "AWS_ENDPOINT_URL": stack.endpoint_url,
+        "AWS_DEFAULT_REGION": stack.region,
+        "AWS_REGION": stack.region,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        "REPLY_API_KEY_SECRET_ID": stack.secret_arn,
+        "REPLY_API_BASE_URL": reply_base_url,
+        "RESULTS_EVENT_BUS_NAME": stack.results_bus_name,
+        "RESULTS_EVENT_SOURCE": RESULTS_EVENT_SOURCE,
+        "DEAD_LETTER_QUEUE_URL": stack.dead_letter_queue_url,
+        "POWERTOOLS_SERVICE_NAME": "sequence-archiver",
+        "POWERTOOLS_METRICS_NAMESPACE": "ReplySequenceArchiver",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    environment.update(overrides)
+    return environment
+
+
+def variables_to_unset(environ: Mapping[str, str]) -> list[str]:
+    """Names in environ that must be removed before the function runs against the local stack."""
+    return sorted(name for name in environ if name in UNSET_FUNCTION_VARIABLES or name.startswith("AWS_ENDPOINT_URL_"))
+
+
+def _receive(
+    sqs: SQSClient, queue_url: str, *, wait_seconds: int, visibility_timeout: int, max_messages: int = 10
+) -> list[MessageTypeDef]:
+    """One ReceiveMessage call asking for everything: system attributes and message attributes."""
+    response = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=max_messages,
+        WaitTimeSeconds=wait_seconds,
+        VisibilityTimeout=visibility_timeout,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    )
+    return list(response.get("Messages", []))
+
+
+def _delete(sqs: SQSClient, queue_url: str, messages: Sequence[MessageTypeDef]) -> None:
+    """Delete received messages in batches of ten; a failed delete is an error in a test stack."""
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        response = sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+        )
+        if response.get("Failed"):
+            raise LocalStackError(f"could not delete messages: {response['Failed']}")
+
+
+def read_results_events(stack: LocalStack, *, expected: int, timeout_seconds: float = 10.0) -> list[dict[str, Any]]:
+    """Drain the results sink until `expected` events arrived (or the timeout); return their envelopes."""
+    sqs = stack.sqs()
+    deadline = time.monotonic() + timeout_seconds
+    envelopes: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        enough = len(envelopes) >= expected
+        # Once enough arrived, one more non-waiting receive picks up any surplus, so callers can assert ==.
+        wait = 1 if not enough and remaining >= 1 else 0
+        messages = _receive(sqs, stack.results_sink_queue_url, wait_seconds=wait, visibility_timeout=30)
+        _delete(sqs, stack.results_sink_queue_url, messages)
+        envelopes.extend(json.loads(message["Body"]) for message in messages)
+        if not messages:
+            if enough or remaining <= 0:
+                return envelopes
+            if wait == 0:
+                time.sleep(0.05)
+
+
+def drain_queue(
+    queue_url: str,
+    *,
+    endpoint_url: str,
+    region: str = DEFAULT_REGION,
+    delete: bool = True,
+    wait_seconds: int = 0,
+) -> list[MessageTypeDef]:
+    """Read every visible message of a queue with all attributes; delete them, or make them visible again."""
+    sqs = sqs_client(endpoint_url, region)
+    messages: list[MessageTypeDef] = []
+    wait = wait_seconds
+    while batch := _receive(sqs, queue_url, wait_seconds=wait, visibility_timeout=60):
+        messages.extend(batch)
+        wait = 0
+    if delete:
+        _delete(sqs, queue_url, messages)
+    else:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+    return messages
+
+
+def send_messages(
+    stack: LocalStack,
+    bodies: Iterable[str],
+    *,
+    message_attributes: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Send each body to the request queue (optional String message attributes); return the message IDs."""
+    sqs = stack.sqs()
+    attributes: dict[str, MessageAttributeValueTypeDef] = {
+        name: {"DataType": "String", "StringValue": value} for name, value in (message_attributes or {}).items()
+    }
+    ids = []
+    for body in bodies:
+        if attributes:
+            response = sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body, MessageAttributes=attributes)
+        else:
+            response = sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+        ids.append(response["MessageId"])
+    return ids
+
+
+def receive_batch(stack: LocalStack, *, max_messages: int = 10, timeout_seconds: float = 5.0) -> list[MessageTypeDef]:
+    """Receive up to max_messages from the request queue like Lambda's poller, with every attribute."""
+    sqs = stack.sqs()
+    deadline = time.monotonic() + timeout_seconds
+    messages: list[MessageTypeDef] = []
+    while len(messages) < max_messages:
+        # Long-poll until the first message arrives, then take only what is already there.
+        wait = 1 if not messages and deadline - time.monotonic() >= 1 else 0
+        batch = _receive(
+            sqs,
+            stack.queue_url,
+            wait_seconds=wait,
+            visibility_timeout=stack.queue_settings.visibility_timeout_seconds,
+            max_messages=min(10, max_messages - len(messages)),
+        )
+        if not batch and (messages or wait == 0):
+            break
+        messages.extend(batch)
+    return messages
+
+
+def delete_messages(stack: LocalStack, messages: Sequence[MessageTypeDef]) -> None:
+    """Delete received messages from the request queue, as Lambda does for a batch's successes."""
+    _delete(stack.sqs(), stack.queue_url, messages)
+
+
+def _lambda_message_attribute(value: MessageAttributeValueOutputTypeDef) -> dict[str, Any]:
+    """One message attribute in Lambda's event shape (camelCase keys, binaries base64-encoded)."""
+    shaped: dict[str, Any] = {}
+    if "StringValue" in value:
+        shaped["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        shaped["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+    shaped["stringListValues"] = list(value.get("StringListValues", []))
+    shaped["binaryListValues"] = [base64.b64encode(item).decode("ascii") for item in value.get("BinaryListValues", [])]
+    shaped["dataType"] = value["DataType"]
+    return shaped
+
+
+def sqs_event_from_messages(messages: Sequence[MessageTypeDef], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS poller would deliver for these messages (received with all attributes)."""
+    records = []
+    for message in messages:
+        received = message.get("Attributes", {})
+        attributes = {name: received[name] for name in _LAMBDA_RECORD_ATTRIBUTES if name in received}
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": attributes,
+                "messageAttributes": {
+                    name: _lambda_message_attribute(value)
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}

@@ -1,0 +1,468 @@
+"""`make run`: archive the sample events through the real handler, on a Reply simulator and a moto server."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import os
+import secrets
+import sys
+import textwrap
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from local.aws_stack import (
+    LocalStack,
+    delete_messages,
+    drain_queue,
+    function_environment,
+    provision,
+    read_results_events,
+    receive_batch,
+    send_messages,
+    sqs_event_from_messages,
+    start_moto_server,
+    unique_name_prefix,
+    variables_to_unset,
+)
+from local.lambda_context import LocalLambdaContext
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from types import ModuleType
+
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+EVENTS_DIR = PROJECT_DIR / "events"
+FUNCTION_DIR = PROJECT_DIR / "functions" / "archive_sequences"
+SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
+COUNT_KEYS = ("archived", "already_archived", "not_found", "forbidden", "conflict", "invalid", "failed")
+ERROR_WIDTH = 52
+LOG_LINES_SHOWN = 4
+# Keys Powertools Logger adds to every line; the demo shows only what the function itself logged.
+_STANDARD_LOG_KEYS = frozenset(
+    {
+        "level",
+        "message",
+        "timestamp",
+        "location",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "sampling_rate",
+        "xray_trace_id",
+    }
+)
+
+
+class _FollowStdout(io.TextIOBase):
+    """Writes wherever sys.stdout points at write time, so handlers bound at import are still captured."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self._fallback = fallback
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        target = sys.stdout if sys.stdout is not self else self._fallback
+        return target.write(text)
+
+    def flush(self) -> None:
+        target = sys.stdout if sys.stdout is not self else self._fallback
+        target.flush()
+
+
+@dataclass
+class Invocation:
+    """One call of the handler and everything it left behind."""
+
+    trigger: str
+    source: str
+    seconds: float = 0.0
+    response: Any = None
+    incomplete: str | None = None
+    unexpected: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _invoke(app: ModuleType, event: Any, invocation: Invocation, incomplete_type: type[Exception]) -> None:
+    """Call the handler with a fresh context, capturing its stdout/stderr and sorting what it raised."""
+    out, err = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            invocation.response = app.lambda_handler(event, LocalLambdaContext())
+    except incomplete_type as exc:
+        invocation.incomplete = f"{type(exc).__name__}: {exc}"
+        invocation.response = getattr(exc, "detail", None)
+    except Exception as exc:  # anything else is exactly what the demo must report
+        invocation.unexpected = f"{type(exc).__name__}: {exc}"
+    invocation.seconds = time.perf_counter() - started
+    invocation.stdout, invocation.stderr = out.getvalue(), err.getvalue()
+
+
+def _run_sqs(app: ModuleType, stack: LocalStack, incomplete_type: type[Exception]) -> Invocation:
+    """Send the sample records to the real queue, receive them as one batch, invoke, delete the successes."""
+    sample = json.loads((EVENTS_DIR / "sqs-batch.json").read_text(encoding="utf-8"))
+    for record in sample["Records"]:
+        attributes = {
+            name: value["stringValue"]
+            for name, value in record.get("messageAttributes", {}).items()
+            if value.get("dataType", "").startswith(("String", "Number")) and "stringValue" in value
+        }
+        send_messages(stack, [record["body"]], message_attributes=attributes)
+    messages = receive_batch(stack, max_messages=len(sample["Records"]))
+    invocation = Invocation("sqs", f"{len(messages)} records of sqs-batch.json via the queue")
+    if len(messages) != len(sample["Records"]):
+        invocation.unexpected = f"received {len(messages)} of {len(sample['Records'])} messages from the queue"
+        return invocation
+    _invoke(app, sqs_event_from_messages(messages, stack.queue_arn, stack.region), invocation, incomplete_type)
+    if invocation.unexpected is None:
+        _settle_batch(stack, messages, invocation)
+    return invocation
+
+
+def _settle_batch(stack: LocalStack, messages: Sequence[MessageTypeDef], invocation: Invocation) -> None:
+    """Delete what the handler acknowledged, as Lambda does with ReportBatchItemFailures."""
+    response = invocation.response
+    if not isinstance(response, dict) or not isinstance(response.get("batchItemFailures"), list):
+        invocation.unexpected = f"an SQS invocation must return batchItemFailures, got {response!r}"[:200]
+        return
+    failed = {str(item.get("itemIdentifier")) for item in response["batchItemFailures"]}
+    acknowledged = [message for message in messages if message["MessageId"] not in failed]
+    delete_messages(stack, acknowledged)
+    invocation.notes.append(f"{len(acknowledged)} deleted, {len(failed)} left on the queue for a retry")
+
+
+def _run_file(app: ModuleType, name: str, trigger: str, incomplete_type: type[Exception]) -> Invocation:
+    """Invoke the handler with one sample event file as it is."""
+    event = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+    invocation = Invocation(trigger, name)
+    _invoke(app, event, invocation, incomplete_type)
+    if invocation.unexpected is None and not isinstance(invocation.response, dict):
+        invocation.unexpected = f"expected the results detail, got {invocation.response!r}"[:200]
+    return invocation
+
+
+# ---------------------------------------------------------------- reading the output
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    """Every stdout line that is a JSON object."""
+    documents = []
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                document = json.loads(stripped)
+                if isinstance(document, dict):
+                    documents.append(document)
+    return documents
+
+
+def _metric_totals(invocations: Iterable[Invocation]) -> dict[tuple[str, str], float]:
+    """Sum every EMF metric value per (name, unit) over the invocations' stdout."""
+    totals: dict[tuple[str, str], float] = {}
+    for invocation in invocations:
+        for document in _json_lines(invocation.stdout):
+            directives = document.get("_aws", {}).get("CloudWatchMetrics")
+            if not isinstance(directives, list):
+                continue
+            for directive in directives:
+                for metric in directive.get("Metrics", []):
+                    name, unit = str(metric.get("Name")), str(metric.get("Unit", ""))
+                    value = document.get(name, 0)
+                    values = value if isinstance(value, list) else [value]
+                    totals[(name, unit)] = totals.get((name, unit), 0.0) + sum(float(v) for v in values)
+    return totals
+
+
+def _log_records(invocations: Iterable[Invocation]) -> list[dict[str, Any]]:
+    """Powertools Logger JSON lines (they have a level and a message) from every invocation."""
+    return [
+        document
+        for invocation in invocations
+        for document in _json_lines(invocation.stdout)
+        if "level" in document and "message" in document and "_aws" not in document
+    ]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _style(code: str) -> Callable[[str], str]:
+    """An ANSI style when stdout is a terminal that accepts colour, else the identity."""
+    if sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb":
+        return lambda text: f"\033[{code}m{text}\033[0m"
+    return lambda text: text
+
+
+DIM, BOLD = _style("2"), _style("1")
+
+
+def _clip(text: object, width: int) -> str:
+    value = "" if text is None else str(text)
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "  ") -> str:
+    """A plain-text table with columns padded to their widest cell (numbers right-aligned)."""
+    cells = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
+    numeric = [all(row[i].lstrip("-").isdigit() for row in cells if row[i]) and cells for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [
+            value.rjust(width) if is_number else value.ljust(width)
+            for value, width, is_number in zip(values, widths, numeric, strict=True)
+        ]
+        return (indent + "  ".join(padded)).rstrip()
+
+    rule = indent + "  ".join("-" * width for width in widths)
+    return "\n".join([BOLD(line(headers)), rule, *(line(row) for row in cells)])
+
+
+def _short(request_id: object) -> str:
+    return str(request_id)[:8]
+
+
+def _print_invocations(invocations: Sequence[Invocation]) -> None:
+    rows = []
+    for number, invocation in enumerate(invocations, start=1):
+        if invocation.unexpected:
+            result = "UNEXPECTED " + invocation.unexpected
+        elif invocation.incomplete:
+            result = "raised " + invocation.incomplete
+        elif invocation.trigger == "sqs":
+            failures = len(invocation.response.get("batchItemFailures", []))
+            result = f"batchItemFailures: {failures}"
+        else:
+            result = f"returned complete={invocation.response.get('complete')}"
+        result = "; ".join([result, *invocation.notes])
+        log_lines = len(_log_records([invocation]))
+        rows.append(
+            [number, invocation.trigger, invocation.source, _clip(result, 72), f"{invocation.seconds:.2f}", log_lines]
+        )
+    print(BOLD("Invocations"))
+    print(_table(["#", "trigger", "input", "result", "secs", "logs"], rows))
+
+
+def _print_outcomes(details: Sequence[dict[str, Any]]) -> None:
+    rows = []
+    for detail in details:
+        for result in detail.get("results", []):
+            status = result.get("httpStatus")
+            rows.append(
+                [
+                    _short(detail.get("requestId")),
+                    detail.get("trigger"),
+                    result.get("sequenceId") if result.get("sequenceId") is not None else "-",
+                    result.get("outcome"),
+                    status if status is not None else "-",
+                    _clip(result.get("error") or "", ERROR_WIDTH),
+                ]
+            )
+    print(BOLD("Outcome of each sequence ID (from the results events)"))
+    print(_table(["request", "trigger", "sequenceId", "outcome", "http", "error"], rows))
+
+
+def _print_results_events(details: Sequence[dict[str, Any]]) -> None:
+    per_trigger = Counter(str(detail.get("trigger")) for detail in details)
+    summary = ", ".join(f"{trigger} {count}" for trigger, count in sorted(per_trigger.items()))
+    print(BOLD(f"Results events read back from the bus: {len(details)}") + f"  ({summary})")
+    rows = [
+        [
+            _short(detail.get("requestId")),
+            detail.get("trigger"),
+            "yes" if detail.get("complete") else "NO",
+            *(detail.get("counts", {}).get(key, 0) for key in COUNT_KEYS),
+        ]
+        for detail in details
+    ]
+    print(_table(["request", "trigger", "complete", *COUNT_KEYS], rows))
+
+
+def _print_dead_letters(messages: Sequence[MessageTypeDef]) -> None:
+    print(BOLD(f"Dead-letter queue: {len(messages)} message(s)"))
+    if not messages:
+        return
+    rows = []
+    for message in messages:
+        attributes = message.get("MessageAttributes", {})
+        reason = attributes["RejectionReason"].get("StringValue") if "RejectionReason" in attributes else None
+        others = ", ".join(
+            f"{name}={value.get('StringValue', '<binary>')}"
+            for name, value in sorted(attributes.items())
+            if name != "RejectionReason"
+        )
+        rows.append([_clip(repr(message["Body"]), 24), _clip(reason or "(no reason attribute)", 56), _clip(others, 60)])
+    print(_table(["body", "reason", "other attributes"], rows))
+
+
+def _print_metrics(totals: dict[tuple[str, str], float]) -> None:
+    print(BOLD("Metrics emitted (CloudWatch EMF on stdout, summed over the invocations)"))
+    units = {"Count": "", "Milliseconds": " ms", "Seconds": " s"}
+    items = [f"{name}={value:g}{units.get(unit, ' ' + unit)}" for (name, unit), value in sorted(totals.items())]
+    print(textwrap.fill("   ".join(items), width=110, initial_indent="  ", subsequent_indent="  ") or "  (none)")
+
+
+def _print_logs(invocations: Sequence[Invocation]) -> None:
+    records = _log_records(invocations)
+    levels = Counter(str(record.get("level")) for record in records)
+    summary = ", ".join(f"{level} {count}" for level, count in sorted(levels.items()))
+    print(BOLD(f"Log lines (Powertools Logger JSON): {len(records)}") + f"  ({summary})")
+    noteworthy = [record for record in records if record.get("level") not in {"DEBUG", "INFO"}]
+    routine = [record for record in records if record.get("level") in {"DEBUG", "INFO"}]
+    shown: dict[str, dict[str, Any]] = {}
+    for record in noteworthy + routine:  # one line per distinct message, the unusual ones first
+        shown.setdefault(str(record.get("message")), record)
+    for record in list(shown.values())[:LOG_LINES_SHOWN]:
+        extra = {k: v for k, v in record.items() if k not in _STANDARD_LOG_KEYS}
+        text = f"{record.get('level')} {record.get('message')} {json.dumps(extra, default=str)}"
+        print(DIM("  " + _clip(text, 106)))
+    stderr_lines = sum(len(invocation.stderr.splitlines()) for invocation in invocations)
+    if stderr_lines:
+        print(DIM(f"  (+ {stderr_lines} line(s) on stderr)"))
+
+
+# ---------------------------------------------------------------- main
+
+
+def _check_no_leak(api_key: str, invocations: Sequence[Invocation], *texts: str) -> list[str]:
+    """Every place the key could leak to, searched for the key itself."""
+    places = [(f"{i.trigger} stdout", i.stdout) for i in invocations]
+    places += [(f"{i.trigger} stderr", i.stderr) for i in invocations]
+    places += [(f"{i.trigger} response", json.dumps(i.response, default=str)) for i in invocations]
+    places += [("results events / dead letters", text) for text in texts]
+    return [f"the API key appears in the {where}" for where, text in places if api_key in text]
+
+
+def _check_returned_details(invocations: Sequence[Invocation], details: Sequence[dict[str, Any]]) -> list[str]:
+    """A non-SQS invocation returns (or raises with) exactly the detail it published."""
+    published = {str(detail.get("requestId")): detail for detail in details}
+    problems = []
+    for invocation in invocations:
+        response = invocation.response
+        if invocation.trigger == "sqs" or invocation.unexpected or not isinstance(response, dict):
+            continue
+        if published.get(str(response.get("requestId"))) != response:
+            problems.append(f"{invocation.trigger}: the returned detail differs from the published one")
+    return problems
+
+
+def _apply_environment(environment: dict[str, str]) -> None:
+    """Make the function's environment the process environment, as the Lambda runtime would."""
+    for name in variables_to_unset(os.environ):
+        del os.environ[name]
+    os.environ.update(environment)
+
+
+def _import_handler() -> tuple[ModuleType, type[Exception], str]:
+    """Import app (its cold start) with stdout routed so every later invocation's logs can be captured."""
+    if str(FUNCTION_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTION_DIR))  # the function's code root, like /var/task on Lambda
+    cold_start = io.StringIO()
+    with contextlib.redirect_stdout(_FollowStdout(cold_start)):
+        app = importlib.import_module("app")
+    exceptions = importlib.import_module("sequence_archiver.exceptions")
+    incomplete_type: type[Exception] = exceptions.SequenceArchiveIncomplete
+    return app, incomplete_type, cold_start.getvalue()
+
+
+def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
+    parser.add_argument(
+        "--fail-sequence-id",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="make Reply answer 503 for this sequence ID on every call, to show the retry path (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sample events end to end and print what happened; 0 unless something unexpected did."""
+    from local.reply_simulator import Fault, ReplySimulator
+
+    arguments = _parse_arguments(argv)
+    api_key = "rk_demo_" + secrets.token_hex(16)
+    problems: list[str] = []
+    with ReplySimulator(api_keys={api_key: SCOPES}, seed=True) as reply, start_moto_server() as moto:
+        stack = provision(moto.endpoint_url, api_key=api_key, name_prefix=unique_name_prefix("demo"))
+        overrides = {}
+        for sequence_id in arguments.fail_sequence_id:
+            reply.inject(Fault(kind="status", status=503, times=None, sequence_id=sequence_id))
+            # Short backoffs so the demo does not wait out the production retry schedule.
+            overrides = {"REPLY_BACKOFF_BASE_SECONDS": "0.05", "REPLY_BACKOFF_MAX_SECONDS": "0.2"}
+        _apply_environment(function_environment(stack, reply_base_url=reply.base_url, **overrides))
+        settings = stack.queue_settings
+        print(BOLD("reply-sequence-archiver: local run") + " (no AWS account, nothing leaves 127.0.0.1)")
+        print(f"  Reply simulator {reply.base_url} (seeded)   moto server {moto.endpoint_url}")
+        print(
+            f"  queue: visibility {settings.visibility_timeout_seconds} s, maxReceiveCount "
+            f"{settings.max_receive_count} (from {settings.source})"
+        )
+        print()
+
+        try:
+            app, incomplete_type, cold_start_output = _import_handler()
+        except Exception as exc:  # a failed cold start is the one thing the demo cannot go on from
+            print(f"UNEXPECTED: the cold start failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        if api_key in cold_start_output:
+            problems.append("the API key appears in the cold start output")
+        invocations = [
+            _run_sqs(app, stack, incomplete_type),
+            _run_file(app, "eventbridge-event.json", "eventbridge", incomplete_type),
+            _run_file(app, "direct-invocation.json", "direct", incomplete_type),
+        ]
+        envelopes = read_results_events(stack, expected=len(invocations), timeout_seconds=5)
+        details = [envelope.get("detail", {}) for envelope in envelopes]
+        dead_letters = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
+        reply_calls = len(reply.requests)
+
+    problems += [f"{i.trigger}: {i.unexpected}" for i in invocations if i.unexpected]
+    problems += _check_no_leak(api_key, invocations, json.dumps(envelopes), json.dumps(dead_letters, default=str))
+    if not details:
+        problems.append("no results event reached the results bus")
+    problems += _check_returned_details(invocations, details)
+
+    _print_invocations(invocations)
+    print()
+    _print_outcomes(details)
+    print()
+    _print_results_events(details)
+    print()
+    _print_dead_letters(dead_letters)
+    print()
+    _print_metrics(_metric_totals(invocations))
+    print()
+    _print_logs(invocations)
+    leaked = any("API key appears" in problem for problem in problems)
+    key_note = "THE API KEY LEAKED (see below)" if leaked else "the API key appeared in none of the output"
+    print(DIM(f"  Reply simulator answered {reply_calls} API request(s); {key_note}."))
+    if problems:
+        print()
+        for problem in problems:
+            print("UNEXPECTED: " + problem.replace(api_key, "<api key>"), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
