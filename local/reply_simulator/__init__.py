@@ -1,0 +1,82 @@
+"""A local Reply API v3 simulator for the sequence operations, served over real HTTP.
+
+It follows shared/reply-api/README.md (the behaviour summary) and openapi-excerpt.yaml beside it:
+GET /v3/sequences, GET /v3/sequences/{id}, POST /v3/sequences/{id}/pause,
+POST /v3/sequences/{id}/archive and POST /v3/sequences/archive (bulk), with per-sequence state,
+bearer keys with scopes, per-key sliding-window rate limits and fault injection.
+
+Default seed (every key belongs to user 1; the demo's sample events and the tests rely on these ids):
+
+=========  ==================================  ===============================================
+ids        state                               POST /v3/sequences/{id}/archive answers
+=========  ==================================  ===============================================
+101-120    paused                              200, isArchived becomes true (status kept)
+201-205    new (never started)                 200
+301-305    active                              409 sequenceAction.invalidState
+401-405    paused, already archived            409 sequenceAction.archived
+501-505    paused, owned by user 2             403 sequenceAction.forbidden
+601        paused, owner's team member removed 400 sequenceAction.teamMemberNotFound
+701-702    paused, sales-agent sequence        409 sequenceAction.salesAgentNotAllowed
+other      (1..2147483647, absent)             404 sequenceAction.notFound
+=========  ==================================  ===============================================
+
+Names read like "Seed 101 (paused)"; creation times are 2024-01-01T00:00Z plus the id in minutes.
+
+Assumptions where Reply's documentation is silent (change them here, not in the client):
+- Archiving an active sequence is 409 ``sequenceAction.invalidState`` ("Sequence is active. Pause it
+  first: ..."); in a bulk call it is the per-item error ``invalidState``.
+- Pausing a sequence that never started is 409 ``sequenceAction.notStarted``. Pausing a paused one is
+  200 (documented); pausing an archived one is 409 ``sequenceAction.archived`` (documented). Sales-agent
+  sequences can be paused.
+- 601 in a bulk call is the per-item error ``teamMemberNotFound`` (the spec only shows it for the whole
+  call); a sales-agent sequence is 409 ``sequenceAction.salesAgentNotAllowed`` on single archive.
+- Bulk validation: a missing, empty or too long ``ids`` is ``/ids`` "'ids' must contain between 1 and
+  N items." (N = ``bulk_max_ids``); a non-integer item is ``/ids/<index>`` "Value has an invalid
+  type."; an unreadable body has pointer "". Ids <= 0 are per-item ``notFound``. Duplicates count once.
+- Validation problems use the spec's example title "Validation failed".
+- The list shows only user 1's sequences; a bad filter value is 400 ``sequence.invalidFilter``;
+  ``sortDirection`` without ``sortBy`` is 400 ``sequence.invalidSort``; no sequence is in a folder, so
+  any ``folderId`` returns no items.
+- Scopes are exact: no scope implies another.
+- Request order: auth (401), rate limit (429, not counted), an injected fault, then the scope check
+  (403), validation (400) and the operation. At most one fault fires per request, the first armed one
+  that matches; a delay fault then lets the request run normally.
+- ``x-rate-limit-*`` headers (when enabled) describe the hour window (the minute window if there is no
+  hourly limit) and are sent on every response to an accepted key.
+- Admin endpoints under /__sim take no auth and are neither recorded nor rate-limited.
+
+Run it by hand with ``python -m local.reply_simulator --port 8080`` (``--help`` lists the options).
+"""
+
+from __future__ import annotations
+
+from local.reply_simulator.models import (
+    ALL_SCOPES,
+    DEFAULT_API_KEY,
+    DEFAULT_RATE_LIMIT,
+    SCOPE_OPERATE,
+    SCOPE_READ,
+    SCOPE_WRITE,
+    Fault,
+    RateLimit,
+    RecordedRequest,
+    SimulatedSequence,
+)
+from local.reply_simulator.simulator import ReplySimulator
+from local.reply_simulator.store import DEFAULT_SEED, SeedGroup
+
+__all__ = [
+    "ALL_SCOPES",
+    "DEFAULT_API_KEY",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_SEED",
+    "SCOPE_OPERATE",
+    "SCOPE_READ",
+    "SCOPE_WRITE",
+    "Fault",
+    "RateLimit",
+    "RecordedRequest",
+    "ReplySimulator",
+    "SeedGroup",
+    "SimulatedSequence",
+]

@@ -1,0 +1,110 @@
+"""Run the Reply simulator until Ctrl-C: `python -m local.reply_simulator --port 8080`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from local.reply_simulator.models import ALL_SCOPES, DEFAULT_API_KEY, DEFAULT_RATE_LIMIT, RateLimit
+from local.reply_simulator.simulator import UNAUTHORIZED_BODIES, ReplySimulator
+from local.reply_simulator.store import DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+
+def parse_rate_limit(text: str) -> RateLimit | None:
+    """Parse `--rate-limit`: `REQUESTS/SECONDS` for the short window (e.g. 100/60), or `none`."""
+    if text.strip().lower() in ("none", "off", "unlimited"):
+        return None
+    requests_text, separator, seconds_text = text.partition("/")
+    try:
+        per_window = int(requests_text)
+        seconds = float(seconds_text) if separator else DEFAULT_RATE_LIMIT.minute_seconds
+        return RateLimit(per_minute=per_window, minute_seconds=seconds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("expected REQUESTS/SECONDS such as 100/60, or none") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m local.reply_simulator",
+        description="Serve a local Reply API v3 simulator (sequence operations) until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 picks a free one")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accept this key with every scope (repeatable; default " + DEFAULT_API_KEY + ")",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=parse_rate_limit,
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N/SECONDS",
+        help="per-key requests per short window (default 100/60; the hourly 3000 stays), or none",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API response")
+    parser.add_argument("--rate-limit-headers", action="store_true", help="send x-rate-limit-* headers like live Reply")
+    parser.add_argument("--bulk-max-ids", type=int, default=100, help="bulk archive size limit")
+    parser.add_argument("--unauthorized-body", choices=UNAUTHORIZED_BODIES, default="problem", help="body of a 401")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the simulator, print where it listens and what is seeded, and wait for Ctrl-C."""
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    keys = options.api_keys or [DEFAULT_API_KEY]
+    try:
+        simulator = ReplySimulator(
+            api_keys=dict.fromkeys(keys, ALL_SCOPES),
+            rate_limit=options.rate_limit,
+            rate_limit_headers=options.rate_limit_headers,
+            latency_seconds=options.latency,
+            bulk_max_ids=options.bulk_max_ids,
+            unauthorized_body=options.unauthorized_body,
+            host=options.host,
+            port=options.port,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    simulator.start()
+    try:
+        print("Reply simulator listening on " + simulator.base_url, flush=True)
+        if options.api_keys:
+            print(str(len(keys)) + " API key(s) accepted, each with every scope")
+        else:
+            print("API key: " + DEFAULT_API_KEY + " (every scope)")
+        print("Seeded sequences (every key belongs to user 1):")
+        for group in DEFAULT_SEED:
+            id_range = str(group.first_id)
+            if group.last_id != group.first_id:
+                id_range += "-" + str(group.last_id)
+            print("  " + id_range.ljust(9) + group.label.ljust(22) + group.outcome)
+        print("  any other id: archive 404 sequenceAction.notFound")
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

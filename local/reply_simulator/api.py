@@ -1,0 +1,547 @@
+"""The /v3 sequence endpoints: auth, rate limit, faults, then the operation itself."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qsl
+
+from local.reply_simulator import rules
+from local.reply_simulator.faults import FaultQueue
+from local.reply_simulator.messages import (
+    HttpResponse,
+    json_response,
+    problem_response,
+    sequence_base_json,
+    sequence_json,
+    too_many_requests_response,
+    validation_response,
+)
+from local.reply_simulator.models import (
+    KEY_OWNER_USER_ID,
+    MAX_SEQUENCE_ID,
+    MIN_SEQUENCE_ID,
+    SCOPE_OPERATE,
+    SCOPE_READ,
+    SCOPE_WRITE,
+    SEQUENCE_STATUSES,
+    RecordedRequest,
+    SimulatedSequence,
+)
+from local.reply_simulator.rate_limiter import SlidingWindowRateLimiter
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from local.reply_simulator.messages import HttpRequest
+    from local.reply_simulator.models import Fault, RateLimit
+    from local.reply_simulator.rate_limiter import RateDecision
+    from local.reply_simulator.store import SequenceStore
+
+logger = logging.getLogger(__name__)
+
+UNAUTHORIZED_DETAIL: Final = "Authentication credentials are missing or invalid."
+PATH_ID_ERROR: Final = {"pointer": "id", "detail": "The field id must be between 1 and 2147483647."}
+PATH_VALIDATION_DETAIL: Final = "One or more validation errors occurred."
+BODY_VALIDATION_DETAIL: Final = "The request body contains validation errors."
+INVALID_TYPE: Final = "Value has an invalid type."
+DEFAULT_PAGE_SIZE: Final = 25
+MAX_PAGE_SIZE: Final = 1000
+SORT_FIELDS: Final = ("created", "name", "status")
+SORT_DIRECTIONS: Final = ("asc", "desc")
+MIN_INT32: Final = -(2**31)
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Configuration of the /v3 endpoints: 401 body variant, bulk size limit, latency, rate-limit headers."""
+
+    unauthorized_body: str = "problem"
+    bulk_max_ids: int = 100
+    latency_seconds: float = 0.0
+    rate_limit_headers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    operation: str | None
+    path_id: str | None = None
+    allowed_methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _BulkIds:
+    ids: tuple[int, ...]
+    errors: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedRequest:
+    request: HttpRequest
+    route: _Route
+    path_id: int | None
+    bulk: _BulkIds | None
+
+    @classmethod
+    def parse(cls, request: HttpRequest, bulk_max_ids: int) -> _ParsedRequest:
+        route = _resolve_route(request.method, request.path)
+        path_id = _parse_path_id(route.path_id) if route.path_id is not None else None
+        bulk = _parse_bulk_ids(request.body, bulk_max_ids) if route.operation == "bulk" else None
+        return cls(request, route, path_id, bulk)
+
+    @property
+    def fault_ids(self) -> tuple[int, ...]:
+        """Return the ids a sequence-scoped fault can match: the path id, or a bulk call's ids."""
+        if self.path_id is not None:
+            return (self.path_id,)
+        return self.bulk.ids if self.bulk is not None else ()
+
+
+# Per operation: the scope it needs and the 403 it answers without it.
+_SCOPE_RULES: Final = {
+    "list": (SCOPE_READ, "sequence.forbidden", "You do not have permission to view sequences."),
+    "get": (SCOPE_READ, "sequence.forbidden", "You do not have permission to view this sequence."),
+    "pause": (SCOPE_OPERATE, rules.PAUSE_FORBIDDEN.code, rules.PAUSE_FORBIDDEN.detail),
+    "archive": (SCOPE_OPERATE, rules.ARCHIVE_FORBIDDEN.code, rules.ARCHIVE_FORBIDDEN.detail),
+    "bulk": (SCOPE_WRITE, "sequenceAction.forbidden", "You do not have permission to archive sequences."),
+}
+
+
+class ReplyApi:
+    """Answers /v3 requests like Reply API v3 and records each one (never the key)."""
+
+    def __init__(
+        self,
+        store: SequenceStore,
+        settings: ApiSettings,
+        rate_limit: RateLimit | None,
+        api_keys: Mapping[str, frozenset[str]],
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._limiter = SlidingWindowRateLimiter(rate_limit)
+        self.faults = FaultQueue()
+        self._api_keys = dict(api_keys)
+        self._record_lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._api_calls = 0
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Return a copy of the recorded requests, oldest first."""
+        with self._record_lock:
+            return list(self._requests)
+
+    @property
+    def api_calls(self) -> int:
+        """Return how many /v3 requests arrived."""
+        with self._record_lock:
+            return self._api_calls
+
+    def set_api_keys(self, api_keys: Mapping[str, frozenset[str]]) -> None:
+        """Accept only these keys from now on."""
+        self._api_keys = dict(api_keys)
+
+    def reset(self) -> None:
+        """Forget faults, recorded requests and rate-limit counters."""
+        self.faults.clear()
+        self._limiter.reset()
+        with self._record_lock:
+            self._requests.clear()
+            self._api_calls = 0
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Answer one /v3 request."""
+        received_at = time.monotonic()
+        with self._record_lock:
+            self._api_calls += 1
+        parsed = _ParsedRequest.parse(request, self._settings.bulk_max_ids)
+        api_key = _bearer_token(request.authorization)
+        scopes = self._api_keys.get(api_key) if api_key else None
+        if api_key is None or scopes is None:
+            response = self._unauthorized()
+        else:
+            decision = self._limiter.acquire(api_key)
+            if decision.allowed:
+                response = self._after_rate_limit(parsed, scopes)
+            else:
+                response = too_many_requests_response(decision.retry_after_seconds)
+            if self._settings.rate_limit_headers:
+                response.headers.extend(_rate_limit_headers(decision))
+
+        if self._settings.latency_seconds > 0:
+            time.sleep(self._settings.latency_seconds)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            status=0 if response.drop_connection else response.status,
+            sequence_id=parsed.path_id,
+            key_accepted=scopes is not None,
+            at=received_at,
+            sequence_ids=parsed.bulk.ids if parsed.bulk is not None else (),
+        )
+        with self._record_lock:
+            self._requests.append(record)
+        logger.debug(
+            "reply simulator answered",
+            extra={"method": request.method, "path": request.path, "status": record.status},
+        )
+        return response
+
+    def _unauthorized(self) -> HttpResponse:
+        headers = [("WWW-Authenticate", "Bearer")]
+        if self._settings.unauthorized_body == "empty":
+            return HttpResponse(status=401, headers=headers)
+        return problem_response(401, UNAUTHORIZED_DETAIL, headers=headers)
+
+    def _after_rate_limit(self, parsed: _ParsedRequest, scopes: frozenset[str]) -> HttpResponse:
+        fault = self.faults.take(parsed.request.path, parsed.fault_ids)
+        if fault is not None:
+            if fault.kind != "delay":
+                return _fault_response(fault, parsed.path_id)
+            # A delayed request still runs: a client that times out may find the sequence archived.
+            time.sleep(fault.seconds or 0.0)
+        return self._operation(parsed, scopes)
+
+    def _operation(self, parsed: _ParsedRequest, scopes: frozenset[str]) -> HttpResponse:
+        operation = parsed.route.operation
+        if operation is None:
+            return _no_such_operation(parsed.request, parsed.route)
+        required_scope, forbidden_code, forbidden_detail = _SCOPE_RULES[operation]
+        if required_scope not in scopes:
+            return problem_response(403, forbidden_detail, code=forbidden_code)
+        if operation == "list":
+            return self._list(parsed.request.query)
+        if parsed.bulk is not None:
+            return self._bulk_archive(parsed.bulk)
+        if parsed.path_id is None:
+            return validation_response(PATH_VALIDATION_DETAIL, [PATH_ID_ERROR])
+        return self._sequence_operation(operation, parsed.path_id)
+
+    def _sequence_operation(self, operation: str, sequence_id: int) -> HttpResponse:
+        if operation == "get":
+            return self._get(sequence_id)
+        rule = rules.archive if operation == "archive" else rules.pause
+        result = self._store.apply(sequence_id, rule)
+        if isinstance(result, SimulatedSequence):
+            return json_response(200, sequence_json(result))
+        return problem_response(result.status, result.detail, code=result.code)
+
+    def _get(self, sequence_id: int) -> HttpResponse:
+        sequence = self._store.get(sequence_id)
+        if sequence is None:
+            detail = "Sequence with ID " + str(sequence_id) + " is not found."
+            return problem_response(404, detail, code="sequence.notFound")
+        if sequence.owner_user_id != KEY_OWNER_USER_ID:
+            detail = "You do not have permission to view this sequence."
+            return problem_response(403, detail, code="sequence.forbidden")
+        return json_response(200, sequence_json(sequence))
+
+    def _bulk_archive(self, bulk: _BulkIds) -> HttpResponse:
+        if bulk.errors:
+            return validation_response(BODY_VALIDATION_DETAIL, bulk.errors)
+        failures = self._store.apply_many(bulk.ids, rules.archive)
+        payload = {
+            str(sequence_id): {"error": failure.slug, "errorDetails": failure.detail}
+            for sequence_id, failure in failures.items()
+        }
+        return json_response(200, payload)
+
+    def _list(self, query: str) -> HttpResponse:
+        try:
+            listing = _ListQuery.parse(query)
+        except _ListQueryError as exc:
+            return problem_response(400, exc.detail, code=exc.code)
+        matching = [sequence for sequence in self._store.all() if listing.matches(sequence)]
+        matching.sort(key=listing.sort_key, reverse=listing.descending)
+        page = matching[listing.skip : listing.skip + listing.top]
+        payload = {
+            "items": [sequence_base_json(sequence) for sequence in page],
+            "hasMore": listing.skip + listing.top < len(matching),
+        }
+        return json_response(200, payload)
+
+
+class _ListQueryError(Exception):
+    """A GET /v3/sequences query Reply rejects with a 400 business problem."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class _ListQuery:
+    top: int = DEFAULT_PAGE_SIZE
+    skip: int = 0
+    status: str | None = None
+    owner_user_id: int | None = None
+    is_archived: bool | None = None
+    name: str | None = None
+    created_after: datetime | None = None
+    folder_id: uuid.UUID | None = None
+    sort_by: str = "created"
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, query: str) -> _ListQuery:
+        # ASP.NET binds query parameters case-insensitively; the first value wins.
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            params.setdefault(name.lower(), value)
+        top = _page_number(params.get("top"), DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+        skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None)
+        sort_by = params.get("sortby")
+        sort_direction = params.get("sortdirection")
+        if sort_by is not None and sort_by not in SORT_FIELDS:
+            raise _ListQueryError(
+                "sequence.invalidSort",
+                "Invalid sortBy value '" + sort_by + "'. Allowed values: " + ", ".join(SORT_FIELDS) + ".",
+            )
+        if sort_direction is not None:
+            if sort_by is None:
+                raise _ListQueryError("sequence.invalidSort", "sortDirection requires sortBy.")
+            if sort_direction not in SORT_DIRECTIONS:
+                raise _ListQueryError(
+                    "sequence.invalidSort",
+                    "Invalid sortDirection value '" + sort_direction + "'. Allowed values: asc, desc.",
+                )
+        effective_sort = sort_by or "created"
+        default_descending = effective_sort == "created"
+        descending = default_descending if sort_direction is None else sort_direction == "desc"
+        return cls(
+            top=top,
+            skip=skip,
+            status=_status_filter(params.get("status")),
+            owner_user_id=_int_filter(params.get("owneruserid"), "ownerUserId"),
+            is_archived=_bool_filter(params.get("isarchived")),
+            name=params.get("name"),
+            created_after=_datetime_filter(params.get("createdafter")),
+            folder_id=_uuid_filter(params.get("folderid")),
+            sort_by=effective_sort,
+            descending=descending,
+        )
+
+    def matches(self, sequence: SimulatedSequence) -> bool:
+        """Return whether the key's user sees this sequence and it passes every filter."""
+        return (
+            sequence.owner_user_id == KEY_OWNER_USER_ID
+            and self.folder_id is None  # simulated sequences are in no folder
+            and (self.status is None or sequence.status == self.status)
+            and (self.owner_user_id is None or sequence.owner_user_id == self.owner_user_id)
+            and (self.is_archived is None or sequence.is_archived == self.is_archived)
+            and (self.name is None or self.name.casefold() in sequence.name.casefold())
+            and (self.created_after is None or sequence.created > self.created_after)
+        )
+
+    def sort_key(self, sequence: SimulatedSequence) -> tuple[str, int] | tuple[datetime, int]:
+        """Return the ordering key for the requested sortBy, ties broken by id."""
+        if self.sort_by == "name":
+            return (sequence.name.casefold(), sequence.id)
+        if self.sort_by == "status":
+            return (sequence.status, sequence.id)
+        return (sequence.created, sequence.id)
+
+
+def _page_number(text: str | None, default: int, *, minimum: int, maximum: int | None) -> int:
+    if text is None:
+        return default
+    value = _parse_int(text)
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        raise _ListQueryError("sequence.invalidPagination", "Invalid requested page view.")
+    return value
+
+
+def _invalid_filter(parameter: str, text: str) -> _ListQueryError:
+    # Assumption: Reply documents no code for a bad filter value; the list's 400 is business-only.
+    return _ListQueryError("sequence.invalidFilter", "Invalid " + parameter + " value '" + text + "'.")
+
+
+def _status_filter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    status = text.lower()
+    if status not in SEQUENCE_STATUSES:
+        raise _invalid_filter("status", text)
+    return status
+
+
+def _int_filter(text: str | None, parameter: str) -> int | None:
+    if text is None:
+        return None
+    value = _parse_int(text)
+    if value is None:
+        raise _invalid_filter(parameter, text)
+    return value
+
+
+def _bool_filter(text: str | None) -> bool | None:
+    if text is None:
+        return None
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise _invalid_filter("isArchived", text)
+    return lowered == "true"
+
+
+def _datetime_filter(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        # A literal "+" in an unencoded query string arrives as a space: read it back as the offset sign.
+        moment = datetime.fromisoformat(text.replace(" ", "+"))
+    except ValueError:
+        raise _invalid_filter("createdAfter", text) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _uuid_filter(text: str | None) -> uuid.UUID | None:
+    if text is None:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise _invalid_filter("folderId", text) from None
+
+
+def _resolve_route(method: str, path: str) -> _Route:
+    segments = path.strip("/").split("/")
+    if segments[:2] != ["v3", "sequences"]:
+        return _Route(None)
+    rest = segments[2:]
+    path_id: str | None = None
+    if not rest:
+        operations = {"GET": "list"}
+    elif rest == ["archive"]:
+        operations = {"POST": "bulk"}
+    elif len(rest) == 1:
+        operations, path_id = {"GET": "get"}, rest[0]
+    elif len(rest) == 2 and rest[1] in ("pause", "archive"):
+        operations, path_id = {"POST": rest[1]}, rest[0]
+    else:
+        return _Route(None)
+    return _Route(operations.get(method), path_id, tuple(operations))
+
+
+def _parse_int(text: str) -> int | None:
+    if not _INTEGER_TEXT.fullmatch(text.strip()):
+        return None
+    return int(text)
+
+
+def _parse_path_id(text: str) -> int | None:
+    value = _parse_int(text)
+    if value is None or not MIN_SEQUENCE_ID <= value <= MAX_SEQUENCE_ID:
+        return None
+    return value
+
+
+class _BulkBodyError(Exception):
+    """A bulk body that fails validation before its items are looked at."""
+
+    def __init__(self, pointer: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error = {"pointer": pointer, "detail": detail}
+
+
+def _parse_bulk_ids(body: bytes, max_ids: int) -> _BulkIds:
+    size_error = {"pointer": "/ids", "detail": "'ids' must contain between 1 and " + str(max_ids) + " items."}
+    try:
+        raw_ids = _raw_bulk_ids(body, size_error["detail"])
+    except _BulkBodyError as exc:
+        return _BulkIds((), (exc.error,))
+    errors: list[dict[str, str]] = []
+    if not 1 <= len(raw_ids) <= max_ids:
+        errors.append(size_error)
+    ids: dict[int, None] = {}  # ordered set: a duplicate id is processed once
+    for index, item in enumerate(raw_ids):
+        if isinstance(item, bool) or not isinstance(item, int) or not MIN_INT32 <= item <= MAX_SEQUENCE_ID:
+            errors.append({"pointer": "/ids/" + str(index), "detail": INVALID_TYPE})
+        else:
+            ids[item] = None
+    if errors:
+        return _BulkIds((), tuple(errors))
+    return _BulkIds(tuple(ids), ())
+
+
+def _raw_bulk_ids(body: bytes, size_detail: str) -> list[object]:
+    if not body.strip():
+        raise _BulkBodyError("", "The request body is required and cannot be empty.")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _BulkBodyError("", "Request body is not valid JSON.") from None
+    if not isinstance(payload, dict):
+        raise _BulkBodyError("", INVALID_TYPE)
+    raw_ids = payload.get("ids")
+    if raw_ids is None:
+        raise _BulkBodyError("/ids", size_detail)
+    if not isinstance(raw_ids, list):
+        raise _BulkBodyError("/ids", INVALID_TYPE)
+    return raw_ids
+
+
+def _no_such_operation(request: HttpRequest, route: _Route) -> HttpResponse:
+    if route.allowed_methods:
+        return problem_response(
+            405,
+            "Method " + request.method + " is not allowed on " + request.path + ".",
+            headers=[("Allow", ", ".join(route.allowed_methods))],
+        )
+    return problem_response(404, "No API operation matches " + request.path + ".")
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def _fault_response(fault: Fault, path_id: int | None) -> HttpResponse:
+    if fault.kind == "drop":
+        return HttpResponse(status=0, drop_connection=True)
+    if fault.kind == "malformed":
+        # Cut off mid-document: not JSON, and nothing changed on the server.
+        broken = '{"id":' + str(path_id or 0) + ',"name":"Seed","status":"pau'
+        return HttpResponse(status=200, body=broken.encode(), headers=[("Content-Type", "application/json")])
+    assert fault.status is not None
+    if fault.status == 429:
+        return too_many_requests_response(max(1, fault.retry_after or 1))
+    headers = [("Retry-After", str(fault.retry_after))] if fault.retry_after is not None else []
+    phrase = _status_phrase(fault.status)
+    return problem_response(
+        fault.status, "Injected fault: the simulator answered " + phrase + ".", title=phrase, headers=headers
+    )
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error " + str(status)
+
+
+def _rate_limit_headers(decision: RateDecision) -> list[tuple[str, str]]:
+    report = decision.report
+    if report is None:
+        return []
+    reset_at = datetime.now(UTC) + timedelta(seconds=report.reset_in_seconds)
+    return [
+        ("x-rate-limit-limit", report.label),
+        ("x-rate-limit-remaining", str(report.remaining)),
+        ("x-rate-limit-reset", reset_at.isoformat(timespec="seconds")),
+    ]

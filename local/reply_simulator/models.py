@@ -1,0 +1,181 @@
+"""Public value types of the Reply simulator: rate limits, faults, sequences and recorded requests."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+SCOPE_READ: Final = "sequences:read"
+SCOPE_OPERATE: Final = "sequences:operate"
+SCOPE_WRITE: Final = "sequences:write"
+ALL_SCOPES: Final = frozenset({SCOPE_READ, SCOPE_OPERATE, SCOPE_WRITE})
+DEFAULT_API_KEY: Final = "local-dev-key"
+
+# Every key the simulator accepts belongs to this user; sequences owned by anyone else are forbidden.
+KEY_OWNER_USER_ID: Final = 1
+MIN_SEQUENCE_ID: Final = 1
+MAX_SEQUENCE_ID: Final = 2_147_483_647
+SEQUENCE_STATUSES: Final = ("new", "active", "paused")
+FAULT_KINDS: Final = ("status", "delay", "drop", "malformed")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Per-key request budget over a sliding minute window and a sliding hour window."""
+
+    per_minute: int | None = 100
+    per_hour: int | None = 3000
+    minute_seconds: float = 60.0
+    hour_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        for limit in (self.per_minute, self.per_hour):
+            if limit is not None and limit < 1:
+                raise ValueError("rate limits must be at least 1 request (or None for no limit)")
+        for seconds in (self.minute_seconds, self.hour_seconds):
+            if not math.isfinite(seconds) or seconds <= 0:
+                raise ValueError("rate-limit window durations must be positive seconds")
+
+
+DEFAULT_RATE_LIMIT: Final = RateLimit()
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A misbehaviour the simulator shows to the next `times` matching /v3 requests."""
+
+    kind: str
+    times: int | None = 1
+    status: int | None = None
+    retry_after: int | None = None
+    seconds: float | None = None
+    sequence_id: int | None = None
+    path_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError("fault kind must be one of: " + ", ".join(FAULT_KINDS))
+        if self.times is not None and self.times < 1:
+            raise ValueError("fault times must be at least 1 (or None until cleared)")
+        if self.kind == "status" and (self.status is None or not 400 <= self.status <= 599):
+            raise ValueError("a status fault needs a status between 400 and 599")
+        if self.kind == "delay" and (self.seconds is None or not math.isfinite(self.seconds) or self.seconds <= 0):
+            raise ValueError("a delay fault needs seconds > 0")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, object]) -> Fault:
+        """Build a fault from admin JSON (snake_case field names, camelCase accepted too)."""
+        kind = _json_field(payload, "kind", "kind")
+        if not isinstance(kind, str):
+            raise ValueError("'kind' must be a string")
+        times = _json_field(payload, "times", "times", default=1)
+        return cls(
+            kind=kind,
+            times=_optional_int(times, "times"),
+            status=_optional_int(_json_field(payload, "status", "status"), "status"),
+            retry_after=_optional_int(_json_field(payload, "retry_after", "retryAfter"), "retry_after"),
+            seconds=_optional_float(_json_field(payload, "seconds", "seconds"), "seconds"),
+            sequence_id=_optional_int(_json_field(payload, "sequence_id", "sequenceId"), "sequence_id"),
+            path_prefix=_optional_str(_json_field(payload, "path_prefix", "pathPrefix"), "path_prefix"),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Return the fault's fields as JSON-ready snake_case keys."""
+        return {
+            "kind": self.kind,
+            "times": self.times,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "seconds": self.seconds,
+            "sequence_id": self.sequence_id,
+            "path_prefix": self.path_prefix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedSequence:
+    """A snapshot of one simulated sequence (never changes; the simulator stores a new one instead)."""
+
+    id: int
+    name: str
+    status: str
+    is_archived: bool
+    owner_user_id: int
+    sales_agent: bool
+    created: datetime
+    team_member_removed: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """Return the snapshot as JSON-ready snake_case keys (the admin API's shape)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "is_archived": self.is_archived,
+            "owner_user_id": self.owner_user_id,
+            "sales_agent": self.sales_agent,
+            "team_member_removed": self.team_member_removed,
+            "created": self.created.isoformat(timespec="seconds"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One /v3 request as the simulator saw it; holds whether the key was accepted, never the key."""
+
+    method: str
+    path: str
+    status: int  # 0 when a drop fault closed the connection without a response
+    sequence_id: int | None
+    key_accepted: bool
+    at: float  # time.monotonic() when the request arrived
+    sequence_ids: tuple[int, ...] = ()  # the distinct valid ids of a bulk call, in request order
+
+    def to_json(self) -> dict[str, object]:
+        """Return the record as JSON-ready snake_case keys."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "sequence_id": self.sequence_id,
+            "sequence_ids": list(self.sequence_ids),
+            "key_accepted": self.key_accepted,
+            "at": self.at,
+        }
+
+
+def _json_field(payload: Mapping[str, object], snake: str, camel: str, default: object = None) -> object:
+    if snake in payload:
+        return payload[snake]
+    return payload.get(camel, default)
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("'" + name + "' must be an integer or null")
+    return value
+
+
+def _optional_float(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("'" + name + "' must be a number or null")
+    return float(value)
+
+
+def _optional_str(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("'" + name + "' must be a string or null")
+    return value

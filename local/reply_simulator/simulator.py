@@ -1,0 +1,230 @@
+"""ReplySimulator: a Reply API v3 stand-in served over real HTTP on a daemon thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Final
+
+from local.reply_simulator.admin import ADMIN_PREFIX, handle_admin
+from local.reply_simulator.api import ApiSettings, ReplyApi
+from local.reply_simulator.http_server import SimulatorHTTPServer
+from local.reply_simulator.messages import problem_response
+from local.reply_simulator.models import (
+    ALL_SCOPES,
+    DEFAULT_API_KEY,
+    DEFAULT_RATE_LIMIT,
+    KEY_OWNER_USER_ID,
+)
+from local.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+    from types import TracebackType
+
+    from local.reply_simulator.messages import HttpRequest, HttpResponse
+    from local.reply_simulator.models import Fault, RateLimit, RecordedRequest, SimulatedSequence
+
+logger = logging.getLogger(__name__)
+
+UNAUTHORIZED_BODIES: Final = ("problem", "empty")
+
+
+class ReplySimulator:
+    """Behaves like Reply API v3 for the sequence operations, with state, auth, rate limits and faults."""
+
+    def __init__(
+        self,
+        api_keys: Mapping[str, Iterable[str]] | None = None,
+        *,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        rate_limit_headers: bool = False,
+        latency_seconds: float = 0.0,
+        bulk_max_ids: int = 100,
+        unauthorized_body: str = "problem",
+        seed: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if unauthorized_body not in UNAUTHORIZED_BODIES:
+            raise ValueError("unauthorized_body must be 'problem' or 'empty'")
+        if bulk_max_ids < 1:
+            raise ValueError("bulk_max_ids must be at least 1")
+        if latency_seconds < 0:
+            raise ValueError("latency_seconds must not be negative")
+        self._seed = seed
+        self._host = host
+        self._requested_port = port
+        self._store = SequenceStore()
+        settings = ApiSettings(
+            unauthorized_body=unauthorized_body,
+            bulk_max_ids=bulk_max_ids,
+            latency_seconds=latency_seconds,
+            rate_limit_headers=rate_limit_headers,
+        )
+        keys = api_keys if api_keys is not None else {DEFAULT_API_KEY: ALL_SCOPES}
+        self._api = ReplyApi(self._store, settings, rate_limit, _normalise_keys(keys))
+        self._server: SimulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lifecycle_lock = threading.Lock()
+        if seed:
+            self._store.replace_all(seed_sequences())
+
+    # Lifecycle
+
+    def start(self) -> ReplySimulator:
+        """Bind the port and serve on a daemon thread; return self."""
+        with self._lifecycle_lock:
+            if self._server is not None:
+                raise RuntimeError("the simulator is already running")
+            server = SimulatorHTTPServer((self._host, self._requested_port), self._dispatch)
+            thread = threading.Thread(target=server.serve_until_stopped, name="reply-simulator", daemon=True)
+            thread.start()
+            self._server, self._thread = server, thread
+        logger.info("reply simulator started", extra={"base_url": self.base_url})
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and free the port (safe to call twice)."""
+        with self._lifecycle_lock:
+            server, thread = self._server, self._thread
+            self._server, self._thread = None, None
+        if server is None:
+            return
+        server.stop_serving()
+        if thread is not None:
+            thread.join(timeout=5)
+        server.close_connections()
+        server.server_close()
+        logger.info("reply simulator stopped")
+
+    def __enter__(self) -> ReplySimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """Return the bound port (only while running)."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("the simulator is not running; call start() first")
+        return int(server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """Return the base URL, e.g. http://127.0.0.1:54321 (only while running)."""
+        return "http://" + self._host + ":" + str(self.port)
+
+    # State
+
+    def add_sequence(
+        self,
+        sequence_id: int,
+        *,
+        name: str | None = None,
+        status: str = "paused",
+        is_archived: bool = False,
+        owner_user_id: int = KEY_OWNER_USER_ID,
+        sales_agent: bool = False,
+        team_member_removed: bool = False,
+        created: datetime | None = None,
+    ) -> SimulatedSequence:
+        """Add or replace one sequence and return its snapshot."""
+        sequence = make_sequence(
+            sequence_id,
+            name=name,
+            status=status,
+            is_archived=is_archived,
+            owner_user_id=owner_user_id,
+            sales_agent=sales_agent,
+            team_member_removed=team_member_removed,
+            created=created,
+        )
+        self._store.put_many((sequence,))
+        return sequence
+
+    def add_sequences(
+        self,
+        sequence_ids: Iterable[int],
+        *,
+        status: str = "paused",
+        is_archived: bool = False,
+        owner_user_id: int = KEY_OWNER_USER_ID,
+        sales_agent: bool = False,
+        team_member_removed: bool = False,
+    ) -> int:
+        """Add or replace many sequences sharing one state; return how many were written."""
+        return self._store.put_many(
+            make_sequence(
+                sequence_id,
+                status=status,
+                is_archived=is_archived,
+                owner_user_id=owner_user_id,
+                sales_agent=sales_agent,
+                team_member_removed=team_member_removed,
+            )
+            for sequence_id in sequence_ids
+        )
+
+    def sequence(self, sequence_id: int) -> SimulatedSequence | None:
+        """Return a snapshot of one sequence, or None if it does not exist."""
+        return self._store.get(sequence_id)
+
+    def sequences(self) -> list[SimulatedSequence]:
+        """Return snapshots of every sequence (of every owner)."""
+        return self._store.all()
+
+    def set_api_keys(self, api_keys: Mapping[str, Iterable[str]]) -> None:
+        """Rotate keys: only these keys (with these scopes) are accepted from now on."""
+        self._api.set_api_keys(_normalise_keys(api_keys))
+
+    def inject(self, fault: Fault) -> None:
+        """Arm a fault for the next matching /v3 requests (after any already armed)."""
+        self._api.faults.inject(fault)
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        self._api.faults.clear()
+
+    def pending_faults(self) -> list[Fault]:
+        """Return the armed faults in firing order."""
+        return self._api.faults.pending()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Return a copy of the recorded /v3 requests, oldest first."""
+        return self._api.requests
+
+    @property
+    def api_calls(self) -> int:
+        """Return how many /v3 requests arrived (accepted or not)."""
+        return self._api.api_calls
+
+    def reset(self) -> None:
+        """Reseed, and forget faults, recorded requests and rate-limit counters (keys are kept)."""
+        self._store.replace_all(seed_sequences() if self._seed else ())
+        self._api.reset()
+
+    def _dispatch(self, request: HttpRequest) -> HttpResponse:
+        if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
+            return handle_admin(self, request)
+        if request.path == "/v3" or request.path.startswith("/v3/"):
+            return self._api.handle(request)
+        return problem_response(404, "No operation matches " + request.path + ".")
+
+
+def _normalise_keys(api_keys: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    normalised: dict[str, frozenset[str]] = {}
+    for key, scopes in api_keys.items():
+        if isinstance(scopes, str):
+            raise TypeError("give each key an iterable of scopes, not a single string")
+        normalised[key] = frozenset(scopes)
+    return normalised

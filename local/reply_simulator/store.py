@@ -1,0 +1,169 @@
+"""Thread-safe in-memory sequences and the default seed the demo and the tests rely on."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from local.reply_simulator.models import (
+    KEY_OWNER_USER_ID,
+    MAX_SEQUENCE_ID,
+    MIN_SEQUENCE_ID,
+    SEQUENCE_STATUSES,
+    SimulatedSequence,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from local.reply_simulator.rules import ActionFailure
+
+    SequenceRule = Callable[[SimulatedSequence | None, int], SimulatedSequence | ActionFailure]
+
+# Creation times are derived from the id so that sorting and `createdAfter` are deterministic.
+CREATED_EPOCH: Final = datetime(2024, 1, 1, tzinfo=UTC)
+OTHER_OWNER_USER_ID: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SeedGroup:
+    """A range of seeded sequence ids sharing one state, and what archiving them returns."""
+
+    first_id: int
+    last_id: int
+    label: str
+    outcome: str
+    status: str = "paused"
+    is_archived: bool = False
+    owner_user_id: int = KEY_OWNER_USER_ID
+    sales_agent: bool = False
+    team_member_removed: bool = False
+
+    @property
+    def ids(self) -> range:
+        """Return the group's ids."""
+        return range(self.first_id, self.last_id + 1)
+
+
+DEFAULT_SEED: Final = (
+    SeedGroup(101, 120, "paused", "archive 200"),
+    SeedGroup(201, 205, "new", "archive 200", status="new"),
+    SeedGroup(301, 305, "active", "archive 409 sequenceAction.invalidState", status="active"),
+    SeedGroup(401, 405, "archived", "archive 409 sequenceAction.archived", is_archived=True),
+    SeedGroup(501, 505, "other owner", "archive 403 sequenceAction.forbidden", owner_user_id=OTHER_OWNER_USER_ID),
+    SeedGroup(
+        601,
+        601,
+        "team member removed",
+        "archive 400 sequenceAction.teamMemberNotFound",
+        team_member_removed=True,
+    ),
+    SeedGroup(701, 702, "sales agent", "archive 409 sequenceAction.salesAgentNotAllowed", sales_agent=True),
+)
+
+
+def created_for(sequence_id: int) -> datetime:
+    """Return the deterministic creation time of a sequence id (one minute apart, ascending)."""
+    return CREATED_EPOCH + timedelta(minutes=sequence_id)
+
+
+def make_sequence(
+    sequence_id: int,
+    *,
+    name: str | None = None,
+    status: str = "paused",
+    is_archived: bool = False,
+    owner_user_id: int = KEY_OWNER_USER_ID,
+    sales_agent: bool = False,
+    team_member_removed: bool = False,
+    created: datetime | None = None,
+) -> SimulatedSequence:
+    """Validate the fields and build a sequence snapshot."""
+    if isinstance(sequence_id, bool) or not MIN_SEQUENCE_ID <= sequence_id <= MAX_SEQUENCE_ID:
+        raise ValueError("sequence ids must be integers between 1 and 2147483647")
+    if status not in SEQUENCE_STATUSES:
+        raise ValueError("sequence status must be one of: " + ", ".join(SEQUENCE_STATUSES))
+    if created is not None and created.tzinfo is None:
+        raise ValueError("created must be timezone-aware")
+    return SimulatedSequence(
+        id=sequence_id,
+        name=name if name is not None else "Sequence " + str(sequence_id),
+        status=status,
+        is_archived=is_archived,
+        owner_user_id=owner_user_id,
+        sales_agent=sales_agent,
+        created=created if created is not None else created_for(sequence_id),
+        team_member_removed=team_member_removed,
+    )
+
+
+def seed_sequences() -> list[SimulatedSequence]:
+    """Return the default seed's sequences."""
+    return [
+        make_sequence(
+            sequence_id,
+            name="Seed " + str(sequence_id) + " (" + group.label + ")",
+            status=group.status,
+            is_archived=group.is_archived,
+            owner_user_id=group.owner_user_id,
+            sales_agent=group.sales_agent,
+            team_member_removed=group.team_member_removed,
+        )
+        for group in DEFAULT_SEED
+        for sequence_id in group.ids
+    ]
+
+
+class SequenceStore:
+    """Sequences by id behind one lock; every read returns an immutable snapshot."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[int, SimulatedSequence] = {}
+
+    def get(self, sequence_id: int) -> SimulatedSequence | None:
+        """Return the sequence with this id, if any."""
+        with self._lock:
+            return self._by_id.get(sequence_id)
+
+    def all(self) -> list[SimulatedSequence]:
+        """Return every sequence (in insertion order)."""
+        with self._lock:
+            return list(self._by_id.values())
+
+    def put_many(self, sequences: Iterable[SimulatedSequence]) -> int:
+        """Insert or replace sequences; return how many were written."""
+        batch = {sequence.id: sequence for sequence in sequences}
+        with self._lock:
+            self._by_id.update(batch)
+        return len(batch)
+
+    def replace_all(self, sequences: Iterable[SimulatedSequence]) -> None:
+        """Drop every sequence and store these instead."""
+        batch = {sequence.id: sequence for sequence in sequences}
+        with self._lock:
+            self._by_id = batch
+
+    def apply(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:
+        """Run a rule on one sequence atomically and store the snapshot it returns."""
+        with self._lock:
+            return self._apply_locked(sequence_id, rule)
+
+    def apply_many(self, sequence_ids: Iterable[int], rule: SequenceRule) -> dict[int, ActionFailure]:
+        """Run a rule on each id atomically; return the failures by id."""
+        failures: dict[int, ActionFailure] = {}
+        with self._lock:
+            for sequence_id in sequence_ids:
+                result = self._apply_locked(sequence_id, rule)
+                if not isinstance(result, SimulatedSequence):
+                    failures[sequence_id] = result
+        return failures
+
+    def _apply_locked(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:
+        current = self._by_id.get(sequence_id)
+        result = rule(current, sequence_id)
+        if isinstance(result, SimulatedSequence) and result is not current:
+            self._by_id[sequence_id] = result
+        return result
