@@ -25,7 +25,8 @@ ALL_SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"
 
 @pytest.fixture(autouse=True)
 def _fast_retries(function_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Short backoff and read timeout so retry paths run in milliseconds, not seconds."""
+    """Short backoff and read timeout so retry paths run in milliseconds, not seconds; one call per ID."""
+    monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
     monkeypatch.setenv("REPLY_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("REPLY_BACKOFF_BASE_SECONDS", "0.01")
     monkeypatch.setenv("REPLY_BACKOFF_MAX_SECONDS", "0.05")

@@ -40,11 +40,13 @@ def test_an_eventbridge_event_returns_and_publishes_its_results_under_the_event_
 
 
 def test_a_direct_invocation_is_keyed_by_the_lambda_request_id(
+    monkeypatch: pytest.MonkeyPatch,
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:
+    monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
     context = lambda_context(aws_request_id="c6af9ac6-7b61-11e6-9a41-93e812345678")
 
     detail = load_handler().lambda_handler(load_event("direct-invocation.json"), context)
@@ -84,6 +86,7 @@ def test_failed_ids_raise_sequence_archive_incomplete_after_publishing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REPLY_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
     reply_simulator.inject(Fault(kind="status", status=503, sequence_id=114))
     handler = load_handler()
     exceptions = importlib.import_module("sequence_archiver.exceptions")

@@ -1,4 +1,4 @@
-"""The archiving core: one request's sequence IDs in, one outcome per ID out. No AWS, no event shapes."""
+"""The archiving core: requests' sequence IDs in, one outcome per ID out. No AWS, no event shapes."""
 
 from __future__ import annotations
 
@@ -15,23 +15,43 @@ from sequence_archiver.exceptions import (
     SequenceArchiverError,
 )
 from sequence_archiver.outcomes import Outcome, SequenceResult
+from sequence_archiver.reply_client import ReplyResponse
+from sequence_archiver.settings import ArchiveMode
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.deadline import Deadline
-    from sequence_archiver.reply_client import ReplyResponse
+    from sequence_archiver.reply_client import BulkArchiveResponse
 
 logger = logging.getLogger(__name__)
 
 ALREADY_ARCHIVED_CODE = "sequenceaction.archived"
 TEAM_MEMBER_NOT_FOUND_CODE = "sequenceaction.teammembernotfound"
+# Bulk per-item errors are bare SequenceActionError variants; compared case-insensitively.
+BULK_ITEM_OUTCOMES = {
+    "notfound": Outcome.NOT_FOUND,
+    "forbidden": Outcome.FORBIDDEN,
+    "archived": Outcome.ALREADY_ARCHIVED,
+    "salesagentnotallowed": Outcome.CONFLICT,
+    "teammembernotfound": Outcome.FORBIDDEN,
+}
+# A bulk call refused as a whole with these means "not for this key or this API": use single calls.
+BULK_UNAVAILABLE_STATUSES = frozenset({403, 404, 405})
+# Errors that hold for every later ID too: stop calling instead of proving them again per ID.
+_REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError)
 
 
 class SequenceArchiveApi(Protocol):
-    """The one Reply operation the core needs."""
+    """The Reply operations the core needs."""
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """Archive one sequence or raise a ReplyApiError / DeadlineExceededError / ApiKeyError."""
+        ...
+
+    def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
+        """Archive many sequences in one call, with the same errors as archive_sequence."""
         ...
 
 
@@ -61,39 +81,132 @@ def classify_response(sequence_id: int, response: ReplyResponse) -> SequenceResu
     return result(Outcome.FAILED, f"unexpected answer from Reply: {reason}")
 
 
-class SequenceArchiver:
-    """Archives the IDs of one request, in order, and never lets an exception escape per ID."""
+def classify_bulk_response(sequence_ids: Sequence[int], response: BulkArchiveResponse) -> list[SequenceResult]:
+    """Outcomes of one bulk call: unlisted IDs were archived; listed ones by their error slug."""
+    status = response.http_status
+    if not 200 <= status < 300:
+        return [
+            classify_response(sequence_id, ReplyResponse(status, problem=response.problem))
+            for sequence_id in sequence_ids
+        ]
+    results = []
+    for sequence_id in sequence_ids:
+        failure = response.failures.get(sequence_id)
+        if failure is None:
+            results.append(SequenceResult(sequence_id, Outcome.ARCHIVED, status))
+            continue
+        # An error we do not know is still a final refusal for this item; it is reported, not retried.
+        outcome = BULK_ITEM_OUTCOMES.get(failure.error.lower(), Outcome.CONFLICT)
+        error = f"{failure.error}: {failure.details}" if failure.details else failure.error
+        results.append(SequenceResult(sequence_id, outcome, status, error))
+    return results
 
-    def __init__(self, api: SequenceArchiveApi) -> None:
+
+def _failed(sequence_id: int, error: SequenceArchiverError, *, prefix: str = "") -> SequenceResult:
+    status = error.http_status if isinstance(error, ReplyApiError) else None
+    retry_after = error.retry_after_seconds if isinstance(error, RetryableReplyError) else None
+    return SequenceResult(sequence_id, Outcome.FAILED, status, prefix + str(error), retry_after_seconds=retry_after)
+
+
+class SequenceArchiver:
+    """Archives the IDs of one or more requests and never lets an exception escape per ID."""
+
+    def __init__(
+        self, api: SequenceArchiveApi, *, mode: ArchiveMode = ArchiveMode.SINGLE, bulk_max_ids: int = 100
+    ) -> None:
         self._api = api
+        self._mode = mode
+        self._bulk_max_ids = bulk_max_ids
+        self._bulk_unavailable = False  # remembered for the life of the instance
 
     def archive(self, request: ArchiveRequest, deadline: Deadline) -> list[SequenceResult]:
         """One result per item of the request, in input order."""
-        results: list[SequenceResult] = []
-        stop_reason: str | None = None
-        for item in request.items:
-            if isinstance(item, InvalidSequenceId):
-                results.append(SequenceResult(None, Outcome.INVALID, error=item.reason, input_value=item.input_value))
-                continue
-            if stop_reason is not None:
-                results.append(SequenceResult(item, Outcome.FAILED, error=stop_reason))
-                continue
-            try:
-                response = self._api.archive_sequence(item, deadline)
-            except (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError) as exc:
-                # These hold for every later ID too: do not spend calls (or time) proving it again.
-                results.append(SequenceResult(item, Outcome.FAILED, _status_of(exc), str(exc)))
-                stop_reason = f"not attempted: {exc}"
-                logger.warning(
-                    "archiving stopped for this request",
-                    extra={"sequence_id": item, "reason": type(exc).__name__},
-                )
-            except RetryableReplyError as exc:
-                results.append(SequenceResult(item, Outcome.FAILED, exc.http_status, str(exc)))
+        return self.archive_all([request], deadline)[0]
+
+    def archive_all(self, requests: Sequence[ArchiveRequest], deadline: Deadline) -> list[list[SequenceResult]]:
+        """Results per request; an ID in several requests (e.g. SQS records of one batch) is archived once."""
+        unique_ids = list(dict.fromkeys(sequence_id for request in requests for sequence_id in request.sequence_ids))
+        by_id = self._archive_ids(unique_ids, deadline)
+        return [
+            [
+                SequenceResult(None, Outcome.INVALID, error=item.reason, input_value=item.input_value)
+                if isinstance(item, InvalidSequenceId)
+                else by_id[item]
+                for item in request.items
+            ]
+            for request in requests
+        ]
+
+    def _archive_ids(self, sequence_ids: list[int], deadline: Deadline) -> dict[int, SequenceResult]:
+        results: dict[int, SequenceResult] = {}
+        use_bulk = self._mode is ArchiveMode.BULK or (self._mode is ArchiveMode.AUTO and len(sequence_ids) > 1)
+        pending = list(sequence_ids)
+        while pending:
+            if use_bulk and not self._bulk_unavailable:
+                chunk, pending = pending[: self._bulk_max_ids], pending[self._bulk_max_ids :]
+                stop = self._archive_bulk_chunk(chunk, deadline, results)
             else:
-                results.append(classify_response(item, response))
+                chunk, pending = pending[:1], pending[1:]
+                stop = self._archive_single(chunk[0], deadline, results)
+            if stop is not None:
+                results.update(
+                    {sequence_id: _failed(sequence_id, stop, prefix="not attempted: ") for sequence_id in pending}
+                )
+                break
         return results
 
+    def _archive_single(
+        self, sequence_id: int, deadline: Deadline, results: dict[int, SequenceResult]
+    ) -> SequenceArchiverError | None:
+        """Archive one ID into `results`; return the error that should stop the rest, if any."""
+        try:
+            response = self._api.archive_sequence(sequence_id, deadline)
+        except _REQUEST_WIDE_ERRORS as exc:
+            results[sequence_id] = _failed(sequence_id, exc)
+            logger.warning("archiving stopped", extra={"sequence_id": sequence_id, "reason": type(exc).__name__})
+            return exc
+        except RetryableReplyError as exc:
+            results[sequence_id] = _failed(sequence_id, exc)
+        else:
+            results[sequence_id] = classify_response(sequence_id, response)
+        return None
 
-def _status_of(error: SequenceArchiverError) -> int | None:
-    return error.http_status if isinstance(error, ReplyApiError) else None
+    def _archive_bulk_chunk(
+        self, chunk: list[int], deadline: Deadline, results: dict[int, SequenceResult]
+    ) -> SequenceArchiverError | None:
+        """Archive up to bulk_max_ids IDs in one call (or singly when bulk is refused)."""
+        try:
+            response = self._api.bulk_archive(chunk, deadline)
+        except _REQUEST_WIDE_ERRORS as exc:
+            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in chunk})
+            logger.warning("archiving stopped", extra={"ids": len(chunk), "reason": type(exc).__name__})
+            return exc
+        except RetryableReplyError as exc:
+            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in chunk})
+            return None
+        status = response.http_status
+        refused = status in BULK_UNAVAILABLE_STATUSES
+        rejected_body = status == 400 and response.problem is not None and response.problem.has_validation_errors
+        if not (refused or rejected_body):
+            results.update(
+                {result.sequence_id: result for result in classify_bulk_response(chunk, response) if result.sequence_id}
+            )
+            return None
+        if refused:
+            # Bulk needs the sequences:write scope; single archive only sequences:operate.
+            self._bulk_unavailable = True
+        logger.warning(
+            "bulk archive refused; using single calls",
+            extra={
+                "http_status": status,
+                "remembered": refused,
+                "reason": response.problem.short_reason() if response.problem else None,
+            },
+        )
+        for sequence_id in chunk:
+            stop = self._archive_single(sequence_id, deadline, results)
+            if stop is not None:
+                remaining = chunk[chunk.index(sequence_id) + 1 :]
+                results.update({other: _failed(other, stop, prefix="not attempted: ") for other in remaining})
+                return stop
+        return None

@@ -53,6 +53,10 @@ class ReplyThrottledError(RetryableReplyError):
     """Reply answered 429 Too Many Requests."""
 
 
+class RateBudgetExhaustedError(RetryableReplyError):
+    """Our own pacing would have to wait past the deadline: no call was made."""
+
+
 class ReplyServerError(RetryableReplyError):
     """Reply answered with a 5xx status."""
 

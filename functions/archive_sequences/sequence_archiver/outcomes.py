@@ -45,6 +45,7 @@ class SequenceResult:
     error: str | None = None
     sequence: SequenceSummary | None = None
     input_value: str | None = None
+    retry_after_seconds: float | None = None  # a hint for when to retry a `failed` ID; not published
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation (`input` only for values that were not valid IDs)."""

@@ -11,14 +11,16 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from sequence_archiver.archive_request import MAX_SEQUENCE_ID
 from sequence_archiver.exceptions import (
     DeadlineExceededError,
+    RateBudgetExhaustedError,
     ReplyAuthenticationError,
     ReplyMalformedResponseError,
     ReplyServerError,
@@ -27,6 +29,7 @@ from sequence_archiver.exceptions import (
     RetryableReplyError,
 )
 from sequence_archiver.outcomes import SequenceSummary
+from sequence_archiver.rate_limiter import RateLimiter, parse_reset
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_Final = TypeVar("_Final")
 USER_AGENT = "reply-sequence-archiver/0.1 (+aws-lambda)"
 _MAX_ERROR_TEXT = 200
 _KNOWN_STATUSES = {"new": "new", "active": "active", "paused": "paused"}
@@ -161,6 +165,55 @@ def parse_sequence(body: bytes, *, sequence_id: int) -> SequenceSummary:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BulkItemFailure:
+    """One sequence Reply did not archive in a bulk call: its error slug and details."""
+
+    error: str
+    details: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkArchiveResponse:
+    """A final answer to a bulk archive: 200 with the failed items, or a 4xx for the whole call."""
+
+    http_status: int
+    failures: dict[int, BulkItemFailure] = field(default_factory=dict)
+    problem: Problem | None = None
+
+
+def parse_bulk_failures(body: bytes, *, requested: set[int]) -> dict[int, BulkItemFailure]:
+    """Read a bulk 200 body (`{"<id>": {"error": ..., "errorDetails": ...}}`); malformed bodies are retryable."""
+    try:
+        document: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with a body that is not JSON") from None
+    if not isinstance(document, dict):
+        raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with JSON that is not an object")
+    failures: dict[int, BulkItemFailure] = {}
+    for key, item in document.items():
+        sequence_id = int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else None
+        if sequence_id not in requested:
+            logger.warning("bulk archive answered for an id that was not sent", extra={"key": str(key)[:20]})
+            continue
+        error = item.get("error") if isinstance(item, dict) else None
+        details = item.get("errorDetails") if isinstance(item, dict) else None
+        failures[sequence_id] = BulkItemFailure(
+            error=error[:_MAX_ERROR_TEXT] if isinstance(error, str) and error else "unknown",
+            details=details[:_MAX_ERROR_TEXT] if isinstance(details, str) else None,
+        )
+    return failures
+
+
+@dataclass(frozen=True, slots=True)
+class _HttpAnswer:
+    status: int
+    body: bytes
+    retry_after: str | None
+    rate_limit_remaining: str | None
+    rate_limit_reset: str | None
+
+
 class ReplyClient:
     """Calls Reply API v3 for one API key; safe to reuse across invocations of one Lambda instance."""
 
@@ -171,6 +224,7 @@ class ReplyClient:
         api_key_source: ApiKeySource,
         retry_policy: RetryPolicy,
         timeouts: Timeouts,
+        rate_limiter: RateLimiter | None = None,
         http: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -181,28 +235,58 @@ class ReplyClient:
         self._api_key_source = api_key_source
         self._retry_policy = retry_policy
         self._timeouts = timeouts
+        self._limiter = rate_limiter or RateLimiter([], clock=clock)
         # TLS certificates are always verified (urllib3's default, stated here so no one turns it off).
         self._http = http or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED")
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
         self._on_api_call = on_api_call or (lambda _call: None)
-        self._resume_at = 0.0  # a 429 pauses every call of this instance until then
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline."""
-        if isinstance(sequence_id, bool) or not isinstance(sequence_id, int) or sequence_id < 1:
-            raise TypeError("sequence_id must be a validated positive integer")
-        return self._call_with_retries("ArchiveSequence", f"/v3/sequences/{sequence_id}/archive", sequence_id, deadline)
+        _require_sequence_id(sequence_id)
 
-    def _call_with_retries(self, operation: str, path: str, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        def interpret(answer: _HttpAnswer) -> ReplyResponse:
+            if 200 <= answer.status < 300:
+                return ReplyResponse(answer.status, sequence=parse_sequence(answer.body, sequence_id=sequence_id))
+            return ReplyResponse(answer.status, problem=parse_problem(answer.body))
+
+        return self._call_with_retries(
+            "ArchiveSequence", f"/v3/sequences/{sequence_id}/archive", None, interpret, deadline
+        )
+
+    def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
+        """POST /v3/sequences/archive with `{"ids": [...]}`; only failed items come back."""
+        for sequence_id in sequence_ids:
+            _require_sequence_id(sequence_id)
+        requested = set(sequence_ids)
+        body = json.dumps({"ids": sequence_ids}, separators=(",", ":")).encode()
+
+        def interpret(answer: _HttpAnswer) -> BulkArchiveResponse:
+            if 200 <= answer.status < 300:
+                return BulkArchiveResponse(
+                    answer.status, failures=parse_bulk_failures(answer.body, requested=requested)
+                )
+            return BulkArchiveResponse(answer.status, problem=parse_problem(answer.body))
+
+        return self._call_with_retries("BulkArchiveSequences", "/v3/sequences/archive", body, interpret, deadline)
+
+    def _call_with_retries(
+        self,
+        operation: str,
+        path: str,
+        body: bytes | None,
+        interpret: Callable[[_HttpAnswer], _Final],
+        deadline: Deadline,
+    ) -> _Final:
         key_refreshed = False
         attempt = 0
         while True:
             attempt += 1
-            self._wait_for_resume(deadline)
+            self._wait_for_budget(deadline)
             try:
-                return self._attempt(operation, path, sequence_id, deadline)
+                return interpret(self._check_transient(self._attempt(operation, path, body, deadline)))
             except _Unauthorized:
                 if key_refreshed:
                     raise ReplyAuthenticationError(
@@ -212,7 +296,6 @@ class ReplyClient:
                 attempt -= 1  # the re-read after a possible rotation is not a retry of the call
                 logger.warning("reply rejected the api key; re-reading the secret once", extra={"operation": operation})
                 self._api_key_source.api_key(refresh=True)
-                continue
             except RetryableReplyError as exc:
                 delay = self._retry_delay(attempt, exc)
                 if delay is None or not deadline.allows(delay + self._timeouts.minimum_call_seconds):
@@ -221,7 +304,6 @@ class ReplyClient:
                     "retrying reply call",
                     extra={
                         "operation": operation,
-                        "sequence_id": sequence_id,
                         "attempt": attempt,
                         "http_status": exc.http_status,
                         "delay_seconds": round(delay, 3),
@@ -236,69 +318,95 @@ class ReplyClient:
         if attempt >= policy.max_attempts:
             return None
         backoff = self._jitter(min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2 ** (attempt - 1)))
-        pause = max(0.0, self._resume_at - self._clock())
-        return max(backoff, pause, error.retry_after_seconds or 0.0)
+        return max(backoff, self._limiter.wait_seconds(), error.retry_after_seconds or 0.0)
 
-    def _wait_for_resume(self, deadline: Deadline) -> None:
-        """Honour an instance-wide pause after a 429, unless it outlasts the deadline."""
-        pause = self._resume_at - self._clock()
-        if not deadline.allows(max(pause, 0.0) + self._timeouts.minimum_call_seconds):
-            if pause > 0:
+    def _wait_for_budget(self, deadline: Deadline) -> None:
+        """Wait for the rate budget (and any 429 pause), unless that outlasts the deadline."""
+        wait = self._limiter.wait_seconds()
+        if not deadline.allows(wait + self._timeouts.minimum_call_seconds):
+            if self._limiter.paused_seconds > 0:
                 raise ReplyThrottledError(
-                    f"Reply asked to wait {pause:.0f}s, longer than the invocation has left",
+                    f"Reply asked to wait {wait:.0f}s, longer than the invocation has left",
                     http_status=429,
-                    retry_after_seconds=pause,
+                    retry_after_seconds=wait,
+                )
+            if wait > 0:
+                raise RateBudgetExhaustedError(
+                    f"the rate budget frees up in {wait:.1f}s, after this invocation ends", retry_after_seconds=wait
                 )
             raise DeadlineExceededError("not enough time left in this invocation to call Reply")
-        if pause > 0:
-            self._sleep(pause)
+        if wait > 0:
+            self._sleep(wait)
 
-    def _attempt(self, operation: str, path: str, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+    def _attempt(self, operation: str, path: str, body: bytes | None, deadline: Deadline) -> _HttpAnswer:
         api_key = self._api_key_source.api_key()
         budget = min(self._timeouts.connect_seconds + self._timeouts.read_seconds, deadline.remaining_seconds())
         timeout = urllib3.Timeout(connect=min(self._timeouts.connect_seconds, budget), read=budget)
+        headers = {
+            "Authorization": "Bearer " + api_key.get_secret_value(),
+            "Accept": "application/json, application/problem+json",
+            "User-Agent": USER_AGENT,
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        self._limiter.record_call()
         started = self._clock()
         status: int | None = None
         try:
             response = self._http.request(
                 "POST",
                 self._base_url + path,
-                headers={
-                    "Authorization": "Bearer " + api_key.get_secret_value(),
-                    "Accept": "application/json, application/problem+json",
-                    "User-Agent": USER_AGENT,
-                },
+                body=body,
+                headers=headers,
                 timeout=timeout,
                 retries=False,
                 redirect=False,
             )
             status = response.status
-            body = response.data
+            answer = _HttpAnswer(
+                status=response.status,
+                body=response.data,
+                retry_after=response.headers.get("Retry-After"),
+                rate_limit_remaining=response.headers.get("x-rate-limit-remaining"),
+                rate_limit_reset=response.headers.get("x-rate-limit-reset"),
+            )
         except Urllib3HTTPError as exc:
             raise ReplyTransportError(f"no answer from Reply ({type(exc).__name__})", http_status=None) from None
         finally:
             self._on_api_call(ApiCall(operation, status, (self._clock() - started) * 1000.0))
-        return self._interpret(response.status, response.headers.get("Retry-After"), body, sequence_id)
+        self._observe_rate_limit_headers(answer)
+        return answer
 
-    def _interpret(self, status: int, retry_after: str | None, body: bytes, sequence_id: int) -> ReplyResponse:
-        """Turn an HTTP answer into a final ReplyResponse or raise the retryable error it stands for."""
-        if 200 <= status < 300:
-            return ReplyResponse(http_status=status, sequence=parse_sequence(body, sequence_id=sequence_id))
+    def _observe_rate_limit_headers(self, answer: _HttpAnswer) -> None:
+        remaining = answer.rate_limit_remaining
+        if remaining is not None and remaining.strip().isdigit():
+            self._limiter.observe(remaining=int(remaining), reset_epoch_seconds=parse_reset(answer.rate_limit_reset))
+
+    def _check_transient(self, answer: _HttpAnswer) -> _HttpAnswer:
+        """Raise for answers that are worth retrying (401 is handled by the caller); pass the rest on."""
+        status = answer.status
         if status == 401:
             raise _Unauthorized
         if status == 429:
-            wait = parse_retry_after(retry_after)
-            self._resume_at = max(self._resume_at, self._clock() + (wait or 0.0))
+            wait = parse_retry_after(answer.retry_after)
+            # The whole instance pauses, not just this call: every later call would be refused too.
+            self._limiter.pause(wait if wait is not None else self._retry_policy.backoff_base_seconds)
             raise ReplyThrottledError("Reply rate limit exceeded (429)", http_status=429, retry_after_seconds=wait)
         if status >= 500:
-            problem = parse_problem(body)
+            problem = parse_problem(answer.body)
             reason = problem.short_reason() if problem else None
             raise ReplyServerError(
                 f"Reply answered {status}" + (f" ({reason})" if reason else ""),
                 http_status=status,
-                retry_after_seconds=parse_retry_after(retry_after),
+                retry_after_seconds=parse_retry_after(answer.retry_after),
             )
-        return ReplyResponse(http_status=status, problem=parse_problem(body))
+        return answer
+
+
+def _require_sequence_id(sequence_id: int) -> None:
+    """Only validated integers ever reach a URL or a request body."""
+    if isinstance(sequence_id, bool) or not isinstance(sequence_id, int) or not 1 <= sequence_id <= MAX_SEQUENCE_ID:
+        raise TypeError("sequence IDs must be validated integers in 1..2147483647")
 
 
 class _Unauthorized(Exception):  # noqa: N818 - internal signal, never escapes the client

@@ -20,6 +20,7 @@ from sequence_archiver.exceptions import (
 )
 from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
 from sequence_archiver.results_publisher import RequestReport, Trigger
+from sequence_archiver.retry_timing import Postponement
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.archiver import SequenceArchiver
     from sequence_archiver.dead_letters import DeadLetterQueue
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.results_publisher import ResultsPublisher
+    from sequence_archiver.retry_timing import RecordVisibility
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +88,14 @@ class ArchiveService:
         metrics: MetricsRecorder,
         dead_letters: DeadLetterQueue | None,
         deadline_safety_margin_seconds: float,
+        visibility: RecordVisibility | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._archiver = archiver
         self._publisher = publisher
         self._metrics = metrics
         self._dead_letters = dead_letters
+        self._visibility = visibility
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
 
@@ -147,33 +152,45 @@ class ArchiveService:
         return dict(response)
 
     def _archive_batch(self, records: list[dict[str, Any]], deadline: Deadline) -> _SqsBatchState:
-        """Phase one: archive every record's IDs and publish all results events together."""
-        reports: list[RequestReport] = []
+        """Phase one: archive the IDs of every record together, publish all results events, postpone throttled records."""
+        reports: dict[str, RequestReport] = {}
         retry_reasons: dict[str, str] = {}
+        accepted: list[tuple[dict[str, Any], ArchiveRequest]] = []
         for record in records:
             message_id = str(record.get("messageId"))
+            body = str(record.get("body", ""))
             try:
-                request = parse_message_body(str(record.get("body", "")))
+                accepted.append((record, parse_message_body(body)))
             except InvalidRequestError as exc:
                 self._metrics.record_rejected_request()
-                if self._dead_letters and self._dead_letters.park(
-                    body=str(record.get("body", "")), reason=str(exc), message_id=message_id
-                ):
-                    reports.append(RequestReport(message_id, Trigger.SQS, _rejected(str(exc))))
+                if self._dead_letters and self._dead_letters.park(body=body, reason=str(exc), message_id=message_id):
+                    reports[message_id] = RequestReport(message_id, Trigger.SQS, _rejected(str(exc)))
                 else:
                     logger.error("record rejected", extra={"message_id": message_id, "reason": str(exc)})
                     retry_reasons[message_id] = f"request rejected and not dead-lettered: {exc}"
+        logger.info("archive batch received", extra={"records": len(records), "requests": len(accepted)})
+        results_per_request = self._archiver.archive_all([request for _, request in accepted], deadline)
+        postponements: list[Postponement] = []
+        for (record, _), results in zip(accepted, results_per_request, strict=True):
+            message_id = str(record.get("messageId"))
+            report = reports[message_id] = RequestReport(message_id, Trigger.SQS, tuple(results))
+            if report.complete:
                 continue
-            logger.info("archive request received", extra={"request_id": message_id, "trigger": "sqs"})
-            report = RequestReport(message_id, Trigger.SQS, tuple(self._archiver.archive(request, deadline)))
-            reports.append(report)
-            if not report.complete:
-                failed = count_outcomes(report.results)[Outcome.FAILED]
-                retry_reasons[message_id] = f"{failed} sequence ID(s) failed"
-        self._metrics.record_invocation(result for report in reports for result in report.results)
-        for request_id in self._publisher.publish(reports):
+            failed = count_outcomes(results)[Outcome.FAILED]
+            retry_reasons[message_id] = f"{failed} sequence ID(s) failed"
+            retry_after = max(
+                (r.retry_after_seconds for r in results if r.retry_after_seconds is not None), default=None
+            )
+            if retry_after is not None and record.get("receiptHandle") and record.get("eventSourceARN"):
+                postponements.append(
+                    Postponement(str(record["eventSourceARN"]), str(record["receiptHandle"]), retry_after)
+                )
+        self._metrics.record_invocation(result for report in reports.values() for result in report.results)
+        for request_id in self._publisher.publish(list(reports.values())):
             retry_reasons.setdefault(request_id, "results event not published")
-        for report in reports:
+        if postponements and self._visibility is not None:
+            self._visibility.postpone(postponements)
+        for report in reports.values():
             _log_report(report)
         return _SqsBatchState(retry_reasons)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
@@ -24,6 +25,14 @@ def _is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class ArchiveMode(StrEnum):
+    """Which Reply endpoint archives: the bulk one, single calls, or bulk when a batch holds several IDs."""
+
+    AUTO = "auto"
+    SINGLE = "single"
+    BULK = "bulk"
 
 
 class Settings(BaseModel):
@@ -48,6 +57,12 @@ class Settings(BaseModel):
     deadline_safety_margin_seconds: float = Field(default=3.0, ge=0, le=60, alias="DEADLINE_SAFETY_MARGIN_SECONDS")
     secret_max_age_seconds: int = Field(default=300, ge=0, le=86_400, alias="SECRET_MAX_AGE_SECONDS")
     results_publish_max_attempts: int = Field(default=3, ge=1, le=10, alias="RESULTS_PUBLISH_MAX_ATTEMPTS")
+    rate_limit_per_minute: int = Field(default=100, ge=0, le=100_000, alias="REPLY_RATE_LIMIT_PER_MINUTE")
+    rate_limit_per_hour: int = Field(default=3000, ge=0, le=1_000_000, alias="REPLY_RATE_LIMIT_PER_HOUR")
+    rate_limit_instances: int = Field(default=1, ge=1, le=1000, alias="REPLY_RATE_LIMIT_INSTANCES")
+    rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1.0, alias="REPLY_RATE_LIMIT_TIME_SCALE")
+    archive_mode: ArchiveMode = Field(default=ArchiveMode.AUTO, alias="REPLY_ARCHIVE_MODE")
+    bulk_max_ids: int = Field(default=100, ge=1, le=1000, alias="REPLY_BULK_MAX_IDS")
 
     @field_validator("reply_api_base_url")
     @classmethod
@@ -64,6 +79,12 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query string or fragment")
         return value.strip().rstrip("/")
+
+    @field_validator("archive_mode", mode="before")
+    @classmethod
+    def _mode_case_insensitive(cls, value: object) -> object:
+        """Accept AUTO/Single/bulk alike."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("dead_letter_queue_url")
     @classmethod

@@ -12,8 +12,10 @@ from sequence_archiver.api_key import SecretsManagerApiKey
 from sequence_archiver.archiver import SequenceArchiver
 from sequence_archiver.dead_letters import DeadLetterQueue
 from sequence_archiver.observability import MetricsRecorder
+from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.results_publisher import ResultsPublisher
+from sequence_archiver.retry_timing import RecordVisibility
 from sequence_archiver.service import ArchiveService
 
 if TYPE_CHECKING:
@@ -46,6 +48,15 @@ def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
             connect_seconds=settings.reply_connect_timeout_seconds,
             read_seconds=settings.reply_read_timeout_seconds,
         ),
+        rate_limiter=RateLimiter(
+            budgets_for(
+                per_minute=settings.rate_limit_per_minute,
+                per_hour=settings.rate_limit_per_hour,
+                instances=settings.rate_limit_instances,
+                time_scale=settings.rate_limit_time_scale,
+            ),
+            instances=settings.rate_limit_instances,
+        ),
         on_api_call=recorder.record_api_call,
     )
     publisher = ResultsPublisher(
@@ -54,18 +65,17 @@ def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
         source=settings.results_event_source,
         max_attempts=settings.results_publish_max_attempts,
     )
+    sqs = session.client("sqs", config=AWS_CLIENT_CONFIG)
     dead_letters = (
-        DeadLetterQueue(
-            sqs_client=session.client("sqs", config=AWS_CLIENT_CONFIG),
-            queue_url=settings.dead_letter_queue_url,
-        )
+        DeadLetterQueue(sqs_client=sqs, queue_url=settings.dead_letter_queue_url)
         if settings.dead_letter_queue_url
         else None
     )
     return ArchiveService(
-        archiver=SequenceArchiver(reply),
+        archiver=SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids),
         publisher=publisher,
         metrics=recorder,
         dead_letters=dead_letters,
+        visibility=RecordVisibility(sqs_client=sqs),
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )

@@ -1,0 +1,85 @@
+"""Retry at the right time: throttled SQS records come back when Reply's budget is there again.
+
+Lambda leaves a failed record invisible for the queue's whole visibility timeout (many minutes). When
+the record failed because of a 429 (or our own pacing), Reply said when to come back: we shorten the
+record's visibility to that, with ChangeMessageVisibility.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mypy_boto3_sqs.client import SQSClient
+
+logger = logging.getLogger(__name__)
+
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit: 12 hours
+
+
+@dataclass(frozen=True, slots=True)
+class Postponement:
+    """Make one received record visible again after `seconds`."""
+
+    event_source_arn: str
+    receipt_handle: str
+    seconds: float
+
+
+class RecordVisibility:
+    """Changes the visibility of received SQS records; failures only log (the default timeout still applies)."""
+
+    def __init__(self, *, sqs_client: SQSClient) -> None:
+        self._sqs = sqs_client
+        self._queue_urls: dict[str, str] = {}
+
+    def postpone(self, postponements: Sequence[Postponement]) -> int:
+        """Apply every postponement; return how many records were changed."""
+        changed = 0
+        by_queue: dict[str, list[Postponement]] = {}
+        for item in postponements:
+            by_queue.setdefault(item.event_source_arn, []).append(item)
+        for arn, items in by_queue.items():
+            try:
+                queue_url = self._queue_url(arn)
+                for start in range(0, len(items), 10):
+                    chunk = items[start : start + 10]
+                    response = self._sqs.change_message_visibility_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {
+                                "Id": str(index),
+                                "ReceiptHandle": item.receipt_handle,
+                                "VisibilityTimeout": _seconds(item),
+                            }
+                            for index, item in enumerate(chunk)
+                        ],
+                    )
+                    changed += len(response.get("Successful", []))
+                    if response.get("Failed"):
+                        logger.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
+            except (BotoCoreError, ClientError, ValueError) as exc:
+                logger.warning(
+                    "could not change record visibility", extra={"queue_arn": arn, "error": type(exc).__name__}
+                )
+        return changed
+
+    def _queue_url(self, arn: str) -> str:
+        if arn not in self._queue_urls:
+            parts = arn.split(":")
+            if len(parts) != 6 or parts[2] != "sqs":
+                raise ValueError("not an SQS queue ARN")
+            account, name = parts[4], parts[5]
+            self._queue_urls[arn] = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return self._queue_urls[arn]
+
+
+def _seconds(item: Postponement) -> int:
+    return max(1, min(MAX_VISIBILITY_SECONDS, math.ceil(item.seconds)))
