@@ -152,7 +152,7 @@ class ArchiveService:
         return dict(response)
 
     def _archive_batch(self, records: list[dict[str, Any]], deadline: Deadline) -> _SqsBatchState:
-        """Phase one: archive the IDs of every record together, publish all results events, postpone throttled records."""
+        """Phase one: archive all records' IDs together, publish every results event, postpone throttled records."""
         reports: dict[str, RequestReport] = {}
         retry_reasons: dict[str, str] = {}
         accepted: list[tuple[dict[str, Any], ArchiveRequest]] = []
