@@ -132,3 +132,145 @@ def test_request_wide_errors_stop_calling_and_fail_the_rest(clock: FakeClock, er
     assert api.calls == [1, 2]
     assert results[2].error is not None
     assert results[2].error.startswith("not attempted: ")
+
+
+class BulkApi(ScriptedApi):
+    """Answers bulk calls from a script and single calls from `answers`."""
+
+    def __init__(self, bulk: list[object], answers: dict[int, ReplyResponse | Exception] | None = None) -> None:
+        super().__init__(answers or {})
+        self.bulk, self.bulk_calls = list(bulk), []  # type: list[object], list[list[int]]
+
+    def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> object:
+        self.bulk_calls.append(list(sequence_ids))
+        answer = self.bulk.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def bulk_ok(**failures: tuple[str, str | None]) -> object:
+    from sequence_archiver.reply_client import BulkArchiveResponse, BulkItemFailure
+
+    return BulkArchiveResponse(200, {int(k.lstrip("_")): BulkItemFailure(*v) for k, v in failures.items()})
+
+
+def test_bulk_item_errors_map_to_outcomes_and_unlisted_ids_are_archived(clock: FakeClock) -> None:
+    from sequence_archiver.settings import ArchiveMode
+
+    api = BulkApi(
+        [
+            bulk_ok(
+                _2=("notFound", "gone"),
+                _3=("forbidden", None),
+                _4=("ARCHIVED", None),
+                _5=("salesAgentNotAllowed", None),
+                _6=("teamMemberNotFound", None),
+                _7=("somethingNew", None),
+            )
+        ]
+    )
+    archiver = SequenceArchiver(api, mode=ArchiveMode.AUTO)  # type: ignore[arg-type]
+
+    [results] = archiver.archive_all(
+        [parse_archive_request({"sequenceIds": [1, 2, 3, 4, 5, 6, 7]})], Deadline(clock.now + 60, clock)
+    )
+
+    assert [r.outcome for r in results] == [
+        Outcome.ARCHIVED,
+        Outcome.NOT_FOUND,
+        Outcome.FORBIDDEN,
+        Outcome.ALREADY_ARCHIVED,
+        Outcome.CONFLICT,
+        Outcome.FORBIDDEN,
+        Outcome.CONFLICT,
+    ]
+    assert results[1].error == "notFound: gone"
+    assert results[6].error == "somethingNew"
+    assert {r.http_status for r in results} == {200}
+    assert api.calls == []
+
+
+def test_ids_of_several_requests_are_archived_once_in_chunks_and_mapped_back(clock: FakeClock) -> None:
+    from sequence_archiver.settings import ArchiveMode
+
+    api = BulkApi([bulk_ok(), bulk_ok(_5=("notFound", None))])
+    archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=3)  # type: ignore[arg-type]
+    requests = [parse_archive_request({"sequenceIds": ids}) for ids in ([1, 2], [2, 3, "x"], [4, 5, 1])]
+
+    per_request = archiver.archive_all(requests, Deadline(clock.now + 60, clock))
+
+    assert api.bulk_calls == [[1, 2, 3], [4, 5]]
+    assert [[(r.sequence_id, r.outcome.value) for r in results] for results in per_request] == [
+        [(1, "archived"), (2, "archived")],
+        [(2, "archived"), (3, "archived"), (None, "invalid")],
+        [(4, "archived"), (5, "not_found"), (1, "archived")],
+    ]
+
+
+def test_auto_mode_uses_the_single_endpoint_for_a_lone_id(clock: FakeClock) -> None:
+    from sequence_archiver.settings import ArchiveMode
+
+    api = BulkApi([], {7: ReplyResponse(200)})
+    archiver = SequenceArchiver(api, mode=ArchiveMode.AUTO)  # type: ignore[arg-type]
+    assert (
+        archiver.archive(parse_archive_request({"sequenceIds": [7, "7"]}), Deadline(clock.now + 60, clock))[0].outcome
+        is Outcome.ARCHIVED
+    )
+    assert (api.calls, api.bulk_calls) == ([7], [])
+
+
+def test_a_bulk_403_falls_back_to_single_calls_for_the_life_of_the_instance(clock: FakeClock) -> None:
+    from sequence_archiver.reply_client import BulkArchiveResponse
+    from sequence_archiver.settings import ArchiveMode
+
+    api = BulkApi(
+        [BulkArchiveResponse(403, problem=Problem(code="sequenceAction.forbidden"))],
+        {1: ReplyResponse(200), 2: ReplyResponse(404), 3: ReplyResponse(200), 4: ReplyResponse(200)},
+    )
+    archiver = SequenceArchiver(api, mode=ArchiveMode.BULK)  # type: ignore[arg-type]
+    deadline = Deadline(clock.now + 60, clock)
+
+    first = archiver.archive(parse_archive_request({"sequenceIds": [1, 2]}), deadline)
+    second = archiver.archive(parse_archive_request({"sequenceIds": [3, 4]}), deadline)
+
+    assert [r.outcome for r in first + second] == [
+        Outcome.ARCHIVED,
+        Outcome.NOT_FOUND,
+        Outcome.ARCHIVED,
+        Outcome.ARCHIVED,
+    ]
+    assert api.bulk_calls == [[1, 2]]
+    assert api.calls == [1, 2, 3, 4]
+
+
+def test_a_bulk_validation_error_uses_single_calls_for_that_chunk_only(clock: FakeClock) -> None:
+    from sequence_archiver.reply_client import BulkArchiveResponse
+    from sequence_archiver.settings import ArchiveMode
+
+    api = BulkApi(
+        [BulkArchiveResponse(400, problem=Problem(has_validation_errors=True)), bulk_ok()],
+        {1: ReplyResponse(200), 2: ReplyResponse(200)},
+    )
+    archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=2)  # type: ignore[arg-type]
+
+    results = archiver.archive(parse_archive_request({"sequenceIds": [1, 2, 3, 4]}), Deadline(clock.now + 60, clock))
+
+    assert [r.outcome for r in results] == [Outcome.ARCHIVED] * 4
+    assert api.bulk_calls == [[1, 2], [3, 4]]
+    assert api.calls == [1, 2]
+
+
+def test_a_failed_bulk_call_fails_its_ids_with_the_retry_hint_and_the_next_chunk_goes_on(clock: FakeClock) -> None:
+    from sequence_archiver.settings import ArchiveMode
+
+    api = BulkApi([ReplyThrottledError("429", http_status=429, retry_after_seconds=42), bulk_ok()])
+    archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=2)  # type: ignore[arg-type]
+
+    results = archiver.archive(parse_archive_request({"sequenceIds": [1, 2, 3]}), Deadline(clock.now + 60, clock))
+
+    assert [(r.outcome, r.retry_after_seconds) for r in results] == [
+        (Outcome.FAILED, 42),
+        (Outcome.FAILED, 42),
+        (Outcome.ARCHIVED, None),
+    ]

@@ -273,3 +273,69 @@ def test_the_default_connection_pool_verifies_tls_certificates() -> None:
     )
     pool = client._http.connection_from_url("https://api.reply.io")
     assert pool.cert_reqs == "CERT_REQUIRED"
+
+
+def test_bulk_archive_posts_the_ids_and_reads_only_the_failed_items(clock: FakeClock) -> None:
+    body = json.dumps(
+        {
+            "2": {"error": "notFound", "errorDetails": "Sequence 2 not found"},
+            "3": {"error": "Archived"},
+            "99": {"error": "x"},
+        }
+    ).encode()
+    client, http, _ = make_client(clock, [Answer(200, body)])
+
+    response = client.bulk_archive([1, 2, 3], deadline(clock))
+
+    assert response.http_status == 200
+    assert {k: (v.error, v.details) for k, v in response.failures.items()} == {
+        2: ("notFound", "Sequence 2 not found"),
+        3: ("Archived", None),
+    }
+    [request] = http.requests
+    assert request["url"] == "https://api.reply.io/v3/sequences/archive"
+    assert json.loads(request["body"]) == {"ids": [1, 2, 3]}
+    assert request["headers"]["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_bulk_refusals_are_final_answers(clock: FakeClock, status: int) -> None:
+    client, _, _ = make_client(clock, [problem(status, "sequenceAction.forbidden")])
+    response = client.bulk_archive([1, 2], deadline(clock))
+    assert response.http_status == status
+    assert response.failures == {}
+
+
+def test_a_malformed_bulk_answer_is_retried(clock: FakeClock) -> None:
+    client, http, _ = make_client(clock, [Answer(200, b"[1,2]"), Answer(200, b"{}")])
+    assert client.bulk_archive([1, 2], deadline(clock)).failures == {}
+    assert len(http.requests) == 2
+
+
+def test_rate_limit_headers_slow_the_client_down(clock: FakeClock) -> None:
+    from sequence_archiver.rate_limiter import RateBudget, RateLimiter
+
+    limiter = RateLimiter([RateBudget(100, 60)], clock=clock, wall_clock=lambda: 1_000_000.0)
+    exhausted = {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1970-01-12T13:47:10Z"}  # epoch 1_000_030
+    client, _, _ = make_client(clock, [Answer(200, sequence_body(42), exhausted), Answer(200, sequence_body(43))])
+    client._limiter = limiter
+
+    client.archive_sequence(42, deadline(clock))
+    client.archive_sequence(43, deadline(clock))
+
+    assert clock.sleeps == [pytest.approx(30)]
+
+
+def test_pacing_that_would_pass_the_deadline_fails_fast_with_a_retry_hint(clock: FakeClock) -> None:
+    from sequence_archiver.exceptions import RateBudgetExhaustedError
+    from sequence_archiver.rate_limiter import RateBudget, RateLimiter
+
+    client, http, _ = make_client(clock, [Answer(200, sequence_body(42))])
+    client._limiter = RateLimiter([RateBudget(1, 60)], clock=clock)
+    client.archive_sequence(42, deadline(clock))
+
+    with pytest.raises(RateBudgetExhaustedError) as excinfo:
+        client.archive_sequence(43, deadline(clock, seconds=20))
+
+    assert excinfo.value.retry_after_seconds == pytest.approx(61.2, abs=0.1)  # one window plus its slack
+    assert len(http.requests) == 1
