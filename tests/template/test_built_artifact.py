@@ -37,8 +37,16 @@ def local_stack() -> Iterator[tuple[dict[str, str], ReplySimulator, object]]:
 def invoke_built(artifact: BuiltArtifact, environment: dict[str, str], event_file: Path, tmp_path: Path) -> dict:
     result_path = tmp_path / "result.json"
     completed = subprocess.run(
-        [sys.executable, "-S", "-I", str(DRIVER), str(artifact.function_dir), str(artifact.layer_python_dir),
-         str(event_file), str(result_path)],
+        [
+            sys.executable,
+            "-S",
+            "-I",
+            str(DRIVER),
+            str(artifact.function_dir),
+            str(artifact.layer_python_dir),
+            str(event_file),
+            str(result_path),
+        ],
         env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", **environment},
         capture_output=True,
         text=True,

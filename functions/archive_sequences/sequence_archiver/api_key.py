@@ -50,6 +50,7 @@ class SecretsManagerApiKey:
         self._secret_id = secret_id
         self._provider = provider
         self._max_age_seconds = max_age_seconds
+        self._parsed: tuple[str, SecretStr] | None = None  # the last secret string and its key
 
     def api_key(self, *, refresh: bool = False) -> SecretStr:
         """The key, from cache unless `refresh` or the cache is older than the max age."""
@@ -61,7 +62,9 @@ class SecretsManagerApiKey:
             value = value.decode("utf-8", errors="strict")
         if not isinstance(value, str):
             raise ApiKeyMalformedError("the secret is not a string")
-        return parse_secret_string(value)
+        if self._parsed is None or self._parsed[0] != value:
+            self._parsed = (value, parse_secret_string(value))
+        return self._parsed[1]
 
     def __repr__(self) -> str:
         return f"SecretsManagerApiKey(secret_id={self._secret_id!r})"

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_sqs.client import SQSClient
 
 logger = logging.getLogger(__name__)
@@ -18,14 +20,14 @@ _MAX_ATTRIBUTE_CHARS = 1_000
 class DeadLetterQueue:
     """Sends a rejected record's original body to the DLQ, with the reason as a message attribute."""
 
-    def __init__(self, *, sqs_client: SQSClient, queue_url: str) -> None:
-        self._sqs = sqs_client
+    def __init__(self, *, sqs_client: Callable[[], SQSClient], queue_url: str) -> None:
+        self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
         self._queue_url = queue_url
 
     def park(self, *, body: str, reason: str, message_id: str) -> bool:
         """True once the DLQ holds the message; False when it could not be sent (the caller retries)."""
         try:
-            self._sqs.send_message(
+            self._sqs_client().send_message(
                 QueueUrl=self._queue_url,
                 MessageBody=body,
                 MessageAttributes={

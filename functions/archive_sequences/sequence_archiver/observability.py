@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from sequence_archiver.outcomes import SequenceResult
     from sequence_archiver.reply_client import ApiCall
 
+# One EMF blob holds at most 100 values per metric; a uniform sample of that size keeps the latency
+# percentiles honest without paying (in CPU and log volume) for every single call of a large batch.
+LATENCY_SAMPLES_PER_INVOCATION = 100
+
 OUTCOME_METRICS: dict[Outcome, str] = {
     Outcome.ARCHIVED: "SequencesArchived",
     Outcome.ALREADY_ARCHIVED: "SequencesAlreadyArchived",
@@ -31,16 +36,23 @@ OUTCOME_METRICS: dict[Outcome, str] = {
 class MetricsRecorder:
     """Translates what happened into metric values; dimensions stay low-cardinality (service only)."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, *, latency_samples: int = LATENCY_SAMPLES_PER_INVOCATION) -> None:
         self._metrics = metrics
+        self._latency_samples = latency_samples
         self._api_calls = 0
         self._throttled = 0
+        self._latencies: list[float] = []
 
     def record_api_call(self, call: ApiCall) -> None:
-        """Note one HTTP attempt; its latency is a metric value of its own (for percentiles)."""
+        """Note one HTTP attempt; latencies are kept as a uniform sample (reservoir) for percentiles."""
         self._api_calls += 1
         self._throttled += call.http_status == 429
-        self._metrics.add_metric(name="ReplyApiLatency", unit=MetricUnit.Milliseconds, value=call.latency_ms)
+        if len(self._latencies) < self._latency_samples:
+            self._latencies.append(call.latency_ms)
+        else:
+            slot = random.randrange(self._api_calls)  # noqa: S311 - sampling, not cryptography
+            if slot < self._latency_samples:
+                self._latencies[slot] = call.latency_ms
 
     def record_invocation(self, results: Iterable[SequenceResult]) -> None:
         """Outcome counts (zeros included, so dashboards show flat lines, not gaps) and the call totals."""
@@ -49,7 +61,10 @@ class MetricsRecorder:
             self._metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=counts.get(outcome, 0))
         self._metrics.add_metric(name="ReplyApiCalls", unit=MetricUnit.Count, value=self._api_calls)
         self._metrics.add_metric(name="ReplyApiThrottled", unit=MetricUnit.Count, value=self._throttled)
+        for latency in self._latencies:
+            self._metrics.add_metric(name="ReplyApiLatency", unit=MetricUnit.Milliseconds, value=latency)
         self._api_calls = self._throttled = 0
+        self._latencies = []
 
     def record_rejected_request(self) -> None:
         """A payload that was not an archive request at all."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from mypy_boto3_sqs.client import SQSClient
 
@@ -36,8 +36,8 @@ class Postponement:
 class RecordVisibility:
     """Changes the visibility of received SQS records; failures only log (the default timeout still applies)."""
 
-    def __init__(self, *, sqs_client: SQSClient) -> None:
-        self._sqs = sqs_client
+    def __init__(self, *, sqs_client: Callable[[], SQSClient]) -> None:
+        self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
         self._queue_urls: dict[str, str] = {}
 
     def postpone(self, postponements: Sequence[Postponement]) -> int:
@@ -51,7 +51,7 @@ class RecordVisibility:
                 queue_url = self._queue_url(arn)
                 for start in range(0, len(items), 10):
                     chunk = items[start : start + 10]
-                    response = self._sqs.change_message_visibility_batch(
+                    response = self._sqs_client().change_message_visibility_batch(
                         QueueUrl=queue_url,
                         Entries=[
                             {
@@ -77,7 +77,9 @@ class RecordVisibility:
             if len(parts) != 6 or parts[2] != "sqs":
                 raise ValueError("not an SQS queue ARN")
             account, name = parts[4], parts[5]
-            self._queue_urls[arn] = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            self._queue_urls[arn] = self._sqs_client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
+                "QueueUrl"
+            ]
         return self._queue_urls[arn]
 
 

@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
 from sequence_archiver.archive_request import parse_archive_request, parse_message_body
 from sequence_archiver.deadline import Deadline
 from sequence_archiver.exceptions import (
@@ -146,6 +144,13 @@ class ArchiveService:
             reason = state.retry_reasons.get(record.message_id)
             if reason is not None:
                 raise RecordNeedsRetryError(reason)
+
+        # Imported here: only the SQS path needs it, and it is a large part of the cold start otherwise.
+        from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415
+            BatchProcessor,
+            EventType,
+            process_partial_response,
+        )
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         response = process_partial_response(event=event, record_handler=settle, processor=processor, context=context)

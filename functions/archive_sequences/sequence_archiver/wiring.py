@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
@@ -65,7 +66,7 @@ def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
         source=settings.results_event_source,
         max_attempts=settings.results_publish_max_attempts,
     )
-    sqs = session.client("sqs", config=AWS_CLIENT_CONFIG)
+    sqs = cache(lambda: session.client("sqs", config=AWS_CLIENT_CONFIG))  # only unhappy paths need SQS
     dead_letters = (
         DeadLetterQueue(sqs_client=sqs, queue_url=settings.dead_letter_queue_url)
         if settings.dead_letter_queue_url

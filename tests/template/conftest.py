@@ -1,0 +1,169 @@
+"""Fixtures for the template tests: one `sam build` per session and the template as plain CloudFormation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from cfnlint.decode.decode import decode_str
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+EVENTS_DIR = PROJECT_ROOT / "events"
+FUNCTION_LOGICAL_ID = "ArchiveSequencesFunction"
+LAYER_LOGICAL_ID = "DependenciesLayer"
+REGION = "us-east-1"
+
+SAM_BUILD_TIMEOUT_SECONDS = 600
+# pytest-timeout counts fixture setup against the first test that needs the build.
+BUILD_TEST_TIMEOUT_SECONDS = SAM_BUILD_TIMEOUT_SECONDS + 60
+
+# Runs under the SAM CLI's interpreter, which ships aws-sam-translator (the project venv does not).
+# CodeUri/ContentUri become S3 URIs first, as `sam package` would do, because the translator
+# accepts nothing else; the managed-policy loader is a stub so no AWS call is made.
+_TRANSFORM_SCRIPT = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+class StubManagedPolicyLoader:
+    def load(self):
+        names = ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaSQSQueueExecutionRole"]
+        return {name: "arn:aws:iam::aws:policy/stub/" + name for name in names}
+
+template = yaml_parse(sys.stdin.read())
+for resource in template.get("Resources", {}).values():
+    properties = resource.get("Properties", {})
+    if resource.get("Type") == "AWS::Serverless::Function":
+        properties["CodeUri"] = "s3://stub-bucket/function.zip"
+    elif resource.get("Type") == "AWS::Serverless::LayerVersion":
+        properties["ContentUri"] = "s3://stub-bucket/layer.zip"
+json.dump(transform(template, {}, StubManagedPolicyLoader()), sys.stdout)
+"""
+
+
+@dataclass(frozen=True)
+class BuiltArtifact:
+    """Where `sam build` put the function code and the dependencies layer."""
+
+    build_dir: Path
+    function_dir: Path
+    layer_python_dir: Path
+
+
+def sam_executable() -> str:
+    """The SAM CLI on PATH, else the one `make sam-cli` installs into .venv-sam."""
+    on_path = shutil.which("sam")
+    if on_path:
+        return on_path
+    fallback = PROJECT_ROOT / ".venv-sam" / "bin" / "sam"
+    if fallback.is_file():
+        return str(fallback)
+    pytest.fail("SAM CLI not found on PATH nor at .venv-sam/bin/sam; run `make sam-cli`")
+
+
+def sam_environment() -> dict[str, str]:
+    """The current environment with SAM telemetry off and a region set (no AWS calls are made)."""
+    return {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+
+def _sam_python() -> str:
+    """The interpreter of the SAM CLI (from its entry-point shebang), which can import samtranslator."""
+    sam = Path(sam_executable())
+    shebang = sam.read_text(errors="replace").splitlines()[0]
+    if shebang.startswith("#!") and "python" in shebang:
+        return shebang[2:].strip().split()[0]
+    return str(sam.resolve().parent / "python")
+
+
+def run_sam(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the SAM CLI in the project root and capture its output."""
+    return subprocess.run(
+        [sam_executable(), *args],
+        cwd=PROJECT_ROOT,
+        env=sam_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give tests that use the build room for the first, slow `sam build` of the session."""
+    for item in items:
+        if "built_artifact" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(BUILD_TEST_TIMEOUT_SECONDS))
+
+
+@pytest.fixture(scope="session")
+def built_artifact(tmp_path_factory: pytest.TempPathFactory) -> BuiltArtifact:
+    """`sam build` of template.yaml, run once per session into a temporary build directory."""
+    build_dir = tmp_path_factory.mktemp("sam-build") / "build"
+    result = run_sam(
+        "build",
+        "--template-file",
+        str(TEMPLATE_PATH),
+        "--build-dir",
+        str(build_dir),
+        timeout=SAM_BUILD_TIMEOUT_SECONDS,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"sam build failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return BuiltArtifact(
+        build_dir=build_dir,
+        function_dir=build_dir / FUNCTION_LOGICAL_ID,
+        layer_python_dir=build_dir / LAYER_LOGICAL_ID / "python",
+    )
+
+
+@pytest.fixture(scope="session")
+def transformed_template() -> dict[str, Any]:
+    """template.yaml after the SAM transform: the plain CloudFormation that would be deployed."""
+    try:
+        result = subprocess.run(
+            [_sam_python(), "-c", _TRANSFORM_SCRIPT],
+            input=TEMPLATE_PATH.read_text(),
+            env=sam_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except OSError as exc:
+        pytest.fail(f"cannot run the SAM CLI's Python to transform the template: {exc}")
+    if result.returncode != 0:
+        pytest.fail(f"SAM transform failed:\n{result.stderr}")
+    transformed: dict[str, Any] = json.loads(result.stdout)
+    return transformed
+
+
+@pytest.fixture(scope="session")
+def resources(transformed_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Resources section of the transformed template."""
+    found: dict[str, dict[str, Any]] = transformed_template["Resources"]
+    return found
+
+
+@pytest.fixture(scope="session")
+def sam_template() -> dict[str, Any]:
+    """template.yaml as written (before the SAM transform), short-form intrinsics expanded."""
+    template, errors = decode_str(TEMPLATE_PATH.read_text())
+    assert not errors, errors
+    assert template is not None
+    return dict(template)
+
+
+@pytest.fixture(scope="session")
+def sam_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the SAM CLI in the project root: `sam_cli("validate", "--lint")`."""
+    return run_sam
