@@ -37,10 +37,10 @@ DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto accepts any credentials
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
 QUEUE_LOGICAL_ID = "ArchiveRequestsQueue"
 
-# Used when template.yaml is missing or does not state a plain value. 720 s is the AWS guidance of six
-# times the function timeout (120 s); 5 receives is the minimum AWS recommends before dead-lettering, so
-# one throttled batch does not send good messages to the DLQ.
-DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 720
+# Used when template.yaml is missing or does not state a plain value. 2100 s is the AWS guidance of six
+# times the function timeout (300 s) plus the largest batching window; 5 receives is the minimum AWS
+# recommends before dead-lettering, so one throttled batch does not send good messages to the DLQ.
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 2100
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
 # Variables that must not be set while the function runs against the local stack: a profile or

@@ -164,7 +164,7 @@ def test_function_runs_the_handler_on_python311_x86_64_with_the_layer(resources)
     assert function["Runtime"] == "python3.11"
     assert function["Architectures"] == ["x86_64"]
     assert function["MemorySize"] == 512
-    assert function["Timeout"] == 120
+    assert function["Timeout"] == 300
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Role"] == {"Fn::GetAtt": [ROLE, "Arn"]}
     [layer] = function["Layers"]
@@ -194,6 +194,11 @@ def test_function_environment_matches_the_settings_contract(resources):
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
+        "REPLY_RATE_LIMIT_PER_MINUTE",
+        "REPLY_RATE_LIMIT_PER_HOUR",
+        "REPLY_RATE_LIMIT_INSTANCES",
+        "REPLY_ARCHIVE_MODE",
+        "REPLY_BULK_MAX_IDS",
     }
     assert variables["REPLY_API_KEY_SECRET_ID"] == {
         "Fn::If": ["CreateApiKeySecret", {"Ref": "ReplyApiKeySecret"}, {"Ref": "ReplyApiKeySecretArn"}]
@@ -410,14 +415,18 @@ def test_every_failure_queue_and_the_function_errors_have_an_alarm(resources):
         ("ReplyApiKeySecretArn", ""),
         ("ReplyApiBaseUrl", "https://api.reply.io"),
         ("ExistingResultsEventBusName", ""),
-        ("SqsBatchSize", 10),
-        ("SqsMaximumBatchingWindowSeconds", 5),
+        ("SqsBatchSize", 100),
+        ("SqsMaximumBatchingWindowSeconds", 10),
         ("SqsMaximumConcurrency", 2),
         ("MaxReceiveCount", 5),
         ("TriggerEventSource", "reply.sequence-archiver.requests"),
         ("TriggerDetailType", "Archive Sequences"),
         ("TriggerEventBusName", "default"),
         ("LogLevel", "INFO"),
+        ("ReplyRateLimitPerMinute", 100),
+        ("ReplyRateLimitPerHour", 3000),
+        ("ArchiveMode", "auto"),
+        ("BulkMaxIds", 100),
     ],
 )
 def test_parameter_is_described_with_its_default(sam_template, parameter, default):
@@ -494,3 +503,38 @@ def test_sqs_batch_sample_mixes_envelopes_with_a_poison_body():
     assert any(isinstance(doc, dict) and doc.get("Type") == "Notification" for doc in documents)
     assert any(isinstance(doc, int) for doc in documents)
     assert None in documents
+
+
+def test_the_rate_budget_is_split_between_exactly_the_instances_that_can_run(resources):
+    function = resources[FUNCTION]["Properties"]
+    variables = function["Environment"]["Variables"]
+    [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+
+    assert variables["REPLY_RATE_LIMIT_INSTANCES"] == {"Ref": "SqsMaximumConcurrency"}
+    assert function["ReservedConcurrentExecutions"] == {"Ref": "SqsMaximumConcurrency"}
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SqsMaximumConcurrency"}
+    assert variables["REPLY_RATE_LIMIT_PER_MINUTE"] == {"Ref": "ReplyRateLimitPerMinute"}
+    assert variables["REPLY_RATE_LIMIT_PER_HOUR"] == {"Ref": "ReplyRateLimitPerHour"}
+
+
+def test_defaults_fill_bulk_calls_within_reply_limits(sam_template):
+    parameters = sam_template["Parameters"]
+
+    assert parameters["SqsBatchSize"]["Default"] == 100
+    assert parameters["SqsMaximumBatchingWindowSeconds"]["Default"] >= 1  # required above 10 records
+    assert parameters["SqsMaximumConcurrency"]["Default"] == 2
+    assert parameters["ReplyRateLimitPerMinute"]["Default"] == 100
+    assert parameters["ReplyRateLimitPerHour"]["Default"] == 3000
+    assert parameters["ArchiveMode"]["Default"] == "auto"
+    assert parameters["BulkMaxIds"]["Default"] == 100
+
+
+def test_the_function_may_shorten_the_visibility_of_throttled_records(resources):
+    statements = [
+        statement
+        for policy in resources[ROLE]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    [consume] = [s for s in statements if "sqs:ChangeMessageVisibility" in s["Action"]]
+    assert "sqs:GetQueueUrl" in consume["Action"]
+    assert consume["Resource"] == {"Fn::GetAtt": ["ArchiveRequestsQueue", "Arn"]}
