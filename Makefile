@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli run test lint typecheck unit integration template build clean
+.PHONY: help venv sam-cli run test lint typecheck unit integration template build bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ integration: venv  ## integration tests against moto server + the Reply simulato
 
 template: venv sam-cli  ## sam validate --lint, cfn-lint, sam build and the built-artifact test
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest tests/template $(PYTEST_ARGS)
+
+bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory; writes bench/results.json
+	$(BIN)/python -m bench.run
 
 build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/
 	SAM_CLI_TELEMETRY=0 $(SAM) build

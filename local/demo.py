@@ -9,6 +9,7 @@ import io
 import json
 import os
 import secrets
+import statistics
 import sys
 import textwrap
 import time
@@ -173,9 +174,9 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return documents
 
 
-def _metric_totals(invocations: Iterable[Invocation]) -> dict[tuple[str, str], float]:
-    """Sum every EMF metric value per (name, unit) over the invocations' stdout."""
-    totals: dict[tuple[str, str], float] = {}
+def _metric_totals(invocations: Iterable[Invocation]) -> dict[tuple[str, str], list[float]]:
+    """Every EMF metric value per (name, unit) over the invocations' stdout."""
+    totals: dict[tuple[str, str], list[float]] = {}
     for invocation in invocations:
         for document in _json_lines(invocation.stdout):
             directives = document.get("_aws", {}).get("CloudWatchMetrics")
@@ -186,7 +187,7 @@ def _metric_totals(invocations: Iterable[Invocation]) -> dict[tuple[str, str], f
                     name, unit = str(metric.get("Name")), str(metric.get("Unit", ""))
                     value = document.get(name, 0)
                     values = value if isinstance(value, list) else [value]
-                    totals[(name, unit)] = totals.get((name, unit), 0.0) + sum(float(v) for v in values)
+                    totals.setdefault((name, unit), []).extend(float(v) for v in values)
     return totals
 
 
@@ -260,6 +261,12 @@ def _print_invocations(invocations: Sequence[Invocation]) -> None:
     print(_table(["#", "trigger", "input", "result", "secs", "logs"], rows))
 
 
+def _sequence_cell(result: dict[str, Any]) -> object:
+    """The sequence ID, or for an invalid value what was sent, in parentheses."""
+    sequence_id = result.get("sequenceId")
+    return sequence_id if sequence_id is not None else f"({result.get('input', '-')})"
+
+
 def _print_outcomes(details: Sequence[dict[str, Any]]) -> None:
     rows = []
     for detail in details:
@@ -269,7 +276,7 @@ def _print_outcomes(details: Sequence[dict[str, Any]]) -> None:
                 [
                     _short(detail.get("requestId")),
                     detail.get("trigger"),
-                    result.get("sequenceId") if result.get("sequenceId") is not None else "-",
+                    _sequence_cell(result),
                     result.get("outcome"),
                     status if status is not None else "-",
                     _clip(result.get("error") or "", ERROR_WIDTH),
@@ -312,10 +319,16 @@ def _print_dead_letters(messages: Sequence[MessageTypeDef]) -> None:
     print(_table(["body", "reason", "other attributes"], rows))
 
 
-def _print_metrics(totals: dict[tuple[str, str], float]) -> None:
-    print(BOLD("Metrics emitted (CloudWatch EMF on stdout, summed over the invocations)"))
-    units = {"Count": "", "Milliseconds": " ms", "Seconds": " s"}
-    items = [f"{name}={value:g}{units.get(unit, ' ' + unit)}" for (name, unit), value in sorted(totals.items())]
+def _print_metrics(totals: dict[tuple[str, str], list[float]]) -> None:
+    print(BOLD("Metrics emitted (CloudWatch EMF on stdout; counts summed, latencies as median/max)"))
+    items = []
+    for (name, unit), values in sorted(totals.items()):
+        if unit == "Count":
+            items.append(f"{name}={sum(values):g}")
+        else:
+            suffix = {"Milliseconds": "ms", "Seconds": "s"}.get(unit, unit)
+            median, peak = statistics.median(values), max(values)
+            items.append(f"{name}=median {median:.1f}{suffix}, max {peak:.1f}{suffix} (n={len(values)})")
     print(textwrap.fill("   ".join(items), width=110, initial_indent="  ", subsequent_indent="  ") or "  (none)")
 
 
