@@ -8,16 +8,17 @@ SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli run test lint typecheck unit integration template build bench clean
+.PHONY: help venv sam-cli run test lint typecheck unit integration template build bench soak deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt layers/dependencies/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -41,7 +42,7 @@ lint: venv  ## ruff (lint + format check)
 	$(BIN)/ruff format --check .
 
 typecheck: venv  ## mypy --strict on the function and the local stack
-	$(BIN)/mypy --strict functions/archive_sequences local
+	$(BIN)/mypy --strict functions/archive_sequences local cli
 
 unit: venv  ## unit tests only (no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -54,6 +55,9 @@ template: venv sam-cli  ## sam validate --lint, cfn-lint, sam build and the buil
 
 bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory; writes bench/results.json
 	$(BIN)/python -m bench.run
+
+soak: venv  ## the long fault soak: thousands of IDs through the local event source under injected faults; prints the ledger
+	$(BIN)/python -m local.soak
 
 build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/
 	SAM_CLI_TELEMETRY=0 $(SAM) build

@@ -1,0 +1,1 @@
+"""The `sequence-archiver` command line: enqueue, select, archive and report."""
