@@ -66,6 +66,10 @@ class MetricsRecorder:
         self._api_calls = self._throttled = 0
         self._latencies = []
 
+    def record_duplicate_request(self) -> None:
+        """A redelivered request that was already processed (idempotency), acknowledged without work."""
+        self._metrics.add_metric(name="RequestsSkippedAsDuplicate", unit=MetricUnit.Count, value=1)
+
     def record_rejected_request(self) -> None:
         """A payload that was not an archive request at all."""
         self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

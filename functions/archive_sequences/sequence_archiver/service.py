@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.archive_request import parse_archive_request, parse_message_body
@@ -16,6 +16,7 @@ from sequence_archiver.exceptions import (
     SequenceArchiveIncomplete,
     SequenceArchiverError,
 )
+from sequence_archiver.idempotency import Claim
 from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
 from sequence_archiver.results_publisher import RequestReport, Trigger
 from sequence_archiver.retry_timing import Postponement
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.archiver import SequenceArchiver
     from sequence_archiver.dead_letters import DeadLetterQueue
+    from sequence_archiver.idempotency import RequestIdempotency
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.results_publisher import ResultsPublisher
     from sequence_archiver.retry_timing import RecordVisibility
@@ -38,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 class RecordNeedsRetryError(SequenceArchiverError):
     """Raised for an SQS record inside batch processing so Powertools reports it in batchItemFailures."""
+
+
+class RequestInProgressError(SequenceArchiverError):
+    """Another invocation is processing the same request right now; this delivery must be retried."""
 
 
 def detect_trigger(event: object) -> Trigger:
@@ -87,6 +93,7 @@ class ArchiveService:
         dead_letters: DeadLetterQueue | None,
         deadline_safety_margin_seconds: float,
         visibility: RecordVisibility | None = None,
+        idempotency: RequestIdempotency | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._archiver = archiver
@@ -94,17 +101,20 @@ class ArchiveService:
         self._metrics = metrics
         self._dead_letters = dead_letters
         self._visibility = visibility
+        self._idempotency = idempotency
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
 
     def handle(self, event: Any, context: LambdaContext) -> dict[str, Any]:
         """Dispatch on the trigger; SQS returns batchItemFailures, the others the results detail."""
         deadline = Deadline.from_context(context, safety_margin_seconds=self._safety_margin, clock=self._clock)
+        if self._idempotency is not None:
+            self._idempotency.start_invocation(context)
         trigger = detect_trigger(event)
         if trigger is Trigger.SQS:
             return self._handle_sqs(event, context, deadline)
         if trigger is Trigger.EVENTBRIDGE:
-            return self._handle_single(str(event["id"]), Trigger.EVENTBRIDGE, event["detail"], deadline)
+            return self._handle_event(str(event["id"]), event["detail"], deadline)
         sns_messages = _sns_messages(event)
         if sns_messages is None:
             return self._handle_single(context.aws_request_id, Trigger.DIRECT, event, deadline)
@@ -113,6 +123,33 @@ class ArchiveService:
             for message_id, message in sns_messages
         ]
         return details[0] if len(details) == 1 else {"requests": details}
+
+    def _handle_event(self, event_id: str, payload: object, deadline: Deadline) -> dict[str, Any]:
+        """An EventBridge event: like a direct request, but a redelivered event is done only once."""
+        claim = self._claim(event_id)
+        if claim is Claim.COMPLETED:
+            self._metrics.record_duplicate_request()
+            return {"requestId": event_id, "trigger": Trigger.EVENTBRIDGE.value, "duplicate": True}
+        if claim is Claim.IN_PROGRESS:
+            raise RequestInProgressError(f"event {event_id} is being processed by another invocation")
+        try:
+            detail = self._handle_single(event_id, Trigger.EVENTBRIDGE, payload, deadline)
+        except SequenceArchiverError as exc:
+            self._release(claim, event_id, type(exc).__name__)
+            raise
+        self._complete(claim, event_id, detail)
+        return detail
+
+    def _claim(self, request_id: str) -> Claim:
+        return self._idempotency.claim(request_id) if self._idempotency is not None else Claim.UNAVAILABLE
+
+    def _complete(self, claim: Claim, request_id: str, detail: dict[str, Any]) -> None:
+        if self._idempotency is not None and claim is Claim.NEW:
+            self._idempotency.complete(request_id, {"complete": detail["complete"], "counts": detail["counts"]})
+
+    def _release(self, claim: Claim, request_id: str, reason: str) -> None:
+        if self._idempotency is not None and claim is Claim.NEW:
+            self._idempotency.release(request_id, reason)
 
     def _handle_single(self, request_id: str, trigger: Trigger, payload: object, deadline: Deadline) -> dict[str, Any]:
         logger.info("archive request received", extra={"request_id": request_id, "trigger": trigger.value})
@@ -158,46 +195,75 @@ class ArchiveService:
 
     def _archive_batch(self, records: list[dict[str, Any]], deadline: Deadline) -> _SqsBatchState:
         """Phase one: archive all records' IDs together, publish every results event, postpone throttled records."""
-        reports: dict[str, RequestReport] = {}
-        retry_reasons: dict[str, str] = {}
-        accepted: list[tuple[dict[str, Any], ArchiveRequest]] = []
+        batch = _SqsBatch()
         for record in records:
-            message_id = str(record.get("messageId"))
-            body = str(record.get("body", ""))
-            try:
-                accepted.append((record, parse_message_body(body)))
-            except InvalidRequestError as exc:
-                self._metrics.record_rejected_request()
-                if self._dead_letters and self._dead_letters.park(body=body, reason=str(exc), message_id=message_id):
-                    reports[message_id] = RequestReport(message_id, Trigger.SQS, _rejected(str(exc)))
-                else:
-                    logger.error("record rejected", extra={"message_id": message_id, "reason": str(exc)})
-                    retry_reasons[message_id] = f"request rejected and not dead-lettered: {exc}"
-        logger.info("archive batch received", extra={"records": len(records), "requests": len(accepted)})
-        results_per_request = self._archiver.archive_all([request for _, request in accepted], deadline)
-        postponements: list[Postponement] = []
-        for (record, _), results in zip(accepted, results_per_request, strict=True):
-            message_id = str(record.get("messageId"))
-            report = reports[message_id] = RequestReport(message_id, Trigger.SQS, tuple(results))
-            if report.complete:
-                continue
-            failed = count_outcomes(results)[Outcome.FAILED]
-            retry_reasons[message_id] = f"{failed} sequence ID(s) failed"
-            retry_after = max(
-                (r.retry_after_seconds for r in results if r.retry_after_seconds is not None), default=None
-            )
-            if retry_after is not None and record.get("receiptHandle") and record.get("eventSourceARN"):
-                postponements.append(
-                    Postponement(str(record["eventSourceARN"]), str(record["receiptHandle"]), retry_after)
-                )
-        self._metrics.record_invocation(result for report in reports.values() for result in report.results)
-        for request_id in self._publisher.publish(list(reports.values())):
-            retry_reasons.setdefault(request_id, "results event not published")
-        if postponements and self._visibility is not None:
-            self._visibility.postpone(postponements)
-        for report in reports.values():
+            self._admit(record, batch)
+        logger.info("archive batch received", extra={"records": len(records), "requests": len(batch.accepted)})
+        results_per_request = self._archiver.archive_all([request for _, request in batch.accepted], deadline)
+        for (record, _), results in zip(batch.accepted, results_per_request, strict=True):
+            batch.add_results(record, tuple(results))
+        self._metrics.record_invocation(result for report in batch.reports.values() for result in report.results)
+        for request_id in self._publisher.publish(list(batch.reports.values())):
+            batch.retry_reasons.setdefault(request_id, "results event not published")
+        if batch.postponements and self._visibility is not None:
+            self._visibility.postpone(batch.postponements)
+        for report in batch.reports.values():
             _log_report(report)
-        return _SqsBatchState(retry_reasons)
+        self._settle_claims(batch)
+        return _SqsBatchState(batch.retry_reasons)
+
+    def _admit(self, record: dict[str, Any], batch: _SqsBatch) -> None:
+        """Claim a record (when idempotency is on) and parse it; park what is not a request in the DLQ."""
+        message_id = str(record.get("messageId"))
+        body = str(record.get("body", ""))
+        claim = batch.claims[message_id] = self._claim(message_id)
+        if claim is Claim.COMPLETED:
+            self._metrics.record_duplicate_request()
+            return  # a redelivery of a request already done: acknowledge it, do nothing
+        if claim is Claim.IN_PROGRESS:
+            batch.retry_reasons[message_id] = "being processed by another invocation"
+            return
+        try:
+            batch.accepted.append((record, parse_message_body(body)))
+        except InvalidRequestError as exc:
+            self._metrics.record_rejected_request()
+            if self._dead_letters and self._dead_letters.park(body=body, reason=str(exc), message_id=message_id):
+                batch.reports[message_id] = RequestReport(message_id, Trigger.SQS, _rejected(str(exc)))
+            else:
+                logger.error("record rejected", extra={"message_id": message_id, "reason": str(exc)})
+                batch.retry_reasons[message_id] = f"request rejected and not dead-lettered: {exc}"
+
+    def _settle_claims(self, batch: _SqsBatch) -> None:
+        """Completed requests are recorded as done; the ones to retry give their claim back."""
+        for message_id, claim in batch.claims.items():
+            if message_id in batch.retry_reasons:
+                self._release(claim, message_id, batch.retry_reasons[message_id])
+            elif message_id in batch.reports:
+                self._complete(claim, message_id, batch.reports[message_id].detail())
+
+
+@dataclass
+class _SqsBatch:
+    """The working state of one SQS batch."""
+
+    reports: dict[str, RequestReport] = field(default_factory=dict)
+    retry_reasons: dict[str, str] = field(default_factory=dict)
+    claims: dict[str, Claim] = field(default_factory=dict)
+    accepted: list[tuple[dict[str, Any], ArchiveRequest]] = field(default_factory=list)
+    postponements: list[Postponement] = field(default_factory=list)
+
+    def add_results(self, record: dict[str, Any], results: tuple[SequenceResult, ...]) -> None:
+        """Report a record's results; one with failed IDs is retried, at Retry-After when Reply gave one."""
+        message_id = str(record.get("messageId"))
+        report = self.reports[message_id] = RequestReport(message_id, Trigger.SQS, results)
+        if report.complete:
+            return
+        self.retry_reasons[message_id] = f"{count_outcomes(results)[Outcome.FAILED]} sequence ID(s) failed"
+        retry_after = max((r.retry_after_seconds for r in results if r.retry_after_seconds is not None), default=None)
+        if retry_after is not None and record.get("receiptHandle") and record.get("eventSourceARN"):
+            self.postponements.append(
+                Postponement(str(record["eventSourceARN"]), str(record["receiptHandle"]), retry_after)
+            )
 
 
 def _json_or_text(message: str) -> object:

@@ -63,6 +63,10 @@ class Settings(BaseModel):
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1.0, alias="REPLY_RATE_LIMIT_TIME_SCALE")
     archive_mode: ArchiveMode = Field(default=ArchiveMode.AUTO, alias="REPLY_ARCHIVE_MODE")
     bulk_max_ids: int = Field(default=100, ge=1, le=1000, alias="REPLY_BULK_MAX_IDS")
+    idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
+    idempotency_expires_after_seconds: int = Field(
+        default=86_400, ge=60, le=30 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_SECONDS"
+    )
 
     @field_validator("reply_api_base_url")
     @classmethod
@@ -86,10 +90,10 @@ class Settings(BaseModel):
         """Accept AUTO/Single/bulk alike."""
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("dead_letter_queue_url")
+    @field_validator("dead_letter_queue_url", "idempotency_table_name")
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
-        """Treat an empty DEAD_LETTER_QUEUE_URL as not configured."""
+        """Treat an empty DEAD_LETTER_QUEUE_URL or IDEMPOTENCY_TABLE_NAME as not configured."""
         return value or None
 
 

@@ -12,6 +12,7 @@ from botocore.config import Config
 from sequence_archiver.api_key import SecretsManagerApiKey
 from sequence_archiver.archiver import SequenceArchiver
 from sequence_archiver.dead_letters import DeadLetterQueue
+from sequence_archiver.idempotency import build_request_idempotency
 from sequence_archiver.observability import MetricsRecorder
 from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
@@ -72,11 +73,22 @@ def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
         if settings.dead_letter_queue_url
         else None
     )
+    idempotency = (
+        build_request_idempotency(
+            table_name=settings.idempotency_table_name,
+            expires_after_seconds=settings.idempotency_expires_after_seconds,
+            dynamodb_client=session.client("dynamodb", config=AWS_CLIENT_CONFIG),
+            function_name=settings.service_name,
+        )
+        if settings.idempotency_table_name
+        else None
+    )
     return ArchiveService(
         archiver=SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids),
         publisher=publisher,
         metrics=recorder,
         dead_letters=dead_letters,
         visibility=RecordVisibility(sqs_client=sqs),
+        idempotency=idempotency,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )
