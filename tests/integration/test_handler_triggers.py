@@ -155,3 +155,48 @@ def test_the_direct_return_value_is_json_serialisable(
 ) -> None:
     detail = load_handler().lambda_handler({"sequenceId": "115"}, lambda_context())
     assert json.loads(json.dumps(detail)) == detail
+
+
+@pytest.mark.parametrize("mode", ["single", "auto"])
+def test_pause_first_pauses_running_sequences_then_archives_them(
+    mode: str,
+    monkeypatch: pytest.MonkeyPatch,
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+) -> None:
+    monkeypatch.setenv("REPLY_ARCHIVE_MODE", mode)
+    handler = load_handler()
+
+    detail = handler.lambda_handler({"sequenceIds": [301, 302, 116], "pauseFirst": True}, lambda_context())
+
+    validate_results_detail(detail)
+    assert [(r["sequenceId"], r["outcome"], r.get("paused", False)) for r in detail["results"]] == [
+        (301, "archived", True),
+        (302, "archived", True),
+        (116, "archived", False),
+    ]
+    for sequence_id in (301, 302):
+        sequence = reply_simulator.sequence(sequence_id)
+        assert sequence is not None
+        assert (sequence.status, sequence.is_archived) == ("paused", True)
+    pauses = [r.path for r in reply_simulator.requests if r.path.endswith("/pause")]
+    assert pauses == ["/v3/sequences/301/pause", "/v3/sequences/302/pause"]
+    read_results_events(aws_stack, expected=1)
+
+
+def test_without_pause_first_a_running_sequence_stays_a_conflict(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+) -> None:
+    detail = load_handler().lambda_handler({"sequenceIds": [303, 117]}, lambda_context())
+
+    assert outcomes(detail) == {303: "conflict", 117: "archived"}
+    assert not any(r.path.endswith("/pause") for r in reply_simulator.requests)
+    sequence = reply_simulator.sequence(303)
+    assert sequence is not None
+    assert (sequence.status, sequence.is_archived) == ("active", False)
+    read_results_events(aws_stack, expected=1)

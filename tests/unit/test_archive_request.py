@@ -165,3 +165,16 @@ def test_a_bare_integer_body_is_one_id() -> None:
 def test_unparseable_bodies_raise_invalid_request(body: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         parse_message_body(body)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"), [({"sequenceId": 1}, False), ({"sequenceId": 1, "pauseFirst": True}, True), (5, False)]
+)
+def test_pause_first_is_read_from_the_request(payload: object, expected: bool) -> None:
+    assert parse_archive_request(payload).pause_first is expected
+
+
+@pytest.mark.parametrize("flag", ["true", 1, None])
+def test_pause_first_must_be_a_boolean(flag: object) -> None:
+    with pytest.raises(InvalidRequestError, match="pauseFirst"):
+        parse_archive_request({"sequenceIds": [1], "pauseFirst": flag})

@@ -274,3 +274,68 @@ def test_a_failed_bulk_call_fails_its_ids_with_the_retry_hint_and_the_next_chunk
         (Outcome.FAILED, 42),
         (Outcome.ARCHIVED, None),
     ]
+
+
+class PausingApi(ScriptedApi):
+    """Single archive answers from a list per ID (first call, second call...), pauses from `pauses`."""
+
+    def __init__(self, archives: dict[int, list[ReplyResponse]], pauses: dict[int, ReplyResponse | Exception]) -> None:
+        super().__init__({})
+        self.archives, self.pauses, self.paused = archives, pauses, []  # type: ignore[var-annotated]
+
+    def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        self.calls.append(sequence_id)
+        return self.archives[sequence_id].pop(0)
+
+    def pause_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        self.paused.append(sequence_id)
+        answer = self.pauses[sequence_id]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+RUNNING = ReplyResponse(409, problem=Problem(code="sequenceAction.invalidState", detail="Pause it first"))
+
+
+@pytest.mark.parametrize("pause_first", [True, False])
+def test_pause_first_pauses_a_running_sequence_and_archives_it_again(clock: FakeClock, pause_first: bool) -> None:
+    api = PausingApi({1: [RUNNING, ReplyResponse(200)], 2: [ReplyResponse(200)]}, {1: ReplyResponse(200)})
+    request = parse_archive_request({"sequenceIds": [1, 2], "pauseFirst": pause_first})
+
+    results = SequenceArchiver(api).archive(request, Deadline(clock.now + 60, clock))
+
+    if pause_first:
+        assert [(r.outcome, r.paused) for r in results] == [(Outcome.ARCHIVED, True), (Outcome.ARCHIVED, False)]
+        assert results[0].to_json()["paused"] is True
+        assert api.paused == [1]
+        assert api.calls == [1, 2, 1]
+    else:
+        assert [r.outcome for r in results] == [Outcome.CONFLICT, Outcome.ARCHIVED]
+        assert "paused" not in results[0].to_json()
+        assert api.paused == []
+
+
+@pytest.mark.parametrize(
+    ("conflict", "pause", "outcome", "pause_calls"),
+    [
+        (RUNNING, ReplyResponse(409, problem=Problem(code="sequenceAction.notStarted")), Outcome.CONFLICT, 1),
+        (RUNNING, ReplyResponse(409, problem=Problem(code="sequenceAction.archived")), Outcome.ALREADY_ARCHIVED, 1),
+        (RUNNING, ReplyResponse(404), Outcome.NOT_FOUND, 1),
+        (RUNNING, ReplyServerError("503", http_status=503), Outcome.FAILED, 1),
+        (ReplyResponse(409, problem=Problem(code="sequenceAction.salesAgentNotAllowed")), None, Outcome.CONFLICT, 0),
+        (ReplyResponse(409, problem=Problem(code="sequenceAction.archived")), None, Outcome.ALREADY_ARCHIVED, 0),
+    ],
+)
+def test_pause_first_reports_what_the_pause_answered(
+    clock: FakeClock, conflict: ReplyResponse, pause: object, outcome: Outcome, pause_calls: int
+) -> None:
+    api = PausingApi({1: [conflict]}, {1: pause} if pause is not None else {})  # type: ignore[dict-item]
+
+    [result] = SequenceArchiver(api).archive(
+        parse_archive_request({"sequenceId": 1, "pauseFirst": True}), Deadline(clock.now + 60, clock)
+    )
+
+    assert result.outcome is outcome
+    assert result.paused is False
+    assert len(api.paused) == pause_calls

@@ -29,6 +29,7 @@ class ArchiveRequest:
     """A request's items in input order: valid IDs (deduplicated) and invalid values."""
 
     items: tuple[int | InvalidSequenceId, ...]
+    pause_first: bool = False  # pause a running sequence and archive it again when Reply says 409
 
     @property
     def sequence_ids(self) -> tuple[int, ...]:
@@ -65,8 +66,11 @@ def parse_sequence_id(value: object) -> int:
 
 
 def parse_archive_request(payload: object) -> ArchiveRequest:
-    """Turn a request payload (`{"sequenceIds": [...]}`, `{"sequenceId": n}` or a bare ID) into an ArchiveRequest."""
+    """Turn `{"sequenceIds": [...]}`, `{"sequenceId": n}` or a bare ID (plus optional `pauseFirst`) into a request."""
     values = _request_values(payload)
+    pause_first = payload.get("pauseFirst", False) if isinstance(payload, dict) else False
+    if not isinstance(pause_first, bool):
+        raise InvalidRequestError('"pauseFirst" must be true or false')
     if len(values) > MAX_IDS_PER_REQUEST:
         raise InvalidRequestError(
             f"a request may hold at most {MAX_IDS_PER_REQUEST} sequence IDs; this one has {len(values)}"
@@ -82,7 +86,7 @@ def parse_archive_request(payload: object) -> ArchiveRequest:
         if sequence_id not in seen:
             seen.add(sequence_id)
             items.append(sequence_id)
-    return ArchiveRequest(items=tuple(items))
+    return ArchiveRequest(items=tuple(items), pause_first=pause_first)
 
 
 def _request_values(payload: object) -> list[Any]:

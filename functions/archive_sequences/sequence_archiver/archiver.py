@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from sequence_archiver.archive_request import InvalidSequenceId
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 ALREADY_ARCHIVED_CODE = "sequenceaction.archived"
 TEAM_MEMBER_NOT_FOUND_CODE = "sequenceaction.teammembernotfound"
+SALES_AGENT_CODE = "salesagentnotallowed"
 # Bulk per-item errors are bare SequenceActionError variants; compared case-insensitively.
 BULK_ITEM_OUTCOMES = {
     "notfound": Outcome.NOT_FOUND,
@@ -52,6 +54,10 @@ class SequenceArchiveApi(Protocol):
 
     def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
         """Archive many sequences in one call, with the same errors as archive_sequence."""
+        ...
+
+    def pause_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """Pause one sequence, with the same errors as archive_sequence."""
         ...
 
 
@@ -102,6 +108,11 @@ def classify_bulk_response(sequence_ids: Sequence[int], response: BulkArchiveRes
     return results
 
 
+def _pausing_may_help(result: SequenceResult) -> bool:
+    """A conflict other than a sales-agent sequence (which pausing does not change)."""
+    return result.outcome is Outcome.CONFLICT and SALES_AGENT_CODE not in (result.error or "").lower()
+
+
 def _failed(sequence_id: int, error: SequenceArchiverError, *, prefix: str = "") -> SequenceResult:
     status = error.http_status if isinstance(error, ReplyApiError) else None
     retry_after = error.retry_after_seconds if isinstance(error, RetryableReplyError) else None
@@ -126,7 +137,11 @@ class SequenceArchiver:
     def archive_all(self, requests: Sequence[ArchiveRequest], deadline: Deadline) -> list[list[SequenceResult]]:
         """Results per request; an ID in several requests (e.g. SQS records of one batch) is archived once."""
         unique_ids = list(dict.fromkeys(sequence_id for request in requests for sequence_id in request.sequence_ids))
+        pause_first = {
+            sequence_id for request in requests if request.pause_first for sequence_id in request.sequence_ids
+        }
         by_id = self._archive_ids(unique_ids, deadline)
+        self._pause_and_retry_conflicts(by_id, pause_first, deadline)
         return [
             [
                 SequenceResult(None, Outcome.INVALID, error=item.reason, input_value=item.input_value)
@@ -154,6 +169,42 @@ class SequenceArchiver:
                 )
                 break
         return results
+
+    def _pause_and_retry_conflicts(
+        self, results: dict[int, SequenceResult], pause_first: set[int], deadline: Deadline
+    ) -> None:
+        """For pauseFirst requests: a sequence Reply would not archive (still running) is paused, then archived."""
+        candidates = [
+            sequence_id
+            for sequence_id in results
+            if sequence_id in pause_first and _pausing_may_help(results[sequence_id])
+        ]
+        for position, sequence_id in enumerate(candidates):
+            stop = self._pause_then_archive(sequence_id, deadline, results)
+            if stop is not None:
+                for other in candidates[position + 1 :]:
+                    results[other] = _failed(other, stop, prefix="not attempted: ")
+                return
+
+    def _pause_then_archive(
+        self, sequence_id: int, deadline: Deadline, results: dict[int, SequenceResult]
+    ) -> SequenceArchiverError | None:
+        """Pause (idempotent in Reply) and archive again; the result says `paused` when the pause worked."""
+        try:
+            paused = self._api.pause_sequence(sequence_id, deadline)
+            if not 200 <= paused.http_status < 300:
+                results[sequence_id] = classify_response(sequence_id, paused)
+                return None
+            archived = self._api.archive_sequence(sequence_id, deadline)
+        except _REQUEST_WIDE_ERRORS as exc:
+            results[sequence_id] = _failed(sequence_id, exc)
+            return exc
+        except RetryableReplyError as exc:
+            results[sequence_id] = _failed(sequence_id, exc)
+            return None
+        results[sequence_id] = replace(classify_response(sequence_id, archived), paused=True)
+        logger.info("sequence paused before archiving", extra={"sequence_id": sequence_id})
+        return None
 
     def _archive_single(
         self, sequence_id: int, deadline: Deadline, results: dict[int, SequenceResult]

@@ -46,6 +46,7 @@ class SequenceResult:
     sequence: SequenceSummary | None = None
     input_value: str | None = None
     retry_after_seconds: float | None = None  # a hint for when to retry a `failed` ID; not published
+    paused: bool = False  # paused before archiving (requests with pauseFirst)
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation (`input` only for values that were not valid IDs)."""
@@ -58,6 +59,8 @@ class SequenceResult:
         }
         if self.input_value is not None:
             data["input"] = self.input_value
+        if self.paused:
+            data["paused"] = True
         return data
 
 

@@ -245,6 +245,14 @@ class ReplyClient:
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline."""
+        return self._sequence_action("ArchiveSequence", "archive", sequence_id, deadline)
+
+    def pause_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """POST /v3/sequences/{id}/pause (idempotent in Reply), with the same retries as archiving."""
+        return self._sequence_action("PauseSequence", "pause", sequence_id, deadline)
+
+    def _sequence_action(self, operation: str, action: str, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """POST /v3/sequences/{id}/{action}: 2xx answers carry the Sequence, 4xx a problem."""
         _require_sequence_id(sequence_id)
 
         def interpret(answer: _HttpAnswer) -> ReplyResponse:
@@ -252,9 +260,7 @@ class ReplyClient:
                 return ReplyResponse(answer.status, sequence=parse_sequence(answer.body, sequence_id=sequence_id))
             return ReplyResponse(answer.status, problem=parse_problem(answer.body))
 
-        return self._call_with_retries(
-            "ArchiveSequence", f"/v3/sequences/{sequence_id}/archive", None, interpret, deadline
-        )
+        return self._call_with_retries(operation, f"/v3/sequences/{sequence_id}/{action}", None, interpret, deadline)
 
     def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
         """POST /v3/sequences/archive with `{"ids": [...]}`; only failed items come back."""
