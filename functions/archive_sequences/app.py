@@ -6,9 +6,10 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
+from sequence_archiver.observability import CorrelationIdFilter
 from sequence_archiver.settings import load_settings
 from sequence_archiver.wiring import build_service
 
@@ -18,17 +19,21 @@ if TYPE_CHECKING:
     from sequence_archiver.service import ArchiveService
 
 settings = load_settings(os.environ)  # fails the cold start with a message naming the bad variable
-logger = Logger(service=settings.service_name)
-metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+logger = Logger(service=settings.service_name)  # level from POWERTOOLS_LOG_LEVEL (or LOG_LEVEL)
+for log_handler in logger.handlers:
+    log_handler.addFilter(CorrelationIdFilter())  # shared with the package's loggers below
 copy_config_to_registered_loggers(source_logger=logger, include={"sequence_archiver"})
+metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+tracer = Tracer(service=settings.service_name)  # off unless running in Lambda with tracing enabled
 
 
 @cache
 def _service() -> ArchiveService:
-    return build_service(settings, metrics)
+    return build_service(settings, metrics, tracer)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # results can be large; they go to EventBridge anyway
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Archive the sequence IDs of an SQS batch, an EventBridge event or a direct payload."""

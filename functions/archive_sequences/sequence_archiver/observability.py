@@ -1,19 +1,22 @@
-"""Metrics derived from outcomes and Reply calls (CloudWatch EMF through Powertools Metrics)."""
+"""Observability: metrics derived from outcomes and Reply calls (EMF), correlation ids in logs, trace spans."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sequence_archiver.outcomes import Outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
-    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools import Metrics, Tracer
 
     from sequence_archiver.outcomes import SequenceResult
     from sequence_archiver.reply_client import ApiCall
@@ -73,3 +76,64 @@ class MetricsRecorder:
     def record_rejected_request(self) -> None:
         """A payload that was not an archive request at all."""
         self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
+
+
+# ---------------------------------------------------------------- correlation ids in every log line
+
+_correlation_id: ContextVar[str | list[str] | None] = ContextVar("correlation_id", default=None)
+
+
+class CorrelationIdFilter(logging.Filter):
+    """Adds the current request's correlation id (SQS message id, EventBridge event id...) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Annotate, never drop."""
+        correlation_id = _correlation_id.get()
+        if correlation_id is not None and not hasattr(record, "correlation_id"):
+            record.correlation_id = correlation_id
+        return True
+
+
+@contextmanager
+def correlation(correlation_id: str | list[str]) -> Iterator[None]:
+    """Log lines inside the block carry this correlation id (a list for work on a whole SQS batch)."""
+    token = _correlation_id.set(correlation_id)
+    try:
+        yield
+    finally:
+        _correlation_id.reset(token)
+
+
+# ---------------------------------------------------------------- tracing
+
+
+class Tracing(Protocol):
+    """Opens a named trace subsegment around a piece of work (X-Ray through Powertools Tracer)."""
+
+    def span(self, name: str, **annotations: str) -> AbstractContextManager[None]:
+        """A subsegment with these annotations (searchable in X-Ray)."""
+        ...
+
+
+class NoTracing:
+    """Tracing turned off (tests, local runs, POWERTOOLS_TRACE_DISABLED)."""
+
+    def span(self, name: str, **annotations: str) -> AbstractContextManager[None]:
+        """Nothing to open."""
+        del name, annotations
+        return nullcontext()
+
+
+class PowertoolsTracing:
+    """Subsegments through a Powertools Tracer."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+
+    @contextmanager
+    def span(self, name: str, **annotations: str) -> Iterator[None]:
+        """Open `name` as a subsegment of the current segment."""
+        with self._tracer.provider.in_subsegment(name) as subsegment:
+            for key, value in annotations.items():
+                subsegment.put_annotation(key=key, value=value)
+            yield

@@ -28,6 +28,7 @@ from sequence_archiver.exceptions import (
     ReplyTransportError,
     RetryableReplyError,
 )
+from sequence_archiver.observability import NoTracing
 from sequence_archiver.outcomes import SequenceSummary
 from sequence_archiver.rate_limiter import RateLimiter, parse_reset
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.deadline import Deadline
+    from sequence_archiver.observability import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -230,8 +232,10 @@ class ReplyClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float], float] = _full_jitter,
         on_api_call: Callable[[ApiCall], None] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._tracing: Tracing = tracing or NoTracing()
         self._api_key_source = api_key_source
         self._retry_policy = retry_policy
         self._timeouts = timeouts
@@ -260,7 +264,8 @@ class ReplyClient:
                 return ReplyResponse(answer.status, sequence=parse_sequence(answer.body, sequence_id=sequence_id))
             return ReplyResponse(answer.status, problem=parse_problem(answer.body))
 
-        return self._call_with_retries(operation, f"/v3/sequences/{sequence_id}/{action}", None, interpret, deadline)
+        path = f"/v3/sequences/{sequence_id}/{action}"
+        return self._call_with_retries(operation, path, None, interpret, deadline, sequence_id=sequence_id)
 
     def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
         """POST /v3/sequences/archive with `{"ids": [...]}`; only failed items come back."""
@@ -285,6 +290,8 @@ class ReplyClient:
         body: bytes | None,
         interpret: Callable[[_HttpAnswer], _Final],
         deadline: Deadline,
+        *,
+        sequence_id: int | None = None,
     ) -> _Final:
         key_refreshed = False
         attempt = 0
@@ -300,7 +307,10 @@ class ReplyClient:
                     ) from None
                 key_refreshed = True
                 attempt -= 1  # the re-read after a possible rotation is not a retry of the call
-                logger.warning("reply rejected the api key; re-reading the secret once", extra={"operation": operation})
+                logger.warning(
+                    "reply rejected the api key; re-reading the secret once",
+                    extra={"operation": operation, "sequence_id": sequence_id},
+                )
                 self._api_key_source.api_key(refresh=True)
             except RetryableReplyError as exc:
                 delay = self._retry_delay(attempt, exc)
@@ -310,6 +320,7 @@ class ReplyClient:
                     "retrying reply call",
                     extra={
                         "operation": operation,
+                        "sequence_id": sequence_id,
                         "attempt": attempt,
                         "http_status": exc.http_status,
                         "delay_seconds": round(delay, 3),

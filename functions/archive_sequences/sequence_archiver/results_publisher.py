@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sequence_archiver.observability import NoTracing
 from sequence_archiver.outcomes import any_failed, count_outcomes
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
+    from sequence_archiver.observability import Tracing
     from sequence_archiver.outcomes import SequenceResult
 
 logger = logging.getLogger(__name__)
@@ -106,8 +108,10 @@ class ResultsPublisher:
         source: str,
         max_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        tracing: Tracing | None = None,
     ) -> None:
         self._events = events_client
+        self._tracing: Tracing = tracing or NoTracing()
         self._event_bus_name = event_bus_name
         self._source = source
         self._max_attempts = max_attempts
@@ -139,7 +143,8 @@ class ResultsPublisher:
         pending = list(chunk)
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._events.put_events(Entries=[item.entry for item in pending])
+                with self._tracing.span("## results.PutEvents", entries=str(len(pending))):
+                    response = self._events.put_events(Entries=[item.entry for item in pending])
             except (BotoCoreError, ClientError) as exc:
                 logger.warning(
                     "put_events call failed",

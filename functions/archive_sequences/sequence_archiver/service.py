@@ -17,6 +17,7 @@ from sequence_archiver.exceptions import (
     SequenceArchiverError,
 )
 from sequence_archiver.idempotency import Claim
+from sequence_archiver.observability import correlation
 from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
 from sequence_archiver.results_publisher import RequestReport, Trigger
 from sequence_archiver.retry_timing import Postponement
@@ -112,7 +113,8 @@ class ArchiveService:
             self._idempotency.start_invocation(context)
         trigger = detect_trigger(event)
         if trigger is Trigger.SQS:
-            return self._handle_sqs(event, context, deadline)
+            with correlation([str(record.get("messageId")) for record in event["Records"]]):
+                return self._handle_sqs(event, context, deadline)
         if trigger is Trigger.EVENTBRIDGE:
             return self._handle_event(str(event["id"]), event["detail"], deadline)
         sns_messages = _sns_messages(event)
@@ -152,6 +154,12 @@ class ArchiveService:
             self._idempotency.release(request_id, reason)
 
     def _handle_single(self, request_id: str, trigger: Trigger, payload: object, deadline: Deadline) -> dict[str, Any]:
+        with correlation(request_id):
+            return self._archive_single_request(request_id, trigger, payload, deadline)
+
+    def _archive_single_request(
+        self, request_id: str, trigger: Trigger, payload: object, deadline: Deadline
+    ) -> dict[str, Any]:
         logger.info("archive request received", extra={"request_id": request_id, "trigger": trigger.value})
         try:
             request = parse_archive_request(payload)
@@ -197,7 +205,8 @@ class ArchiveService:
         """Phase one: archive all records' IDs together, publish every results event, postpone throttled records."""
         batch = _SqsBatch()
         for record in records:
-            self._admit(record, batch)
+            with correlation(str(record.get("messageId"))):
+                self._admit(record, batch)
         logger.info("archive batch received", extra={"records": len(records), "requests": len(batch.accepted)})
         results_per_request = self._archiver.archive_all([request for _, request in batch.accepted], deadline)
         for (record, _), results in zip(batch.accepted, results_per_request, strict=True):
@@ -208,7 +217,8 @@ class ArchiveService:
         if batch.postponements and self._visibility is not None:
             self._visibility.postpone(batch.postponements)
         for report in batch.reports.values():
-            _log_report(report)
+            with correlation(report.request_id):
+                _log_report(report)
         self._settle_claims(batch)
         return _SqsBatchState(batch.retry_reasons)
 
@@ -236,6 +246,8 @@ class ArchiveService:
     def _settle_claims(self, batch: _SqsBatch) -> None:
         """Completed requests are recorded as done; the ones to retry give their claim back."""
         for message_id, claim in batch.claims.items():
+            if claim is not Claim.NEW:
+                continue
             if message_id in batch.retry_reasons:
                 self._release(claim, message_id, batch.retry_reasons[message_id])
             elif message_id in batch.reports:

@@ -13,7 +13,7 @@ from sequence_archiver.api_key import SecretsManagerApiKey
 from sequence_archiver.archiver import SequenceArchiver
 from sequence_archiver.dead_letters import DeadLetterQueue
 from sequence_archiver.idempotency import build_request_idempotency
-from sequence_archiver.observability import MetricsRecorder
+from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
 from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.results_publisher import ResultsPublisher
@@ -21,7 +21,7 @@ from sequence_archiver.retry_timing import RecordVisibility
 from sequence_archiver.service import ArchiveService
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools import Metrics, Tracer
 
     from sequence_archiver.settings import Settings
 
@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
 
 
-def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
+def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = None) -> ArchiveService:
     """Create every collaborator from settings; AWS endpoints follow AWS_ENDPOINT_URL as boto3 does."""
     session = boto3.session.Session()
+    tracing = PowertoolsTracing(tracer) if tracer is not None and not tracer.disabled else NoTracing()
     recorder = MetricsRecorder(metrics)
     api_key = SecretsManagerApiKey(
         secret_id=settings.reply_api_key_secret_id,
@@ -60,12 +61,14 @@ def build_service(settings: Settings, metrics: Metrics) -> ArchiveService:
             instances=settings.rate_limit_instances,
         ),
         on_api_call=recorder.record_api_call,
+        tracing=tracing,
     )
     publisher = ResultsPublisher(
         events_client=session.client("events", config=AWS_CLIENT_CONFIG),
         event_bus_name=settings.results_event_bus_name,
         source=settings.results_event_source,
         max_attempts=settings.results_publish_max_attempts,
+        tracing=tracing,
     )
     sqs = cache(lambda: session.client("sqs", config=AWS_CLIENT_CONFIG))  # only unhappy paths need SQS
     dead_letters = (
