@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import textwrap
 import time
@@ -408,7 +409,7 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story, told in order
     """Run the sample events end to end and print what happened; 0 unless something unexpected did."""
     from local.reply_simulator import Fault, ReplySimulator
 
@@ -448,8 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         details = [envelope.get("detail", {}) for envelope in envelopes]
         dead_letters = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
         reply_calls = len(reply.requests)
+        campaign = _run_cli_campaign(app, stack, reply.base_url, api_key, incomplete_type)
 
-    problems += [f"{i.trigger}: {i.unexpected}" for i in invocations if i.unexpected]
+    problems += [f"{i.trigger}: {i.unexpected}" for i in invocations if i.unexpected] + campaign.problems
     problems += _check_no_leak(api_key, invocations, json.dumps(envelopes), json.dumps(dead_letters, default=str))
     if not details:
         problems.append("no results event reached the results bus")
@@ -469,12 +471,105 @@ def main(argv: Sequence[str] | None = None) -> int:
     leaked = any("API key appears" in problem for problem in problems)
     key_note = "THE API KEY LEAKED (see below)" if leaked else "the API key appeared in none of the output"
     print(DIM(f"  Reply simulator answered {reply_calls} API request(s); {key_note}."))
+    _print_cli_campaign(campaign)
     if problems:
         print()
         for problem in problems:
             print("UNEXPECTED: " + problem.replace(api_key, "<api key>"), file=sys.stderr)
         return 1
     return 0
+
+
+# ---------------------------------------------------------------- the command line: a campaign
+
+
+@dataclass
+class CliCampaign:
+    """`select | enqueue`, the function draining the queue, then `report`: what each step printed."""
+
+    pipeline: str = ""
+    enqueue_output: str = ""
+    invocations: list[Invocation] = field(default_factory=list)
+    report_command: str = ""
+    report_output: str = ""
+    report_exit: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _cli_command() -> list[str]:
+    """The installed console script (`make venv` installs it), else the package run as a module."""
+    script = Path(sys.executable).parent / "sequence-archiver"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sequence_archiver_cli"]
+
+
+def _run_cli_campaign(
+    app: ModuleType, stack: LocalStack, reply_base_url: str, api_key: str, incomplete_type: type[Exception]
+) -> CliCampaign:
+    """Select the paused sequences, pipe them into enqueue, let the function drain the queue, report."""
+    campaign = CliCampaign()
+    cli = _cli_command()
+    environment = {**os.environ, "REPLY_API_KEY": api_key}  # the AWS side is already AWS_ENDPOINT_URL on moto
+    select_args = ["select", "--base-url", reply_base_url, "--status", "paused"]
+    enqueue_args = ["enqueue", "--queue-url", stack.queue_url, "--ids-per-message", "5", "-"]
+    shown = {reply_base_url: "$REPLY_URL", stack.queue_url: "$QUEUE_URL"}
+    campaign.pipeline = " | ".join(
+        " ".join(["sequence-archiver", *(shown.get(arg, arg) for arg in args)]) for args in (select_args, enqueue_args)
+    )
+    select = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [*cli, *select_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment
+    )
+    enqueue = subprocess.run(  # noqa: S603
+        [*cli, *enqueue_args], stdin=select.stdout, capture_output=True, text=True, env=environment, check=False
+    )
+    if select.stdout is not None:
+        select.stdout.close()
+    select_error = select.stderr.read().decode() if select.stderr is not None else ""
+    if select.stderr is not None:
+        select.stderr.close()
+    if select.wait() != 0 or enqueue.returncode != 0:
+        campaign.problems.append(f"select | enqueue failed: {(select_error + enqueue.stderr).strip()}"[:300])
+    campaign.enqueue_output = enqueue.stdout + enqueue.stderr
+
+    for _ in range(10):  # Lambda's poller: batches of up to 10 records until the queue is empty
+        messages = receive_batch(stack, max_messages=10, timeout_seconds=1)
+        if not messages:
+            break
+        invocation = Invocation("sqs", f"{len(messages)} records")
+        _invoke(app, sqs_event_from_messages(messages, stack.queue_arn, stack.region), invocation, incomplete_type)
+        if invocation.unexpected is None:
+            _settle_batch(stack, messages, invocation)
+        campaign.invocations.append(invocation)
+    campaign.problems += [f"cli campaign: {i.unexpected}" for i in campaign.invocations if i.unexpected]
+
+    report_args = ["report", "--queue-url", stack.results_sink_queue_url, "--wait-seconds", "1"]
+    campaign.report_command = "sequence-archiver report --queue-url $RESULTS_SINK_URL --wait-seconds 1"
+    report = subprocess.run(  # noqa: S603
+        [*cli, *report_args], capture_output=True, text=True, env=environment, check=False
+    )
+    campaign.report_exit = report.returncode
+    campaign.report_output = report.stdout + report.stderr
+    if report.returncode not in (0, 1) or not report.stdout.startswith("results events: "):
+        campaign.problems.append(f"report failed (exit {report.returncode}): {report.stderr.strip()}"[:300])
+    outputs = [select_error, campaign.enqueue_output, campaign.report_output]
+    outputs += [text for i in campaign.invocations for text in (i.stdout, i.stderr)]
+    if any(api_key in text for text in outputs):
+        campaign.problems.append("the API key appears in the command line campaign's output")
+    return campaign
+
+
+def _print_cli_campaign(campaign: CliCampaign) -> None:
+    print()
+    print(BOLD("Command line: select | enqueue, the function drains the queue, report"))
+    print(DIM("  $ " + campaign.pipeline))
+    for line in campaign.enqueue_output.splitlines():
+        print("    " + line)
+    failures = sum(len(i.response.get("batchItemFailures", [])) for i in campaign.invocations if i.response)
+    batches = ", ".join(i.source for i in campaign.invocations) or "the queue was empty"
+    print(f"  the function drained the queue: {batches}; {failures} batch item failure(s)")
+    meaning = {0: "nothing needs attention", 1: "some IDs need attention"}.get(campaign.report_exit or 0, "failed")
+    print(DIM(f"  $ {campaign.report_command}   (exit {campaign.report_exit}: {meaning})"))
+    for line in campaign.report_output.splitlines():
+        print("    " + line)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""One thin module per command: its options, then a run function over the testable helpers."""

@@ -1,0 +1,202 @@
+"""`sequence-archiver enqueue`: put sequence IDs on the archive queue as request messages."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST
+from sequence_archiver_cli.aws import sqs_client
+from sequence_archiver_cli.common import (
+    aws_from,
+    aws_options,
+    bounded_int,
+    common_options,
+    epilog,
+    input_from,
+    input_options,
+)
+from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
+from sequence_archiver_cli.id_input import read_id_input
+from sequence_archiver_cli.output import Progress, rejected_lines
+from sequence_archiver_cli.sqs_batches import (
+    DEFAULT_IDS_PER_MESSAGE,
+    BatchSender,
+    PlannedMessage,
+    SendReport,
+    plan_batches,
+    plan_messages,
+)
+
+if TYPE_CHECKING:
+    import argparse
+
+    from sequence_archiver_cli.common import Console
+    from sequence_archiver_cli.id_input import IdInput
+
+MESSAGES_SHOWN = 10
+EXAMPLES = """\
+examples:
+  sequence-archiver enqueue --queue-url "$QUEUE_URL" 101 102 103
+  sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt --dry-run
+  sequence-archiver enqueue --queue-url "$QUEUE_URL" --csv export.csv --column "Sequence ID" --pause-first
+  sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the command and its options."""
+    parser = subparsers.add_parser(
+        "enqueue",
+        parents=[input_options(), aws_options(), common_options()],
+        help="send sequence IDs to the archive queue (SendMessageBatch)",
+        description="Validate sequence IDs and send them to the archive queue, many IDs per message\n"
+        '({"sequenceIds": [...]}), ten messages per SendMessageBatch call.',
+        epilog=epilog(EXAMPLES),
+    )
+    parser.add_argument("--queue-url", required=True, metavar="URL", help="the archive requests queue")
+    parser.add_argument(
+        "--ids-per-message",
+        type=bounded_int(1, MAX_IDS_PER_REQUEST),
+        default=DEFAULT_IDS_PER_MESSAGE,
+        metavar="N",
+        help=f"IDs in one message, 1-{MAX_IDS_PER_REQUEST} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pause-first",
+        action="store_true",
+        help='add "pauseFirst": true: a running sequence is paused and archived again on a 409',
+    )
+    parser.add_argument("--dry-run", action="store_true", help="validate and show what would be sent; send nothing")
+    parser.add_argument(
+        "--max-attempts",
+        type=bounded_int(1, 10),
+        default=5,
+        metavar="N",
+        help="attempts per message SQS fails on its side, with backoff (default: %(default)s)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format (default: text)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Read, validate, plan, send (unless --dry-run) and summarise."""
+    ids = read_id_input(input_from(args), stdin=console.stdin)
+    messages = plan_messages(ids.sequence_ids, ids_per_message=args.ids_per_message, pause_first=args.pause_first)
+    batches = plan_batches(messages)
+    if not ids.sequence_ids:
+        _print_summary(console, args, ids, messages, None)
+        raise UsageError(f"no valid sequence IDs in the input ({len(ids.rejected)} value(s) rejected)")
+    if args.dry_run:
+        _print_summary(console, args, ids, messages, None)
+        return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
+
+    sender = BatchSender(
+        sqs_client(aws_from(args), queue_url=args.queue_url), args.queue_url, max_attempts=args.max_attempts
+    )
+    progress = Progress(
+        console.stderr, label="enqueue", total=len(ids.sequence_ids), unit="IDs", enabled=not args.no_progress
+    )
+    report = sender.send(batches, on_batch=lambda so_far: progress.update(so_far.sent_ids))
+    progress.finish()
+    _print_summary(console, args, ids, messages, report)
+    if report.aborted:
+        raise UnavailableError(f"{report.aborted} ({len(report.sent)} of {len(messages)} messages sent)")
+    return ExitCode.ATTENTION if ids.rejected or report.failed else ExitCode.OK
+
+
+def _print_summary(
+    console: Console,
+    args: argparse.Namespace,
+    ids: IdInput,
+    messages: list[PlannedMessage],
+    report: SendReport | None,
+) -> None:
+    if args.format == "json":
+        console.out(json.dumps(summary_json(args.queue_url, ids, messages, report), indent=2))
+        return
+    for line in summary_lines(args.queue_url, ids, messages, report, pause_first=args.pause_first):
+        console.out(line)
+
+
+def summary_json(
+    queue_url: str, ids: IdInput, messages: list[PlannedMessage], report: SendReport | None
+) -> dict[str, Any]:
+    """The `--format json` summary; with no report it describes a dry run."""
+    document: dict[str, Any] = {
+        "queueUrl": queue_url,
+        "dryRun": report is None,
+        "ids": {
+            "read": ids.values_read,
+            "valid": len(ids.sequence_ids),
+            "duplicates": ids.duplicates,
+            "rejected": len(ids.rejected),
+        },
+        "rejected": [item.to_json() for item in ids.rejected],
+    }
+    if report is None:
+        document["messages"] = {"planned": len(messages)}
+        document["plannedMessages"] = [{"sequenceIds": list(m.sequence_ids), "bytes": m.size} for m in messages]
+        return document
+    document["ids"]["sent"] = report.sent_ids
+    document["messages"] = {
+        "planned": len(messages),
+        "sent": len(report.sent),
+        "failed": len(report.failed),
+        "unsent": len(report.unsent),
+    }
+    document["calls"] = report.calls
+    document["retriedEntries"] = report.retried_entries
+    document["failedMessages"] = [
+        {"sequenceIds": list(item.message.sequence_ids), "reason": item.reason} for item in report.failed
+    ]
+    document["unsentIds"] = [sequence_id for message in report.unsent for sequence_id in message.sequence_ids]
+    document["error"] = report.aborted
+    return document
+
+
+def summary_lines(
+    queue_url: str, ids: IdInput, messages: list[PlannedMessage], report: SendReport | None, *, pause_first: bool
+) -> list[str]:
+    """The text summary: what was (or would be) sent, what was rejected and why, what failed."""
+    flag = ", pauseFirst" if pause_first else ""
+    lines: list[str] = []
+    if report is None and ids.sequence_ids:
+        calls = len(plan_batches(messages))
+        lines.append(
+            f"dry run: would send {_count(len(messages), 'message')} ({_count(len(ids.sequence_ids), 'ID')}{flag}) "
+            f"in {_count(calls, 'SendMessageBatch call')} to {queue_url}"
+        )
+        for number, message in enumerate(messages[:MESSAGES_SHOWN], start=1):
+            first, last = message.sequence_ids[0], message.sequence_ids[-1]
+            span = f"{first} … {last}" if len(message.sequence_ids) > 1 else str(first)
+            lines.append(
+                f"  message {number}: {_count(len(message.sequence_ids), 'ID')} ({span}), {message.size} bytes"
+            )
+        if len(messages) > MESSAGES_SHOWN:
+            lines.append(f"  … and {len(messages) - MESSAGES_SHOWN} more")
+    elif report is not None:
+        lines.append(
+            f"sent {_count(len(report.sent), 'message')} ({_count(report.sent_ids, 'ID')}{flag}) to {queue_url} "
+            f"in {_count(report.calls, 'SendMessageBatch call')}"
+            + (f"; {_count(report.retried_entries, 'entry', 'entries')} retried" if report.retried_entries else "")
+        )
+    if ids.rejected:
+        lines.append(f"rejected {_count(len(ids.rejected), 'input value')} (not sequence IDs, not sent):")
+        lines.extend(rejected_lines(ids.rejected))
+    if ids.duplicates:
+        lines.append(f"skipped {_count(ids.duplicates, 'duplicate ID')}")
+    if report is not None:
+        for item in report.failed:
+            lines.append(f"failed: a message of {_count(len(item.message.sequence_ids), 'ID')}: {item.reason}")
+        if report.unsent:
+            unsent = [sequence_id for message in report.unsent for sequence_id in message.sequence_ids]
+            lines.append(
+                f"not sent: {_count(len(report.unsent), 'message')} ({_count(len(unsent), 'ID')}, from {unsent[0]})"
+            )
+    return lines
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"

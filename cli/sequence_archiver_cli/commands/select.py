@@ -1,0 +1,184 @@
+"""`sequence-archiver select`: list sequences from Reply with filters, one ID per line by default."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from sequence_archiver.exceptions import ReplyAuthenticationError, RetryableReplyError
+from sequence_archiver_cli.common import (
+    aws_from,
+    aws_options,
+    bounded_int,
+    common_options,
+    epilog,
+    rate_limiter_from,
+    reply_options,
+    retry_policy_from,
+)
+from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
+from sequence_archiver_cli.output import clip, table
+from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
+from sequence_archiver_cli.sequence_listing import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    STATUSES,
+    ReplyRefusedError,
+    SequenceFilter,
+    SequenceListClient,
+    list_sequences,
+    parse_timestamp,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sequence_archiver_cli.common import Console
+    from sequence_archiver_cli.sequence_listing import SequenceItem
+
+EXAMPLES = """\
+examples:
+  sequence-archiver select --status paused --created-before 2025-01-01
+  sequence-archiver select --name "Q3 outreach" --format table
+  sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
+
+Paging follows Reply's top/skip/hasMore; calls are paced under the key's rate limit like the function's,
+and a 429 waits for Retry-After. Each ID is printed once.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the command and its options."""
+    parser = subparsers.add_parser(
+        "select",
+        parents=[reply_options(), aws_options(), common_options()],
+        help="list sequences from Reply (GET /v3/sequences) by status, owner, folder, name, creation date",
+        description="List sequences from Reply and print their IDs (one per line), a table or JSON lines.",
+        epilog=epilog(EXAMPLES),
+    )
+    filters = parser.add_argument_group("filters (combined with AND)")
+    filters.add_argument("--status", type=_status, help="new, active or paused")
+    filters.add_argument("--owner", type=bounded_int(1), metavar="USER_ID", help="owner's Reply user ID")
+    filters.add_argument("--folder", type=_folder, metavar="FOLDER_ID", help="folder ID (a UUID)")
+    filters.add_argument("--name", help="part of the name, case-insensitive")
+    filters.add_argument(
+        "--created-after", type=_timestamp, metavar="WHEN", help="ISO 8601 date or time (UTC if no offset)"
+    )
+    filters.add_argument(
+        "--created-before", type=_timestamp, metavar="WHEN", help="ISO 8601 date or time (filtered on this side)"
+    )
+    archived = filters.add_mutually_exclusive_group()
+    archived.add_argument("--archived", dest="is_archived", action="store_const", const=True, help="archived only")
+    archived.add_argument(
+        "--not-archived", dest="is_archived", action="store_const", const=False, help="not archived only (the default)"
+    )
+    archived.add_argument("--include-archived", dest="is_archived", action="store_const", const=None, help="both")
+    parser.set_defaults(is_archived=False)
+    parser.add_argument(
+        "--format", choices=("ids", "table", "json"), default="ids", help="ids (default), table, or JSON lines"
+    )
+    parser.add_argument("--limit", type=bounded_int(1), metavar="N", help="stop after N sequences")
+    parser.add_argument(
+        "--page-size",
+        type=bounded_int(1, MAX_PAGE_SIZE),
+        default=DEFAULT_PAGE_SIZE,
+        metavar="N",
+        help=f"sequences per call (top), 1-{MAX_PAGE_SIZE} (default: %(default)s)",
+    )
+    parser.set_defaults(run=run)
+
+
+def _status(text: str) -> str:
+    status = text.strip().lower()
+    if status not in STATUSES:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(STATUSES)}, got {text!r}")
+    return status
+
+
+def _folder(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a folder ID (a UUID): {text!r}") from None
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+
+
+def filter_from(args: argparse.Namespace) -> SequenceFilter:
+    """The filters of parsed arguments; contradictory dates are a UsageError."""
+    if args.created_after and args.created_before and args.created_after >= args.created_before:
+        raise UsageError("--created-after must be earlier than --created-before")
+    return SequenceFilter(
+        status=args.status,
+        owner_user_id=args.owner,
+        folder_id=args.folder,
+        name=args.name,
+        created_after=args.created_after,
+        created_before=args.created_before,
+        is_archived=args.is_archived,
+    )
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """List page by page; IDs and JSON lines stream as pages arrive, a table is printed at the end."""
+    sequence_filter = filter_from(args)
+    base_url = validate_base_url(args.base_url)
+    key = api_key_source(
+        secret_id=args.secret_id, variable=args.api_key_env, environ=console.environ, aws=aws_from(args)
+    )
+    client = SequenceListClient(
+        base_url=base_url,
+        api_key_source=key,
+        rate_limiter=rate_limiter_from(args),
+        retry_policy=retry_policy_from(args),
+    )
+    collected: list[SequenceItem] = []
+    found = 0
+    try:
+        for page in list_sequences(client, sequence_filter, page_size=args.page_size, limit=args.limit):
+            found += len(page)
+            if args.format == "table":
+                collected.extend(page)
+                continue
+            for item in page:
+                console.out(str(item.id) if args.format == "ids" else json.dumps(item.to_json(), ensure_ascii=False))
+            console.stdout.flush()
+    except ReplyRefusedError as exc:
+        if exc.http_status == 400:
+            raise UsageError(f"Reply rejected the filters (400): {exc.reason}") from None
+        hint = " (the key needs the sequences:read scope)" if exc.http_status == 403 else ""
+        raise UnavailableError(f"{exc}{hint}") from None
+    except ReplyAuthenticationError as exc:
+        raise UnavailableError(str(exc)) from None
+    except RetryableReplyError as exc:
+        raise UnavailableError(f"Reply unreachable after retries: {exc}") from None
+    if args.format == "table":
+        console.out(sequences_table(collected))
+    if args.verbose:
+        console.err(f"select: {found} sequence(s) in {client.calls} Reply call(s)")
+    return ExitCode.OK
+
+
+def sequences_table(items: list[SequenceItem]) -> str:
+    """ID, status, archived, created, owner and name, with a count below."""
+    rows = [
+        [
+            item.id,
+            item.status or "-",
+            {True: "yes", False: "no", None: "-"}[item.is_archived],
+            item.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if item.created else "-",
+            item.owner_user_id if item.owner_user_id is not None else "-",
+            clip(item.name, 48),
+        ]
+        for item in items
+    ]
+    count = f"{len(items)} sequence" + ("" if len(items) == 1 else "s")
+    return table(["id", "status", "archived", "created (UTC)", "owner", "name"], rows) + "\n" + count

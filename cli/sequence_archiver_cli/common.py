@@ -1,0 +1,228 @@
+"""What the commands share: the console streams, option groups and argument types."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from sequence_archiver.rate_limiter import RateLimiter, budgets_for
+from sequence_archiver.reply_client import RetryPolicy
+from sequence_archiver_cli.aws import AwsOptions
+from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode
+from sequence_archiver_cli.id_input import InputSources
+from sequence_archiver_cli.reply_access import DEFAULT_API_KEY_VARIABLE, DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+_LOG_HANDLER_NAME = "sequence-archiver-cli"
+
+
+@dataclass(frozen=True)
+class Console:
+    """The streams and environment a command works with (tests pass their own)."""
+
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    environ: Mapping[str, str]
+
+    def out(self, text: str = "") -> None:
+        """A line on stdout."""
+        self.stdout.write(text + "\n")
+
+    def err(self, text: str) -> None:
+        """A line on stderr."""
+        self.stderr.write(text + "\n")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) and help that keeps the epilog's layout."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """Print `prog: error: message` and exit 2."""
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def epilog(text: str) -> str:
+    """A command's examples followed by the exit codes."""
+    return text.rstrip() + "\n\n" + EXIT_CODES_EPILOG
+
+
+def configure_logging(stream: TextIO, *, verbose: bool) -> None:
+    """The archiving core's errors (with -v, its info lines too) on stderr; outcomes are in the command's output."""
+    for name in ("sequence_archiver", "sequence_archiver_cli"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if h.get_name() == _LOG_HANDLER_NAME]:
+            logger.removeHandler(handler)
+        handler = logging.StreamHandler(stream)
+        handler.set_name(_LOG_HANDLER_NAME)
+        handler.setFormatter(logging.Formatter("sequence-archiver: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if verbose else logging.ERROR)
+        logger.propagate = False
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def time_scale(text: str) -> float:
+    """An argparse type: a factor in (0, 1]."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be greater than 0 and at most 1, got {text}")
+    return value
+
+
+# ---------------------------------------------------------------- option groups
+
+
+def common_options() -> Parser:
+    """-v for every command."""
+    parser = Parser(add_help=False)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="more on stderr: counts, and the archiving core's log lines"
+    )
+    return parser
+
+
+def aws_options() -> Parser:
+    """--region and --endpoint-url; otherwise boto3's usual configuration (AWS_REGION, AWS_ENDPOINT_URL...)."""
+    parser = Parser(add_help=False)
+    group = parser.add_argument_group(
+        "AWS (boto3's usual configuration applies: profiles, AWS_REGION, AWS_ENDPOINT_URL)"
+    )
+    group.add_argument("--region", help="AWS region (default: boto3's, else the queue URL's)")
+    group.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint, e.g. a local moto server")
+    return parser
+
+
+def aws_from(args: argparse.Namespace) -> AwsOptions:
+    """The AWS options of parsed arguments."""
+    return AwsOptions(region=args.region, endpoint_url=args.endpoint_url)
+
+
+def input_options() -> Parser:
+    """Where sequence IDs come from: arguments, --file, stdin ('-'), --csv with --column."""
+    parser = Parser(add_help=False)
+    group = parser.add_argument_group(
+        "input (sources combine; IDs are validated as the function does and deduplicated)"
+    )
+    group.add_argument("ids", nargs="*", metavar="ID", help="sequence IDs; '-' reads them from stdin, one per line")
+    group.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file of IDs, one per line; blank lines and # comments are ignored; '-' is stdin (repeatable)",
+    )
+    group.add_argument("--csv", metavar="FILE", help="a CSV file with a header row ('-' is stdin); needs --column")
+    group.add_argument("--column", metavar="NAME", help="the CSV column that holds the sequence IDs")
+    return parser
+
+
+def input_from(args: argparse.Namespace) -> InputSources:
+    """The input sources of parsed arguments."""
+    return InputSources(arguments=args.ids, files=args.file, csv_file=args.csv, csv_column=args.column)
+
+
+def reply_options() -> Parser:
+    """The API key, base URL and rate budget for commands that call Reply."""
+    parser = Parser(add_help=False)
+    group = parser.add_argument_group("Reply (the key is never printed)")
+    group.add_argument(
+        "--api-key-env",
+        default=DEFAULT_API_KEY_VARIABLE,
+        metavar="VAR",
+        help='environment variable holding the key, bare or {"apiKey": "..."} (default: %(default)s)',
+    )
+    group.add_argument("--secret-id", help="read the key from this Secrets Manager secret instead (name or ARN)")
+    group.add_argument(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        help="Reply API base URL; https, or http to localhost (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-attempts",
+        type=bounded_int(1, 10),
+        default=4,
+        metavar="N",
+        help="attempts per Reply call on 429, 5xx, timeouts and dropped connections (default: %(default)s)",
+    )
+    group.add_argument(
+        "--rate-limit-per-minute",
+        type=bounded_int(0, 100_000),
+        default=100,
+        metavar="N",
+        help="calls a minute this run may make with the key; 0 = no limit (default: %(default)s, Reply's limit)",
+    )
+    group.add_argument(
+        "--rate-limit-per-hour",
+        type=bounded_int(0, 1_000_000),
+        default=3000,
+        metavar="N",
+        help="calls an hour; 0 = no limit (default: %(default)s, Reply's limit)",
+    )
+    group.add_argument(
+        "--rate-limit-time-scale",
+        type=time_scale,
+        default=1.0,
+        metavar="F",
+        help="shrink the minute and hour windows by F (testing against a simulator only; default: %(default)s)",
+    )
+    return parser
+
+
+def rate_limiter_from(args: argparse.Namespace) -> RateLimiter:
+    """The same pacing as one function instance: sliding minute and hour windows over this run's calls."""
+    budgets = budgets_for(
+        per_minute=args.rate_limit_per_minute,
+        per_hour=args.rate_limit_per_hour,
+        instances=1,
+        time_scale=args.rate_limit_time_scale,
+    )
+    return RateLimiter(budgets, instances=1)
+
+
+def retry_policy_from(args: argparse.Namespace) -> RetryPolicy:
+    """The function's retry policy with the command line's attempts."""
+    return RetryPolicy(max_attempts=args.max_attempts)
+
+
+def system_console(environ: Mapping[str, str]) -> Console:
+    """The process's own streams."""
+    return Console(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr, environ=environ)

@@ -1,0 +1,309 @@
+"""GET /v3/sequences: filters, paging with top/skip/hasMore, and the same pacing and 429 handling as the function.
+
+The function's ReplyClient only sends POSTs, so this is a small GET client on top of the same pieces:
+RateLimiter and its budgets, Retry-After and problem+json parsing, the retry policy and timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+from sequence_archiver.exceptions import (
+    ReplyApiError,
+    ReplyAuthenticationError,
+    ReplyMalformedResponseError,
+    ReplyServerError,
+    ReplyThrottledError,
+    ReplyTransportError,
+    RetryableReplyError,
+)
+from sequence_archiver.rate_limiter import RateLimiter, parse_reset
+from sequence_archiver.reply_client import Problem, RetryPolicy, Timeouts, parse_problem, parse_retry_after
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Callable, Iterator, Mapping
+
+    from sequence_archiver.api_key import ApiKeySource
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "reply-sequence-archiver-cli/0.1"
+LIST_PATH = "/v3/sequences"
+MAX_PAGE_SIZE = 1000  # Reply's documented maximum for `top`
+DEFAULT_PAGE_SIZE = 100
+STATUSES = ("new", "active", "paused")
+
+
+class ReplyRefusedError(ReplyApiError):
+    """Reply answered the list call with a final 4xx (bad filter, missing scope)."""
+
+    def __init__(self, message: str, *, http_status: int, problem: Problem | None, reason: str) -> None:
+        super().__init__(message, http_status=http_status)
+        self.problem = problem
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceItem:
+    """The SequenceBase fields of one listed sequence."""
+
+    id: int
+    name: str | None = None
+    status: str | None = None
+    is_archived: bool | None = None
+    owner_user_id: int | None = None
+    created: datetime | None = None
+    health: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Reply's field names."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "isArchived": self.is_archived,
+            "ownerUserId": self.owner_user_id,
+            "created": self.created.isoformat() if self.created else None,
+            "health": self.health,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceFilter:
+    """Which sequences to list; everything but `created_before` is a server-side filter."""
+
+    status: str | None = None
+    owner_user_id: int | None = None
+    folder_id: uuid.UUID | None = None
+    name: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None  # client-side: the API only has createdAfter
+    is_archived: bool | None = False  # None: archived or not
+
+    def query(self) -> dict[str, str]:
+        """The server-side filters as query parameters."""
+        params: dict[str, str] = {}
+        if self.status is not None:
+            params["status"] = self.status
+        if self.owner_user_id is not None:
+            params["ownerUserId"] = str(self.owner_user_id)
+        if self.folder_id is not None:
+            params["folderId"] = str(self.folder_id)
+        if self.name is not None:
+            params["name"] = self.name
+        if self.created_after is not None:
+            params["createdAfter"] = self.created_after.isoformat()
+        if self.is_archived is not None:
+            params["isArchived"] = "true" if self.is_archived else "false"
+        if self.created_before is not None:
+            # Oldest first, so paging can stop at the first sequence created at or after the bound.
+            params["sortBy"] = "created"
+            params["sortDirection"] = "asc"
+        return params
+
+    def matches(self, item: SequenceItem) -> bool:
+        """The client-side checks: created_before, and the exact filters again (a campaign must not widen)."""
+        if self.created_before is not None and (item.created is None or item.created >= self.created_before):
+            return False
+        if self.status is not None and (item.status or "").lower() != self.status:
+            return False
+        if self.owner_user_id is not None and item.owner_user_id != self.owner_user_id:
+            return False
+        return self.is_archived is None or item.is_archived is self.is_archived
+
+    def past_the_end(self, item: SequenceItem) -> bool:
+        """True once an oldest-first listing reaches created_before: nothing later can match."""
+        return self.created_before is not None and item.created is not None and item.created >= self.created_before
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is UTC. ValueError when unreadable."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_page(body: bytes) -> tuple[list[SequenceItem], bool]:
+    """Read `{"items": [...], "hasMore": bool}`; items without a valid integer id are skipped."""
+    try:
+        document: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ReplyMalformedResponseError("Reply answered 200 with a body that is not JSON", http_status=200) from None
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise ReplyMalformedResponseError("Reply answered 200 without an items list", http_status=200)
+    items = []
+    for raw in document["items"]:
+        item = _item(raw)
+        if item is None:
+            logger.warning("skipped a listed sequence without a valid id")
+            continue
+        items.append(item)
+    return items, document.get("hasMore") is True
+
+
+def _item(raw: object) -> SequenceItem | None:
+    if not isinstance(raw, dict):
+        return None
+    sequence_id = raw.get("id")
+    if isinstance(sequence_id, bool) or not isinstance(sequence_id, int) or sequence_id < 1:
+        return None
+    created: datetime | None = None
+    if isinstance(raw.get("created"), str):
+        try:
+            created = parse_timestamp(raw["created"])
+        except ValueError:
+            created = None
+    owner = raw.get("ownerUserId")
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        return value if isinstance(value, str) else None
+
+    status = text("status")
+    return SequenceItem(
+        id=sequence_id,
+        name=text("name"),
+        status=status.lower() if status and status.lower() in STATUSES else status,
+        is_archived=raw.get("isArchived") if isinstance(raw.get("isArchived"), bool) else None,
+        owner_user_id=owner if isinstance(owner, int) and not isinstance(owner, bool) else None,
+        created=created,
+        health=text("health"),
+    )
+
+
+class SequenceListClient:
+    """GET /v3/sequences for one key, paced by a RateLimiter; transient failures are retried."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key_source: ApiKeySource,
+        rate_limiter: RateLimiter,
+        retry_policy: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        http: urllib3.PoolManager | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = lambda ceiling: random.uniform(0.0, ceiling),  # noqa: S311
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key_source = api_key_source
+        self._limiter = rate_limiter
+        self._policy = retry_policy or RetryPolicy()
+        self._timeouts = timeouts or Timeouts()
+        self._http = http or urllib3.PoolManager(num_pools=1, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED")
+        self._sleep = sleep
+        self._jitter = jitter
+        self.calls = 0
+
+    def get_page(self, params: Mapping[str, str]) -> tuple[list[SequenceItem], bool]:
+        """One page: its items and hasMore. Raises ReplyRefusedError, ReplyAuthenticationError or the last retryable."""
+        url = self._base_url + LIST_PATH + "?" + urlencode(params)
+        failures = 0
+        key_refreshed = False
+        while True:
+            wait = self._limiter.wait_seconds()
+            if wait > 0:
+                self._sleep(wait)
+            try:
+                return self._attempt(url)
+            except _Unauthorized:
+                if key_refreshed:
+                    raise ReplyAuthenticationError("Reply rejected the API key (401)", http_status=401) from None
+                key_refreshed = True  # a secret may have been rotated: read it again, once
+                self._api_key_source.api_key(refresh=True)
+            except RetryableReplyError as exc:
+                failures += 1
+                if failures >= self._policy.max_attempts:
+                    raise
+                ceiling = min(self._policy.backoff_max_seconds, self._policy.backoff_base_seconds * 2 ** (failures - 1))
+                # A 429 has paused the limiter for Retry-After; the wait before the next attempt covers it.
+                delay = max(self._jitter(ceiling), exc.retry_after_seconds or 0.0, self._limiter.wait_seconds())
+                logger.info("retrying the list call", extra={"reason": type(exc).__name__, "delay_seconds": delay})
+                self._sleep(delay)
+
+    def _attempt(self, url: str) -> tuple[list[SequenceItem], bool]:
+        headers = {
+            "Authorization": "Bearer " + self._api_key_source.api_key().get_secret_value(),
+            "Accept": "application/json, application/problem+json",
+            "User-Agent": USER_AGENT,
+        }
+        timeout = urllib3.Timeout(connect=self._timeouts.connect_seconds, read=self._timeouts.read_seconds)
+        self._limiter.record_call()
+        self.calls += 1
+        try:
+            response = self._http.request("GET", url, headers=headers, timeout=timeout, retries=False, redirect=False)
+        except Urllib3HTTPError as exc:
+            raise ReplyTransportError(f"no answer from Reply ({type(exc).__name__})") from None
+        remaining = response.headers.get("x-rate-limit-remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            reset = parse_reset(response.headers.get("x-rate-limit-reset"))
+            self._limiter.observe(remaining=int(remaining), reset_epoch_seconds=reset)
+        status = response.status
+        if status == 401:
+            raise _Unauthorized
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            self._limiter.pause(wait if wait is not None else self._policy.backoff_base_seconds)
+            raise ReplyThrottledError("Reply rate limit exceeded (429)", http_status=429, retry_after_seconds=wait)
+        if status >= 500:
+            raise ReplyServerError(
+                f"Reply answered {status}",
+                http_status=status,
+                retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if 200 <= status < 300:
+            return parse_page(response.data)
+        problem = parse_problem(response.data)
+        reason = (problem.short_reason() if problem else None) or f"HTTP {status}"
+        raise ReplyRefusedError(
+            f"Reply refused the list call ({status}): {reason}", http_status=status, problem=problem, reason=reason
+        )
+
+
+class _Unauthorized(Exception):  # noqa: N818 - internal signal, never escapes the client
+    """A 401 answer; the client decides whether to re-read the key or give up."""
+
+
+def list_sequences(
+    client: SequenceListClient,
+    sequence_filter: SequenceFilter,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    limit: int | None = None,
+) -> Iterator[list[SequenceItem]]:
+    """Matching sequences page by page (each ID once), until hasMore is false or `limit` are found."""
+    params = sequence_filter.query()
+    seen: set[int] = set()
+    found = skip = 0
+    while True:
+        items, has_more = client.get_page({**params, "top": str(page_size), "skip": str(skip)})
+        skip += len(items)
+        page: list[SequenceItem] = []
+        stop = not has_more or not items
+        for item in items:
+            if sequence_filter.past_the_end(item):
+                stop = True
+                break
+            if item.id in seen or not sequence_filter.matches(item):
+                continue
+            seen.add(item.id)
+            page.append(item)
+            found += 1
+            if limit is not None and found >= limit:
+                stop = True
+                break
+        if page:
+            yield page
+        if stop:
+            return

@@ -1,0 +1,76 @@
+"""Reading a queue of results events with a bound, then deleting them or making them visible again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+MAX_PER_RECEIVE = 10
+# Long enough that one drain never receives a message twice; --keep makes them visible again at the end.
+DRAIN_VISIBILITY_SECONDS = 120
+
+
+_NOT_JSON = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """One message read from the queue: its body as JSON (or NOT_JSON) and its receipt handle."""
+
+    document: object
+    receipt_handle: str
+
+    @property
+    def is_json(self) -> bool:
+        """False when the body did not parse as JSON."""
+        return self.document is not _NOT_JSON
+
+
+def drain(sqs: SQSClient, queue_url: str, *, max_messages: int, wait_seconds: int) -> list[ReceivedMessage]:
+    """Receive until the queue answers empty or `max_messages` were read."""
+    received: list[ReceivedMessage] = []
+    wait = wait_seconds
+    while len(received) < max_messages:
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(MAX_PER_RECEIVE, max_messages - len(received)),
+            WaitTimeSeconds=wait,
+            VisibilityTimeout=DRAIN_VISIBILITY_SECONDS,
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            break
+        wait = min(wait, 1)  # events may still trickle in; do not wait the full time for each receive
+        for message in messages:
+            try:
+                document: object = json.loads(message.get("Body", ""))
+            except json.JSONDecodeError:
+                document = _NOT_JSON
+            received.append(ReceivedMessage(document, message["ReceiptHandle"]))
+    return received
+
+
+def delete(sqs: SQSClient, queue_url: str, receipts: list[str]) -> int:
+    """Delete received messages in batches of ten; return how many SQS did not delete."""
+    failed = 0
+    for start in range(0, len(receipts), MAX_PER_RECEIVE):
+        chunk = receipts[start : start + MAX_PER_RECEIVE]
+        response = sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(chunk)]
+        )
+        failed += len(response.get("Failed", []))
+    return failed
+
+
+def release(sqs: SQSClient, queue_url: str, receipts: list[str]) -> None:
+    """Make received messages visible again now (for --keep, and for bodies this tool could not read)."""
+    for start in range(0, len(receipts), MAX_PER_RECEIVE):
+        chunk = receipts[start : start + MAX_PER_RECEIVE]
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(chunk)],
+        )

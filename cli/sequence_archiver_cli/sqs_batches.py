@@ -1,0 +1,184 @@
+"""Requests as SQS messages: IDs packed into bodies, bodies into SendMessageBatch calls, failed entries retried."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST
+from sequence_archiver_cli.aws import describe_aws_error
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+MAX_ENTRIES_PER_CALL = 10
+MAX_PAYLOAD_BYTES = 256 * 1024  # SQS's limit for one message and for a whole SendMessageBatch call
+DEFAULT_IDS_PER_MESSAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    """One message body: a request for some of the IDs."""
+
+    sequence_ids: tuple[int, ...]
+    body: str
+
+    @property
+    def size(self) -> int:
+        """Bytes the body counts against SQS's limits."""
+        return len(self.body.encode("utf-8"))
+
+
+def request_body(sequence_ids: Sequence[int], *, pause_first: bool) -> str:
+    """The message body the function parses: `{"sequenceIds": [...]}`, plus `"pauseFirst": true` when asked."""
+    document: dict[str, Any] = {"sequenceIds": list(sequence_ids)}
+    if pause_first:
+        document["pauseFirst"] = True
+    return json.dumps(document, separators=(",", ":"))
+
+
+def plan_messages(
+    sequence_ids: Sequence[int],
+    *,
+    ids_per_message: int = DEFAULT_IDS_PER_MESSAGE,
+    pause_first: bool = False,
+    max_message_bytes: int = MAX_PAYLOAD_BYTES,
+) -> list[PlannedMessage]:
+    """Chunks of at most `ids_per_message` IDs (the function takes 1,000), halved while a body is too big."""
+    if not 1 <= ids_per_message <= MAX_IDS_PER_REQUEST:
+        raise ValueError(f"ids_per_message must be between 1 and {MAX_IDS_PER_REQUEST}")
+    pending = [tuple(sequence_ids[i : i + ids_per_message]) for i in range(0, len(sequence_ids), ids_per_message)]
+    messages: list[PlannedMessage] = []
+    while pending:
+        chunk = pending.pop(0)
+        message = PlannedMessage(chunk, request_body(chunk, pause_first=pause_first))
+        if message.size > max_message_bytes and len(chunk) > 1:
+            half = len(chunk) // 2
+            pending[:0] = [chunk[:half], chunk[half:]]
+            continue
+        messages.append(message)
+    return messages
+
+
+def plan_batches(
+    messages: Sequence[PlannedMessage], *, max_batch_bytes: int = MAX_PAYLOAD_BYTES
+) -> list[list[PlannedMessage]]:
+    """SendMessageBatch calls of at most 10 entries and 256 KiB in all."""
+    batches: list[list[PlannedMessage]] = []
+    size = 0
+    for message in messages:
+        if not batches or len(batches[-1]) == MAX_ENTRIES_PER_CALL or size + message.size > max_batch_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(message)
+        size += message.size
+    return batches
+
+
+@dataclass(frozen=True, slots=True)
+class FailedMessage:
+    """A message SQS did not take, with its error code and message."""
+
+    message: PlannedMessage
+    reason: str
+
+
+@dataclass
+class SendReport:
+    """What happened to the planned messages so far."""
+
+    sent: list[PlannedMessage] = field(default_factory=list)
+    failed: list[FailedMessage] = field(default_factory=list)
+    unsent: list[PlannedMessage] = field(default_factory=list)
+    calls: int = 0
+    retried_entries: int = 0
+    aborted: str | None = None  # why sending stopped: the queue is unreachable or refused us
+
+    @property
+    def sent_ids(self) -> int:
+        """IDs in messages SQS accepted."""
+        return sum(len(message.sequence_ids) for message in self.sent)
+
+
+class BatchSender:
+    """Sends planned batches with SendMessageBatch; entries SQS failed on its side are retried with backoff."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        *,
+        max_attempts: int = 5,
+        backoff_base_seconds: float = 0.5,
+        backoff_max_seconds: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base_seconds
+        self._backoff_max = backoff_max_seconds
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def send(
+        self, batches: Sequence[Sequence[PlannedMessage]], *, on_batch: Callable[[SendReport], None] | None = None
+    ) -> SendReport:
+        """Send every batch in order; stop (recording the rest as unsent) when SQS cannot be called at all."""
+        report = SendReport()
+        for number, batch in enumerate(batches):
+            try:
+                self._send_batch(batch, report)
+            except (BotoCoreError, ClientError) as exc:
+                report.aborted = describe_aws_error("SQS", exc)
+                report.unsent.extend(message for later in batches[number + 1 :] for message in later)
+                break
+            if on_batch is not None:
+                on_batch(report)
+        return report
+
+    def _send_batch(self, batch: Sequence[PlannedMessage], report: SendReport) -> None:
+        pending = {f"m{index}": message for index, message in enumerate(batch)}
+        for attempt in range(1, self._max_attempts + 1):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": entry_id, "MessageBody": message.body} for entry_id, message in pending.items()
+            ]
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (BotoCoreError, ClientError):
+                report.unsent.extend(pending.values())
+                raise
+            finally:
+                report.calls += 1
+            for success in response.get("Successful", []):
+                if (sent := pending.pop(success["Id"], None)) is not None:
+                    report.sent.append(sent)
+            retry: dict[str, PlannedMessage] = {}
+            for failure in response.get("Failed", []):
+                message = pending.pop(failure["Id"], None)
+                if message is None:
+                    continue
+                reason = f"{failure.get('Code', 'error')}: {failure.get('Message', '')}".rstrip(": ")
+                if failure.get("SenderFault") or attempt == self._max_attempts:
+                    report.failed.append(FailedMessage(message, reason))
+                else:
+                    retry[failure["Id"]] = message
+            # Entries SQS neither accepted nor failed (should not happen) are retried too.
+            retry.update(pending)
+            if not retry:
+                return
+            if attempt == self._max_attempts:
+                report.failed.extend(FailedMessage(message, "no answer for this entry") for message in retry.values())
+                return
+            report.retried_entries += len(retry)
+            pending = retry
+            self._sleep(self._jitter(0.0, min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))))

@@ -1,0 +1,122 @@
+"""`enqueue` against the local stack: real SendMessageBatch calls on moto, bodies the function parses."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sequence_archiver.archive_request import parse_message_body
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from local.aws_stack import LocalStack
+    from tests.cli.conftest import Run
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cli_env")]
+
+
+def sent_ids(bodies: list[str]) -> list[int]:
+    return sorted(sequence_id for body in bodies for sequence_id in parse_message_body(body).sequence_ids)
+
+
+def test_ids_from_every_source_are_sent_many_per_message(
+    cli: Callable[..., Run], aws_stack: LocalStack, queue_bodies: Callable[[], list[str]], tmp_path: Path
+) -> None:
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("# campaign 7\n" + "\n".join(str(i) for i in range(1000, 1250)) + "\n", encoding="utf-8")
+    export = tmp_path / "export.csv"
+    export.write_text("name,id\na,2000\nb,2001\n", encoding="utf-8")
+
+    run = cli(
+        "enqueue", "--queue-url", aws_stack.queue_url, "--file", str(ids_file), "--csv", str(export),
+        "--column", "id", "--ids-per-message", "25", "5", "-", stdin="6\n7\n",
+    )  # fmt: skip
+
+    assert run.code == 0, run.err
+    assert run.lines == [f"sent 11 messages (255 IDs) to {aws_stack.queue_url} in 2 SendMessageBatch calls"]
+    bodies = queue_bodies()
+    assert len(bodies) == 11
+    assert sent_ids(bodies) == [5, 6, 7, *range(1000, 1250), 2000, 2001]
+    assert all(len(json.loads(body)["sequenceIds"]) <= 25 for body in bodies)
+
+
+def test_pause_first_goes_into_every_body(
+    cli: Callable[..., Run], aws_stack: LocalStack, queue_bodies: Callable[[], list[str]]
+) -> None:
+    run = cli("enqueue", "--queue-url", aws_stack.queue_url, "--pause-first", "--ids-per-message", "1", "301", "302")
+
+    assert run.code == 0
+    assert sorted(queue_bodies()) == [
+        '{"sequenceIds":[301],"pauseFirst":true}',
+        '{"sequenceIds":[302],"pauseFirst":true}',
+    ]
+
+
+def test_rejected_values_are_listed_with_their_reason_and_the_rest_is_sent(
+    cli: Callable[..., Run], aws_stack: LocalStack, queue_bodies: Callable[[], list[str]]
+) -> None:
+    values = ["101", "abc", "101", "0", "1e3", *(f"x{i}" for i in range(25)), "102"]
+
+    run = cli("enqueue", "--queue-url", aws_stack.queue_url, "--format", "json", *values)
+
+    assert run.code == 1
+    summary = json.loads(run.out)
+    assert summary["ids"] == {"read": 31, "valid": 2, "duplicates": 1, "rejected": 28, "sent": 2}
+    assert summary["rejected"][:2] == [
+        {"where": "argument 2", "input": '"abc"', "reason": "a sequence ID string must be 1 to 10 ASCII digits"},
+        {"where": "argument 4", "input": '"0"', "reason": "a sequence ID must be between 1 and 2147483647"},
+    ]
+    assert summary["error"] is None
+    assert sent_ids(queue_bodies()) == [101, 102]
+    text = cli("enqueue", "--queue-url", aws_stack.queue_url, *values)
+    assert "rejected 28 input values (not sequence IDs, not sent):" in text.out
+    assert "  … and 8 more" in text.out  # the list is capped; the count is not
+
+
+def test_dry_run_sends_nothing(
+    cli: Callable[..., Run], aws_stack: LocalStack, queue_bodies: Callable[[], list[str]]
+) -> None:
+    run = cli("enqueue", "--queue-url", aws_stack.queue_url, "--dry-run", "101", "102")
+
+    assert run.code == 0
+    assert run.lines[0].startswith("dry run: would send 1 message (2 IDs)")
+    assert queue_bodies() == []
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_queue_is_exit_3_with_a_clear_message(
+    cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # a queue URL on localhost is reached at its own host and port
+    port = closed_port()
+
+    run = cli("enqueue", "--queue-url", f"http://127.0.0.1:{port}/123456789012/requests", "101", "102")
+    explicit = cli("enqueue", "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/requests",
+                   "--endpoint-url", f"http://127.0.0.1:{port}", "101")  # fmt: skip
+
+    for result in (run, explicit):
+        assert result.code == 3
+        assert "Traceback" not in result.err
+        [line] = result.err.splitlines()
+        assert line.startswith(
+            "sequence-archiver enqueue: error: cannot reach SQS: Could not connect to the endpoint URL"
+        )
+    assert "not sent: 1 message (2 IDs, from 101)" in run.out
+
+
+def test_a_queue_that_does_not_exist_is_exit_3(cli: Callable[..., Run], aws_stack: LocalStack) -> None:
+    run = cli("enqueue", "--queue-url", aws_stack.queue_url + "-nope", "101")
+
+    assert run.code == 3
+    assert "SQS refused the call" in run.err
+    assert "does not exist" in run.err

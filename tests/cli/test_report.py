@@ -1,0 +1,129 @@
+"""`report` on results events: from the sink queue after the real handler ran, and from files."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.aws_stack import drain_queue, read_results_events
+from tests.integration.harness import invoke_with_sqs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from types import ModuleType
+
+    from local.aws_stack import LocalStack
+    from local.lambda_context import LocalLambdaContext
+    from local.reply_simulator import ReplySimulator
+    from tests.cli.conftest import Run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def handled(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    cli_env: dict[str, str],
+) -> LocalStack:
+    """Two SQS records through the real handler; their results events wait on the sink queue."""
+    handler = load_handler()
+    bodies = [json.dumps({"sequenceIds": [101, 102, 401]}), json.dumps({"sequenceIds": [301, 501, 999, "abc"]})]
+    invoke_with_sqs(handler, aws_stack, bodies, lambda_context())
+    return aws_stack
+
+
+def test_report_from_the_sink_queue_after_the_handler_ran(cli: Callable[..., Run], handled: LocalStack) -> None:
+    run = cli("report", "--queue-url", handled.results_sink_queue_url, "--wait-seconds", "1")
+
+    assert run.code == 1, run.err  # a conflict, a forbidden ID and an invalid value need attention
+    assert run.lines[0] == "results events: 2; requests: 2 (2 complete, 0 incomplete)"
+    counts = {line.split()[0]: int(line.split()[1]) for line in run.lines[3:10]}
+    assert counts == {"archived": 2, "already_archived": 1, "not_found": 1, "forbidden": 1, "conflict": 1,
+                      "invalid": 1, "failed": 0}  # fmt: skip
+    assert "needs attention: 3" in run.lines
+    attention = run.out.split("needs attention: 3\n", 1)[1]
+    assert [line.split()[1:3] for line in attention.splitlines()[2:]] == [
+        ["301", "conflict"],
+        ["501", "forbidden"],
+        ['("abc")', "invalid"],
+    ]
+    assert drain_queue(handled.results_sink_queue_url, endpoint_url=handled.endpoint_url) == []  # read and deleted
+
+
+def test_keep_leaves_the_events_for_the_next_reader(cli: Callable[..., Run], handled: LocalStack) -> None:
+    kept = cli("report", "--queue-url", handled.results_sink_queue_url, "--keep", "--format", "json")
+
+    document = json.loads(kept.out)
+    assert document["requests"] == {"total": 2, "complete": 2, "incomplete": 0}
+    assert document["counts"]["archived"] == 2
+    assert [item["sequenceId"] for item in document["needsAttention"]] == [301, 501, None]
+    assert len(read_results_events(handled, expected=2, timeout_seconds=3)) == 2
+
+
+def test_report_from_a_file_of_envelopes_or_bare_details(
+    cli: Callable[..., Run], handled: LocalStack, tmp_path: Path
+) -> None:
+    envelopes = read_results_events(handled, expected=2)
+    lines = tmp_path / "results.jsonl"
+    lines.write_text("".join(json.dumps(e) + "\n" for e in envelopes), encoding="utf-8")
+    array = tmp_path / "details.json"
+    clean = [e["detail"] for e in envelopes if e["detail"]["counts"]["conflict"] == 0]
+    array.write_text(json.dumps(clean), encoding="utf-8")
+
+    from_lines = cli("report", "--file", str(lines), "--format", "json")
+    from_array = cli("report", "--file", str(array))
+    from_stdin = cli("report", "--file", "-", stdin=json.dumps(clean))
+
+    assert from_lines.code == 1
+    assert json.loads(from_lines.out)["counts"]["forbidden"] == 1
+    assert from_array.code == from_stdin.code == 0
+    assert "nothing needs attention" in from_array.lines
+    assert from_array.out == from_stdin.out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "holds no results events"), ('{"requestId": "r1"}\nnot json\n', ":2 is not JSON")],
+)
+def test_bad_report_files_exit_2(cli: Callable[..., Run], tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text(content, encoding="utf-8")
+
+    run = cli("report", "--file", str(path))
+
+    assert run.code == 2
+    assert message in run.err
+
+
+def test_an_unreachable_sink_queue_is_exit_3(cli: Callable[..., Run]) -> None:
+    from tests.cli.test_enqueue import closed_port
+
+    run = cli("report", "--queue-url", f"http://127.0.0.1:{closed_port()}/123456789012/sink")
+
+    assert run.code == 3
+    assert "cannot reach SQS" in run.err
+
+
+def test_messages_that_are_not_results_events_are_counted_and_left_on_the_queue(
+    cli: Callable[..., Run], aws_stack: LocalStack, cli_env: dict[str, str]
+) -> None:
+    sqs = aws_stack.sqs()
+    for body in ("not json", json.dumps({"detail-type": "Something Else", "source": "x", "detail": {}})):
+        sqs.send_message(QueueUrl=aws_stack.results_sink_queue_url, MessageBody=body)
+
+    run = cli("report", "--queue-url", aws_stack.results_sink_queue_url, "--wait-seconds", "0")
+
+    assert run.code == 1
+    assert (
+        run.lines[0]
+        == "results events: 0; requests: 0 (0 complete, 0 incomplete); 2 item(s) that are not results events"
+    )
+    left = drain_queue(aws_stack.results_sink_queue_url, endpoint_url=aws_stack.endpoint_url)
+    assert len(left) == 2
+    assert "not json" in [m["Body"] for m in left]

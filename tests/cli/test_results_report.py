@@ -1,0 +1,117 @@
+"""Summarising results events: envelopes or bare details, retries of a request, split events, attention."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sequence_archiver_cli.errors import UsageError
+from sequence_archiver_cli.results_report import build_report, load_items, results_event_from
+
+pytestmark = pytest.mark.usefixtures("no_network")
+ZERO = {"archived": 0, "already_archived": 0, "not_found": 0, "forbidden": 0, "conflict": 0, "invalid": 0, "failed": 0}
+
+
+def detail(request_id: str, *results: tuple[int | None, str], **extra: Any) -> dict[str, Any]:
+    counts = dict(ZERO)
+    for _, outcome in results:
+        counts[outcome] += 1
+    body = [
+        {"sequenceId": sid, "outcome": outcome, "httpStatus": None, "error": None if outcome == "archived" else "why"}
+        for sid, outcome in results
+    ]
+    return {
+        "requestId": request_id,
+        "trigger": "sqs",
+        "complete": counts["failed"] == 0,
+        "counts": counts,
+        "results": body,
+        **extra,
+    }
+
+
+def envelope(detail_: dict[str, Any], time: str = "2026-11-29T09:00:00Z") -> dict[str, Any]:
+    return {
+        "detail-type": "Sequence Archive Results",
+        "source": "reply.sequence-archiver",
+        "time": time,
+        "detail": detail_,
+    }
+
+
+def test_envelopes_and_bare_details_are_both_results_events() -> None:
+    bare = detail("r1", (101, "archived"))
+
+    from_envelope = results_event_from(envelope(bare))
+    from_bare = results_event_from(bare)
+
+    assert from_envelope is not None
+    assert from_bare is not None
+    assert (from_envelope.request_id, from_envelope.complete) == ("r1", True)
+    assert from_bare.results == from_envelope.results
+    assert results_event_from({"detail-type": "Something Else", "source": "x", "detail": bare}) is None
+    assert results_event_from({"sequenceIds": [1]}) is None
+
+
+def test_totals_per_outcome_and_the_ids_that_need_attention() -> None:
+    events = [
+        results_event_from(detail("r1", (101, "archived"), (301, "conflict"), (401, "already_archived"))),
+        results_event_from(detail("r2", (501, "forbidden"), (999, "not_found"), (None, "invalid"))),
+    ]
+
+    report = build_report([e for e in events if e])
+
+    assert report.counts == {**ZERO, "archived": 1, "conflict": 1, "already_archived": 1, "forbidden": 1,
+                             "not_found": 1, "invalid": 1}  # fmt: skip
+    assert [(a.request_id, a.sequence_id, a.outcome) for a in report.attention] == [
+        ("r1", 301, "conflict"),
+        ("r2", 501, "forbidden"),
+        ("r2", None, "invalid"),
+    ]
+    assert report.needs_attention
+
+
+def test_a_complete_event_supersedes_the_incomplete_attempts_of_the_same_request() -> None:
+    first = envelope(detail("r1", (101, "archived"), (105, "failed")), time="2026-11-29T09:00:00Z")
+    retry = envelope(detail("r1", (101, "already_archived"), (105, "archived")), time="2026-11-29T09:05:00Z")
+    pending = envelope(detail("r2", (106, "failed")))
+
+    report = build_report([e for e in map(results_event_from, [retry, first, pending]) if e])
+
+    assert [(r.request_id, r.complete) for r in report.requests] == [("r1", True), ("r2", False)]
+    assert report.counts["failed"] == 1
+    assert [(a.sequence_id, a.outcome) for a in report.attention] == [(106, "failed")]
+    assert report.to_json()["requests"] == {"total": 2, "complete": 1, "incomplete": 1}
+
+
+def test_parts_of_a_split_event_are_joined_and_missing_parts_are_reported() -> None:
+    whole = detail("r1", (101, "archived"), (301, "conflict"), (302, "conflict"))
+    part_1 = {**whole, "part": 1, "parts": 3, "results": whole["results"][:1]}
+    part_3 = {**whole, "part": 3, "parts": 3, "results": whole["results"][2:]}
+
+    report = build_report([e for e in map(results_event_from, [part_3, part_1]) if e])
+
+    [request] = report.requests
+    assert request.counts["conflict"] == 2  # counts are the whole request's
+    assert [r["sequenceId"] for r in request.results] == [101, 302]
+    assert request.parts_missing == 1
+    assert report.needs_attention
+
+
+def test_nothing_needs_attention_when_every_id_is_archived_or_gone() -> None:
+    report = build_report([e for e in [results_event_from(detail("r1", (101, "archived"), (9, "not_found")))] if e])
+
+    assert not report.needs_attention
+    assert report.attention == []
+
+
+def test_files_hold_a_json_array_a_single_object_or_json_lines() -> None:
+    one, two = detail("r1", (1, "archived")), detail("r2", (2, "archived"))
+
+    assert load_items(json.dumps([one, two]), source="f") == [one, two]
+    assert load_items(json.dumps(one), source="f") == [one]
+    assert load_items(json.dumps(one) + "\n\n" + json.dumps(two) + "\n", source="f") == [one, two]
+    with pytest.raises(UsageError, match=r"^f:2 is not JSON"):
+        load_items(json.dumps(one) + "\nnot json\n", source="f")

@@ -1,0 +1,145 @@
+"""The command line itself: help, usage errors as one line with exit 2, config errors with exit 3, progress."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sequence_archiver_cli.output import Progress
+from sequence_archiver_cli.sequence_listing import SequenceFilter, SequenceItem
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tests.cli.conftest import Run
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+
+@pytest.mark.parametrize("command", [[], ["select"], ["enqueue"], ["archive"], ["report"]])
+def test_every_command_has_help_with_the_exit_codes(cli: Callable[..., Run], command: list[str]) -> None:
+    run = cli(*command, "--help")
+
+    assert run.code == 0
+    assert "exit codes:" in run.out
+    assert "3  AWS or Reply unreachable" in run.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "choose a command"),
+        (["enqueue", "1"], "the following arguments are required: --queue-url"),
+        (["enqueue", "--queue-url", "q", "--ids-per-message", "1001", "1"], "must be between 1 and 1000"),
+        (["select", "--status", "archived"], "must be one of new, active, paused"),
+        (["select", "--created-before", "last tuesday"], "not an ISO 8601 date or time"),
+        (["select", "--folder", "inbox"], "not a folder ID"),
+        (["select", "--archived", "--not-archived"], "not allowed with argument"),
+        (["select", "--created-after", "2025-01-01", "--created-before", "2024-01-01"], "must be earlier than"),
+        (["select", "--base-url", "http://api.reply.io"], "plain http is only allowed to a loopback host"),
+        (["select", "--base-url", "https://user:pw@api.reply.io"], "must not carry credentials"),
+        (["archive", "--mode", "fast", "1"], "invalid choice: 'fast'"),
+        (["report"], "one of the arguments --queue-url --file is required"),
+    ],
+)
+def test_usage_errors_are_one_line_on_stderr_with_exit_2(
+    cli: Callable[..., Run], args: list[str], message: str
+) -> None:
+    run = cli(*args)
+
+    assert run.code == 2
+    assert run.out == ""
+    assert len(run.err.splitlines()) == 1
+    assert message in run.err
+    assert "pw@" not in run.err
+
+
+def test_bad_input_files_exit_2_with_the_reason(cli: Callable[..., Run], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing here\n", encoding="utf-8")
+    export = tmp_path / "export.csv"
+    export.write_text("id,name\n1,a\n", encoding="utf-8")
+
+    no_ids = cli("enqueue", "--queue-url", "http://127.0.0.1:9/1/q", "--file", str(empty))
+    no_column = cli("archive", "--csv", str(export), "--column", "sequence")
+    no_events = cli("report", "--file", str(empty))
+
+    assert (no_ids.code, no_column.code, no_events.code) == (2, 2, 2)
+    assert "no sequence IDs in the input" in no_ids.err
+    assert "has no column 'sequence'; available columns: 'id', 'name'" in no_column.err
+    assert "is not JSON" in no_events.err
+
+
+def test_only_invalid_ids_are_listed_and_exit_2(cli: Callable[..., Run]) -> None:
+    run = cli("enqueue", "--queue-url", "http://127.0.0.1:9/1/q", "abc", "1.5", "-", stdin="0\n")
+
+    assert run.code == 2
+    assert "rejected 3 input values" in run.out
+    assert 'stdin:1: "0": a sequence ID must be between 1 and 2147483647' in run.out
+    assert (
+        run.err.strip() == "sequence-archiver enqueue: error: no valid sequence IDs in the input (3 value(s) rejected)"
+    )
+
+
+def test_a_missing_api_key_is_a_configuration_error(cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REPLY_API_KEY", raising=False)
+    monkeypatch.setenv("MY_KEY", '{"apiKey": ""}')
+
+    missing = cli("select", "--base-url", "http://127.0.0.1:9")
+    malformed = cli("archive", "--api-key-env", "MY_KEY", "--base-url", "http://127.0.0.1:9", "1")
+
+    assert missing.code == malformed.code == 3
+    assert "REPLY_API_KEY is not set" in missing.err
+    assert "MY_KEY: the secret holds an empty API key" in malformed.err
+
+
+def test_dry_run_validates_and_sends_nothing(cli: Callable[..., Run]) -> None:
+    run = cli("enqueue", "--queue-url", "http://127.0.0.1:9/1/q", "--dry-run", "--ids-per-message", "2", "1", "2", "3")
+
+    assert run.code == 0
+    assert run.lines[0] == "dry run: would send 2 messages (3 IDs) in 1 SendMessageBatch call to http://127.0.0.1:9/1/q"
+    assert run.lines[1:] == ["  message 1: 2 IDs (1 … 2), 21 bytes", "  message 2: 1 ID (3), 19 bytes"]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_periodic_lines_elsewhere() -> None:
+    now = [0.0]
+    terminal, pipe = FakeTerminal(), io.StringIO()
+    bar = Progress(terminal, label="enqueue", total=200, unit="IDs", clock=lambda: now[0])
+    lines = Progress(pipe, label="enqueue", total=200, unit="IDs", interval_seconds=5, clock=lambda: now[0])
+
+    for done, at in [(50, 1.0), (100, 3.0), (200, 6.0)]:
+        now[0] = at
+        bar.update(done)
+        lines.update(done)
+    bar.finish()
+
+    assert "enqueue [###############...............] 100/200 IDs (50%)" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\r\033[K")
+    assert pipe.getvalue() == "enqueue: 200/200 IDs (100%)\n"
+
+
+def test_created_before_lists_oldest_first_and_stops_at_the_bound() -> None:
+    bound = datetime(2024, 6, 1, tzinfo=UTC)
+    sequence_filter = SequenceFilter(status="paused", created_before=bound)
+
+    assert sequence_filter.query() == {
+        "status": "paused",
+        "isArchived": "false",
+        "sortBy": "created",
+        "sortDirection": "asc",
+    }
+    older = SequenceItem(1, status="paused", is_archived=False, created=datetime(2024, 5, 1, tzinfo=UTC))
+    newer = SequenceItem(2, status="paused", is_archived=False, created=bound)
+    assert sequence_filter.matches(older)
+    assert not sequence_filter.matches(newer)
+    assert sequence_filter.past_the_end(newer)
+    assert not SequenceFilter(status="paused").matches(SequenceItem(3, status="active", is_archived=False))
