@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from sequence_archiver.settings import is_loopback_host
 from sequence_archiver_cli.errors import UnavailableError
 
 if TYPE_CHECKING:
@@ -43,13 +43,7 @@ class AwsOptions:
 
 def is_loopback_url(url: str) -> bool:
     """True for http(s) URLs whose host is localhost or a loopback address."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def region_from_queue_url(queue_url: str) -> str | None:

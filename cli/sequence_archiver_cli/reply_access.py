@@ -6,11 +6,10 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from sequence_archiver.api_key import SecretsManagerApiKey, parse_secret_string
 from sequence_archiver.exceptions import ApiKeyError, ApiKeyMalformedError
-from sequence_archiver.settings import Settings
+from sequence_archiver.settings import validate_reply_base_url
 from sequence_archiver_cli.aws import describe_aws_error, secretsmanager_client
 from sequence_archiver_cli.errors import UnavailableError, UsageError
 
@@ -88,8 +87,6 @@ def _describe_key_error(exc: ApiKeyError) -> str:
 def validate_base_url(value: str) -> str:
     """The function's rule for REPLY_API_BASE_URL: https, or plain http to a loopback host only."""
     try:
-        settings = Settings.model_validate({"REPLY_API_KEY_SECRET_ID": "unused", "REPLY_API_BASE_URL": value})
-    except ValidationError as exc:
-        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
-        raise UsageError(f"--base-url: {reasons}") from None  # the value is not echoed: it may hold credentials
-    return settings.reply_api_base_url
+        return validate_reply_base_url(value)
+    except ValueError as exc:
+        raise UsageError(f"--base-url: {exc}") from None  # the value is not echoed: it may hold credentials

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
     """True for localhost and loopback addresses, the only hosts allowed over plain http."""
     if host == "localhost":
         return True
@@ -25,6 +25,21 @@ def _is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def validate_reply_base_url(value: str) -> str:
+    """The Reply base URL without a trailing slash; ValueError (never quoting the URL) when it is unsafe."""
+    parts = urlsplit(value.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in {"https", "http"} or not host:
+        raise ValueError("must be an absolute https:// URL such as https://api.reply.io")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ValueError("plain http is only allowed to a loopback host (local testing); use https://")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials; the API key comes from Secrets Manager")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment")
+    return value.strip().rstrip("/")
 
 
 class ArchiveMode(StrEnum):
@@ -72,17 +87,7 @@ class Settings(BaseModel):
     @classmethod
     def _https_unless_loopback(cls, value: str) -> str:
         """Reject anything but https (plain http only to a loopback host), credentials, query or fragment."""
-        parts = urlsplit(value.strip())
-        host = parts.hostname or ""
-        if parts.scheme not in {"https", "http"} or not host:
-            raise ValueError("must be an absolute https:// URL such as https://api.reply.io")
-        if parts.scheme == "http" and not _is_loopback_host(host):
-            raise ValueError("plain http is only allowed to a loopback host (local testing); use https://")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry credentials; the API key comes from Secrets Manager")
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query string or fragment")
-        return value.strip().rstrip("/")
+        return validate_reply_base_url(value)
 
     @field_validator("archive_mode", mode="before")
     @classmethod
