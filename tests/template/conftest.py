@@ -167,3 +167,23 @@ def sam_template() -> dict[str, Any]:
 def sam_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Runs the SAM CLI in the project root: `sam_cli("validate", "--lint")`."""
     return run_sam
+
+
+@pytest.fixture(scope="session")
+def sam_python() -> Callable[[str], Any]:
+    """Runs a Python snippet under the SAM CLI's interpreter (which can import samcli) and returns its JSON output."""
+
+    def run(script: str) -> Any:
+        result = subprocess.run(
+            [_sam_python(), "-c", script],
+            cwd=PROJECT_ROOT,
+            env=sam_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout)
+
+    return run

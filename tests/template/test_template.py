@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
+
+from tests.security.lockfile import LOCK_PATH, canonical_name, read_pins
+from tests.template.helpers import of_type, only, policy_statements, strings_in
 
 pytestmark = pytest.mark.template
 
@@ -24,7 +28,6 @@ REQUESTS_DLQ = "ArchiveRequestsDeadLetterQueue"
 FAILED_INVOCATIONS_QUEUE = "FailedInvocationsQueue"
 RULE_DLQ = "TriggerRuleDeadLetterQueue"
 
-SCOPED_SERVICES = {"secretsmanager", "sqs", "events", "kms"}
 SQS_RECORD_FIELDS = {
     "messageId",
     "receiptHandle",
@@ -36,59 +39,6 @@ SQS_RECORD_FIELDS = {
     "eventSourceARN",
     "awsRegion",
 }
-
-
-def of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, dict[str, Any]]:
-    """The resources of one CloudFormation type, by logical ID."""
-    return {name: res for name, res in resources.items() if res["Type"] == resource_type}
-
-
-def only(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, Any]:
-    """The Properties of the single resource of a type."""
-    matching = of_type(resources, resource_type)
-    assert len(matching) == 1, f"expected one {resource_type}, found {sorted(matching)}"
-    properties: dict[str, Any] = next(iter(matching.values()))["Properties"]
-    return properties
-
-
-def as_list(value: Any) -> list[Any]:
-    """A scalar or list as a list."""
-    return value if isinstance(value, list) else [value]
-
-
-def strings_in(value: Any) -> list[str]:
-    """Every string leaf of a (possibly intrinsic) value, e.g. both branches of an Fn::If."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings_in(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings_in(item)]
-    return []
-
-
-def policy_statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(owner, statement) for every statement of every IAM role and policy."""
-    found = []
-    for name, res in resources.items():
-        properties = res.get("Properties", {})
-        if res["Type"] == "AWS::IAM::Role":
-            documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
-        elif res["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-            documents = [properties["PolicyDocument"]]
-        else:
-            continue
-        found += [(name, statement) for doc in documents for statement in as_list(doc["Statement"])]
-    return found
-
-
-def role_allows(resources: dict[str, dict[str, Any]], action: str) -> list[Any]:
-    """The Resource values of the function role's Allow statements that grant exactly this action."""
-    return [
-        statement["Resource"]
-        for owner, statement in policy_statements(resources)
-        if owner == ROLE and statement["Effect"] == "Allow" and action in as_list(statement["Action"])
-    ]
 
 
 def load_sample(path: Path) -> Any:
@@ -146,6 +96,15 @@ def test_layer_pydantic_core_is_compiled_for_lambda_python311_x86_64(built_artif
     assert extensions, "pydantic_core has no CPython 3.11 x86_64 Linux extension"
 
 
+def test_layer_holds_exactly_the_locked_distributions(built_artifact):
+    installed = {
+        canonical_name(dist.metadata["Name"]): dist.version
+        for dist in importlib.metadata.distributions(path=[str(built_artifact.layer_python_dir)])
+    }
+
+    assert installed == read_pins(LOCK_PATH)
+
+
 def test_dependencies_live_in_the_layer_not_the_function(built_artifact):
     bundled = [
         name for name in ("pydantic", "boto3", "aws_lambda_powertools") if (built_artifact.function_dir / name).exists()
@@ -199,6 +158,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "REPLY_RATE_LIMIT_INSTANCES",
         "REPLY_ARCHIVE_MODE",
         "REPLY_BULK_MAX_IDS",
+        "IDEMPOTENCY_TABLE_NAME",
     }
     assert variables["REPLY_API_KEY_SECRET_ID"] == {
         "Fn::If": ["CreateApiKeySecret", {"Ref": "ReplyApiKeySecret"}, {"Ref": "ReplyApiKeySecretArn"}]
@@ -330,82 +290,6 @@ def test_created_secret_is_a_documented_placeholder(resources):
     assert '{"apiKey": "..."}' in secret["Description"]
 
 
-# ------------------------------------------------------------------ least privilege
-
-
-def test_secret_queue_bus_and_key_statements_never_use_wildcard_resources(resources):
-    offending = [
-        (owner, statement)
-        for owner, statement in policy_statements(resources)
-        if {action.split(":")[0] for action in as_list(statement["Action"])} & SCOPED_SERVICES
-        and ("NotResource" in statement or any("*" in s for s in strings_in(statement.get("Resource"))))
-    ]
-
-    assert offending == []
-
-
-def test_execution_role_attaches_no_managed_policies(resources):
-    # AWS managed policies such as AWSLambdaSQSQueueExecutionRole grant sqs:* actions on "*".
-    assert resources[ROLE]["Properties"].get("ManagedPolicyArns", []) == []
-
-
-@pytest.mark.parametrize(
-    ("action", "resource"),
-    [
-        (
-            "secretsmanager:GetSecretValue",
-            {"Fn::If": ["CreateApiKeySecret", {"Ref": "ReplyApiKeySecret"}, {"Ref": "ReplyApiKeySecretArn"}]},
-        ),
-        ("sqs:ReceiveMessage", {"Fn::GetAtt": [REQUESTS_QUEUE, "Arn"]}),
-        ("sqs:DeleteMessage", {"Fn::GetAtt": [REQUESTS_QUEUE, "Arn"]}),
-        ("sqs:SendMessage", {"Fn::GetAtt": [REQUESTS_DLQ, "Arn"]}),
-        ("sqs:SendMessage", {"Fn::GetAtt": [FAILED_INVOCATIONS_QUEUE, "Arn"]}),
-    ],
-)
-def test_role_allows_action_on_exactly_one_resource(resources, action, resource):
-    assert resource in role_allows(resources, action)
-
-
-def test_role_allows_put_events_on_the_results_bus_only(resources):
-    [bus_arn] = role_allows(resources, "events:PutEvents")
-
-    condition, created, existing = bus_arn["Fn::If"]
-    assert condition == "CreateResultsEventBus"
-    assert created == {"Fn::GetAtt": ["ResultsEventBus", "Arn"]}
-    assert existing["Fn::Sub"].endswith(":event-bus/${ExistingResultsEventBusName}")
-
-
-# ------------------------------------------------------------------ alarms
-
-
-def test_every_alarm_watches_an_existing_queue_or_the_function(resources):
-    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
-    expected_type = {"QueueName": "AWS::SQS::Queue", "FunctionName": "AWS::Lambda::Function"}
-
-    for name, alarm in alarms.items():
-        properties = alarm["Properties"]
-        [dimension] = properties["Dimensions"]
-        target = dimension["Value"].get("Ref") or dimension["Value"]["Fn::GetAtt"][0]
-        assert resources[target]["Type"] == expected_type[dimension["Name"]], name
-        assert properties["Threshold"] == 0, name
-        assert properties["ComparisonOperator"] == "GreaterThanThreshold", name
-        assert properties["TreatMissingData"] == "notBreaching", name
-
-
-def test_every_failure_queue_and_the_function_errors_have_an_alarm(resources):
-    watched = {
-        (alarm["Properties"]["MetricName"], strings_in(alarm["Properties"]["Dimensions"][0]["Value"])[0])
-        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
-    }
-
-    assert watched == {
-        ("ApproximateNumberOfMessagesVisible", REQUESTS_DLQ),
-        ("ApproximateNumberOfMessagesVisible", FAILED_INVOCATIONS_QUEUE),
-        ("ApproximateNumberOfMessagesVisible", RULE_DLQ),
-        ("Errors", FUNCTION),
-    }
-
-
 # ------------------------------------------------------------------ parameters and outputs
 
 
@@ -427,6 +311,9 @@ def test_every_failure_queue_and_the_function_errors_have_an_alarm(resources):
         ("ReplyRateLimitPerHour", 3000),
         ("ArchiveMode", "auto"),
         ("BulkMaxIds", 100),
+        ("EnableIdempotency", "true"),
+        ("AlarmEmail", ""),
+        ("OldestRequestAgeAlarmSeconds", 3600),
     ],
 )
 def test_parameter_is_described_with_its_default(sam_template, parameter, default):
@@ -446,6 +333,13 @@ def test_numeric_parameter_is_bounded_like_the_lambda_api(sam_template, paramete
     assert (declared["MinValue"], declared["MaxValue"]) == (minimum, maximum)
 
 
+def test_every_parameter_is_in_exactly_one_console_group(sam_template):
+    groups = sam_template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+
+    assert sorted(grouped) == sorted(sam_template["Parameters"])
+
+
 def test_outputs_name_everything_an_operator_or_producer_needs(sam_template):
     assert set(sam_template["Outputs"]) >= {
         "ArchiveSequencesFunctionName",
@@ -460,6 +354,10 @@ def test_outputs_name_everything_an_operator_or_producer_needs(sam_template):
         "ApiKeySecretArn",
         "TriggerRuleEventSource",
         "TriggerRuleDetailType",
+        "IdempotencyTableName",
+        "AlarmTopicArn",
+        "DashboardName",
+        "DashboardUrl",
     }
 
 
@@ -530,11 +428,7 @@ def test_defaults_fill_bulk_calls_within_reply_limits(sam_template):
 
 
 def test_the_function_may_shorten_the_visibility_of_throttled_records(resources):
-    statements = [
-        statement
-        for policy in resources[ROLE]["Properties"]["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
+    statements = [statement for owner, statement in policy_statements(resources) if owner == ROLE]
     [consume] = [s for s in statements if "sqs:ChangeMessageVisibility" in s["Action"]]
     assert "sqs:GetQueueUrl" in consume["Action"]
     assert consume["Resource"] == {"Fn::GetAtt": ["ArchiveRequestsQueue", "Arn"]}

@@ -1,0 +1,121 @@
+"""Reading CloudFormation the way the template tests need: resources by type, policies, conditional values."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+IDENTITY_POLICY_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
+RESOURCE_POLICY_TYPES = {"AWS::SQS::QueuePolicy": "PolicyDocument", "AWS::SNS::TopicPolicy": "PolicyDocument"}
+_SUB_REFERENCE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+def of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, dict[str, Any]]:
+    """The resources of one CloudFormation type, by logical ID."""
+    return {name: res for name, res in resources.items() if res["Type"] == resource_type}
+
+
+def only(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, Any]:
+    """The Properties of the single resource of a type."""
+    matching = of_type(resources, resource_type)
+    assert len(matching) == 1, f"expected one {resource_type}, found {sorted(matching)}"
+    properties: dict[str, Any] = next(iter(matching.values()))["Properties"]
+    return properties
+
+
+def as_list(value: Any) -> list[Any]:
+    """A scalar or list as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string leaf of a (possibly intrinsic) value, e.g. both branches of an Fn::If."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings_in(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings_in(item)]
+    return []
+
+
+def branches(value: Any) -> list[Any]:
+    """What a possibly conditional value can be: both sides of every Fn::If, AWS::NoValue left out."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        return [*branches(when_true), *branches(when_false)]
+    if value == NO_VALUE:
+        return []
+    return [value]
+
+
+def policy_documents(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every identity policy document of an IAM role, policy or managed policy, conditional ones included."""
+    properties = resource.get("Properties", {})
+    if resource["Type"] == "AWS::IAM::Role":
+        return [policy["PolicyDocument"] for item in properties.get("Policies", []) for policy in branches(item)]
+    return [properties["PolicyDocument"]]
+
+
+def policy_statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(owner, statement) for every statement of every IAM role and policy."""
+    return [
+        (name, statement)
+        for name, resource in resources.items()
+        if resource["Type"] in IDENTITY_POLICY_TYPES
+        for document in policy_documents(resource)
+        for statement in as_list(document["Statement"])
+    ]
+
+
+def resource_policy_statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(owner, statement) for every statement of every queue and topic policy."""
+    return [
+        (name, statement)
+        for name, resource in resources.items()
+        if resource["Type"] in RESOURCE_POLICY_TYPES
+        for statement in as_list(resource["Properties"][RESOURCE_POLICY_TYPES[resource["Type"]]]["Statement"])
+    ]
+
+
+def statements_allowing(resources: dict[str, dict[str, Any]], owner: str, action: str) -> list[dict[str, Any]]:
+    """The Allow statements of one role or policy that grant exactly this action."""
+    return [
+        statement
+        for name, statement in policy_statements(resources)
+        if name == owner and statement["Effect"] == "Allow" and action in as_list(statement["Action"])
+    ]
+
+
+def sub_references(template_string: str) -> set[str]:
+    """The names an Fn::Sub string refers to: `${Resource}`, `${Resource.Attribute}`, `${AWS::Region}`."""
+    return set(_SUB_REFERENCE.findall(template_string))
+
+
+def parse_sub_json(template_string: str) -> Any:
+    """JSON written inside an Fn::Sub string, each `${X}` read as the string "${X}" (or inside a string, as is).
+
+    A reference outside a JSON string (a number such as `"value": ${Threshold}`) becomes the string "${X}" so the
+    document parses; tests then look references up by that text.
+    """
+    parts: list[str] = []
+    in_string = escaped = False
+    position = 0
+    while position < len(template_string):
+        char = template_string[position]
+        match = _SUB_REFERENCE.match(template_string, position)
+        if match:
+            parts.append(match.group(0) if in_string else json.dumps(match.group(0)))
+            position = match.end()
+            continue
+        if in_string and escaped:
+            escaped = False
+        elif in_string and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+        parts.append(char)
+        position += 1
+    return json.loads("".join(parts))
