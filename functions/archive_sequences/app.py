@@ -24,7 +24,8 @@ for log_handler in logger.handlers:
     log_handler.addFilter(CorrelationIdFilter())  # shared with the package's loggers below
 copy_config_to_registered_loggers(source_logger=logger, include={"sequence_archiver"})
 metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
-tracer = Tracer(service=settings.service_name)  # off unless running in Lambda with tracing enabled
+# Only built when tracing is on: a disabled Tracer still imports the X-Ray SDK.
+tracer = Tracer(service=settings.service_name) if settings.tracing_enabled else None
 
 
 @cache
@@ -32,9 +33,12 @@ def _service() -> ArchiveService:
     return build_service(settings, metrics, tracer)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # results can be large; they go to EventBridge anyway
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+def _archive(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Archive the sequence IDs of an SQS batch, an EventBridge event or a direct payload."""
     return _service().handle(event, context)
+
+
+_measured = metrics.log_metrics(capture_cold_start_metric=True)(_archive)
+# Results can be large and go to EventBridge anyway: the trace keeps the subsegments, not the response.
+_traced = tracer.capture_lambda_handler(capture_response=False)(_measured) if tracer else _measured
+lambda_handler = logger.inject_lambda_context(clear_state=True)(_traced)

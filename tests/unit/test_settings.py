@@ -70,3 +70,16 @@ def test_bad_tunables_name_the_variable(variable: str, value: str) -> None:
 
 def test_an_empty_dead_letter_queue_url_means_none() -> None:
     assert load_settings({**REQUIRED, "DEAD_LETTER_QUEUE_URL": ""}).dead_letter_queue_url is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "enabled"),
+    [
+        ({"LAMBDA_TASK_ROOT": "/var/task"}, True),
+        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"}, False),
+        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"}, False),
+        ({}, False),
+    ],
+)
+def test_tracing_runs_only_in_lambda_and_unless_disabled(environment: dict[str, str], enabled: bool) -> None:
+    assert load_settings({**REQUIRED, **environment}).tracing_enabled is enabled

@@ -78,6 +78,11 @@ class Settings(BaseModel):
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1.0, alias="REPLY_RATE_LIMIT_TIME_SCALE")
     archive_mode: ArchiveMode = Field(default=ArchiveMode.AUTO, alias="REPLY_ARCHIVE_MODE")
     bulk_max_ids: int = Field(default=100, ge=1, le=1000, alias="REPLY_BULK_MAX_IDS")
+    # Tracing follows Powertools' own rule: on in Lambda (LAMBDA_TASK_ROOT set, not `sam local`) unless
+    # POWERTOOLS_TRACE_DISABLED. Decided here so the X-Ray SDK (over 100 ms to import) is never loaded when off.
+    trace_disabled: bool = Field(default=False, alias="POWERTOOLS_TRACE_DISABLED")
+    lambda_task_root: str | None = Field(default=None, alias="LAMBDA_TASK_ROOT")
+    sam_local: bool = Field(default=False, alias="AWS_SAM_LOCAL")
     idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
     idempotency_expires_after_seconds: int = Field(
         default=86_400, ge=60, le=30 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_SECONDS"
@@ -88,6 +93,11 @@ class Settings(BaseModel):
     def _https_unless_loopback(cls, value: str) -> str:
         """Reject anything but https (plain http only to a loopback host), credentials, query or fragment."""
         return validate_reply_base_url(value)
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether X-Ray tracing runs in this environment."""
+        return not self.trace_disabled and bool(self.lambda_task_root) and not self.sam_local
 
     @field_validator("archive_mode", mode="before")
     @classmethod
