@@ -51,9 +51,9 @@ def detect_trigger(event: object) -> Trigger:
     """SQS batch, EventBridge event, or anything else (a direct payload, SNS)."""
     if isinstance(event, dict):
         records = event.get("Records")
-        if isinstance(records, list) and records and isinstance(records[0], dict):  # noqa: SIM102
-            if records[0].get("eventSource") == "aws:sqs":
-                return Trigger.SQS
+        first = records[0] if isinstance(records, list) and records else None
+        if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
+            return Trigger.SQS
         if {"detail-type", "source", "detail", "id"} <= event.keys():
             return Trigger.EVENTBRIDGE
     return Trigger.DIRECT
@@ -73,13 +73,6 @@ def _sns_messages(event: object) -> list[tuple[str, str]] | None:
 
 def _rejected(reason: str) -> tuple[SequenceResult, ...]:
     return (SequenceResult(None, Outcome.INVALID, error=f"request rejected: {reason}"),)
-
-
-@dataclass
-class _SqsBatchState:
-    """What phase one decided for each record of a batch."""
-
-    retry_reasons: dict[str, str]
 
 
 class ArchiveService:
@@ -183,10 +176,10 @@ class ArchiveService:
         return detail
 
     def _handle_sqs(self, event: dict[str, Any], context: LambdaContext, deadline: Deadline) -> dict[str, Any]:
-        state = self._archive_batch(event["Records"], deadline)
+        retry_reasons = self._archive_batch(event["Records"], deadline)
 
         def settle(record: SQSRecord) -> None:
-            reason = state.retry_reasons.get(record.message_id)
+            reason = retry_reasons.get(record.message_id)
             if reason is not None:
                 raise RecordNeedsRetryError(reason)
 
@@ -201,8 +194,8 @@ class ArchiveService:
         response = process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
         return dict(response)
 
-    def _archive_batch(self, records: list[dict[str, Any]], deadline: Deadline) -> _SqsBatchState:
-        """Phase one: archive all records' IDs together, publish every results event, postpone throttled records."""
+    def _archive_batch(self, records: list[dict[str, Any]], deadline: Deadline) -> dict[str, str]:
+        """Archive all records' IDs together, publish every results event; return why records must be retried."""
         batch = _SqsBatch()
         for record in records:
             with correlation(str(record.get("messageId"))):
@@ -220,7 +213,7 @@ class ArchiveService:
             with correlation(report.request_id):
                 _log_report(report)
         self._settle_claims(batch)
-        return _SqsBatchState(batch.retry_reasons)
+        return batch.retry_reasons
 
     def _admit(self, record: dict[str, Any], batch: _SqsBatch) -> None:
         """Claim a record (when idempotency is on) and parse it; park what is not a request in the DLQ."""
