@@ -232,7 +232,7 @@ def test_a_retry_after_longer_than_the_time_left_fails_fast_instead_of_sleeping_
 ) -> None:
     reply_simulator.inject(Fault(kind="status", status=429, retry_after=600))
     handler = load_handler()
-    context = lambda_context(timeout_seconds=10)
+    context = lambda_context(timeout_seconds=20)  # 10 s of Reply work after the 10 s safety margin
 
     invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [119, 120]})], context)
 

@@ -165,7 +165,7 @@ def test_reply_rate_limit_headers_spread_a_nearly_spent_budget_instead_of_collec
         handler,
         aws_stack,
         [json.dumps({"sequenceIds": [109, 110, 111, 112, 113, 114]})],
-        lambda_context(timeout_seconds=30),
+        lambda_context(timeout_seconds=40),
     )
 
     assert invocation.failed_message_ids == set(invocation.message_ids)

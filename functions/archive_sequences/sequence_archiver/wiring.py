@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
     from sequence_archiver.settings import Settings
 
-# Short timeouts and the SDK's standard retry mode: a slow AWS call must not eat the Lambda deadline.
-AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+# Short timeouts and the SDK's standard retry mode: a slow AWS call must not eat the Lambda deadline
+# (PutEvents after the Reply work has DEADLINE_SAFETY_MARGIN_SECONDS left).
+AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
 
 
 def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = None) -> ArchiveService:
