@@ -69,7 +69,9 @@ class Settings(BaseModel):
     reply_max_attempts: int = Field(default=4, ge=1, le=10, alias="REPLY_MAX_ATTEMPTS")
     reply_backoff_base_seconds: PositiveSeconds = Field(default=0.5, alias="REPLY_BACKOFF_BASE_SECONDS")
     reply_backoff_max_seconds: PositiveSeconds = Field(default=20.0, alias="REPLY_BACKOFF_MAX_SECONDS")
-    deadline_safety_margin_seconds: float = Field(default=3.0, ge=0, le=60, alias="DEADLINE_SAFETY_MARGIN_SECONDS")
+    # Reply work stops this long before Lambda's timeout: the time kept for publishing results (AWS calls
+    # are not bounded by the Reply deadline) and settling the batch.
+    deadline_safety_margin_seconds: float = Field(default=10.0, ge=0, le=120, alias="DEADLINE_SAFETY_MARGIN_SECONDS")
     secret_max_age_seconds: int = Field(default=300, ge=0, le=86_400, alias="SECRET_MAX_AGE_SECONDS")
     results_publish_max_attempts: int = Field(default=3, ge=1, le=10, alias="RESULTS_PUBLISH_MAX_ATTEMPTS")
     rate_limit_per_minute: int = Field(default=100, ge=0, le=100_000, alias="REPLY_RATE_LIMIT_PER_MINUTE")
