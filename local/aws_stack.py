@@ -136,7 +136,7 @@ def start_moto_server(*, port: int = 0, quiet: bool = True) -> MotoServer:
 
 
 @functools.cache
-def _session(region: str) -> boto3.session.Session:
+def boto3_session(region: str) -> boto3.session.Session:
     """One boto3 session per region with dummy credentials, whatever the environment says."""
     return boto3.session.Session(
         aws_access_key_id=DUMMY_ACCESS_KEY_ID,
@@ -147,17 +147,17 @@ def _session(region: str) -> boto3.session.Session:
 
 def sqs_client(endpoint_url: str, region: str = DEFAULT_REGION) -> SQSClient:
     """An SQS client talking to the local endpoint."""
-    return _session(region).client("sqs", endpoint_url=endpoint_url)
+    return boto3_session(region).client("sqs", endpoint_url=endpoint_url)
 
 
 def events_client(endpoint_url: str, region: str = DEFAULT_REGION) -> EventBridgeClient:
     """An EventBridge client talking to the local endpoint."""
-    return _session(region).client("events", endpoint_url=endpoint_url)
+    return boto3_session(region).client("events", endpoint_url=endpoint_url)
 
 
 def secretsmanager_client(endpoint_url: str, region: str = DEFAULT_REGION) -> SecretsManagerClient:
     """A Secrets Manager client talking to the local endpoint."""
-    return _session(region).client("secretsmanager", endpoint_url=endpoint_url)
+    return boto3_session(region).client("secretsmanager", endpoint_url=endpoint_url)
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class QueueSettings:
     source: str
 
 
-def _load_cloudformation_yaml(text: str) -> Any:
+def load_cloudformation_yaml(text: str) -> Any:
     """Parse a CloudFormation/SAM template, turning short-form tags (!Ref, !GetAtt...) into long form."""
     import yaml
 
@@ -198,7 +198,7 @@ def _load_cloudformation_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def _resolve_int(value: Any, parameters: Mapping[str, Any]) -> int | None:
+def resolve_int(value: Any, parameters: Mapping[str, Any]) -> int | None:
     """An integer from a literal or a !Ref to a template parameter's Default; None if not resolvable."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
         parameter = parameters.get(str(value["Ref"]))
@@ -221,7 +221,7 @@ def queue_settings_from_template(path: Path = TEMPLATE_PATH) -> QueueSettings:
             defaults.max_receive_count,
             f"defaults ({path.name} not found)",
         )
-    document = _load_cloudformation_yaml(path.read_text(encoding="utf-8"))
+    document = load_cloudformation_yaml(path.read_text(encoding="utf-8"))
     document = document if isinstance(document, dict) else {}
     resources = document.get("Resources") or {}
     parameters = document.get("Parameters") or {}
@@ -236,8 +236,8 @@ def queue_settings_from_template(path: Path = TEMPLATE_PATH) -> QueueSettings:
     redrive = properties.get("RedrivePolicy") or {}
     if isinstance(redrive, str):
         redrive = json.loads(redrive)
-    visibility = _resolve_int(properties.get("VisibilityTimeout"), parameters)
-    max_receives = _resolve_int(redrive.get("maxReceiveCount") if isinstance(redrive, dict) else None, parameters)
+    visibility = resolve_int(properties.get("VisibilityTimeout"), parameters)
+    max_receives = resolve_int(redrive.get("maxReceiveCount") if isinstance(redrive, dict) else None, parameters)
     missing = [
         name for name, found in (("VisibilityTimeout", visibility), ("maxReceiveCount", max_receives)) if found is None
     ]

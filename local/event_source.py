@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from local.aws_stack import (
     TEMPLATE_PATH,
     LocalStackError,
-    _load_cloudformation_yaml,
-    _resolve_int,
+    load_cloudformation_yaml,
+    resolve_int,
     sqs_event_from_messages,
 )
 from local.lambda_context import LocalLambdaContext
@@ -77,7 +77,7 @@ def event_source_settings_from_template(path: Path = TEMPLATE_PATH) -> EventSour
     """Read BatchSize, MaximumBatchingWindowInSeconds, the function timeout and response types from template.yaml."""
     if not path.is_file():
         raise LocalStackError(f"{path} not found: the event source reads its settings from the template")
-    document = _load_cloudformation_yaml(path.read_text(encoding="utf-8"))
+    document = load_cloudformation_yaml(path.read_text(encoding="utf-8"))
     document = document if isinstance(document, dict) else {}
     parameters = document.get("Parameters") or {}
     function = (document.get("Resources") or {}).get(FUNCTION_LOGICAL_ID)
@@ -87,9 +87,9 @@ def event_source_settings_from_template(path: Path = TEMPLATE_PATH) -> EventSour
     global_function = (document.get("Globals") or {}).get("Function") or {}
     timeout_value = (function.get("Properties") or {}).get("Timeout", global_function.get("Timeout"))
     values = {
-        "BatchSize": _resolve_int(event.get("BatchSize"), parameters),
-        "MaximumBatchingWindowInSeconds": _resolve_int(event.get("MaximumBatchingWindowInSeconds"), parameters),
-        "Timeout": _resolve_int(timeout_value, parameters),
+        "BatchSize": resolve_int(event.get("BatchSize"), parameters),
+        "MaximumBatchingWindowInSeconds": resolve_int(event.get("MaximumBatchingWindowInSeconds"), parameters),
+        "Timeout": resolve_int(timeout_value, parameters),
     }
     missing = [name for name, value in values.items() if value is None]
     if missing:
@@ -101,7 +101,7 @@ def event_source_settings_from_template(path: Path = TEMPLATE_PATH) -> EventSour
         batching_window_seconds=int(values["MaximumBatchingWindowInSeconds"] or 0),
         function_timeout_seconds=int(values["Timeout"] or 0),
         report_batch_item_failures="ReportBatchItemFailures" in response_types,
-        maximum_concurrency=_resolve_int(scaling.get("MaximumConcurrency"), parameters)
+        maximum_concurrency=resolve_int(scaling.get("MaximumConcurrency"), parameters)
         if isinstance(scaling, dict)
         else None,
         source=path.name,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from local.aws_stack import (
     DEFAULT_REGION,
     QueueSettings,
-    _session,
+    boto3_session,
     drain_queue,
     function_environment,
     provision,
@@ -588,7 +588,7 @@ def idempotency_supported(function_dir: Path = FUNCTION_DIR) -> bool:
 
 def _create_idempotency_table(stack: LocalStack, name: str) -> Any:
     """A DynamoDB table as Powertools idempotency expects it: partition key `id`, TTL on `expiration`."""
-    dynamodb: Any = _session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
+    dynamodb: Any = boto3_session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
     dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
