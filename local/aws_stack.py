@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
+from local.background import BackgroundService
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-    from types import TracebackType
 
     from moto.server import ThreadedMotoServer
     from mypy_boto3_events import EventBridgeClient
@@ -75,7 +76,7 @@ class LocalStackError(RuntimeError):
     """The local AWS stack could not be started or provisioned."""
 
 
-class MotoServer:
+class MotoServer(BackgroundService):
     """A moto server in a daemon thread on 127.0.0.1; use stop() or a with block to shut it down."""
 
     def __init__(self, *, port: int = 0, quiet: bool = True) -> None:
@@ -117,17 +118,6 @@ class MotoServer:
         inner = getattr(server, "_server", None)
         if inner is not None:
             inner.server_close()
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_moto_server(*, port: int = 0, quiet: bool = True) -> MotoServer:

@@ -26,9 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from local.background import BackgroundService
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class _State:
         self.secret_reads_failed = 0
 
 
-class FaultProxy:
+class FaultProxy(BackgroundService):
     """Forwards AWS API calls to an upstream endpoint (the moto server), failing some on command."""
 
     def __init__(self, upstream_url: str, *, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -114,17 +115,6 @@ class FaultProxy:
         server.server_close()
         if thread is not None:
             thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def endpoint_url(self) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST
+from sequence_archiver.batching import chunk_by_count_and_size
 from sequence_archiver_cli.aws import describe_aws_error
 
 if TYPE_CHECKING:
@@ -72,15 +73,9 @@ def plan_batches(
     messages: Sequence[PlannedMessage], *, max_batch_bytes: int = MAX_PAYLOAD_BYTES
 ) -> list[list[PlannedMessage]]:
     """SendMessageBatch calls of at most 10 entries and 256 KiB in all."""
-    batches: list[list[PlannedMessage]] = []
-    size = 0
-    for message in messages:
-        if not batches or len(batches[-1]) == MAX_ENTRIES_PER_CALL or size + message.size > max_batch_bytes:
-            batches.append([])
-            size = 0
-        batches[-1].append(message)
-        size += message.size
-    return batches
+    return chunk_by_count_and_size(
+        messages, size_of=lambda message: message.size, max_items=MAX_ENTRIES_PER_CALL, max_bytes=max_batch_bytes
+    )
 
 
 @dataclass(frozen=True, slots=True)

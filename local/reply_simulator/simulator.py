@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Final
 
+from local.background import BackgroundService
 from local.reply_simulator.admin import ADMIN_PREFIX, handle_admin
 from local.reply_simulator.api import ApiSettings, ReplyApi
 from local.reply_simulator.http_server import SimulatorHTTPServer
@@ -21,7 +22,6 @@ from local.reply_simulator.store import SequenceStore, make_sequence, seed_seque
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
-    from types import TracebackType
 
     from local.reply_simulator.messages import HttpRequest, HttpResponse
     from local.reply_simulator.models import Fault, RateLimit, RecordedRequest, SimulatedSequence
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 UNAUTHORIZED_BODIES: Final = ("problem", "empty")
 
 
-class ReplySimulator:
+class ReplySimulator(BackgroundService):
     """Behaves like Reply API v3 for the sequence operations, with state, auth, rate limits and faults."""
 
     def __init__(
@@ -98,17 +98,6 @@ class ReplySimulator:
         server.close_connections()
         server.server_close()
         logger.info("reply simulator stopped")
-
-    def __enter__(self) -> ReplySimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

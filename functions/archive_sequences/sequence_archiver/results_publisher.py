@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sequence_archiver.batching import chunk_by_count_and_size
 from sequence_archiver.observability import NoTracing
 from sequence_archiver.outcomes import any_failed, count_outcomes
 
@@ -121,7 +122,10 @@ class ResultsPublisher:
         """Publish every report; return the request IDs with at least one entry that never got through."""
         entries = [entry for report in reports for entry in self._entries(report)]
         failed: set[str] = set()
-        for chunk in _chunks(entries):
+        chunks = chunk_by_count_and_size(
+            entries, size_of=lambda entry: entry.size, max_items=MAX_ENTRIES_PER_CALL, max_bytes=MAX_REQUEST_BYTES
+        )
+        for chunk in chunks:
             failed.update(self._put_with_retries(chunk))
         return failed
 
@@ -165,16 +169,3 @@ class ResultsPublisher:
         failed = {item.request_id for item in pending}
         logger.error("results events not published", extra={"request_ids": sorted(failed)})
         return failed
-
-
-def _chunks(entries: Sequence[_Entry]) -> list[list[_Entry]]:
-    """Group entries into PutEvents calls of at most 10 entries and 256 KiB."""
-    chunks: list[list[_Entry]] = []
-    size = 0
-    for entry in entries:
-        if not chunks or len(chunks[-1]) == MAX_ENTRIES_PER_CALL or size + entry.size > MAX_REQUEST_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(entry)
-        size += entry.size
-    return chunks
