@@ -1,40 +1,30 @@
-"""GET /v3/sequences: filters, paging with top/skip/hasMore, and the same pacing and 429 handling as the function.
-
-The function's ReplyClient only sends POSTs, so this is a small GET client on top of the same pieces:
-RateLimiter and its budgets, Retry-After and problem+json parsing, the retry policy and timeouts.
-"""
+"""GET /v3/sequences: filters, paging with top/skip/hasMore, through the function's ReplyClient (same pacing,
+429 and Retry-After handling, retries and 401 re-read)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3HTTPError
-
+from sequence_archiver.deadline import Deadline
 from sequence_archiver.exceptions import (
     ReplyApiError,
-    ReplyAuthenticationError,
     ReplyMalformedResponseError,
-    ReplyServerError,
-    ReplyThrottledError,
-    ReplyTransportError,
-    RetryableReplyError,
 )
-from sequence_archiver.rate_limiter import RateLimiter, parse_reset
-from sequence_archiver.reply_client import Problem, RetryPolicy, Timeouts, parse_problem, parse_retry_after
+from sequence_archiver.reply_client import ApiCall, Problem, ReplyClient, RetryPolicy, Timeouts
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable, Iterator, Mapping
 
+    import urllib3
+
     from sequence_archiver.api_key import ApiKeySource
+    from sequence_archiver.rate_limiter import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +32,7 @@ USER_AGENT = "reply-sequence-archiver-cli/0.1"
 LIST_PATH = "/v3/sequences"
 MAX_PAGE_SIZE = 1000  # Reply's documented maximum for `top`
 DEFAULT_PAGE_SIZE = 100
+_NO_DEADLINE_SECONDS = 86_400.0
 STATUSES = ("new", "active", "paused")
 
 
@@ -182,7 +173,7 @@ def _item(raw: object) -> SequenceItem | None:
 
 
 class SequenceListClient:
-    """GET /v3/sequences for one key, paced by a RateLimiter; transient failures are retried."""
+    """GET /v3/sequences for one key through the function's ReplyClient: same pacing, retries and 401 re-read."""
 
     def __init__(
         self,
@@ -194,85 +185,36 @@ class SequenceListClient:
         timeouts: Timeouts | None = None,
         http: urllib3.PoolManager | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[float], float] = lambda ceiling: random.uniform(0.0, ceiling),  # noqa: S311
     ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._api_key_source = api_key_source
-        self._limiter = rate_limiter
-        self._policy = retry_policy or RetryPolicy()
-        self._timeouts = timeouts or Timeouts()
-        self._http = http or urllib3.PoolManager(num_pools=1, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED")
-        self._sleep = sleep
-        self._jitter = jitter
         self.calls = 0
+        self._client = ReplyClient(
+            base_url=base_url,
+            api_key_source=api_key_source,
+            retry_policy=retry_policy or RetryPolicy(),
+            timeouts=timeouts or Timeouts(),
+            rate_limiter=rate_limiter,
+            http=http,
+            sleep=sleep,
+            on_api_call=self._count_call,
+        )
+
+    def _count_call(self, _call: ApiCall) -> None:
+        self.calls += 1
 
     def get_page(self, params: Mapping[str, str]) -> tuple[list[SequenceItem], bool]:
         """One page: its items and hasMore. Raises ReplyRefusedError, ReplyAuthenticationError or the last retryable."""
-        url = self._base_url + LIST_PATH + "?" + urlencode(params)
-        failures = 0
-        key_refreshed = False
-        while True:
-            wait = self._limiter.wait_seconds()
-            if wait > 0:
-                self._sleep(wait)
-            try:
-                return self._attempt(url)
-            except _Unauthorized:
-                if key_refreshed:
-                    raise ReplyAuthenticationError("Reply rejected the API key (401)", http_status=401) from None
-                key_refreshed = True  # a secret may have been rotated: read it again, once
-                self._api_key_source.api_key(refresh=True)
-            except RetryableReplyError as exc:
-                failures += 1
-                if failures >= self._policy.max_attempts:
-                    raise
-                ceiling = min(self._policy.backoff_max_seconds, self._policy.backoff_base_seconds * 2 ** (failures - 1))
-                # A 429 has paused the limiter for Retry-After; the wait before the next attempt covers it.
-                delay = max(self._jitter(ceiling), exc.retry_after_seconds or 0.0, self._limiter.wait_seconds())
-                logger.info("retrying the list call", extra={"reason": type(exc).__name__, "delay_seconds": delay})
-                self._sleep(delay)
-
-    def _attempt(self, url: str) -> tuple[list[SequenceItem], bool]:
-        headers = {
-            "Authorization": "Bearer " + self._api_key_source.api_key().get_secret_value(),
-            "Accept": "application/json, application/problem+json",
-            "User-Agent": USER_AGENT,
-        }
-        timeout = urllib3.Timeout(connect=self._timeouts.connect_seconds, read=self._timeouts.read_seconds)
-        self._limiter.record_call()
-        self.calls += 1
-        try:
-            response = self._http.request("GET", url, headers=headers, timeout=timeout, retries=False, redirect=False)
-        except Urllib3HTTPError as exc:
-            raise ReplyTransportError(f"no answer from Reply ({type(exc).__name__})") from None
-        remaining = response.headers.get("x-rate-limit-remaining")
-        if remaining is not None and remaining.strip().isdigit():
-            reset = parse_reset(response.headers.get("x-rate-limit-reset"))
-            self._limiter.observe(remaining=int(remaining), reset_epoch_seconds=reset)
-        status = response.status
-        if status == 401:
-            raise _Unauthorized
-        if status == 429:
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            self._limiter.pause(wait if wait is not None else self._policy.backoff_base_seconds)
-            raise ReplyThrottledError("Reply rate limit exceeded (429)", http_status=429, retry_after_seconds=wait)
-        if status >= 500:
-            raise ReplyServerError(
-                f"Reply answered {status}",
-                http_status=status,
-                retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if 200 <= status < 300:
-            return parse_page(response.data)
-        problem = parse_problem(response.data)
-        reason = (problem.short_reason() if problem else None) or f"HTTP {status}"
+        # A one-off command has no Lambda deadline; a day stands for "as long as it takes".
+        answer = self._client.list_sequences(params, Deadline(time.monotonic() + _NO_DEADLINE_SECONDS), parse_page)
+        if answer.page is not None:
+            return answer.page
+        problem = answer.problem
+        reason = (problem.short_reason() if problem else None) or f"HTTP {answer.http_status}"
         raise ReplyRefusedError(
-            f"Reply refused the list call ({status}): {reason}", http_status=status, problem=problem, reason=reason
+            f"Reply refused the list call ({answer.http_status}): {reason}",
+            http_status=answer.http_status,
+            problem=problem,
+            reason=reason,
         )
-
-
-class _Unauthorized(Exception):  # noqa: N818 - internal signal, never escapes the client
-    """A 401 answer; the client decides whether to re-read the key or give up."""
 
 
 def list_sequences(

@@ -339,3 +339,56 @@ def test_pacing_that_would_pass_the_deadline_fails_fast_with_a_retry_hint(clock:
 
     assert excinfo.value.retry_after_seconds == pytest.approx(61.2, abs=0.1)  # one window plus its slack
     assert len(http.requests) == 1
+
+
+class RecordingTracing:
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, dict[str, str]]] = []
+
+    def span(self, name: str, **annotations: str) -> Any:
+        from contextlib import nullcontext
+
+        self.spans.append((name, annotations))
+        return nullcontext()
+
+
+def test_every_reply_call_is_a_trace_subsegment(clock: FakeClock) -> None:
+    tracing = RecordingTracing()
+    client, _, _ = make_client(clock, [problem(503), Answer(200, sequence_body()), Answer(200, b"{}")])
+    client._tracing = tracing
+
+    client.archive_sequence(42, deadline(clock))
+    client.bulk_archive([1, 2], deadline(clock))
+
+    assert tracing.spans == [
+        (
+            "## reply.ArchiveSequence",
+            {"operation": "ArchiveSequence", "method": "POST", "path": "/v3/sequences/42/archive"},
+        ),
+        (
+            "## reply.ArchiveSequence",
+            {"operation": "ArchiveSequence", "method": "POST", "path": "/v3/sequences/42/archive"},
+        ),
+        (
+            "## reply.BulkArchiveSequences",
+            {"operation": "BulkArchiveSequences", "method": "POST", "path": "/v3/sequences/archive"},
+        ),
+    ]
+
+
+def test_list_sequences_gets_a_page_with_the_query_and_retries_a_malformed_one(clock: FakeClock) -> None:
+    page = json.dumps({"items": [{"id": 7}], "hasMore": False}).encode()
+    client, http, _ = make_client(clock, [Answer(200, b"not json"), Answer(200, page)])
+
+    def parse(body: bytes) -> list[int]:
+        try:
+            return [item["id"] for item in json.loads(body)["items"]]
+        except ValueError:
+            raise ReplyMalformedResponseError("not a page", http_status=200) from None
+
+    answer = client.list_sequences({"status": "paused", "top": "100"}, deadline(clock), parse)
+
+    assert (answer.http_status, answer.page) == (200, [7])
+    assert [(r["method"], r["url"]) for r in http.requests] == [
+        ("GET", "https://api.reply.io/v3/sequences?status=paused&top=100")
+    ] * 2

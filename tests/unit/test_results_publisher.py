@@ -149,3 +149,25 @@ def test_requests_whose_events_never_get_through_are_reported() -> None:
 @pytest.mark.parametrize("trigger", list(Trigger))
 def test_every_trigger_value_is_in_the_schema(trigger: Trigger) -> None:
     jsonschema.validate(report("r", [SequenceResult(1, Outcome.ARCHIVED, 200)], trigger).detail(), SCHEMA)
+
+
+def test_each_put_events_call_is_a_trace_subsegment() -> None:
+    from contextlib import nullcontext
+
+    spans: list[tuple[str, dict[str, str]]] = []
+
+    class Recording:
+        def span(self, name: str, **annotations: str) -> Any:
+            spans.append((name, annotations))
+            return nullcontext()
+
+    events = FakeEventBridge()
+    publisher = ResultsPublisher(
+        events_client=events,  # type: ignore[arg-type]
+        event_bus_name="results",
+        source="reply.sequence-archiver",
+        tracing=Recording(),
+    )
+    publisher.publish([report(f"m{i}", [SequenceResult(i, Outcome.ARCHIVED, 200)]) for i in range(1, 13)])
+
+    assert spans == [("## results.PutEvents", {"entries": "10"}), ("## results.PutEvents", {"entries": "2"})]

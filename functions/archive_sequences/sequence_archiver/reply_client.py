@@ -12,7 +12,8 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -33,7 +34,7 @@ from sequence_archiver.outcomes import SequenceSummary
 from sequence_archiver.rate_limiter import RateLimiter, parse_reset
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.deadline import Deadline
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _Final = TypeVar("_Final")
+_Page = TypeVar("_Page")
 USER_AGENT = "reply-sequence-archiver/0.1 (+aws-lambda)"
 _MAX_ERROR_TEXT = 200
 _KNOWN_STATUSES = {"new": "new", "active": "active", "paused": "paused"}
@@ -208,6 +210,15 @@ def parse_bulk_failures(body: bytes, *, requested: set[int]) -> dict[int, BulkIt
 
 
 @dataclass(frozen=True, slots=True)
+class ListAnswer(Generic[_Page]):
+    """A final answer to a list call: 2xx with its parsed page, or a 4xx with its problem."""
+
+    http_status: int
+    page: _Page | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _HttpAnswer:
     status: int
     body: bytes
@@ -283,6 +294,20 @@ class ReplyClient:
 
         return self._call_with_retries("BulkArchiveSequences", "/v3/sequences/archive", body, interpret, deadline)
 
+    def list_sequences(
+        self, query: Mapping[str, str], deadline: Deadline, parse_page: Callable[[bytes], _Page]
+    ) -> ListAnswer[_Page]:
+        """GET /v3/sequences with filters and paging; a 2xx body goes through `parse_page`, whose
+        ReplyMalformedResponseError is retried like any transient failure."""
+
+        def interpret(answer: _HttpAnswer) -> ListAnswer[_Page]:
+            if 200 <= answer.status < 300:
+                return ListAnswer(answer.status, page=parse_page(answer.body))
+            return ListAnswer(answer.status, problem=parse_problem(answer.body))
+
+        path = "/v3/sequences" + ("?" + urlencode(query) if query else "")
+        return self._call_with_retries("GetSequences", path, None, interpret, deadline, method="GET")
+
     def _call_with_retries(
         self,
         operation: str,
@@ -292,6 +317,7 @@ class ReplyClient:
         deadline: Deadline,
         *,
         sequence_id: int | None = None,
+        method: str = "POST",
     ) -> _Final:
         key_refreshed = False
         attempt = 0
@@ -299,7 +325,7 @@ class ReplyClient:
             attempt += 1
             self._wait_for_budget(deadline)
             try:
-                return interpret(self._check_transient(self._attempt(operation, path, body, deadline)))
+                return interpret(self._check_transient(self._attempt(operation, method, path, body, deadline)))
             except _Unauthorized:
                 if key_refreshed:
                     raise ReplyAuthenticationError(
@@ -355,7 +381,7 @@ class ReplyClient:
         if wait > 0:
             self._sleep(wait)
 
-    def _attempt(self, operation: str, path: str, body: bytes | None, deadline: Deadline) -> _HttpAnswer:
+    def _attempt(self, operation: str, method: str, path: str, body: bytes | None, deadline: Deadline) -> _HttpAnswer:
         api_key = self._api_key_source.api_key()
         budget = min(self._timeouts.connect_seconds + self._timeouts.read_seconds, deadline.remaining_seconds())
         timeout = urllib3.Timeout(connect=min(self._timeouts.connect_seconds, budget), read=budget)
@@ -370,15 +396,16 @@ class ReplyClient:
         started = self._clock()
         status: int | None = None
         try:
-            response = self._http.request(
-                "POST",
-                self._base_url + path,
-                body=body,
-                headers=headers,
-                timeout=timeout,
-                retries=False,
-                redirect=False,
-            )
+            with self._tracing.span(f"## reply.{operation}", operation=operation, method=method, path=path):
+                response = self._http.request(
+                    method,
+                    self._base_url + path,
+                    body=body,
+                    headers=headers,
+                    timeout=timeout,
+                    retries=False,
+                    redirect=False,
+                )
             status = response.status
             answer = _HttpAnswer(
                 status=response.status,
