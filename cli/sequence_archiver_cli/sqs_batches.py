@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST
 from sequence_archiver.batching import chunk_by_count_and_size
+from sequence_archiver.reply_client import RetryPolicy
 from sequence_archiver_cli.aws import describe_aws_error
 
 if TYPE_CHECKING:
@@ -120,8 +121,11 @@ class BatchSender:
         self._sqs = sqs
         self._queue_url = queue_url
         self._max_attempts = max_attempts
-        self._backoff_base = backoff_base_seconds
-        self._backoff_max = backoff_max_seconds
+        self._backoff = RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base_seconds=backoff_base_seconds,
+            backoff_max_seconds=backoff_max_seconds,
+        )
         self._sleep = sleep
         self._jitter = jitter
 
@@ -176,4 +180,4 @@ class BatchSender:
                 return
             report.retried_entries += len(retry)
             pending = retry
-            self._sleep(self._jitter(0.0, min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))))
+            self._sleep(self._jitter(0.0, self._backoff.backoff_ceiling(attempt)))

@@ -57,6 +57,10 @@ class RetryPolicy:
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 20.0
 
+    def backoff_ceiling(self, attempt: int) -> float:
+        """The exponential backoff's upper bound after failed attempt number `attempt` (1-based), capped."""
+        return min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0 ** (attempt - 1))
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -360,7 +364,7 @@ class ReplyClient:
         policy = self._retry_policy
         if attempt >= policy.max_attempts:
             return None
-        backoff = self._jitter(min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2 ** (attempt - 1)))
+        backoff = self._jitter(policy.backoff_ceiling(attempt))
         return max(backoff, self._limiter.wait_seconds(), error.retry_after_seconds or 0.0)
 
     def _wait_for_budget(self, deadline: Deadline) -> None:
