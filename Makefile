@@ -23,7 +23,8 @@ $(BIN)/.installed: requirements-dev.txt layers/dependencies/requirements.txt pyp
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# PYTHONWARNINGS: setuptools prints an "Editable installation" notice for every editable build
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -107,5 +108,7 @@ deploy: sam-cli  ## sam build, then sam deploy with samconfig.toml (GUIDED=1 ask
 	echo "$(SAM) deploy $$guided $$region_args $(DEPLOY_ARGS)"; \
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy $$guided $$region_args $(DEPLOY_ARGS)
 
-clean:  ## remove virtualenvs and build output
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOCK_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
+clean:  ## remove virtualenvs, build output and caches: the tree is left as `git clone` made it
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOCK_VENV) .venv-sam-tmp .aws-sam .mypy_cache .pytest_cache .ruff_cache build bench/tmp
+	find . -name '*.egg-info' -prune -exec rm -rf {} +
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,6 +1,6 @@
 """A local Reply API v3 simulator for the sequence operations, served over real HTTP.
 
-It follows shared/reply-api/README.md (the behaviour summary) and openapi-excerpt.yaml beside it:
+It follows openapi/README.md (the behaviour summary) and openapi/openapi-excerpt.yaml (Reply's spec):
 GET /v3/sequences, GET /v3/sequences/{id}, POST /v3/sequences/{id}/pause,
 POST /v3/sequences/{id}/archive and POST /v3/sequences/archive (bulk), with per-sequence state,
 bearer keys with scopes, per-key sliding-window rate limits and fault injection.

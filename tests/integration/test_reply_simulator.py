@@ -37,7 +37,7 @@ from local.reply_simulator import (
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).parents[2]
-SPEC_PATH = Path(__file__).parents[3] / "shared" / "reply-api" / "openapi-excerpt.yaml"
+SPEC_PATH = REPO_ROOT / "local" / "reply_simulator" / "openapi" / "openapi-excerpt.yaml"
 SPEC_URI = "urn:reply-api-openapi-excerpt"
 KEY = "test-key"
 PROBLEM = "application/problem+json"

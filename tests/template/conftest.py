@@ -58,6 +58,7 @@ class BuiltArtifact:
     build_dir: Path
     function_dir: Path
     layer_python_dir: Path
+    build_output: str
 
 
 def sam_executable() -> str:
@@ -123,6 +124,7 @@ def built_artifact(tmp_path_factory: pytest.TempPathFactory) -> BuiltArtifact:
         build_dir=build_dir,
         function_dir=build_dir / FUNCTION_LOGICAL_ID,
         layer_python_dir=build_dir / LAYER_LOGICAL_ID / "python",
+        build_output=result.stdout + result.stderr,
     )
 
 

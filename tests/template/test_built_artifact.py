@@ -89,3 +89,10 @@ def test_the_built_handler_runs_without_the_development_environment(
     assert result["response"]["trigger"] == "direct", result
     assert not {"pytest", "moto", "local", "tests"} & set(result["modules"])
     read_results_events(stack, expected=1)  # type: ignore[arg-type]
+
+
+def test_sam_build_installs_nothing_into_the_function_and_warns_of_nothing(built_artifact: BuiltArtifact) -> None:
+    # The layer carries every dependency; the function's requirements.txt is empty on purpose.
+    assert "requirements.txt file not found" not in built_artifact.build_output
+    assert not list(built_artifact.function_dir.glob("*.dist-info"))
+    assert (built_artifact.function_dir / "app.py").is_file()
