@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from sequence_archiver.api_key import ApiKeySource
+    from sequence_archiver.deadline import Deadline
     from sequence_archiver_cli.aws import AwsOptions
 
 DEFAULT_API_KEY_VARIABLE = "REPLY_API_KEY"
@@ -32,9 +33,9 @@ class StaticApiKey:
     def __init__(self, key: SecretStr) -> None:
         self._key = key
 
-    def api_key(self, *, refresh: bool = False) -> SecretStr:
-        """The key."""
-        del refresh
+    def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
+        """The key (nothing to read, so no deadline to keep)."""
+        del refresh, deadline
         return self._key
 
     def __repr__(self) -> str:

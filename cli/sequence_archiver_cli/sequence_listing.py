@@ -15,7 +15,7 @@ from sequence_archiver.exceptions import (
     ReplyApiError,
     ReplyMalformedResponseError,
 )
-from sequence_archiver.reply_client import ApiCall, Problem, ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 
 if TYPE_CHECKING:
     import uuid
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.rate_limiter import RateLimiter
+    from sequence_archiver.reply_answers import ApiCall, Problem
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sequence_archiver.exceptions import (
     ReplyThrottledError,
 )
 from sequence_archiver.outcomes import Outcome, SequenceSummary
-from sequence_archiver.reply_client import Problem, ReplyResponse
+from sequence_archiver.reply_answers import Problem, ReplyResponse
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -150,13 +150,13 @@ class BulkApi(ScriptedApi):
 
 
 def bulk_ok(**failures: tuple[str, str | None]) -> object:
-    from sequence_archiver.reply_client import BulkArchiveResponse, BulkItemFailure
+    from sequence_archiver.reply_answers import BulkArchiveResponse, BulkItemFailure
 
     return BulkArchiveResponse(200, {int(k.lstrip("_")): BulkItemFailure(*v) for k, v in failures.items()})
 
 
 def test_bulk_item_errors_map_to_outcomes_and_unlisted_ids_are_archived(clock: FakeClock) -> None:
-    from sequence_archiver.settings import ArchiveMode
+    from sequence_archiver.archiver import ArchiveMode
 
     api = BulkApi(
         [
@@ -192,7 +192,7 @@ def test_bulk_item_errors_map_to_outcomes_and_unlisted_ids_are_archived(clock: F
 
 
 def test_ids_of_several_requests_are_archived_once_in_chunks_and_mapped_back(clock: FakeClock) -> None:
-    from sequence_archiver.settings import ArchiveMode
+    from sequence_archiver.archiver import ArchiveMode
 
     api = BulkApi([bulk_ok(), bulk_ok(_5=("notFound", None))])
     archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=3)  # type: ignore[arg-type]
@@ -209,7 +209,7 @@ def test_ids_of_several_requests_are_archived_once_in_chunks_and_mapped_back(clo
 
 
 def test_auto_mode_uses_the_single_endpoint_for_a_lone_id(clock: FakeClock) -> None:
-    from sequence_archiver.settings import ArchiveMode
+    from sequence_archiver.archiver import ArchiveMode
 
     api = BulkApi([], {7: ReplyResponse(200)})
     archiver = SequenceArchiver(api, mode=ArchiveMode.AUTO)  # type: ignore[arg-type]
@@ -221,8 +221,8 @@ def test_auto_mode_uses_the_single_endpoint_for_a_lone_id(clock: FakeClock) -> N
 
 
 def test_a_bulk_403_falls_back_to_single_calls_for_the_life_of_the_instance(clock: FakeClock) -> None:
-    from sequence_archiver.reply_client import BulkArchiveResponse
-    from sequence_archiver.settings import ArchiveMode
+    from sequence_archiver.archiver import ArchiveMode
+    from sequence_archiver.reply_answers import BulkArchiveResponse
 
     api = BulkApi(
         [BulkArchiveResponse(403, problem=Problem(code="sequenceAction.forbidden"))],
@@ -245,8 +245,8 @@ def test_a_bulk_403_falls_back_to_single_calls_for_the_life_of_the_instance(cloc
 
 
 def test_a_bulk_validation_error_uses_single_calls_for_that_chunk_only(clock: FakeClock) -> None:
-    from sequence_archiver.reply_client import BulkArchiveResponse
-    from sequence_archiver.settings import ArchiveMode
+    from sequence_archiver.archiver import ArchiveMode
+    from sequence_archiver.reply_answers import BulkArchiveResponse
 
     api = BulkApi(
         [BulkArchiveResponse(400, problem=Problem(has_validation_errors=True)), bulk_ok()],
@@ -262,7 +262,7 @@ def test_a_bulk_validation_error_uses_single_calls_for_that_chunk_only(clock: Fa
 
 
 def test_a_failed_bulk_call_fails_its_ids_with_the_retry_hint_and_the_next_chunk_goes_on(clock: FakeClock) -> None:
-    from sequence_archiver.settings import ArchiveMode
+    from sequence_archiver.archiver import ArchiveMode
 
     api = BulkApi([ReplyThrottledError("429", http_status=429, retry_after_seconds=42), bulk_ok()])
     archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=2)  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ from sequence_archiver.exceptions import (
     ReplyThrottledError,
     ReplyTransportError,
 )
-from sequence_archiver.reply_client import ApiCall, ReplyClient, RetryPolicy, Timeouts, parse_retry_after
+from sequence_archiver.reply_answers import ApiCall
+from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts, parse_retry_after
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -56,7 +57,7 @@ class KeySource:
     def __init__(self, *keys: str) -> None:
         self.keys, self.reads, self.refreshes = list(keys), 0, 0
 
-    def api_key(self, *, refresh: bool = False) -> SecretStr:
+    def api_key(self, *, refresh: bool = False, deadline: object = None) -> SecretStr:
         self.reads += 1
         if refresh:
             self.refreshes += 1

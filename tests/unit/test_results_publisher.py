@@ -11,12 +11,11 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary
+from sequence_archiver.request_report import RequestReport, Trigger
 from sequence_archiver.results_publisher import (
     DETAIL_TYPE,
     MAX_REQUEST_BYTES,
-    RequestReport,
     ResultsPublisher,
-    Trigger,
     split_detail,
 )
 

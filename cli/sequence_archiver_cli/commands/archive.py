@@ -7,11 +7,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST, parse_archive_request
-from sequence_archiver.archiver import SequenceArchiver
+from sequence_archiver.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.deadline import Deadline
 from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
 from sequence_archiver.reply_client import ReplyClient, Timeouts
-from sequence_archiver.settings import ArchiveMode
 from sequence_archiver_cli.common import (
     aws_from,
     aws_options,
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.reply_client import ApiCall
+    from sequence_archiver.reply_answers import ApiCall
     from sequence_archiver_cli.common import Console
     from sequence_archiver_cli.id_input import IdInput
 

@@ -13,14 +13,16 @@ from sequence_archiver.exceptions import ApiKeyMalformedError, ApiKeyUnavailable
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+    from sequence_archiver.deadline import Deadline
+
 _FORBIDDEN_KEY_CHARS = frozenset("\r\n\t \x00")
 
 
 class ApiKeySource(Protocol):
     """Where the Reply client gets its key; `refresh=True` bypasses any cache (after a 401)."""
 
-    def api_key(self, *, refresh: bool = False) -> SecretStr:
-        """The current API key."""
+    def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
+        """The current API key, read within `deadline` when one is given."""
         ...
 
 
@@ -52,7 +54,7 @@ class SecretsManagerApiKey:
         self._max_age_seconds = max_age_seconds
         self._parsed: tuple[str, SecretStr] | None = None  # the last secret string and its key
 
-    def api_key(self, *, refresh: bool = False) -> SecretStr:
+    def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
         """The key, from cache unless `refresh` or the cache is older than the max age."""
         try:
             value = self._provider.get(self._secret_id, max_age=self._max_age_seconds, force_fetch=refresh)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from sequence_archiver.archive_request import InvalidSequenceId
@@ -16,15 +17,14 @@ from sequence_archiver.exceptions import (
     SequenceArchiverError,
 )
 from sequence_archiver.outcomes import Outcome, SequenceResult
-from sequence_archiver.reply_client import ReplyResponse
-from sequence_archiver.settings import ArchiveMode
+from sequence_archiver.reply_answers import ReplyResponse
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.deadline import Deadline
-    from sequence_archiver.reply_client import BulkArchiveResponse
+    from sequence_archiver.reply_answers import BulkArchiveResponse
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ BULK_ITEM_OUTCOMES = {
 BULK_UNAVAILABLE_STATUSES = frozenset({403, 404, 405})
 # Errors that hold for every later ID too: stop calling instead of proving them again per ID.
 _REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError)
+
+
+class ArchiveMode(StrEnum):
+    """Which Reply endpoint archives: the bulk one, single calls, or bulk when a batch holds several IDs."""
+
+    AUTO = "auto"
+    SINGLE = "single"
+    BULK = "bulk"
 
 
 class SequenceArchiveApi(Protocol):

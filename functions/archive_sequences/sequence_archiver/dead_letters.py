@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.client import SQSClient
 
+    from sequence_archiver.deadline import Deadline
+
 logger = logging.getLogger(__name__)
 
 _MAX_ATTRIBUTE_CHARS = 1_000
@@ -24,7 +26,7 @@ class DeadLetterQueue:
         self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
         self._queue_url = queue_url
 
-    def park(self, *, body: str, reason: str, message_id: str) -> bool:
+    def park(self, *, body: str, reason: str, message_id: str, deadline: Deadline | None = None) -> bool:
         """True once the DLQ holds the message; False when it could not be sent (the caller retries)."""
         try:
             self._sqs_client().send_message(

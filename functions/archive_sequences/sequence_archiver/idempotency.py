@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from sequence_archiver.deadline import Deadline
+
 logger = logging.getLogger(__name__)
 
 # Failures of the table itself: the function then falls back to at-least-once processing.
@@ -55,7 +57,7 @@ class RequestIdempotency:
         """Claims made from now on expire with this invocation if it dies mid-way."""
         self._context = context
 
-    def claim(self, request_id: str) -> Claim:
+    def claim(self, request_id: str, deadline: Deadline | None = None) -> Claim:
         """Mark the request in progress, unless it is already done or being done."""
         data = _data(request_id)
         remaining = self._context.get_remaining_time_in_millis() if self._context else None
@@ -83,14 +85,14 @@ class RequestIdempotency:
         logger.info("request is being processed elsewhere; retrying later", extra={"request_id": request_id})
         return Claim.IN_PROGRESS
 
-    def complete(self, request_id: str, summary: dict[str, Any]) -> None:
+    def complete(self, request_id: str, summary: dict[str, Any], deadline: Deadline | None = None) -> None:
         """Record the request as done (a redelivery is then skipped until the record expires)."""
         try:
             self._persistence.save_success(data=_data(request_id), result=summary)
         except _PERSISTENCE_ERRORS as exc:  # the work is done; a redelivery would only repeat it
             logger.warning("could not record completion", extra={"request_id": request_id, "error": type(exc).__name__})
 
-    def release(self, request_id: str, reason: str) -> None:
+    def release(self, request_id: str, reason: str, deadline: Deadline | None = None) -> None:
         """Drop the claim so the retry of this request is processed."""
         try:
             self._persistence.delete_record(data=_data(request_id), exception=RuntimeError(reason))

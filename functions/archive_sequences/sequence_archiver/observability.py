@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
 
     from sequence_archiver.outcomes import SequenceResult
-    from sequence_archiver.reply_client import ApiCall
+    from sequence_archiver.reply_answers import ApiCall
 
 # One EMF blob holds at most 100 values per metric; a uniform sample of that size keeps the latency
 # percentiles honest without paying (in CPU and log volume) for every single call of a large batch.

@@ -11,7 +11,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -32,6 +32,14 @@ from sequence_archiver.exceptions import (
 from sequence_archiver.observability import NoTracing
 from sequence_archiver.outcomes import SequenceSummary
 from sequence_archiver.rate_limiter import RateLimiter, parse_reset
+from sequence_archiver.reply_answers import (
+    MAX_ERROR_TEXT,
+    ApiCall,
+    BulkArchiveResponse,
+    BulkItemFailure,
+    Problem,
+    ReplyResponse,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -45,7 +53,6 @@ logger = logging.getLogger(__name__)
 _Final = TypeVar("_Final")
 _Page = TypeVar("_Page")
 USER_AGENT = "reply-sequence-archiver/0.1 (+aws-lambda)"
-_MAX_ERROR_TEXT = 200
 _KNOWN_STATUSES = {"new": "new", "active": "active", "paused": "paused"}
 
 
@@ -73,39 +80,6 @@ class Timeouts:
     def minimum_call_seconds(self) -> float:
         """The least time worth starting a call with: one connect timeout."""
         return self.connect_seconds
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCall:
-    """One HTTP attempt, as reported to metrics."""
-
-    operation: str
-    http_status: int | None
-    latency_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """The useful part of an RFC 9457 problem+json body."""
-
-    title: str | None = None
-    detail: str | None = None
-    code: str | None = None
-    has_validation_errors: bool = False
-
-    def short_reason(self) -> str | None:
-        """`code: detail` (or whichever exists), trimmed for results events."""
-        text = ": ".join(part for part in (self.code, self.detail or self.title) if part)
-        return text[:_MAX_ERROR_TEXT] or None
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyResponse:
-    """A final (non-retryable) answer from Reply: a 2xx with its sequence, or a 4xx with its problem."""
-
-    http_status: int
-    problem: Problem | None = None
-    sequence: SequenceSummary | None = None
 
 
 def _full_jitter(ceiling: float) -> float:
@@ -140,7 +114,7 @@ def parse_problem(body: bytes) -> Problem | None:
 
     def text(key: str) -> str | None:
         value = document.get(key)
-        return value[:_MAX_ERROR_TEXT] if isinstance(value, str) else None
+        return value[:MAX_ERROR_TEXT] if isinstance(value, str) else None
 
     errors = document.get("errors")
     return Problem(
@@ -173,23 +147,6 @@ def parse_sequence(body: bytes, *, sequence_id: int) -> SequenceSummary:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BulkItemFailure:
-    """One sequence Reply did not archive in a bulk call: its error slug and details."""
-
-    error: str
-    details: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BulkArchiveResponse:
-    """A final answer to a bulk archive: 200 with the failed items, or a 4xx for the whole call."""
-
-    http_status: int
-    failures: dict[int, BulkItemFailure] = field(default_factory=dict)
-    problem: Problem | None = None
-
-
 def parse_bulk_failures(body: bytes, *, requested: set[int]) -> dict[int, BulkItemFailure]:
     """Read a bulk 200 body (`{"<id>": {"error": ..., "errorDetails": ...}}`); malformed bodies are retryable."""
     try:
@@ -207,8 +164,8 @@ def parse_bulk_failures(body: bytes, *, requested: set[int]) -> dict[int, BulkIt
         error = item.get("error") if isinstance(item, dict) else None
         details = item.get("errorDetails") if isinstance(item, dict) else None
         failures[sequence_id] = BulkItemFailure(
-            error=error[:_MAX_ERROR_TEXT] if isinstance(error, str) and error else "unknown",
-            details=details[:_MAX_ERROR_TEXT] if isinstance(details, str) else None,
+            error=error[:MAX_ERROR_TEXT] if isinstance(error, str) and error else "unknown",
+            details=details[:MAX_ERROR_TEXT] if isinstance(details, str) else None,
         )
     return failures
 
@@ -341,7 +298,7 @@ class ReplyClient:
                     "reply rejected the api key; re-reading the secret once",
                     extra={"operation": operation, "sequence_id": sequence_id},
                 )
-                self._api_key_source.api_key(refresh=True)
+                self._api_key_source.api_key(refresh=True, deadline=deadline)
             except RetryableReplyError as exc:
                 delay = self._retry_delay(attempt, exc)
                 if delay is None or not deadline.allows(delay + self._timeouts.minimum_call_seconds):
@@ -386,7 +343,7 @@ class ReplyClient:
             self._sleep(wait)
 
     def _attempt(self, operation: str, method: str, path: str, body: bytes | None, deadline: Deadline) -> _HttpAnswer:
-        api_key = self._api_key_source.api_key()
+        api_key = self._api_key_source.api_key(deadline=deadline)
         budget = min(self._timeouts.connect_seconds + self._timeouts.read_seconds, deadline.remaining_seconds())
         timeout = urllib3.Timeout(connect=min(self._timeouts.connect_seconds, budget), read=budget)
         headers = {

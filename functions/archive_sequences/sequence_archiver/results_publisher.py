@@ -6,14 +6,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sequence_archiver.batching import chunk_by_count_and_size
 from sequence_archiver.observability import NoTracing
-from sequence_archiver.outcomes import any_failed, count_outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -21,8 +19,9 @@ if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
+    from sequence_archiver.deadline import Deadline
     from sequence_archiver.observability import Tracing
-    from sequence_archiver.outcomes import SequenceResult
+    from sequence_archiver.request_report import RequestReport
 
 logger = logging.getLogger(__name__)
 
@@ -30,38 +29,6 @@ DETAIL_TYPE = "Sequence Archive Results"
 MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024  # EventBridge's limit for one entry and for a whole PutEvents call
 _ENTRY_HEADROOM_BYTES = 2 * 1024  # Source, DetailType, Time and the part fields
-
-
-class Trigger(StrEnum):
-    """How the function was invoked."""
-
-    SQS = "sqs"
-    EVENTBRIDGE = "eventbridge"
-    DIRECT = "direct"
-
-
-@dataclass(frozen=True, slots=True)
-class RequestReport:
-    """The results of one request (an SQS record, an EventBridge event or a direct invocation)."""
-
-    request_id: str
-    trigger: Trigger
-    results: tuple[SequenceResult, ...]
-
-    @property
-    def complete(self) -> bool:
-        """False when some ID ended `failed` and the request will be retried."""
-        return not any_failed(self.results)
-
-    def detail(self) -> dict[str, Any]:
-        """The whole results-event detail; also what a direct invocation returns."""
-        return {
-            "requestId": self.request_id,
-            "trigger": self.trigger.value,
-            "complete": self.complete,
-            "counts": count_outcomes(self.results),
-            "results": [result.to_json() for result in self.results],
-        }
 
 
 def _size(document: object) -> int:
@@ -118,7 +85,7 @@ class ResultsPublisher:
         self._max_attempts = max_attempts
         self._sleep = sleep
 
-    def publish(self, reports: Iterable[RequestReport]) -> set[str]:
+    def publish(self, reports: Iterable[RequestReport], deadline: Deadline | None = None) -> set[str]:
         """Publish every report; return the request IDs with at least one entry that never got through."""
         entries = [entry for report in reports for entry in self._entries(report)]
         failed: set[str] = set()

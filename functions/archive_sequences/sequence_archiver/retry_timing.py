@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.client import SQSClient
 
+    from sequence_archiver.deadline import Deadline
+
 logger = logging.getLogger(__name__)
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit: 12 hours
@@ -40,7 +42,7 @@ class RecordVisibility:
         self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
         self._queue_urls: dict[str, str] = {}
 
-    def postpone(self, postponements: Sequence[Postponement]) -> int:
+    def postpone(self, postponements: Sequence[Postponement], deadline: Deadline | None = None) -> int:
         """Apply every postponement; return how many records were changed."""
         changed = 0
         by_queue: dict[str, list[Postponement]] = {}

@@ -19,7 +19,7 @@ from sequence_archiver.exceptions import (
 from sequence_archiver.idempotency import Claim
 from sequence_archiver.observability import correlation
 from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
-from sequence_archiver.results_publisher import RequestReport, Trigger
+from sequence_archiver.request_report import RequestReport, Trigger
 from sequence_archiver.retry_timing import Postponement
 
 if TYPE_CHECKING:

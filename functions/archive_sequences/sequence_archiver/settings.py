@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sequence_archiver.archiver import ArchiveMode
 from sequence_archiver.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -40,14 +40,6 @@ def validate_reply_base_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("must not have a query string or fragment")
     return value.strip().rstrip("/")
-
-
-class ArchiveMode(StrEnum):
-    """Which Reply endpoint archives: the bulk one, single calls, or bulk when a batch holds several IDs."""
-
-    AUTO = "auto"
-    SINGLE = "single"
-    BULK = "bulk"
 
 
 class Settings(BaseModel):
