@@ -159,7 +159,11 @@ def test_a_bare_integer_body_is_one_id() -> None:
         ("[1, 2]", "expected an object"),
         (json.dumps(_sns("not json")), "Message is not JSON"),
         ('{"Type": "Notification", "TopicArn": "arn", "Message": 5}', "not a string"),
-        ("[" * 5000 + "]" * 5000, "not JSON|expected an object"),
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        ('{"sequenceIds": [' + "9" * 5000 + "]}", "number too large"),
+        ("9" * 5000, "number too large"),
+        (json.dumps(_sns("9" * 5000)), "number too large"),
+        (json.dumps(_sns("[" * 50_000 + "]" * 50_000)), "nested too deeply"),
     ],
 )
 def test_unparseable_bodies_raise_invalid_request(body: str, message: str) -> None:

@@ -38,12 +38,20 @@ class ArchiveRequest:
 
 
 def preview(value: object) -> str:
-    """A short JSON rendering of a rejected value, safe to put in logs and events."""
+    """A short JSON rendering of a rejected value, safe to put in logs and events (and to encode as UTF-8)."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= _INPUT_PREVIEW_CHARS else text[: _INPUT_PREVIEW_CHARS - 1] + "…"
+        text = json.dumps(value, ensure_ascii=False, default=_type_placeholder)
+    except (TypeError, ValueError, RecursionError):
+        # Integers past Python's 4,300-digit limit, structures nested past the recursion limit: say what it is.
+        text = _type_placeholder(value)
+    if len(text) > _INPUT_PREVIEW_CHARS:
+        text = text[: _INPUT_PREVIEW_CHARS - 1] + "…"
+    # A lone surrogate ("\ud800" in the JSON that SQS accepted) cannot be encoded: keep it as an escape.
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _type_placeholder(value: object) -> str:
+    return f"<{type(value).__name__}>"
 
 
 def parse_sequence_id(value: object) -> int:
@@ -112,10 +120,7 @@ def _request_values(payload: object) -> list[Any]:
 
 def parse_message_body(body: str) -> ArchiveRequest:
     """Parse an SQS message body: a request, a bare ID, or an EventBridge event / SNS notification wrapping one."""
-    try:
-        payload: object = json.loads(body)
-    except (json.JSONDecodeError, RecursionError):
-        raise InvalidRequestError("the message body is not JSON") from None
+    payload = _json_document(body, "the message body")
     for _ in range(_MAX_ENVELOPE_DEPTH):
         unwrapped = _unwrap_envelope(payload)
         if unwrapped is None:
@@ -135,9 +140,28 @@ def _unwrap_envelope(payload: object) -> object | None:
         message = payload["Message"]
         if not isinstance(message, str):
             raise InvalidRequestError("the SNS notification's Message is not a string")
-        try:
-            inner: object = json.loads(message)
-        except (json.JSONDecodeError, RecursionError):
-            raise InvalidRequestError("the SNS notification's Message is not JSON") from None
-        return inner
+        return _json_document(message, "the SNS notification's Message")
     return None
+
+
+def parse_notification_message(message: object) -> ArchiveRequest:
+    """Parse an SNS → Lambda record's Message: a JSON request, or plain text taken as a bare ID."""
+    if not isinstance(message, str):
+        raise InvalidRequestError(f"the SNS Message must be a string, got {type(message).__name__}")
+    try:
+        payload: object = _json_document(message, "the SNS Message")
+    except InvalidRequestError:
+        payload = message  # not JSON: read as a bare ID (and reported invalid when it is not one)
+    return parse_archive_request(payload)
+
+
+def _json_document(text: str, what: str) -> object:
+    """Parse JSON text; InvalidRequestError for anything json.loads refuses or cannot finish."""
+    try:
+        document: object = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's 4,300-digit limit
+        reason = "is not JSON" if isinstance(exc, json.JSONDecodeError) else "holds a number too large to read"
+        raise InvalidRequestError(f"{what} {reason}") from None
+    except RecursionError:
+        raise InvalidRequestError(f"{what} is nested too deeply to read") from None
+    return document

@@ -1,0 +1,170 @@
+"""Any event in, deliveries out: one unit of work per SQS record, EventBridge event, SNS record or direct payload.
+
+Reading an event never fails because of its content. A record that is not what its trigger promises (an
+SQS record without a string body, an SNS record without a Message) becomes a delivery that is already
+rejected, with the reason, so it fails only itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sequence_archiver.archive_request import (
+    parse_archive_request,
+    parse_message_body,
+    parse_notification_message,
+)
+from sequence_archiver.exceptions import InvalidRequestError
+from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
+from sequence_archiver.request_report import RequestReport, Trigger
+
+if TYPE_CHECKING:
+    from sequence_archiver.archive_request import ArchiveRequest
+    from sequence_archiver.idempotency import Claim
+    from sequence_archiver.retry_timing import Postponement
+
+_MAX_ID_CHARS = 128  # message and event IDs are short; a longer one is cut so it cannot bloat logs and events
+
+
+class EventShape(StrEnum):
+    """What the event was, which decides how the invocation answers."""
+
+    SQS = "sqs"
+    EVENTBRIDGE = "eventbridge"
+    SNS = "sns"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class SqsReceipt:
+    """What an SQS record needs to be postponed or named in batchItemFailures."""
+
+    event_source_arn: str
+    receipt_handle: str
+
+
+@dataclass
+class Delivery:
+    """One unit of work and its state as it goes through the pipeline; its errors are only its own."""
+
+    delivery_id: str
+    trigger: Trigger
+    payload: object  # an SQS body (str), an SNS Message, an EventBridge detail or a direct payload
+    receipt: SqsReceipt | None = None
+    claimable: bool = True  # False for deliveries with no stable ID of their own (direct, malformed records)
+    claim: Claim | None = None
+    request: ArchiveRequest | None = None
+    rejection: str | None = None
+    report: RequestReport | None = None
+    retry_reason: str | None = None
+    postponement: Postponement | None = None
+    parked: bool = False
+    unpublished: bool = False
+
+    def reject(self, reason: str) -> None:
+        """Not a request at all: reported as one `invalid` item (SQS records are also dead-lettered)."""
+        self.rejection = reason
+
+    def retry(self, reason: str) -> None:
+        """This delivery must come again (the first reason is kept)."""
+        if self.retry_reason is None:
+            self.retry_reason = reason
+
+    def record_results(self, results: tuple[SequenceResult, ...]) -> None:
+        """Report what happened to the request's items; a request with a `failed` item is retried."""
+        self.report = RequestReport(self.delivery_id, self.trigger, results)
+        if any_failed(results):
+            failed = sum(result.outcome is Outcome.FAILED for result in results)
+            self.retry(f"{failed} sequence ID(s) failed")
+
+    def record_rejection(self) -> None:
+        """Report the rejection as the request's only result."""
+        reason = self.rejection or "request rejected"
+        self.report = RequestReport(
+            self.delivery_id,
+            self.trigger,
+            (SequenceResult(None, Outcome.INVALID, error=f"request rejected: {reason}"),),
+        )
+
+    def parse(self, shape: EventShape) -> None:
+        """Turn the payload into a request, or into a rejection saying why; nothing raised escapes."""
+        if self.rejection is not None:
+            return
+        try:
+            if shape is EventShape.SQS:
+                self.request = parse_message_body(str(self.payload))
+            elif shape is EventShape.SNS:
+                self.request = parse_notification_message(self.payload)
+            else:
+                self.request = parse_archive_request(self.payload)
+        except InvalidRequestError as exc:
+            self.reject(str(exc))
+        except Exception as exc:
+            self.reject(f"the request could not be read ({type(exc).__name__})")
+
+
+@dataclass
+class Invocation:
+    """The deliveries of one event and the shape that decides the response."""
+
+    shape: EventShape
+    deliveries: list[Delivery]
+
+
+def read_event(event: object, *, invocation_id: str) -> Invocation:
+    """Split an event into deliveries; `invocation_id` names a direct payload (Lambda's request ID)."""
+    if isinstance(event, dict):
+        records = event.get("Records")
+        if isinstance(records, list) and records:
+            first = records[0]
+            if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
+                return Invocation(
+                    EventShape.SQS, [_sqs_delivery(record, index) for index, record in enumerate(records)]
+                )
+            if all(isinstance(record, dict) and record.get("EventSource") == "aws:sns" for record in records):
+                return Invocation(
+                    EventShape.SNS, [_sns_delivery(record, index) for index, record in enumerate(records)]
+                )
+        if {"detail-type", "source", "detail", "id"} <= event.keys():
+            delivery = Delivery(_bounded_id(event["id"]), Trigger.EVENTBRIDGE, event["detail"])
+            return Invocation(EventShape.EVENTBRIDGE, [delivery])
+    direct = Delivery(_bounded_id(invocation_id), Trigger.DIRECT, event, claimable=False)
+    return Invocation(EventShape.DIRECT, [direct])
+
+
+def _sqs_delivery(record: object, index: int) -> Delivery:
+    if not isinstance(record, dict):
+        return _malformed(f"record-{index}", Trigger.SQS, f"SQS record {index} is not an object")
+    message_id, body = record.get("messageId"), record.get("body")
+    if not isinstance(message_id, str) or not message_id:
+        return _malformed(f"record-{index}", Trigger.SQS, f"SQS record {index} has no messageId")
+    arn, receipt_handle = record.get("eventSourceARN"), record.get("receiptHandle")
+    receipt = SqsReceipt(arn, receipt_handle) if isinstance(arn, str) and isinstance(receipt_handle, str) else None
+    delivery = Delivery(_bounded_id(message_id), Trigger.SQS, body, receipt=receipt)
+    if not isinstance(body, str):
+        delivery.reject("the SQS record's body is not a string")
+    return delivery
+
+
+def _sns_delivery(record: dict[str, Any], index: int) -> Delivery:
+    notification = record.get("Sns")
+    if not isinstance(notification, dict):
+        return _malformed(f"record-{index}", Trigger.DIRECT, f"SNS record {index} has no Sns object")
+    message_id = notification.get("MessageId")
+    if not isinstance(message_id, str) or not message_id:
+        return _malformed(f"record-{index}", Trigger.DIRECT, f"SNS record {index} has no MessageId")
+    return Delivery(_bounded_id(message_id), Trigger.DIRECT, notification.get("Message"))
+
+
+def _malformed(delivery_id: str, trigger: Trigger, reason: str) -> Delivery:
+    delivery = Delivery(delivery_id, trigger, None, claimable=False)
+    delivery.reject(reason)
+    return delivery
+
+
+def _bounded_id(value: object) -> str:
+    text = value if isinstance(value, str) else type(value).__name__
+    text = text[:_MAX_ID_CHARS]
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
