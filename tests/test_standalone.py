@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-OUTSIDE_REFERENCE = re.compile(r"\.\./shared|(?<![\w-])shared/reply-api")
+OUTSIDE_REFERENCE = re.compile(r"\.\./shared|(?<![\w-])shared/reply[-]api")  # [-]: this line must not match itself
 
 
 def tracked_files() -> list[Path]:
