@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -11,8 +12,10 @@ from sequence_archiver.archive_request import InvalidSequenceId
 from sequence_archiver.exceptions import (
     ApiKeyError,
     DeadlineExceededError,
+    RateBudgetExhaustedError,
     ReplyApiError,
     ReplyAuthenticationError,
+    ReplyThrottledError,
     RetryableReplyError,
     SequenceArchiverError,
 )
@@ -43,6 +46,13 @@ BULK_ITEM_OUTCOMES = {
 BULK_UNAVAILABLE_STATUSES = frozenset({403, 404, 405})
 # Errors that hold for every later ID too: stop calling instead of proving them again per ID.
 _REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError)
+# Retryable errors about Reply's (or our own) rate budget, not about the IDs a call named: splitting the
+# call would only spend more of the budget on the same refusal.
+_NOT_ABOUT_CONTENT = (ReplyThrottledError, RateBudgetExhaustedError)
+# Isolating a poison ID splits a failing bulk call in halves. When two levels of halves (2 + 4 calls) all
+# failed too, the failure is not about a few IDs (Reply fails everything, or at least one ID in every
+# quarter is bad): stop, rather than multiply the calls into a failing service.
+_SPLIT_CALLS_WITHOUT_SUCCESS = 6
 
 
 class ArchiveMode(StrEnum):
@@ -127,6 +137,69 @@ def _failed(sequence_id: int, error: SequenceArchiverError, *, prefix: str = "")
     return SequenceResult(sequence_id, Outcome.FAILED, status, prefix + str(error), retry_after_seconds=retry_after)
 
 
+def _unexpected(sequence_ids: Sequence[int], error: Exception, operation: str) -> dict[int, SequenceResult]:
+    """A bug, not an answer: the IDs of that one call fail (retryably). Only the type is logged and reported,
+    since the text of an arbitrary exception may hold anything."""
+    reason = type(error).__name__
+    logger.error(
+        "unexpected error while calling reply",
+        extra={"operation": operation, "ids": len(sequence_ids), "error": reason},
+    )
+    text = f"unexpected error while calling Reply ({reason})"
+    return {sequence_id: SequenceResult(sequence_id, Outcome.FAILED, error=text) for sequence_id in sequence_ids}
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """IDs to archive in one call; `cause` is the failure of the larger call they were split from."""
+
+    ids: tuple[int, ...]
+    cause: SequenceResult | None = None  # a `failed` result; its sequence_id is not used
+
+
+@dataclass
+class _SplitTally:
+    """Calls made for split-off groups in one run, and how many of them got an answer for some ID."""
+
+    calls: int = 0
+    answers: int = 0
+
+    @property
+    def hopeless(self) -> bool:
+        """True when two levels of halves all failed: the failure is not about a few IDs."""
+        return self.calls >= _SPLIT_CALLS_WITHOUT_SUCCESS and not self.answers
+
+
+def _not_isolated(group: _Group, reason: str) -> dict[int, SequenceResult]:
+    """Split-off IDs whose failing call could not be narrowed down further keep its failure, saying why."""
+    cause = group.cause or SequenceResult(None, Outcome.FAILED, error="bulk call failed")
+    return {
+        sequence_id: replace(cause, sequence_id=sequence_id, error=f"not isolated ({reason}): {cause.error}")
+        for sequence_id in group.ids
+    }
+
+
+def _unfinished(group: _Group, stop: SequenceArchiverError) -> dict[int, SequenceResult]:
+    """Results for the IDs of a group a stop left unarchived."""
+    if group.cause is not None:
+        return _not_isolated(group, str(stop))
+    return {sequence_id: _failed(sequence_id, stop, prefix="not attempted: ") for sequence_id in group.ids}
+
+
+def _split(group: _Group, cause: SequenceResult, groups: deque[_Group], results: dict[int, SequenceResult]) -> None:
+    """Queue the halves of a group whose call failed retryably; a group of one cannot be split: it fails."""
+    if len(group.ids) == 1:
+        [sequence_id] = group.ids
+        results[sequence_id] = replace(cause, sequence_id=sequence_id)
+        return
+    middle = (len(group.ids) + 1) // 2
+    groups.extend((_Group(group.ids[:middle], cause), _Group(group.ids[middle:], cause)))
+    logger.info(
+        "bulk call failed; splitting it to isolate the failing ids",
+        extra={"ids": len(group.ids), "http_status": cause.http_status},
+    )
+
+
 class SequenceArchiver:
     """Archives the IDs of one or more requests and never lets an exception escape per ID."""
 
@@ -164,10 +237,11 @@ class SequenceArchiver:
         results: dict[int, SequenceResult] = {}
         use_bulk = self._mode is ArchiveMode.BULK or (self._mode is ArchiveMode.AUTO and len(sequence_ids) > 1)
         pending = list(sequence_ids)
+        tally = _SplitTally()  # shared by the chunks: after an outage, later chunks are not split either
         while pending:
             if use_bulk and not self._bulk_unavailable:
                 chunk, pending = pending[: self._bulk_max_ids], pending[self._bulk_max_ids :]
-                stop = self._archive_bulk_chunk(chunk, deadline, results)
+                stop = self._archive_bulk_chunk(chunk, deadline, results, tally)
             else:
                 chunk, pending = pending[:1], pending[1:]
                 stop = self._archive_single(chunk[0], deadline, results)
@@ -210,6 +284,9 @@ class SequenceArchiver:
         except RetryableReplyError as exc:
             results[sequence_id] = _failed(sequence_id, exc)
             return None
+        except Exception as exc:  # a bug in one call fails that ID only
+            results.update(_unexpected([sequence_id], exc, "pause_then_archive"))
+            return None
         results[sequence_id] = replace(classify_response(sequence_id, archived), paused=True)
         logger.info("sequence paused before archiving", extra={"sequence_id": sequence_id})
         return None
@@ -226,46 +303,129 @@ class SequenceArchiver:
             return exc
         except RetryableReplyError as exc:
             results[sequence_id] = _failed(sequence_id, exc)
+        except Exception as exc:  # a bug in one call fails that ID only
+            results.update(_unexpected([sequence_id], exc, "archive_sequence"))
         else:
             results[sequence_id] = classify_response(sequence_id, response)
         return None
 
-    def _archive_bulk_chunk(
-        self, chunk: list[int], deadline: Deadline, results: dict[int, SequenceResult]
+    def _archive_singly(
+        self, sequence_ids: Sequence[int], deadline: Deadline, results: dict[int, SequenceResult]
     ) -> SequenceArchiverError | None:
-        """Archive up to bulk_max_ids IDs in one call (or singly when bulk is refused)."""
-        try:
-            response = self._api.bulk_archive(chunk, deadline)
-        except _REQUEST_WIDE_ERRORS as exc:
-            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in chunk})
-            logger.warning("archiving stopped", extra={"ids": len(chunk), "reason": type(exc).__name__})
-            return exc
-        except RetryableReplyError as exc:
-            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in chunk})
-            return None
-        status = response.http_status
-        refused = status in BULK_UNAVAILABLE_STATUSES
-        rejected_body = status == 400 and response.problem is not None and response.problem.has_validation_errors
-        if not (refused or rejected_body):
-            results.update(
-                {result.sequence_id: result for result in classify_bulk_response(chunk, response) if result.sequence_id}
-            )
-            return None
-        if refused:
-            # Bulk needs the sequences:write scope; single archive only sequences:operate.
-            self._bulk_unavailable = True
-        logger.warning(
-            "bulk archive refused; using single calls",
-            extra={
-                "http_status": status,
-                "remembered": refused,
-                "reason": response.problem.short_reason() if response.problem else None,
-            },
-        )
-        for sequence_id in chunk:
+        """Archive IDs one call each; a stop fails the IDs not yet tried as `not attempted`."""
+        for position, sequence_id in enumerate(sequence_ids):
             stop = self._archive_single(sequence_id, deadline, results)
             if stop is not None:
-                remaining = chunk[chunk.index(sequence_id) + 1 :]
-                results.update({other: _failed(other, stop, prefix="not attempted: ") for other in remaining})
+                rest = sequence_ids[position + 1 :]
+                results.update({other: _failed(other, stop, prefix="not attempted: ") for other in rest})
                 return stop
+        return None
+
+    def _archive_bulk_chunk(
+        self, chunk: list[int], deadline: Deadline, results: dict[int, SequenceResult], tally: _SplitTally
+    ) -> SequenceArchiverError | None:
+        """Archive up to bulk_max_ids IDs in one call; isolate the IDs that make it fail.
+
+        A call that still fails after the client's retries, for a reason that may lie in the IDs it names
+        (5xx, no answer, a malformed or unexpected answer), is split in halves, breadth first, while time
+        allows: healthy halves are archived, and only an ID that fails on its own ends `failed`.
+        """
+        groups: deque[_Group] = deque([_Group(tuple(chunk))])
+        while groups:
+            group = groups.popleft()
+            if group.cause is not None:
+                if tally.hopeless:
+                    for rest in (group, *groups):
+                        results.update(_not_isolated(rest, "every part of the failing bulk call failed too"))
+                    logger.warning("bulk call failed for every part; isolation stopped", extra={"ids": len(chunk)})
+                    return None
+                if deadline.remaining_seconds() <= 0:  # the client also refuses calls it cannot finish in time
+                    stop: SequenceArchiverError = DeadlineExceededError("no time left to split the failing bulk call")
+                    for rest in (group, *groups):
+                        results.update(_unfinished(rest, stop))
+                    return stop
+                tally.calls += 1
+            outcome = self._archive_group(group, deadline, results)
+            if isinstance(outcome, SequenceArchiverError):
+                if group.cause is not None and isinstance(outcome, DeadlineExceededError):
+                    results.update(_unfinished(group, outcome))
+                for rest in groups:
+                    results.update(_unfinished(rest, outcome))
+                return outcome
+            if outcome is not None:
+                _split(group, outcome, groups, results)
+            elif group.cause is not None and any(results[i].outcome is not Outcome.FAILED for i in group.ids):
+                tally.answers += 1
+        return None
+
+    def _archive_split_off(
+        self, sequence_id: int, deadline: Deadline, results: dict[int, SequenceResult]
+    ) -> SequenceArchiverError | None:
+        """Archive an ID split off on its own from a failing bulk call; if it fails too, it is the bad one.
+
+        It goes to the single endpoint rather than a bulk call of one: that answer carries the Sequence and a
+        precise status and code for classify_response, and it is a second route, so an ID that only breaks
+        the bulk endpoint is still archived.
+        """
+        stop = self._archive_single(sequence_id, deadline, results)
+        if stop is None and results[sequence_id].outcome is Outcome.FAILED:
+            logger.warning(
+                "sequence split off a failing bulk call failed on its own",
+                extra={"sequence_id": sequence_id, "http_status": results[sequence_id].http_status},
+            )
+        return stop
+
+    def _archive_group(
+        self, group: _Group, deadline: Deadline, results: dict[int, SequenceResult]
+    ) -> SequenceResult | SequenceArchiverError | None:
+        """One call for a group: None when its IDs have results, a stop error, or the failure to split on."""
+        ids = list(group.ids)
+        if self._bulk_unavailable:
+            return self._archive_singly(ids, deadline, results)
+        if group.cause is not None and len(ids) == 1:
+            return self._archive_split_off(ids[0], deadline, results)
+        try:
+            response = self._api.bulk_archive(ids, deadline)
+        except _REQUEST_WIDE_ERRORS as exc:
+            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in ids})
+            logger.warning("archiving stopped", extra={"ids": len(ids), "reason": type(exc).__name__})
+            return exc
+        except RetryableReplyError as exc:
+            if not isinstance(exc, _NOT_ABOUT_CONTENT):
+                return _failed(ids[0], exc)  # split: the failure may lie in one of the IDs
+            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in ids})
+        except Exception as exc:  # a bug in one call fails that call's IDs only
+            results.update(_unexpected(ids, exc, "bulk_archive"))
+        else:
+            return self._take_bulk_answer(ids, response, deadline, results)
+        return None
+
+    def _take_bulk_answer(
+        self, ids: list[int], response: BulkArchiveResponse, deadline: Deadline, results: dict[int, SequenceResult]
+    ) -> SequenceResult | SequenceArchiverError | None:
+        """Results from a final bulk answer, single calls when bulk was refused, or the failure to split on."""
+        status, problem = response.http_status, response.problem
+        code = (problem.code or "").lower() if problem else ""
+        refused = status in BULK_UNAVAILABLE_STATUSES
+        rejected_body = status == 400 and problem is not None and problem.has_validation_errors
+        # Reply answers a removed team member for the whole bulk call although it concerns one of its IDs:
+        # single calls find that one (for this call only; bulk still works for the others).
+        team_member_gone = status == 400 and code == TEAM_MEMBER_NOT_FOUND_CODE
+        if refused or rejected_body or team_member_gone:
+            if refused:
+                # Bulk needs the sequences:write scope; single archive only sequences:operate.
+                self._bulk_unavailable = True
+            logger.warning(
+                "bulk archive refused; using single calls",
+                extra={
+                    "http_status": status,
+                    "remembered": refused,
+                    "reason": problem.short_reason() if problem else None,
+                },
+            )
+            return self._archive_singly(ids, deadline, results)
+        classified = classify_bulk_response(ids, response)
+        if not 200 <= status < 300 and any(result.outcome is Outcome.FAILED for result in classified):
+            return classified[0]  # an unexpected answer to the whole call, maybe because of one ID
+        results.update({result.sequence_id: result for result in classified if result.sequence_id is not None})
         return None
