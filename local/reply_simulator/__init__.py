@@ -40,7 +40,10 @@ Assumptions where Reply's documentation is silent (change them here, not in the 
 - Scopes are exact: no scope implies another.
 - Request order: auth (401), rate limit (429, not counted), an injected fault, then the scope check
   (403), validation (400) and the operation. At most one fault fires per request, the first armed one
-  that matches; a delay fault then lets the request run normally.
+  that matches. Delay, drip, headers and body faults let the request run (state changes) and then
+  change how its answer goes out; status, drop, malformed and echo faults answer instead of it
+  (``Fault``'s docstring describes each kind). A fault's own ``x-rate-limit-*`` headers win over the
+  simulated ones.
 - ``x-rate-limit-*`` headers (when enabled) describe the hour window (the minute window if there is no
   hourly limit) and are sent on every response to an accepted key.
 - Admin endpoints under /__sim take no auth and are neither recorded nor rate-limited.

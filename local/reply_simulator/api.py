@@ -59,6 +59,8 @@ SORT_FIELDS: Final = ("created", "name", "status")
 SORT_DIRECTIONS: Final = ("asc", "desc")
 MIN_INT32: Final = -(2**31)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
+# Faults that let the request run (and change state) and then change how its answer goes out.
+_FAULTS_THAT_RUN_THE_REQUEST: Final = frozenset({"delay", "drip", "headers", "body"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,8 @@ class ReplyApi:
             else:
                 response = too_many_requests_response(decision.retry_after_seconds)
             if self._settings.rate_limit_headers:
-                response.headers.extend(_rate_limit_headers(decision))
+                # A fault's own x-rate-limit-* headers win over the real ones.
+                response.set_headers(_rate_limit_headers(decision), replace=False)
 
         if self._settings.latency_seconds > 0:
             time.sleep(self._settings.latency_seconds)
@@ -205,12 +208,22 @@ class ReplyApi:
 
     def _after_rate_limit(self, parsed: _ParsedRequest, scopes: frozenset[str]) -> HttpResponse:
         fault = self.faults.take(parsed.request.path, parsed.fault_ids)
-        if fault is not None:
-            if fault.kind != "delay":
-                return _fault_response(fault, parsed.path_id)
+        if fault is None:
+            return self._operation(parsed, scopes)
+        if fault.kind not in _FAULTS_THAT_RUN_THE_REQUEST:
+            return _with_fault_headers(fault, _fault_response(fault, parsed))
+        if fault.kind == "delay":
             # A delayed request still runs: a client that times out may find the sequence archived.
             time.sleep(fault.seconds or 0.0)
-        return self._operation(parsed, scopes)
+        response = self._operation(parsed, scopes)
+        if fault.kind == "body":
+            assert fault.body is not None
+            response.body = fault.body.encode()
+            response.status = fault.status or response.status
+        if fault.kind == "drip":
+            response.drip_seconds = fault.seconds
+            response.drip_from_body = fault.part == "body"
+        return _with_fault_headers(fault, response)
 
     def _operation(self, parsed: _ParsedRequest, scopes: frozenset[str]) -> HttpResponse:
         operation = parsed.route.operation
@@ -511,13 +524,28 @@ def _bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-def _fault_response(fault: Fault, path_id: int | None) -> HttpResponse:
+def _with_fault_headers(fault: Fault, response: HttpResponse) -> HttpResponse:
+    if fault.headers and not response.drop_connection:
+        response.set_headers(fault.headers)
+    return response
+
+
+def _fault_response(fault: Fault, parsed: _ParsedRequest) -> HttpResponse:
     if fault.kind == "drop":
         return HttpResponse(status=0, drop_connection=True)
     if fault.kind == "malformed":
         # Cut off mid-document: not JSON, and nothing changed on the server.
-        broken = '{"id":' + str(path_id or 0) + ',"name":"Seed","status":"pau'
+        broken = '{"id":' + str(parsed.path_id or 0) + ',"name":"Seed","status":"pau'
         return HttpResponse(status=200, body=broken.encode(), headers=[("Content-Type", "application/json")])
+    if fault.kind == "echo":
+        # A careless server repeating the request's credentials back in its problem text.
+        echoed = "Authorization: " + (parsed.request.authorization or "")
+        return problem_response(
+            fault.status or 400,
+            "The request was rejected. " + echoed,
+            title="Rejected (" + echoed + ")",
+            code="request.rejected " + echoed,
+        )
     assert fault.status is not None
     if fault.status == 429:
         return too_many_requests_response(max(1, fault.retry_after or 1))

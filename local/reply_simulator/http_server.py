@@ -7,6 +7,7 @@ import selectors
 import socket
 import sys
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
@@ -40,6 +41,11 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, _RequestHandler)
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once stop_serving() was called (slow answers stop dripping then)."""
+        return self._stopping
 
     def serve_until_stopped(self) -> None:
         """Accept connections until stop_serving(); unlike serve_forever it never polls, so stop is instant."""
@@ -136,6 +142,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._shut_connection()
                 return
+            if response.drip_seconds is not None:
+                self._drip(response, response.drip_seconds)
+                return
             self._write(response)
         except _CLIENT_GONE:
             logger.debug("client went away mid-request")
@@ -204,6 +213,39 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise _BodyError("Request body is too large.")
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)  # the CRLF after each chunk
+
+    def _drip(self, response: HttpResponse, seconds: float) -> None:
+        """Send the answer one byte every `seconds` (a slow-loris server), then close the connection."""
+        self.close_connection = True
+        self.log_request(response.status)
+        lines = [
+            self.protocol_version + " " + str(response.status) + " " + self._reason(response.status),
+            "Server: " + self.version_string(),
+            *(name + ": " + value for name, value in response.headers),
+            "Content-Length: " + str(len(response.body)),
+            "Connection: close",
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        body = response.body if self.command != "HEAD" else b""
+        if response.drip_from_body:
+            self.wfile.write(head)
+            self.wfile.flush()
+            slow = body
+        else:
+            slow = head + body
+        stopping = cast("SimulatorHTTPServer", self.server).stopping
+        for index in range(len(slow)):
+            if stopping.wait(seconds):
+                return
+            self.wfile.write(slow[index : index + 1])
+            self.wfile.flush()
+
+    @staticmethod
+    def _reason(status: int) -> str:
+        try:
+            return HTTPStatus(status).phrase
+        except ValueError:
+            return "Status"
 
     def _write(self, response: HttpResponse) -> None:
         self.send_response(response.status)

@@ -30,12 +30,27 @@ class HttpRequest:
 
 @dataclass(slots=True)
 class HttpResponse:
-    """What to send back; `drop_connection` closes the socket without sending anything."""
+    """What to send back; `drop_connection` closes the socket without sending anything.
+
+    With `drip_seconds`, the answer goes out one byte every `drip_seconds` (from the body on when
+    `drip_from_body`, else from the status line), and the connection closes after it.
+    """
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop_connection: bool = False
+    drip_seconds: float | None = None
+    drip_from_body: bool = False
+
+    def set_headers(self, headers: Iterable[tuple[str, str]], *, replace: bool = True) -> None:
+        """Add headers; one whose name is already present replaces it (`replace`) or is skipped."""
+        for name, value in headers:
+            present = any(existing.lower() == name.lower() for existing, _ in self.headers)
+            if present and not replace:
+                continue
+            self.headers = [(existing, old) for existing, old in self.headers if existing.lower() != name.lower()]
+            self.headers.append((name, value))
 
 
 def json_response(status: int, payload: object, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -21,7 +22,11 @@ KEY_OWNER_USER_ID: Final = 1
 MIN_SEQUENCE_ID: Final = 1
 MAX_SEQUENCE_ID: Final = 2_147_483_647
 SEQUENCE_STATUSES: Final = ("new", "active", "paused")
-FAULT_KINDS: Final = ("status", "delay", "drop", "malformed")
+FAULT_KINDS: Final = ("status", "delay", "drop", "malformed", "drip", "headers", "body", "echo")
+DRIP_PARTS: Final = ("headers", "body")
+# Headers the simulator writes itself: a fault that set them would break the HTTP framing.
+_FRAMING_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,24 @@ DEFAULT_RATE_LIMIT: Final = RateLimit()
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A misbehaviour the simulator shows to the next `times` matching /v3 requests."""
+    """A misbehaviour the simulator shows to the next `times` matching /v3 requests.
+
+    Kinds:
+    - ``status``: answer `status` (400-599) with a problem body, nothing changes; a 429 carries Retry-After.
+    - ``delay``: wait `seconds`, then run the request normally.
+    - ``drop``: close the connection without answering.
+    - ``malformed``: answer 200 with a cut-off JSON document, nothing changes.
+    - ``drip``: run the request, then send its answer one byte every `seconds`, from the status line
+      (`part` "headers", the default) or from the body on (`part` "body"); the connection closes after.
+    - ``headers``: run the request and answer normally, with `headers` added.
+    - ``body``: run the request, then answer with `body` (raw text, sent as UTF-8) instead of its JSON,
+      and with `status` instead of its status when given (e.g. a 200 holding a 5,000-digit number).
+    - ``echo``: answer `status` (default 400, 400-599) with a problem whose title, detail and code
+      contain the request's Authorization header, as a careless server might; nothing changes.
+
+    `headers` (name/value pairs) are added to any kind's answer (except drop), replacing headers of
+    the same name: e.g. a 429 status fault with a `Retry-After` of 400 digits.
+    """
 
     kind: str
     times: int | None = 1
@@ -56,6 +78,9 @@ class Fault:
     seconds: float | None = None
     sequence_id: int | None = None
     path_prefix: str | None = None
+    part: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -64,10 +89,25 @@ class Fault:
             raise ValueError("fault times must be at least 1 (or None until cleared)")
         if self.kind == "status" and (self.status is None or not 400 <= self.status <= 599):
             raise ValueError("a status fault needs a status between 400 and 599")
-        if self.kind == "delay" and (self.seconds is None or not math.isfinite(self.seconds) or self.seconds <= 0):
-            raise ValueError("a delay fault needs seconds > 0")
+        if self.kind in {"delay", "drip"} and (
+            self.seconds is None or not math.isfinite(self.seconds) or self.seconds <= 0
+        ):
+            raise ValueError("a " + self.kind + " fault needs seconds > 0")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError("retry_after must not be negative")
+        if self.part is not None and (self.kind != "drip" or self.part not in DRIP_PARTS):
+            raise ValueError("part is for drip faults only: one of " + ", ".join(DRIP_PARTS))
+        if self.kind == "headers" and not self.headers:
+            raise ValueError("a headers fault needs headers")
+        if (self.kind == "body") != (self.body is not None):
+            raise ValueError("a body fault needs a body, and only a body fault takes one")
+        if self.kind == "body" and self.status is not None and not 200 <= self.status <= 599:
+            raise ValueError("a body fault's status must be between 200 and 599")
+        if self.kind == "echo" and self.status is not None and not 400 <= self.status <= 599:
+            raise ValueError("an echo fault's status must be between 400 and 599")
+        object.__setattr__(self, "headers", tuple((name, value) for name, value in self.headers))
+        for name, value in self.headers:
+            _check_header(name, value)
 
     @classmethod
     def from_json(cls, payload: Mapping[str, object]) -> Fault:
@@ -84,6 +124,9 @@ class Fault:
             seconds=_optional_float(_json_field(payload, "seconds", "seconds"), "seconds"),
             sequence_id=_optional_int(_json_field(payload, "sequence_id", "sequenceId"), "sequence_id"),
             path_prefix=_optional_str(_json_field(payload, "path_prefix", "pathPrefix"), "path_prefix"),
+            part=_optional_str(_json_field(payload, "part", "part"), "part"),
+            headers=_header_pairs(_json_field(payload, "headers", "headers")),
+            body=_optional_str(_json_field(payload, "body", "body"), "body"),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -96,6 +139,9 @@ class Fault:
             "seconds": self.seconds,
             "sequence_id": self.sequence_id,
             "path_prefix": self.path_prefix,
+            "part": self.part,
+            "headers": [list(pair) for pair in self.headers],
+            "body": self.body,
         }
 
 
@@ -179,3 +225,37 @@ def _optional_str(value: object, name: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError("'" + name + "' must be a string or null")
     return value
+
+
+def _check_header(name: object, value: object) -> None:
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise ValueError("a fault header name must be an HTTP token")
+    if name.lower() in _FRAMING_HEADERS:
+        raise ValueError("a fault cannot set " + name + " (the simulator frames each answer itself)")
+    if not isinstance(value, str) or any(char in value for char in "\r\n\0"):
+        raise ValueError("a fault header value must be a string without CR, LF or NUL")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("a fault header value must be Latin-1 text") from None
+
+
+def _header_pairs(value: object) -> tuple[tuple[str, str], ...]:
+    """Headers from admin JSON: an object of name to value, or a list of [name, value] pairs."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        items: list[object] = list(value.items())
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise ValueError("'headers' must be an object or a list of [name, value] pairs")
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            raise ValueError("'headers' must be an object or a list of [name, value] pairs")
+        name, header_value = item
+        if not isinstance(name, str) or not isinstance(header_value, str):
+            raise ValueError("fault header names and values must be strings")
+        pairs.append((name, header_value))
+    return tuple(pairs)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver.rate_limiter import RateBudget, RateLimiter, budgets_for, parse_reset
+from sequence_archiver.rate_limiter import (
+    MAX_SERVER_WAIT_SECONDS,
+    RateBudget,
+    RateLimiter,
+    bounded_wait,
+    budgets_for,
+    parse_remaining,
+    parse_reset,
+)
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -88,3 +97,66 @@ def test_a_low_remaining_budget_spreads_the_calls_until_the_reset(clock: FakeClo
 )
 def test_reset_header_parsing(header: str | None, expected: float | None) -> None:
     assert parse_reset(header, now=lambda: 1_000_000.0) == expected
+
+
+# Hostile hints from Reply: capped at MAX_SERVER_WAIT_SECONDS, garbage ignored, never an exception.
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("1e308", 1e308),  # far off: observe() caps the wait
+        ("9" * 5000, None),
+        ("inf", None),
+        ("NaN", None),
+        ("-inf", None),
+        ("9999-12-31T23:59:59+00:00", 253_402_300_799.0),
+        ("0001-01-01T00:00:00+01:00", -62_135_600_400.0),
+        ("²", None),
+        ("x" * 70_000, None),
+    ],
+)
+def test_hostile_reset_headers_parse_without_raising(header: str, expected: float | None) -> None:
+    assert parse_reset(header, now=lambda: 1_000_000.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7),
+        (" 12 ", 12),
+        ("0" * 400 + "3", 3),
+        ("9" * 5000, 999_999_999),
+        ("²", None),
+        ("٣", None),  # an Arabic-Indic digit: str.isdigit() says yes, Reply never sends it
+        ("-1", None),
+        ("1.5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_remaining_header_is_ascii_digits_of_bounded_length(header: str | None, expected: int | None) -> None:
+    assert parse_remaining(header) == expected
+
+
+@pytest.mark.parametrize("reset", [1e308, math.inf, 253_402_300_799.0])
+def test_a_far_off_reset_with_nothing_remaining_blocks_for_the_cap_at_most(clock: FakeClock, reset: float) -> None:
+    limiter = RateLimiter([RateBudget(100, 60.0)], clock=clock, wall_clock=lambda: 1_000_000.0)
+    limiter.observe(remaining=0, reset_epoch_seconds=reset)
+    assert limiter.wait_seconds() == pytest.approx(MAX_SERVER_WAIT_SECONDS)
+    clock.sleep(MAX_SERVER_WAIT_SECONDS)
+    assert limiter.wait_seconds() == 0
+
+
+def test_a_nan_reset_is_no_wait(clock: FakeClock) -> None:
+    limiter = RateLimiter([RateBudget(100, 60.0)], clock=clock, wall_clock=lambda: 1_000_000.0)
+    limiter.observe(remaining=0, reset_epoch_seconds=math.nan)
+    assert limiter.wait_seconds() == 0
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [(math.inf, 900.0), (1e308, 900.0), (math.nan, 0.0), (-5, 0.0)])
+def test_a_pause_is_capped_and_never_negative_or_nan(clock: FakeClock, seconds: float, expected: float) -> None:
+    limiter = RateLimiter([], clock=clock)
+    limiter.pause(seconds)
+    assert limiter.paused_seconds == pytest.approx(expected)
+    assert bounded_wait(seconds) == expected

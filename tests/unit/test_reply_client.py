@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,17 @@ from sequence_archiver.exceptions import (
     ReplyThrottledError,
     ReplyTransportError,
 )
-from sequence_archiver.reply_answers import ApiCall
-from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts, parse_retry_after
+from sequence_archiver.http_deadline import CallWatchdog, current_watch
+from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS
+from sequence_archiver.reply_answers import MAX_ERROR_TEXT, MAX_NAME_TEXT, MAX_STATUS_TEXT, ApiCall
+from sequence_archiver.reply_client import (
+    MAX_RESPONSE_BYTES,
+    ReplyClient,
+    RetryPolicy,
+    Timeouts,
+    parse_problem,
+    parse_retry_after,
+)
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -50,7 +60,10 @@ class FakeHttp:
         item = self.script.pop(0)
         if isinstance(item, Exception):
             raise item
-        return urllib3.HTTPResponse(body=item.body, status=item.status, headers=item.headers, preload_content=True)
+        assert kwargs["preload_content"] is False  # the client reads the body itself, up to its size limit
+        return urllib3.HTTPResponse(
+            body=io.BytesIO(item.body), status=item.status, headers=item.headers, preload_content=False
+        )
 
 
 class KeySource:
@@ -209,7 +222,7 @@ def test_a_pause_longer_than_the_time_left_fails_fast_without_sleeping(clock: Fa
 def test_no_call_starts_when_the_deadline_has_passed(clock: FakeClock) -> None:
     client, http, _ = make_client(clock, [])
     with pytest.raises(DeadlineExceededError):
-        client.archive_sequence(42, deadline(clock, seconds=0.5))
+        client.archive_sequence(42, deadline(clock, seconds=0.2))
     assert http.requests == []
 
 
@@ -393,3 +406,240 @@ def test_list_sequences_gets_a_page_with_the_query_and_retries_a_malformed_one(c
     assert [(r["method"], r["url"]) for r in http.requests] == [
         ("GET", "https://api.reply.io/v3/sequences?status=paused&top=100")
     ] * 2
+
+
+# Hostile answers: bounded waits, bounded sizes, no crash on huge numbers or deep JSON, no key leak.
+
+FIVE_THOUSAND_DIGITS = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("9" * 400, 900.0),
+        (FIVE_THOUSAND_DIGITS, 900.0),
+        ("901", 900.0),
+        ("0" * 400 + "5", 5.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 900.0),
+        ("NaN", None),
+        ("inf", None),
+        ("-5", None),
+        ("1e308", None),
+        ("²", None),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", None),
+        ("x" * 70_000, None),
+    ],
+)
+def test_retry_after_is_capped_and_garbage_ignored(header: str, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=lambda: 1_700_000_000.0) == seconds
+
+
+def test_a_429_with_a_400_digit_retry_after_pauses_the_instance_for_the_cap_only(clock: FakeClock) -> None:
+    throttled = Answer(429, b"", {"Retry-After": "9" * 400})
+    client, http, _ = make_client(clock, [throttled, Answer(200, sequence_body(43))])
+
+    with pytest.raises(ReplyThrottledError) as excinfo:
+        client.archive_sequence(42, deadline(clock, seconds=30))
+    assert excinfo.value.retry_after_seconds == MAX_SERVER_WAIT_SECONDS
+
+    clock.now += MAX_SERVER_WAIT_SECONDS  # after the cap, calls go out again
+    assert client.archive_sequence(43, deadline(clock)).http_status == 200
+    assert len(http.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-rate-limit-remaining": "²", "x-rate-limit-reset": "30"},
+        {"x-rate-limit-remaining": FIVE_THOUSAND_DIGITS, "x-rate-limit-reset": "30"},
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1e308"},
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": FIVE_THOUSAND_DIGITS},
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "9999-12-31T23:59:59Z"},
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "NaN"},
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "-1e308"},
+        {"x-rate-limit-remaining": "-1", "x-rate-limit-reset": "inf"},
+    ],
+    ids=["superscript", "5000-digits", "1e308", "reset-5000-digits", "year-9999", "nan", "negative", "inf"],
+)
+def test_hostile_rate_limit_headers_never_raise_nor_block_past_the_cap(
+    clock: FakeClock, headers: dict[str, str]
+) -> None:
+    client, _, _ = make_client(clock, [Answer(200, sequence_body(42), headers)])
+
+    assert client.archive_sequence(42, deadline(clock)).http_status == 200
+
+    assert 0 <= client._limiter.wait_seconds() <= MAX_SERVER_WAIT_SECONDS
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ('{"id": 42, "name": ' + FIVE_THOUSAND_DIGITS + "}").encode(),
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"id": 42, "name": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b"\xff\xfe not utf-8",
+    ],
+    ids=["5000-digit-number", "nested-50000", "nested-inside-object", "bad-utf-8"],
+)
+def test_huge_numbers_and_deep_json_are_malformed_answers_not_crashes(clock: FakeClock, body: bytes) -> None:
+    client, http, _ = make_client(clock, [Answer(200, body)] * 2 + [Answer(200, body)] * 2, attempts=2)
+
+    with pytest.raises(ReplyMalformedResponseError):
+        client.archive_sequence(42, deadline(clock))
+    with pytest.raises(ReplyMalformedResponseError):
+        client.bulk_archive([1, 2], deadline(clock))
+
+    assert parse_problem(body) is None
+    assert len(http.requests) == 4
+
+
+def test_a_bulk_answer_keyed_by_a_5000_digit_number_is_ignored_not_a_crash(clock: FakeClock) -> None:
+    body = json.dumps({FIVE_THOUSAND_DIGITS: {"error": "notFound"}, "2": {"error": "notFound"}}).encode()
+    client, _, _ = make_client(clock, [Answer(200, body)])
+
+    assert set(client.bulk_archive([1, 2], deadline(clock)).failures) == {2}
+
+
+def test_text_fields_from_reply_are_bounded(clock: FakeClock) -> None:
+    body = json.dumps({"id": 42, "name": "n" * 500_000, "status": "s" * 100_000, "isArchived": True}).encode()
+    client, _, _ = make_client(clock, [Answer(200, body)])
+
+    sequence = client.archive_sequence(42, deadline(clock)).sequence
+
+    assert sequence is not None
+    assert sequence.name == "n" * MAX_NAME_TEXT
+    assert sequence.status is not None
+    assert len(sequence.status) <= MAX_STATUS_TEXT
+    problem_body = json.dumps({"title": "t" * 10**5, "detail": "d" * 10**5, "code": "c" * 10**5}).encode()
+    problem_found = parse_problem(problem_body)
+    assert problem_found is not None
+    assert [len(text or "") for text in (problem_found.title, problem_found.detail, problem_found.code)] == [
+        MAX_ERROR_TEXT
+    ] * 3
+
+
+def test_a_body_over_the_size_limit_is_not_read_a_2xx_is_malformed_and_retried(clock: FakeClock) -> None:
+    huge = json.dumps({"id": 42, "name": "n" * (MAX_RESPONSE_BYTES + 10)}).encode()
+    client, http, _ = make_client(clock, [Answer(200, huge), Answer(409, huge), Answer(200, huge), Answer(200, b"{}")])
+
+    response = client.archive_sequence(42, deadline(clock))  # 200 too large, then a 409 too large: final
+    assert (response.http_status, response.problem) == (409, None)
+    assert client.bulk_archive([1], deadline(clock)).failures == {}  # too large, then {}
+    assert len(http.requests) == 4
+
+
+def echoed(text: str) -> str:
+    return f"{text} Authorization: Bearer {API_KEY} ({API_KEY[:12]}"
+
+
+def assert_no_key(*values: object) -> None:
+    for value in values:
+        for shown in (str(value), repr(value)):
+            assert API_KEY not in shown
+            assert API_KEY[:12] not in shown
+
+
+def test_a_key_echoed_in_a_problem_is_redacted_before_it_is_kept(clock: FakeClock) -> None:
+    body = json.dumps({"title": echoed("t"), "detail": echoed("d"), "code": echoed("c")}).encode()
+    client, _, _ = make_client(clock, [Answer(400, body), Answer(503, body), Answer(503, body)], attempts=2)
+
+    response = client.archive_sequence(42, deadline(clock))
+    with pytest.raises(ReplyServerError) as excinfo:
+        client.archive_sequence(42, deadline(clock))
+
+    assert response.problem is not None
+    assert response.problem.detail is not None
+    assert "[redacted]" in response.problem.detail
+    assert_no_key(response, response.problem.short_reason(), excinfo.value, excinfo.value.args)
+
+
+def test_a_key_echoed_in_bulk_errors_or_a_sequence_name_is_redacted(clock: FakeClock) -> None:
+    bulk = json.dumps({"2": {"error": echoed("e"), "errorDetails": echoed("d")}}).encode()
+    single = json.dumps({"id": 42, "name": echoed("name"), "status": echoed("s")}).encode()
+    client, _, _ = make_client(clock, [Answer(200, bulk), Answer(200, single)])
+
+    failures = client.bulk_archive([1, 2], deadline(clock)).failures
+    sequence = client.archive_sequence(42, deadline(clock)).sequence
+
+    assert_no_key(failures, sequence)
+    assert sequence is not None
+    assert sequence.name is not None
+    assert sequence.name.startswith("name Authorization: Bearer [redacted]")
+
+
+def test_the_answer_kept_for_parsing_shows_no_key(clock: FakeClock) -> None:
+    seen: list[Any] = []
+    client, _, _ = make_client(clock, [Answer(200, sequence_body())])
+    original = client._check_transient
+
+    def spy(answer: Any) -> Any:
+        seen.append(answer)
+        return original(answer)
+
+    client._check_transient = spy  # type: ignore[method-assign]
+    client.archive_sequence(42, deadline(clock))
+
+    assert_no_key(seen[0], vars(client))
+
+
+def test_lone_surrogates_and_control_characters_from_reply_become_encodable(clock: FakeClock) -> None:
+    body = b'{"id": 42, "name": "a\\ud800b\\u0000c\\nd", "status": "\\udfffpaused"}'
+    client, _, _ = make_client(clock, [Answer(200, body)])
+
+    sequence = client.archive_sequence(42, deadline(clock)).sequence
+
+    assert sequence is not None
+    assert sequence.name == "a\ufffdb\ufffdc d"
+    json.dumps(sequence.to_json(), ensure_ascii=False).encode("utf-8")
+
+
+def test_a_short_invocation_still_tries_with_timeouts_that_fit_in_what_is_left(clock: FakeClock) -> None:
+    client, http, _ = make_client(clock, [Answer(200, sequence_body())])
+
+    assert client.archive_sequence(42, deadline(clock, seconds=0.4)).http_status == 200
+
+    timeout = http.requests[0]["timeout"]
+    assert timeout.connect_timeout <= 0.4
+    assert timeout.read_timeout <= 0.4
+
+
+def test_each_attempt_is_watched_until_the_deadline_or_its_own_limit(clock: FakeClock) -> None:
+    budgets: list[float] = []
+    watchdog = CallWatchdog(clock=clock)
+    client, http, _ = make_client(clock, [Answer(200, sequence_body()), Answer(200, sequence_body())])
+    client._watchdog = watchdog
+
+    def request(method: str, url: str, **kwargs: Any) -> Any:
+        watch = current_watch()
+        assert watch is not None
+        budgets.append(watch.expires_at - clock.now)
+        return FakeHttp.request(http, method, url, **kwargs)
+
+    http.request = request  # type: ignore[method-assign]
+    client.archive_sequence(42, deadline(clock, seconds=2.0))
+    client.archive_sequence(42, deadline(clock, seconds=60.0))
+
+    assert budgets == [pytest.approx(2.0), pytest.approx(6.0)]  # the time left, or connect + read (1 + 5)
+    assert current_watch() is None
+
+
+def test_an_answer_that_outlived_its_attempt_is_a_transport_error(clock: FakeClock) -> None:
+    watchdog = CallWatchdog(clock=clock)
+    client, http, calls = make_client(clock, [Answer(200, sequence_body())], attempts=1)
+    client._watchdog = watchdog
+
+    class Dripping:
+        def shutdown(self, how: int) -> None:
+            pass
+
+    def request(method: str, url: str, **kwargs: Any) -> Any:
+        clock.now += 10  # the answer took longer than the attempt may
+        watch = current_watch()
+        assert watch is not None
+        watch.attach(Dripping())
+        return FakeHttp.request(http, method, url, **kwargs)
+
+    http.request = request  # type: ignore[method-assign]
+    with pytest.raises(ReplyTransportError):
+        client.archive_sequence(42, deadline(clock, seconds=3.0))
+    assert [call.http_status for call in calls] == [None]

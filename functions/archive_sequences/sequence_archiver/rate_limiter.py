@@ -4,6 +4,11 @@ Reply allows 100 requests a minute and 3,000 an hour per user key, shared by eve
 instance using the key. Each instance keeps to its share (the budget divided by the number of
 instances that may run at once) with sliding windows over its own send times, follows Reply's
 `x-rate-limit-*` hints when they are present, and stops altogether while a 429 says so.
+
+Waits that come from Reply (Retry-After, `x-rate-limit-reset`) are capped at MAX_SERVER_WAIT_SECONDS
+(15 minutes): a far-off time (a date in year 9999, 1e308, 400 digits) counts as the cap, and garbage
+(NaN, inf, a superscript digit, unparseable text) is ignored, so one hostile header can neither stop
+an instance for good nor raise.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+MAX_SERVER_WAIT_SECONDS = 900.0  # the longest pause a Reply header can impose on this instance
+_MAX_HEADER_CHARS = 64  # longer rate-limit header values are garbage, not numbers or dates
+_MAX_REMAINING_DIGITS = 9  # more digits than this is "plenty left" (and int() of 5,000 digits raises)
+_PLENTY_REMAINING = 999_999_999
 
 # Our send times are not Reply's receive times: network jitter can pull two calls one window apart
 # into the same server window. A little slack on every window keeps that from costing a 429.
@@ -85,8 +95,8 @@ class RateLimiter:
             window.sent.append(now)
 
     def pause(self, seconds: float) -> None:
-        """Stop every call of this instance for `seconds` (after a 429)."""
-        self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+        """Stop every call of this instance for `seconds` (after a 429), at most MAX_SERVER_WAIT_SECONDS."""
+        self._paused_until = max(self._paused_until, self._clock() + bounded_wait(seconds))
 
     @property
     def paused_seconds(self) -> float:
@@ -97,7 +107,7 @@ class RateLimiter:
         """Follow Reply's `x-rate-limit-remaining`/`-reset` hints: spread what is left until the reset."""
         if remaining is None or reset_epoch_seconds is None:
             return
-        seconds_to_reset = max(0.0, reset_epoch_seconds - self._wall_clock())
+        seconds_to_reset = bounded_wait(reset_epoch_seconds - self._wall_clock())
         now = self._clock()
         if remaining <= 0:
             self._hinted_next = now + seconds_to_reset
@@ -123,11 +133,36 @@ def budgets_for(
     return budgets
 
 
-def parse_reset(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """`x-rate-limit-reset` as epoch seconds: an ISO 8601 time, or seconds from now; None when unusable."""
+def bounded_wait(seconds: float) -> float:
+    """A wait Reply asked for, within [0, MAX_SERVER_WAIT_SECONDS]; NaN counts as no wait."""
+    if math.isnan(seconds):
+        return 0.0
+    return min(MAX_SERVER_WAIT_SECONDS, max(0.0, seconds))
+
+
+def parse_remaining(value: str | None) -> int | None:
+    """`x-rate-limit-remaining` as a count: ASCII digits only; None when absent or unusable."""
     if not value:
         return None
     text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None  # "²" is a digit to str.isdigit(), and int() refuses it
+    text = text.lstrip("0") or "0"
+    if len(text) > _MAX_REMAINING_DIGITS:
+        return _PLENTY_REMAINING
+    return int(text)
+
+
+def parse_reset(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """`x-rate-limit-reset` as epoch seconds: an ISO 8601 time, or seconds from now; None when unusable.
+
+    The result may lie far in the future (year 9999, 1e308): RateLimiter.observe caps what it waits.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if len(text) > _MAX_HEADER_CHARS:
+        return None
     try:
         number = float(text)
     except ValueError:
@@ -137,8 +172,8 @@ def parse_reset(value: str | None, *, now: Callable[[], float] = time.time) -> f
         return now() + number if number < 1e9 else number
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            return None
+        return moment.timestamp()
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        return None
-    return moment.timestamp()

@@ -1,7 +1,8 @@
 """What Reply answered, as the archiving core sees it: final answers, problems and the calls made.
 
 These are the core's own types: the HTTP client produces them and the archiver consumes them, so the
-archiver needs no HTTP client to be imported or tested.
+archiver needs no HTTP client to be imported or tested. Every text in them that came from Reply was
+cleaned by the client (reply_text.clean): at most the limits below, no API key, safe to encode.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sequence_archiver.outcomes import SequenceSummary
 
-MAX_ERROR_TEXT = 200  # characters of Reply's problem text kept in results events and logs
+MAX_ERROR_TEXT = 200  # characters of Reply's problem text (title, detail, code, bulk errors) kept
+MAX_NAME_TEXT = 200  # characters of a sequence's name kept in results events
+MAX_STATUS_TEXT = 40  # characters of a sequence's status (unknown values are kept, short)
 
 
 @dataclass(frozen=True, slots=True)

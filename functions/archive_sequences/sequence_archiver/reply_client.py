@@ -2,6 +2,14 @@
 
 Retries are written here rather than with urllib3's `Retry` because each wait must respect the Lambda
 deadline and a 429 must pause every later call of this instance, not just the one request.
+
+Reply's answers are treated as untrusted input:
+- every attempt ends within connect + read timeout and by the deadline, however slowly the answer
+  arrives (http_deadline's watchdog; urllib3's read timeout alone applies to each socket read);
+- a body over MAX_RESPONSE_BYTES is not read (a 2xx is then malformed, retried); huge numbers and deep
+  nesting in JSON make a malformed answer, never a crash;
+- waits asked for by headers are capped (rate_limiter.MAX_SERVER_WAIT_SECONDS); garbage is ignored;
+- every text copied from an answer goes through reply_text.clean: bounded, the key redacted, encodable.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from urllib.parse import urlencode
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from sequence_archiver import reply_text
 from sequence_archiver.archive_request import MAX_SEQUENCE_ID
 from sequence_archiver.exceptions import (
     DeadlineExceededError,
@@ -29,11 +38,20 @@ from sequence_archiver.exceptions import (
     ReplyTransportError,
     RetryableReplyError,
 )
+from sequence_archiver.http_deadline import PROCESS_WATCHDOG, watched_pool_manager
 from sequence_archiver.observability import NoTracing
 from sequence_archiver.outcomes import SequenceSummary
-from sequence_archiver.rate_limiter import RateLimiter, parse_reset
+from sequence_archiver.rate_limiter import (
+    MAX_SERVER_WAIT_SECONDS,
+    RateLimiter,
+    bounded_wait,
+    parse_remaining,
+    parse_reset,
+)
 from sequence_archiver.reply_answers import (
     MAX_ERROR_TEXT,
+    MAX_NAME_TEXT,
+    MAX_STATUS_TEXT,
     ApiCall,
     BulkArchiveResponse,
     BulkItemFailure,
@@ -44,8 +62,11 @@ from sequence_archiver.reply_answers import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from pydantic import SecretStr
+
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.deadline import Deadline
+    from sequence_archiver.http_deadline import CallWatchdog
     from sequence_archiver.observability import Tracing
 
 logger = logging.getLogger(__name__)
@@ -54,6 +75,12 @@ _Final = TypeVar("_Final")
 _Page = TypeVar("_Page")
 USER_AGENT = "reply-sequence-archiver/0.1 (+aws-lambda)"
 _KNOWN_STATUSES = {"new": "new", "active": "active", "paused": "paused"}
+MAX_RESPONSE_BYTES = 1024 * 1024  # a Sequence or a bulk answer is a few KB; more is not an answer
+MAX_LIST_RESPONSE_BYTES = 8 * 1024 * 1024  # a page of up to 1,000 list items
+_READ_CHUNK_BYTES = 64 * 1024
+_MAX_RETRY_AFTER_CHARS = 64  # an HTTP-date is 29 characters
+_MAX_BULK_KEY_DIGITS = 10  # sequence IDs fit in 10 digits; int() of 5,000 digits raises
+_NOT_JSON = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +98,15 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Socket timeouts of one HTTP attempt."""
+    """Time limits of one HTTP attempt: its connect, each read, the whole attempt, and the least time to start one.
+
+    The whole attempt (connect, send, headers, body) ends within `connect_seconds + read_seconds` and
+    by the deadline; each limit shrinks to the time left, so a short invocation still tries.
+    """
 
     connect_seconds: float = 3.0
     read_seconds: float = 10.0
-
-    @property
-    def minimum_call_seconds(self) -> float:
-        """The least time worth starting a call with: one connect timeout."""
-        return self.connect_seconds
+    minimum_call_seconds: float = 0.25
 
 
 def _full_jitter(ceiling: float) -> float:
@@ -88,33 +115,45 @@ def _full_jitter(ceiling: float) -> float:
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None when absent or unusable."""
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), at most MAX_SERVER_WAIT_SECONDS; None
+    when absent or unusable."""
     if not value:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        return float(text)
+        digits = text.lstrip("0") or "0"
+        # Compare lengths before converting: 400 digits would be float('inf'), 5,000 make int() raise.
+        if len(digits) > len(str(int(MAX_SERVER_WAIT_SECONDS))):
+            return MAX_SERVER_WAIT_SECONDS
+        return bounded_wait(float(digits))
+    if len(text) > _MAX_RETRY_AFTER_CHARS:
+        return None
     try:
         moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        return bounded_wait(moment.timestamp() - now())
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return max(0.0, moment.timestamp() - now())
 
 
-def parse_problem(body: bytes) -> Problem | None:
-    """Read a problem+json body; None when the body is empty or not a JSON object."""
+def _json_document(body: bytes) -> Any:
+    """The parsed body, or _NOT_JSON: broken JSON, bad UTF-8, 5,000-digit numbers and deep nesting alike."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
+        return _NOT_JSON
+
+
+def parse_problem(body: bytes, *, secret: str | None = None) -> Problem | None:
+    """Read a problem+json body, its text cleaned (`secret` redacted); None when empty or not a JSON object."""
     if not body.strip():
         return None
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return None
+    document = _json_document(body)
     if not isinstance(document, dict):
         return None
 
     def text(key: str) -> str | None:
         value = document.get(key)
-        return value[:MAX_ERROR_TEXT] if isinstance(value, str) else None
+        return reply_text.clean(value, secret=secret, limit=MAX_ERROR_TEXT) if isinstance(value, str) else None
 
     errors = document.get("errors")
     return Problem(
@@ -125,12 +164,11 @@ def parse_problem(body: bytes) -> Problem | None:
     )
 
 
-def parse_sequence(body: bytes, *, sequence_id: int) -> SequenceSummary:
-    """Read the Sequence of a 200 answer; ReplyMalformedResponseError when it is not one."""
-    try:
-        document: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ReplyMalformedResponseError("Reply answered 200 with a body that is not JSON", http_status=200) from None
+def parse_sequence(body: bytes, *, sequence_id: int, secret: str | None = None) -> SequenceSummary:
+    """Read the Sequence of a 200 answer (name and status cleaned); ReplyMalformedResponseError when it is not one."""
+    document = _json_document(body)
+    if document is _NOT_JSON:
+        raise ReplyMalformedResponseError("Reply answered 200 with a body that is not JSON", http_status=200)
     if not isinstance(document, dict):
         raise ReplyMalformedResponseError("Reply answered 200 with JSON that is not an object", http_status=200)
     returned_id = document.get("id")
@@ -138,36 +176,53 @@ def parse_sequence(body: bytes, *, sequence_id: int) -> SequenceSummary:
         raise ReplyMalformedResponseError("Reply answered 200 for a different sequence ID", http_status=200)
     name, status, is_archived = document.get("name"), document.get("status"), document.get("isArchived")
     if isinstance(status, str):
+        status = reply_text.clean(status, secret=secret, limit=MAX_STATUS_TEXT)
         # Reply's docs show both `paused` and `Paused`: compare case-insensitively, keep unknown values.
         status = _KNOWN_STATUSES.get(status.lower(), status)
     return SequenceSummary(
-        name=name if isinstance(name, str) else None,
+        name=reply_text.clean(name, secret=secret, limit=MAX_NAME_TEXT) if isinstance(name, str) else None,
         status=status if isinstance(status, str) else None,
         is_archived=is_archived if isinstance(is_archived, bool) else None,
     )
 
 
-def parse_bulk_failures(body: bytes, *, requested: set[int]) -> dict[int, BulkItemFailure]:
-    """Read a bulk 200 body (`{"<id>": {"error": ..., "errorDetails": ...}}`); malformed bodies are retryable."""
-    try:
-        document: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with a body that is not JSON") from None
+def parse_bulk_failures(body: bytes, *, requested: set[int], secret: str | None = None) -> dict[int, BulkItemFailure]:
+    """Read a bulk 200 body (`{"<id>": {"error": ..., "errorDetails": ...}}`), its text cleaned; malformed bodies
+    are retryable."""
+    document = _json_document(body)
+    if document is _NOT_JSON:
+        raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with a body that is not JSON")
     if not isinstance(document, dict):
         raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with JSON that is not an object")
     failures: dict[int, BulkItemFailure] = {}
+    unexpected: list[str] = []
     for key, item in document.items():
-        sequence_id = int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else None
-        if sequence_id not in requested:
-            logger.warning("bulk archive answered for an id that was not sent", extra={"key": str(key)[:20]})
+        sequence_id = _bulk_key(key)
+        if sequence_id is None or sequence_id not in requested:
+            unexpected.append(key)
             continue
         error = item.get("error") if isinstance(item, dict) else None
         details = item.get("errorDetails") if isinstance(item, dict) else None
+        error_text = reply_text.clean(error, secret=secret, limit=MAX_ERROR_TEXT) if isinstance(error, str) else ""
         failures[sequence_id] = BulkItemFailure(
-            error=error[:MAX_ERROR_TEXT] if isinstance(error, str) and error else "unknown",
-            details=details[:MAX_ERROR_TEXT] if isinstance(details, str) else None,
+            error=error_text or "unknown",
+            details=reply_text.clean(details, secret=secret, limit=MAX_ERROR_TEXT)
+            if isinstance(details, str)
+            else None,
+        )
+    if unexpected:
+        logger.warning(
+            "bulk archive answered for ids that were not sent",
+            extra={"count": len(unexpected), "first_key": reply_text.clean(unexpected[0], secret=secret, limit=20)},
         )
     return failures
+
+
+def _bulk_key(key: str) -> int | None:
+    """A bulk answer's key as a sequence ID: up to 10 ASCII digits (int() of 5,000 digits would raise)."""
+    if key.isascii() and key.isdigit() and len(key) <= _MAX_BULK_KEY_DIGITS:
+        return int(key)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +237,23 @@ class ListAnswer(Generic[_Page]):
 @dataclass(frozen=True, slots=True)
 class _HttpAnswer:
     status: int
-    body: bytes
+    body: bytes  # empty when the body was too large to read
     retry_after: str | None
     rate_limit_remaining: str | None
     rate_limit_reset: str | None
+    api_key: SecretStr  # the key this attempt sent, to redact from Reply's text (its repr shows no key)
+
+    @property
+    def secret(self) -> str:
+        return self.api_key.get_secret_value()
 
 
 class ReplyClient:
-    """Calls Reply API v3 for one API key; safe to reuse across invocations of one Lambda instance."""
+    """Calls Reply API v3 for one API key; safe to reuse across invocations of one Lambda instance.
+
+    An injected `http` pool should come from http_deadline.watched_pool_manager: a plain PoolManager
+    still works, but then only each socket read is bounded, not the whole attempt.
+    """
 
     def __init__(
         self,
@@ -205,6 +269,8 @@ class ReplyClient:
         jitter: Callable[[float], float] = _full_jitter,
         on_api_call: Callable[[ApiCall], None] | None = None,
         tracing: Tracing | None = None,
+        watchdog: CallWatchdog | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._tracing: Tracing = tracing or NoTracing()
@@ -212,8 +278,11 @@ class ReplyClient:
         self._retry_policy = retry_policy
         self._timeouts = timeouts
         self._limiter = rate_limiter or RateLimiter([], clock=clock)
-        # TLS certificates are always verified (urllib3's default, stated here so no one turns it off).
-        self._http = http or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED")
+        # TLS certificates are always verified (urllib3's default, stated here so no one turns it off). The
+        # watched pool lets the watchdog end an attempt whose answer is still arriving at its deadline.
+        self._http = http or watched_pool_manager(num_pools=2, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED")
+        self._watchdog = watchdog or PROCESS_WATCHDOG
+        self._max_response_bytes = max_response_bytes
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
@@ -233,8 +302,9 @@ class ReplyClient:
 
         def interpret(answer: _HttpAnswer) -> ReplyResponse:
             if 200 <= answer.status < 300:
-                return ReplyResponse(answer.status, sequence=parse_sequence(answer.body, sequence_id=sequence_id))
-            return ReplyResponse(answer.status, problem=parse_problem(answer.body))
+                sequence = parse_sequence(answer.body, sequence_id=sequence_id, secret=answer.secret)
+                return ReplyResponse(answer.status, sequence=sequence)
+            return ReplyResponse(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
 
         path = f"/v3/sequences/{sequence_id}/{action}"
         return self._call_with_retries(operation, path, None, interpret, deadline, sequence_id=sequence_id)
@@ -248,10 +318,9 @@ class ReplyClient:
 
         def interpret(answer: _HttpAnswer) -> BulkArchiveResponse:
             if 200 <= answer.status < 300:
-                return BulkArchiveResponse(
-                    answer.status, failures=parse_bulk_failures(answer.body, requested=requested)
-                )
-            return BulkArchiveResponse(answer.status, problem=parse_problem(answer.body))
+                failures = parse_bulk_failures(answer.body, requested=requested, secret=answer.secret)
+                return BulkArchiveResponse(answer.status, failures=failures)
+            return BulkArchiveResponse(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
 
         return self._call_with_retries("BulkArchiveSequences", "/v3/sequences/archive", body, interpret, deadline)
 
@@ -264,10 +333,13 @@ class ReplyClient:
         def interpret(answer: _HttpAnswer) -> ListAnswer[_Page]:
             if 200 <= answer.status < 300:
                 return ListAnswer(answer.status, page=parse_page(answer.body))
-            return ListAnswer(answer.status, problem=parse_problem(answer.body))
+            return ListAnswer(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
 
         path = "/v3/sequences" + ("?" + urlencode(query) if query else "")
-        return self._call_with_retries("GetSequences", path, None, interpret, deadline, method="GET")
+        max_bytes = max(self._max_response_bytes, MAX_LIST_RESPONSE_BYTES)
+        return self._call_with_retries(
+            "GetSequences", path, None, interpret, deadline, method="GET", max_bytes=max_bytes
+        )
 
     def _call_with_retries(
         self,
@@ -279,14 +351,17 @@ class ReplyClient:
         *,
         sequence_id: int | None = None,
         method: str = "POST",
+        max_bytes: int | None = None,
     ) -> _Final:
         key_refreshed = False
         attempt = 0
+        limit = max_bytes or self._max_response_bytes
         while True:
             attempt += 1
             self._wait_for_budget(deadline)
             try:
-                return interpret(self._check_transient(self._attempt(operation, method, path, body, deadline)))
+                answer = self._attempt(operation, method, path, body, deadline, max_bytes=limit)
+                return interpret(self._check_transient(answer))
             except _Unauthorized:
                 if key_refreshed:
                     raise ReplyAuthenticationError(
@@ -342,10 +417,18 @@ class ReplyClient:
         if wait > 0:
             self._sleep(wait)
 
-    def _attempt(self, operation: str, method: str, path: str, body: bytes | None, deadline: Deadline) -> _HttpAnswer:
+    def _attempt(
+        self, operation: str, method: str, path: str, body: bytes | None, deadline: Deadline, *, max_bytes: int
+    ) -> _HttpAnswer:
         api_key = self._api_key_source.api_key(deadline=deadline)
-        budget = min(self._timeouts.connect_seconds + self._timeouts.read_seconds, deadline.remaining_seconds())
-        timeout = urllib3.Timeout(connect=min(self._timeouts.connect_seconds, budget), read=budget)
+        timeouts = self._timeouts
+        # The whole attempt ends within this budget (the watchdog sees to it); each timeout fits inside it.
+        budget = min(timeouts.connect_seconds + timeouts.read_seconds, deadline.remaining_seconds())
+        if budget <= 0:
+            raise DeadlineExceededError("not enough time left in this invocation to call Reply")
+        timeout = urllib3.Timeout(
+            connect=min(timeouts.connect_seconds, budget), read=min(timeouts.read_seconds, budget)
+        )
         headers = {
             "Authorization": "Bearer " + api_key.get_secret_value(),
             "Accept": "application/json, application/problem+json",
@@ -357,35 +440,53 @@ class ReplyClient:
         started = self._clock()
         status: int | None = None
         try:
-            with self._tracing.span(f"## reply.{operation}", operation=operation, method=method, path=path):
-                response = self._http.request(
-                    method,
-                    self._base_url + path,
-                    body=body,
-                    headers=headers,
-                    timeout=timeout,
-                    retries=False,
-                    redirect=False,
-                )
-            status = response.status
-            answer = _HttpAnswer(
-                status=response.status,
-                body=response.data,
-                retry_after=response.headers.get("Retry-After"),
-                rate_limit_remaining=response.headers.get("x-rate-limit-remaining"),
-                rate_limit_reset=response.headers.get("x-rate-limit-reset"),
-            )
-        except Urllib3HTTPError as exc:
-            raise ReplyTransportError(f"no answer from Reply ({type(exc).__name__})", http_status=None) from None
+            with (
+                self._tracing.span(f"## reply.{operation}", operation=operation, method=method, path=path),
+                self._watchdog.watch(budget) as call_watch,
+            ):
+                try:
+                    response = self._http.request(
+                        method,
+                        self._base_url + path,
+                        body=body,
+                        headers=headers,
+                        timeout=timeout,
+                        retries=False,
+                        redirect=False,
+                        preload_content=False,
+                        decode_content=False,  # we never ask for compression: no decompression bombs
+                    )
+                    status = response.status
+                    data = _read_at_most(response, max_bytes)
+                except (Urllib3HTTPError, OSError) as exc:
+                    status = None
+                    raise ReplyTransportError(
+                        f"no answer from Reply ({_transport_reason(exc, timed_out=call_watch.fired)})", http_status=None
+                    ) from None
+            if call_watch.fired:  # the answer may look complete, but the watchdog cut the connection
+                status = None
+                raise ReplyTransportError("no answer from Reply (the attempt's time ran out)", http_status=None)
         finally:
             self._on_api_call(ApiCall(operation, status, (self._clock() - started) * 1000.0))
+        answer = _HttpAnswer(
+            status=response.status,
+            body=data if data is not None else b"",
+            retry_after=response.headers.get("Retry-After"),
+            rate_limit_remaining=response.headers.get("x-rate-limit-remaining"),
+            rate_limit_reset=response.headers.get("x-rate-limit-reset"),
+            api_key=api_key,
+        )
         self._observe_rate_limit_headers(answer)
+        if data is None and 200 <= answer.status < 300:
+            raise ReplyMalformedResponseError(
+                f"Reply answered {answer.status} with a body larger than {max_bytes} bytes", http_status=answer.status
+            )
         return answer
 
     def _observe_rate_limit_headers(self, answer: _HttpAnswer) -> None:
-        remaining = answer.rate_limit_remaining
-        if remaining is not None and remaining.strip().isdigit():
-            self._limiter.observe(remaining=int(remaining), reset_epoch_seconds=parse_reset(answer.rate_limit_reset))
+        remaining = parse_remaining(answer.rate_limit_remaining)
+        if remaining is not None:
+            self._limiter.observe(remaining=remaining, reset_epoch_seconds=parse_reset(answer.rate_limit_reset))
 
     def _check_transient(self, answer: _HttpAnswer) -> _HttpAnswer:
         """Raise for answers that are worth retrying (401 is handled by the caller); pass the rest on."""
@@ -398,7 +499,7 @@ class ReplyClient:
             self._limiter.pause(wait if wait is not None else self._retry_policy.backoff_base_seconds)
             raise ReplyThrottledError("Reply rate limit exceeded (429)", http_status=429, retry_after_seconds=wait)
         if status >= 500:
-            problem = parse_problem(answer.body)
+            problem = parse_problem(answer.body, secret=answer.secret)
             reason = problem.short_reason() if problem else None
             raise ReplyServerError(
                 f"Reply answered {status}" + (f" ({reason})" if reason else ""),
@@ -406,6 +507,28 @@ class ReplyClient:
                 retry_after_seconds=parse_retry_after(answer.retry_after),
             )
         return answer
+
+
+def _read_at_most(response: urllib3.BaseHTTPResponse, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` bytes (then the connection is closed, not reused)."""
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = response.read(min(_READ_CHUNK_BYTES, limit + 1 - size), decode_content=False)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        response.close()
+        return None
+    finally:
+        response.release_conn()
+
+
+def _transport_reason(error: Exception, *, timed_out: bool) -> str:
+    """Why an attempt got no answer, in words that hold nothing Reply sent."""
+    return "the attempt's time ran out" if timed_out else type(error).__name__
 
 
 def _require_sequence_id(sequence_id: int) -> None:
