@@ -15,7 +15,9 @@ from sequence_archiver.exceptions import (
     ReplyApiError,
     ReplyMalformedResponseError,
 )
+from sequence_archiver.reply_answers import MAX_NAME_TEXT
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply_text import clean
 
 if TYPE_CHECKING:
     import uuid
@@ -129,7 +131,7 @@ def parse_page(body: bytes) -> tuple[list[SequenceItem], bool]:
     """Read `{"items": [...], "hasMore": bool}`; items without a valid integer id are skipped."""
     try:
         document: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, 5,000-digit numbers
         raise ReplyMalformedResponseError("Reply answered 200 with a body that is not JSON", http_status=200) from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         raise ReplyMalformedResponseError("Reply answered 200 without an items list", http_status=200)
@@ -159,7 +161,7 @@ def _item(raw: object) -> SequenceItem | None:
 
     def text(key: str) -> str | None:
         value = raw.get(key)
-        return value if isinstance(value, str) else None
+        return clean(value, secret=None, limit=MAX_NAME_TEXT) if isinstance(value, str) else None
 
     status = text("status")
     return SequenceItem(
