@@ -10,20 +10,29 @@ and ``AWS_ENDPOINT_URL_SECRETS_MANAGER``; botocore derives the suffix from the s
   entries of chosen request IDs can be failed on every call.
 - GetSecretValue, while armed: answered with ThrottlingException (400) or InternalServiceError (500),
   alternately, for a number of calls or for a while.
+- Any call to a stalled service (EventBridge, Secrets Manager, SQS, DynamoDB; optionally only some
+  operations): `hang` accepts it and never answers; `drip` forwards it and sends the answer back one byte
+  every N seconds, so a per-read socket timeout never fires. Both hold the call until `clear()` or
+  `stop()`, which close its connection unanswered. Point the function at the proxy with
+  ``AWS_ENDPOINT_URL_EVENTBRIDGE``, ``AWS_ENDPOINT_URL_SECRETS_MANAGER``, ``AWS_ENDPOINT_URL_SQS`` and
+  ``AWS_ENDPOINT_URL_DYNAMODB`` (`endpoint_variables()` gives them all).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
 import logging
 import random
+import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from local.background import BackgroundService
@@ -45,6 +54,26 @@ _SECRET_ERRORS = (
 )
 INJECTED_ERROR_CODE = "InternalFailure"
 
+# The services the function calls, by SigV4 signing name (the credential scope of the Authorization header),
+# and the variable that points each at an endpoint (botocore derives the suffix from the service ID).
+SERVICE_ENDPOINT_VARIABLES = {
+    "events": "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "sqs": "AWS_ENDPOINT_URL_SQS",
+    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
+}
+StallMode = Literal["hang", "drip"]
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
+
+
+@dataclass(frozen=True)
+class _Stall:
+    """How calls to one service are held: never answered, or answered one byte per interval."""
+
+    mode: StallMode
+    interval_seconds: float
+    operations: frozenset[str] | None  # None: every operation of the service
+
 
 @dataclass(frozen=True)
 class ProxyCounters:
@@ -56,6 +85,7 @@ class ProxyCounters:
     put_events_entries_failed: int
     secret_reads: int
     secret_reads_failed: int
+    stalled_calls: int = 0
 
 
 class _State:
@@ -76,6 +106,11 @@ class _State:
         self.put_events_entries_failed = 0
         self.secret_reads = 0
         self.secret_reads_failed = 0
+        self.stalls: dict[str, _Stall] = {}
+        self.stalled_calls = 0
+        # Stalled calls end when the generation moves on (clear() or stop()); waiters are woken through it.
+        self.generation = 0
+        self.changed = threading.Condition(self.lock)
 
 
 class FaultProxy(BackgroundService):
@@ -111,6 +146,7 @@ class FaultProxy(BackgroundService):
         self._server, self._thread = None, None
         if server is None:
             return
+        self._release_stalled()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -123,6 +159,10 @@ class FaultProxy(BackgroundService):
             raise RuntimeError("the fault proxy is not running; call start() first")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def endpoint_variables(self, services: Iterable[str] = SERVICE_ENDPOINT_VARIABLES) -> dict[str, str]:
+        """AWS_ENDPOINT_URL_<SERVICE> for each service (signing names), all pointing at this proxy."""
+        return {SERVICE_ENDPOINT_VARIABLES[_known_service(name)]: self.endpoint_url for name in services}
 
     # Commands
 
@@ -148,22 +188,44 @@ class FaultProxy(BackgroundService):
             if seconds:
                 self._state.secret_failures_until = max(self._state.secret_failures_until, time.monotonic() + seconds)
 
+    def hang(self, service: str, *, operations: Iterable[str] | None = None) -> None:
+        """Accept every call to `service` ("events", "secretsmanager", "sqs", "dynamodb") and never answer it."""
+        self._stall(service, _Stall("hang", 0.0, _operations(operations)))
+
+    def drip(self, service: str, *, interval_seconds: float = 1.0, operations: Iterable[str] | None = None) -> None:
+        """Forward every call to `service` and send the answer back one byte every `interval_seconds`."""
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        self._stall(service, _Stall("drip", interval_seconds, _operations(operations)))
+
+    def _stall(self, service: str, stall: _Stall) -> None:
+        with self._state.lock:
+            self._state.stalls[_known_service(service)] = stall
+
+    def _release_stalled(self) -> None:
+        with self._state.lock:
+            self._state.stalls.clear()
+            self._state.generation += 1
+            self._state.changed.notify_all()
+
     def clear(self) -> None:
-        """Disarm every fault (counters are kept)."""
+        """Disarm every fault and end the calls held by `hang` or `drip` unanswered (counters are kept)."""
         with self._state.lock:
             self._state.put_fraction = 0.0
             self._state.put_calls_left = 0
             self._state.doomed_request_ids.clear()
             self._state.secret_failures_left = 0
             self._state.secret_failures_until = 0.0
+        self._release_stalled()
 
     def pending(self) -> dict[str, int]:
-        """What is still armed: PutEvents calls to break, secret reads to fail, doomed request IDs."""
+        """What is still armed: PutEvents calls to break, secret reads to fail, doomed request IDs, stalls."""
         with self._state.lock:
             return {
                 "put_events_calls": self._state.put_calls_left,
                 "secret_reads": self._state.secret_failures_left,
                 "doomed_request_ids": len(self._state.doomed_request_ids),
+                "stalled_services": len(self._state.stalls),
             }
 
     @property
@@ -178,7 +240,29 @@ class FaultProxy(BackgroundService):
                 put_events_entries_failed=state.put_events_entries_failed,
                 secret_reads=state.secret_reads,
                 secret_reads_failed=state.secret_reads_failed,
+                stalled_calls=state.stalled_calls,
             )
+
+
+def _known_service(service: str) -> str:
+    if service not in SERVICE_ENDPOINT_VARIABLES:
+        raise ValueError(f"service must be one of {sorted(SERVICE_ENDPOINT_VARIABLES)}")
+    return service
+
+
+def _operations(operations: Iterable[str] | None) -> frozenset[str] | None:
+    return None if operations is None else frozenset(operations)
+
+
+def _operation_of(target: str, body: bytes) -> str:
+    """The API operation of a call: from X-Amz-Target (JSON protocols) or the Action form field (query)."""
+    if target:
+        return target.rpartition(".")[2]
+    for field in body.split(b"&"):
+        name, _, value = field.partition(b"=")
+        if name == b"Action":
+            return value.decode("ascii", errors="replace")
+    return ""
 
 
 def _request_id_of(entry: Any) -> str | None:
@@ -220,6 +304,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         target = self.headers.get("X-Amz-Target", "")
+        stall = self._stall_for(target, body)
+        if stall is not None:
+            self._stalled(stall, body)
+            return
         if target == GET_SECRET_VALUE_TARGET and self._secret_read_fails():
             return
         if target == PUT_EVENTS_TARGET:
@@ -227,6 +315,57 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return
         status, headers, payload = self._forward(body)
         self._reply(status, headers, payload)
+
+    def _stall_for(self, target: str, body: bytes) -> tuple[_Stall, int] | None:
+        """The stall that applies to this call, and the generation it belongs to; None to handle it normally."""
+        match = _CREDENTIAL_SCOPE.search(self.headers.get("Authorization", ""))
+        service = match.group(1) if match else None
+        state = self.state
+        with state.lock:
+            stall = state.stalls.get(service or "")
+            if stall is None:
+                return None
+            if stall.operations is not None and _operation_of(target, body) not in stall.operations:
+                return None
+            state.stalled_calls += 1
+            return stall, state.generation
+
+    def _stalled(self, held: tuple[_Stall, int], body: bytes) -> None:
+        """Hold the call as the stall says until released; then close the connection unanswered."""
+        stall, generation = held
+        self.close_connection = True
+        if stall.mode == "hang":
+            self._wait_for_release(generation, timeout=None)
+            self._drop_connection()
+            return
+        status, headers, payload = self._forward(body)
+        answer = self._raw_answer(status, headers, payload)
+        for index in range(len(answer)):
+            try:
+                self.wfile.write(answer[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up
+            if self._wait_for_release(generation, timeout=stall.interval_seconds):
+                self._drop_connection()
+                return
+
+    def _wait_for_release(self, generation: int, *, timeout: float | None) -> bool:
+        """Wait until clear() or stop() (True) or the timeout (False)."""
+        state = self.state
+        with state.lock:
+            return state.changed.wait_for(lambda: state.generation != generation, timeout=timeout)
+
+    def _drop_connection(self) -> None:
+        with contextlib.suppress(OSError):  # the client may be gone already
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _raw_answer(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> bytes:
+        """The whole HTTP answer as bytes: status line, headers, body."""
+        lines = [f"{self.protocol_version} {status} {http.client.responses.get(status, '')}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines += [f"Content-Length: {len(payload)}", "Connection: close", "", ""]
+        return "\r\n".join(lines).encode("latin-1") + payload
 
     def _secret_read_fails(self) -> bool:
         state = self.state

@@ -80,6 +80,16 @@ def resource_policy_statements(resources: dict[str, dict[str, Any]]) -> list[tup
     ]
 
 
+def key_policy_statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(key, statement) for every statement of every KMS key policy."""
+    return [
+        (name, statement)
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::KMS::Key"
+        for statement in as_list(resource["Properties"]["KeyPolicy"]["Statement"])
+    ]
+
+
 def statements_allowing(resources: dict[str, dict[str, Any]], owner: str, action: str) -> list[dict[str, Any]]:
     """The Allow statements of one role or policy that grant exactly this action."""
     return [

@@ -9,6 +9,7 @@ import pytest
 from tests.template.helpers import (
     IDENTITY_POLICY_TYPES,
     as_list,
+    key_policy_statements,
     of_type,
     policy_statements,
     resource_policy_statements,
@@ -80,6 +81,41 @@ def test_queue_and_topic_policies_name_their_resource_and_a_service_principal(re
         if statement["Effect"] == "Allow":
             assert set(statement["Principal"]) == {"Service"}, owner
             assert statement.get("Condition"), owner
+
+
+SOURCE_CONDITION_KEYS = {"aws:SourceAccount", "aws:SourceArn", "aws:SourceOrgID"}
+
+
+def condition_keys(statement: dict[str, Any]) -> set[str]:
+    """The condition keys a statement tests, whatever the operator (`StringEquals`, `ArnLike`...)."""
+    return {key for operator in statement.get("Condition", {}).values() for key in operator}
+
+
+def test_every_kms_grant_to_a_service_names_its_source(resources):
+    # Confused-deputy protection: a service principal may use the key only on behalf of our own resources.
+    statements = key_policy_statements(resources)
+    service_grants = [
+        (key, statement)
+        for key, statement in statements
+        if statement["Effect"] == "Allow" and "Service" in statement.get("Principal", {})
+    ]
+
+    assert service_grants, "the alarm topic key grants CloudWatch"
+    for key, statement in service_grants:
+        assert condition_keys(statement) & SOURCE_CONDITION_KEYS, (key, statement.get("Sid"))
+        assert condition_keys(statement) >= {"aws:SourceAccount"}, (key, statement.get("Sid"))
+
+
+def test_the_alarm_key_admits_only_this_stacks_alarms(resources):
+    [statement] = [
+        statement
+        for _, statement in key_policy_statements(resources)
+        if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    assert source_arn.endswith(":alarm:${AWS::StackName}-*")
 
 
 def test_execution_role_attaches_no_managed_policies(resources):

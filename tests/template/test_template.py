@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,29 @@ def test_created_secret_is_a_documented_placeholder(resources):
     assert secret["GenerateSecretString"]["GenerateStringKey"] == "apiKey"
     assert "PLACEHOLDER" in secret["Description"]
     assert '{"apiKey": "..."}' in secret["Description"]
+
+
+@pytest.mark.parametrize(
+    ("arn", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:reply/api-key-AbCdEf", True),
+        ("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team_a/reply+key=1.@x-Ab12Cd", True),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:*", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:reply/*", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:reply/api-key-??????", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:*-AbCdEf", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:", False),
+        ("arn:aws:secretsmanager:*:123456789012:secret:reply", False),
+        ("arn:aws:secretsmanager:us-east-1:*:secret:reply", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:reply key", False),
+    ],
+)
+def test_the_secret_arn_parameter_refuses_wildcards(sam_template, arn, accepted):
+    # The ARN becomes the Resource of the GetSecretValue grant: a wildcard would grant every matching secret.
+    pattern = sam_template["Parameters"]["ReplyApiKeySecretArn"]["AllowedPattern"]
+
+    assert (re.fullmatch(pattern, arn) is not None) is accepted
 
 
 # ------------------------------------------------------------------ parameters and outputs

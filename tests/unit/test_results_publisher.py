@@ -1,8 +1,10 @@
-"""Results events: the detail shape, splitting big requests into parts, PutEvents chunking and retries."""
+"""Results events: the detail shape, parts, entries that always fit, PutEvents chunking, retries and deadlines."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +12,19 @@ import jsonschema
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from sequence_archiver.deadline import Deadline
 from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary
 from sequence_archiver.request_report import RequestReport, Trigger
 from sequence_archiver.results_publisher import (
     DETAIL_TYPE,
+    MAX_ERROR_CHARS,
+    MAX_INPUT_CHARS,
     MAX_REQUEST_BYTES,
+    TRUNCATION_MARK,
     ResultsPublisher,
     split_detail,
 )
+from tests.unit.conftest import FakeClock
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "sequence-archive-results.json").read_text())
 
@@ -170,3 +177,174 @@ def test_each_put_events_call_is_a_trace_subsegment() -> None:
     publisher.publish([report(f"m{i}", [SequenceResult(i, Outcome.ARCHIVED, 200)]) for i in range(1, 13)])
 
     assert spans == [("## results.PutEvents", {"entries": "10"}), ("## results.PutEvents", {"entries": "2"})]
+
+
+# ---------------------------------------------------------------- every results event fits, and one report fails alone
+
+
+def sent_details(events: FakeEventBridge) -> list[dict[str, Any]]:
+    """Every detail sent, parsed back, after checking each entry encodes as UTF-8 and fits an entry."""
+    details = []
+    for call in events.calls:
+        for entry in call:
+            encoded = entry["Detail"].encode("utf-8")  # what botocore does; raises on a lone surrogate
+            assert len(encoded) <= MAX_REQUEST_BYTES
+            details.append(json.loads(encoded))
+    return details
+
+
+def test_a_lone_surrogate_is_published_as_visible_escape_text() -> None:
+    events = FakeEventBridge()
+    reports = [
+        report("bad", [SequenceResult(None, Outcome.INVALID, None, "not an ID: \ud800", input_value='"\ud800"')]),
+        report("good", [SequenceResult(1, Outcome.ARCHIVED, 200)]),
+    ]
+
+    assert publisher(events).publish(reports) == set()
+
+    by_request = {detail["requestId"]: detail for detail in sent_details(events)}
+    assert set(by_request) == {"bad", "good"}
+    [result] = by_request["bad"]["results"]
+    assert result["input"] == '"\\ud800"'
+    assert result["error"] == "not an ID: \\ud800"
+    jsonschema.validate(by_request["bad"], SCHEMA)
+
+
+class ExplodingReport:
+    """A report whose detail cannot be built."""
+
+    request_id = "explodes"
+
+    def detail(self) -> dict[str, Any]:
+        raise RecursionError
+
+
+def test_a_report_that_cannot_be_built_fails_alone() -> None:
+    events = FakeEventBridge()
+    reports = [report("m1", [SequenceResult(1, Outcome.ARCHIVED, 200)]), ExplodingReport()]
+
+    assert publisher(events).publish(reports) == {"explodes"}  # type: ignore[arg-type]
+
+    assert [detail["requestId"] for detail in sent_details(events)] == ["m1"]
+
+
+def test_one_huge_result_is_cut_down_to_fit_one_entry() -> None:
+    events = FakeEventBridge()
+    huge_name = "N" * 20_000_000  # a 20 MB sequence name
+    results = [
+        SequenceResult(7, Outcome.ARCHIVED, 200, None, SequenceSummary(huge_name, "paused", True)),
+        SequenceResult(8, Outcome.ARCHIVED, 200, None, SequenceSummary("small", "paused", True)),
+    ]
+
+    assert publisher(events).publish([report("huge", results)]) == set()
+
+    details = sent_details(events)
+    sent = [result for detail in details for result in detail["results"]]
+    assert [result["sequenceId"] for result in sent] == [7, 8]
+    assert sent[0]["sequence"]["name"].startswith("NNN")
+    assert sent[0]["sequence"]["name"].endswith(TRUNCATION_MARK)
+    assert sent[1]["sequence"]["name"] == "small"
+    for detail in details:
+        jsonschema.validate(detail, SCHEMA)
+
+
+@pytest.mark.parametrize("character", ["é", "\U0001f600", '"', "\x00", "\ud800"])
+def test_a_result_of_multibyte_or_escaped_text_is_cut_to_fit(character: str) -> None:
+    result = SequenceResult(7, Outcome.ARCHIVED, 200, None, SequenceSummary(character * 300_000, "x" * 200_000, None))
+
+    [part] = split_detail(report("r", [result]).detail())
+
+    assert len(json.dumps(part, separators=(",", ":"), ensure_ascii=True).encode()) < MAX_REQUEST_BYTES
+
+
+def test_error_and_input_are_held_to_the_schema_bounds() -> None:
+    result = SequenceResult(None, Outcome.INVALID, None, "e" * 5_000, input_value="i" * 500)
+
+    [part] = split_detail(report("r", [result]).detail())
+
+    [sent] = part["results"]
+    assert len(sent["error"]) == MAX_ERROR_CHARS
+    assert len(sent["input"]) == MAX_INPUT_CHARS
+    jsonschema.validate(part, SCHEMA)
+
+
+class SurprisedEventBridge(FakeEventBridge):
+    """Raises something that is neither a BotoCoreError nor a ClientError on its first call."""
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        if not self.calls:
+            self.calls.append(Entries)
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+        return super().put_events(Entries)
+
+
+def test_an_unexpected_sdk_error_fails_one_attempt_not_the_batch() -> None:
+    events = SurprisedEventBridge()
+
+    assert publisher(events).publish([report("m1", [SequenceResult(1, Outcome.ARCHIVED, 200)])]) == set()
+    assert len(events.calls) == 2
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+def test_no_retry_is_started_when_its_pause_and_an_attempt_would_not_fit(clock: FakeClock) -> None:
+    events = FakeEventBridge(fail_calls=3)
+    deadline = Deadline(expires_at=clock.now + 0.25, clock=clock)
+    publisher = ResultsPublisher(
+        events_client=events,  # type: ignore[arg-type]
+        event_bus_name="results",
+        source="reply.sequence-archiver",
+        max_attempts=3,
+        sleep=clock.sleep,
+    )
+
+    assert publisher.publish([report("m1", [SequenceResult(1, Outcome.ARCHIVED, 200)])], deadline) == {"m1"}
+
+    assert len(events.calls) == 1
+    assert clock.sleeps == []
+
+
+def test_retries_that_fit_are_made(clock: FakeClock) -> None:
+    events = FakeEventBridge(fail_calls=2)
+    deadline = Deadline(expires_at=clock.now + 5, clock=clock)
+    publisher = ResultsPublisher(
+        events_client=events,  # type: ignore[arg-type]
+        event_bus_name="results",
+        source="reply.sequence-archiver",
+        sleep=clock.sleep,
+    )
+
+    assert publisher.publish([report("m1", [SequenceResult(1, Outcome.ARCHIVED, 200)])], deadline) == set()
+    assert clock.sleeps == [0.2, 0.4]
+
+
+class HangingEventBridge:
+    """A PutEvents that never answers (until released at teardown)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.calls += 1
+        self.release.wait()
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "late"} for _ in Entries]}
+
+
+def test_a_hanging_put_events_reports_every_request_unpublished_by_the_deadline() -> None:
+    events = HangingEventBridge()
+    reports = [report(f"m{i}", [SequenceResult(i, Outcome.ARCHIVED, 200)]) for i in range(1, 13)]
+    started = time.monotonic()
+    try:
+        failed = ResultsPublisher(
+            events_client=events,  # type: ignore[arg-type]
+            event_bus_name="results",
+            source="reply.sequence-archiver",
+        ).publish(reports, Deadline(expires_at=started + 0.3))
+    finally:
+        events.release.set()
+
+    assert failed == {f"m{i}" for i in range(1, 13)}
+    assert time.monotonic() - started < 0.3 + 0.3
+    assert events.calls == 1  # the second chunk is not started once the time is up

@@ -50,6 +50,14 @@ def test_https_anywhere_and_plain_http_only_to_loopback(url: str) -> None:
         ("api.reply.io", "https://"),
         ("https://user:secret@api.reply.io", "credentials"),
         ("https://api.reply.io?x=1", "query"),
+        ("https://api.reply.io/v3?", "query"),
+        ("https://api.reply.io#", "fragment"),
+        ("https://api.reply.io/v3#top", "fragment"),
+        ("http://127.0.0.1:99999", "port"),
+        ("http://127.0.0.1:0", "port"),
+        ("https://api.reply.io:443x", "port"),
+        ("https://api.reply.io:", "port"),
+        ("http://[::1]:70000", "port"),
     ],
 )
 def test_unsafe_base_urls_are_rejected(url: str, reason: str) -> None:
@@ -57,6 +65,14 @@ def test_unsafe_base_urls_are_rejected(url: str, reason: str) -> None:
         load_settings({**REQUIRED, "REPLY_API_BASE_URL": url})
     assert reason in str(excinfo.value)
     assert "secret@" not in str(excinfo.value)
+    assert url not in str(excinfo.value).replace("such as https://api.reply.io", "")  # the example is no quote
+    assert excinfo.value.__cause__ is None
+    assert excinfo.value.__context__ is None  # pydantic's error quotes the value
+
+
+@pytest.mark.parametrize("url", ["https://api.reply.io:443", "http://127.0.0.1:1", "http://localhost:65535/"])
+def test_explicit_ports_in_range_are_accepted(url: str) -> None:
+    assert load_settings({**REQUIRED, "REPLY_API_BASE_URL": url}).reply_api_base_url == url.rstrip("/")
 
 
 @pytest.mark.parametrize(
@@ -83,3 +99,10 @@ def test_an_empty_dead_letter_queue_url_means_none() -> None:
 )
 def test_tracing_runs_only_in_lambda_and_unless_disabled(environment: dict[str, str], enabled: bool) -> None:
     assert load_settings({**REQUIRED, **environment}).tracing_enabled is enabled
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("false", False), ("true", True)])
+def test_sdk_debug_logging_is_off_unless_opted_in(value: str | None, expected: bool) -> None:
+    environment = {**REQUIRED, **({"SDK_DEBUG_LOGGING": value} if value is not None else {})}
+
+    assert load_settings(environment).sdk_debug_logging is expected

@@ -1,16 +1,26 @@
-"""The Reply API key, read from Secrets Manager through Powertools Parameters (cached, re-read on demand)."""
+"""The Reply API key, read from Secrets Manager through Powertools Parameters (cached, re-read on demand).
+
+Only the parsed key is kept, as a pydantic SecretStr, so no object of ours shows it in `repr()` or
+`vars()`. Powertools' own cache is switched off (`max_age=0` is never stored in the provider's `store`):
+this class caches the key for SECRET_MAX_AGE_SECONDS instead, so the raw secret string lives nowhere
+but for the moment of one read.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import SecretStr
 
-from sequence_archiver.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError
+from sequence_archiver.aws_calls import call_within
+from sequence_archiver.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError, AwsCallTimeoutError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from sequence_archiver.deadline import Deadline
@@ -27,13 +37,13 @@ class ApiKeySource(Protocol):
 
 
 def parse_secret_string(secret_string: str) -> SecretStr:
-    """Accept the bare key or `{"apiKey": "..."}`; the error never quotes the secret."""
+    """Accept the bare key or `{"apiKey": "..."}`; the error never quotes the secret, nor chains what does."""
     text = secret_string.strip()
     if text.startswith("{"):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError:
-            raise ApiKeyMalformedError("the secret looks like JSON but does not parse") from None
+        document = _json_or_none(text)
+        if document is None:
+            # Raised outside the except block: a JSONDecodeError's `doc` is the whole secret.
+            raise ApiKeyMalformedError("the secret looks like JSON but does not parse")
         key = document.get("apiKey") if isinstance(document, dict) else None
         if not isinstance(key, str):
             raise ApiKeyMalformedError('the secret is JSON without a string "apiKey" field')
@@ -45,28 +55,64 @@ def parse_secret_string(secret_string: str) -> SecretStr:
     return SecretStr(text)
 
 
-class SecretsManagerApiKey:
-    """Reads the key from one secret, caching it for `max_age_seconds`."""
+def decode_secret_binary(secret_binary: bytes) -> str:
+    """A SecretBinary as text; ApiKeyMalformedError (holding no bytes, chaining nothing) when it is not UTF-8."""
+    try:
+        text: str | None = secret_binary.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:  # its `object` is the secret itself: dropped before raising ours
+        text = None
+    if text is None:
+        raise ApiKeyMalformedError("the secret is binary and not UTF-8 text")
+    return text
 
-    def __init__(self, *, secret_id: str, provider: SecretsProvider, max_age_seconds: int) -> None:
+
+def _json_or_none(text: str) -> object | None:
+    try:
+        document: object = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError, too many digits, nested too deep
+        return None
+    return document
+
+
+class SecretsManagerApiKey:
+    """Reads the key from one secret, caching it (and only it) for `max_age_seconds`."""
+
+    def __init__(
+        self,
+        *,
+        secret_id: str,
+        provider: SecretsProvider,
+        max_age_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._secret_id = secret_id
         self._provider = provider
         self._max_age_seconds = max_age_seconds
-        self._parsed: tuple[str, SecretStr] | None = None  # the last secret string and its key
+        self._clock = clock
+        self._key: SecretStr | None = None
+        self._read_at = 0.0
 
     def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
         """The key, from cache unless `refresh` or the cache is older than the max age."""
-        try:
-            value = self._provider.get(self._secret_id, max_age=self._max_age_seconds, force_fetch=refresh)
-        except GetParameterError as exc:  # Powertools wraps every SDK failure in it
-            raise ApiKeyUnavailableError(f"could not read the API key secret ({type(exc).__name__})") from exc
+        if self._key is not None and not refresh and self._clock() - self._read_at < self._max_age_seconds:
+            return self._key
+        value = self._read(deadline)
         if isinstance(value, bytes):
-            value = value.decode("utf-8", errors="strict")
+            value = decode_secret_binary(value)
         if not isinstance(value, str):
             raise ApiKeyMalformedError("the secret is not a string")
-        if self._parsed is None or self._parsed[0] != value:
-            self._parsed = (value, parse_secret_string(value))
-        return self._parsed[1]
+        self._key = parse_secret_string(value)
+        self._read_at = self._clock()
+        return self._key
+
+    def _read(self, deadline: Deadline | None) -> object:
+        try:
+            # max_age=0: Powertools keeps nothing in its cache (see the module docstring).
+            return call_within(deadline, "GetSecretValue", self._provider.get, self._secret_id, max_age=0)
+        except GetParameterError as exc:  # Powertools wraps every SDK failure in it
+            raise ApiKeyUnavailableError(f"could not read the API key secret ({type(exc).__name__})") from exc
+        except AwsCallTimeoutError as exc:
+            raise ApiKeyUnavailableError("could not read the API key secret in the time left") from exc
 
     def __repr__(self) -> str:
         return f"SecretsManagerApiKey(secret_id={self._secret_id!r})"

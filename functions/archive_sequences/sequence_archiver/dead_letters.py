@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from sequence_archiver.aws_calls import call_within
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,18 +27,23 @@ class DeadLetterQueue:
         self._queue_url = queue_url
 
     def park(self, *, body: str, reason: str, message_id: str, deadline: Deadline | None = None) -> bool:
-        """True once the DLQ holds the message; False when it could not be sent (the caller retries)."""
+        """True once the DLQ holds the message; False when it could not be sent by `deadline` (the caller retries)."""
         try:
-            self._sqs_client().send_message(
+            client = self._sqs_client()  # built here, on the caller's thread: boto3 sessions are not thread-safe
+            call_within(
+                deadline,
+                "SendMessage",
+                client.send_message,
                 QueueUrl=self._queue_url,
                 MessageBody=body,
                 MessageAttributes={
-                    "RejectionReason": {"DataType": "String", "StringValue": reason[:_MAX_ATTRIBUTE_CHARS]},
-                    "OriginalMessageId": {"DataType": "String", "StringValue": message_id},
+                    "RejectionReason": {"DataType": "String", "StringValue": _attribute_text(reason)},
+                    "OriginalMessageId": {"DataType": "String", "StringValue": _attribute_text(message_id)},
                     "RejectedBy": {"DataType": "String", "StringValue": "reply-sequence-archiver"},
                 },
             )
-        except (BotoCoreError, ClientError) as exc:
+        # SDK errors (BotoCoreError, ClientError), AwsCallTimeoutError, or any surprise: this record is not parked.
+        except Exception as exc:
             logger.error(
                 "could not send rejected record to the dead-letter queue",
                 extra={"message_id": message_id, "error": type(exc).__name__},
@@ -49,3 +54,8 @@ class DeadLetterQueue:
             extra={"message_id": message_id, "reason": reason},
         )
         return True
+
+
+def _attribute_text(text: str) -> str:
+    """A message attribute value SQS accepts: bounded, and a lone surrogate kept as visible escape text."""
+    return text[:_MAX_ATTRIBUTE_CHARS].encode("utf-8", errors="backslashreplace").decode("utf-8") or "-"

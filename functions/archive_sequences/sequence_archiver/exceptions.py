@@ -87,3 +87,12 @@ class SequenceArchiveIncomplete(SequenceArchiverError):  # noqa: N818 - the name
     def __init__(self, message: str, *, detail: dict[str, object]) -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class AwsCallTimeoutError(SequenceArchiverError):
+    """An AWS call (with its SDK retries) did not finish within the time the invocation had left."""
+
+    def __init__(self, operation: str, waited_seconds: float) -> None:
+        super().__init__(f"{operation} did not finish within {waited_seconds:.2f} s")
+        self.operation = operation
+        self.waited_seconds = waited_seconds

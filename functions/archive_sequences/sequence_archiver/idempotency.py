@@ -6,6 +6,7 @@ completed is acknowledged without calling Reply or publishing a second results e
 must be retried (some ID `failed`, results not published) releases its claim so the retry can run.
 The archiver archives several records together (bulk calls), so the persistence layer is used directly
 rather than through the `@idempotent` decorator, which wraps one function call per record.
+Every table call ends by the deadline it is given; one that does not counts as the table being unavailable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sequence_archiver.aws_calls import call_within
+from sequence_archiver.exceptions import AwsCallTimeoutError
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -31,8 +35,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Failures of the table itself: the function then falls back to at-least-once processing.
-_PERSISTENCE_ERRORS = (BotoCoreError, ClientError, IdempotencyPersistenceLayerError)
+# Failures of the table itself: the function then falls back to at-least-once processing. Anything else a
+# table call raises (say a summary the SDK cannot serialize) is handled the same way: it concerns one request.
+_PERSISTENCE_ERRORS = (BotoCoreError, ClientError, IdempotencyPersistenceLayerError, AwsCallTimeoutError, Exception)
 
 IDEMPOTENCY_KEY_PATH = "requestId"
 
@@ -62,9 +67,15 @@ class RequestIdempotency:
         data = _data(request_id)
         remaining = self._context.get_remaining_time_in_millis() if self._context else None
         try:
-            self._persistence.save_inprogress(data=data, remaining_time_in_millis=remaining)
+            call_within(
+                deadline,
+                "PutItem",
+                self._persistence.save_inprogress,
+                data=data,
+                remaining_time_in_millis=remaining,
+            )
         except IdempotencyItemAlreadyExistsError as exc:
-            return self._existing_claim(request_id, exc)
+            return self._existing_claim(request_id, exc, deadline)
         except _PERSISTENCE_ERRORS as exc:
             logger.warning(
                 "idempotency table unavailable", extra={"request_id": request_id, "error": type(exc).__name__}
@@ -72,13 +83,20 @@ class RequestIdempotency:
             return Claim.UNAVAILABLE
         return Claim.NEW
 
-    def _existing_claim(self, request_id: str, exc: IdempotencyItemAlreadyExistsError) -> Claim:
+    def _existing_claim(
+        self, request_id: str, exc: IdempotencyItemAlreadyExistsError, deadline: Deadline | None
+    ) -> Claim:
         record = exc.old_data_record
         if record is None:
             try:
-                record = self._persistence.get_record(data=_data(request_id))
+                record = call_within(deadline, "GetItem", self._persistence.get_record, data=_data(request_id))
             except IdempotencyItemNotFoundError:
-                return self.claim(request_id)  # it expired between the two calls
+                return self.claim(request_id, deadline)  # it expired between the two calls
+            except _PERSISTENCE_ERRORS as error:
+                logger.warning(
+                    "idempotency table unavailable", extra={"request_id": request_id, "error": type(error).__name__}
+                )
+                return Claim.UNAVAILABLE
         if record is not None and record.status == STATUS_CONSTANTS["COMPLETED"]:
             logger.info("request already processed; skipping", extra={"request_id": request_id})
             return Claim.COMPLETED
@@ -88,14 +106,20 @@ class RequestIdempotency:
     def complete(self, request_id: str, summary: dict[str, Any], deadline: Deadline | None = None) -> None:
         """Record the request as done (a redelivery is then skipped until the record expires)."""
         try:
-            self._persistence.save_success(data=_data(request_id), result=summary)
+            call_within(deadline, "UpdateItem", self._persistence.save_success, data=_data(request_id), result=summary)
         except _PERSISTENCE_ERRORS as exc:  # the work is done; a redelivery would only repeat it
             logger.warning("could not record completion", extra={"request_id": request_id, "error": type(exc).__name__})
 
     def release(self, request_id: str, reason: str, deadline: Deadline | None = None) -> None:
         """Drop the claim so the retry of this request is processed."""
         try:
-            self._persistence.delete_record(data=_data(request_id), exception=RuntimeError(reason))
+            call_within(
+                deadline,
+                "DeleteItem",
+                self._persistence.delete_record,
+                data=_data(request_id),
+                exception=RuntimeError(reason),
+            )
         except _PERSISTENCE_ERRORS as exc:  # the claim then expires with the invocation
             logger.warning("could not release claim", extra={"request_id": request_id, "error": type(exc).__name__})
 

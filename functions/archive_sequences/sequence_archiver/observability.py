@@ -104,6 +104,51 @@ def correlation(correlation_id: str | list[str]) -> Iterator[None]:
         _correlation_id.reset(token)
 
 
+# ---------------------------------------------------------------- the AWS SDK's own loggers
+
+# The SDK's loggers: at DEBUG, botocore logs every request (the session token header included) and every
+# response body (GetSecretValue's holds the API key).
+SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+# The loggers whose debug lines quote requests and response bodies.
+_SDK_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint")
+_SECRET_MARKERS = ("SecretString", "SecretBinary", "X-Amz-Security-Token", "x-amz-security-token")
+WITHHELD_SDK_LINE = "[SDK debug line withheld: it may hold a secret or credentials]"
+
+
+class SdkSecretFilter(logging.Filter):
+    """Withholds SDK debug lines that quote a secret's value or a session token (the record is kept, emptied)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite, never drop."""
+        if record.name.split(".", 1)[0] in SDK_LOGGERS:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string must not break logging: withhold it too
+                message = _SECRET_MARKERS[0]
+            if any(marker in message for marker in _SECRET_MARKERS):
+                record.msg, record.args = WITHHELD_SDK_LINE, ()
+        return True
+
+
+def hold_sdk_loggers_at_warning(opt_in: bool) -> None:
+    """Keep the SDK's loggers at WARNING whatever the root level, unless `opt_in` (SDK_DEBUG_LOGGING=true).
+
+    Opted in, their debug lines pass, except those quoting a secret or session token (SdkSecretFilter on
+    the loggers that quote bodies and on the root logger's handlers).
+    """
+    if not opt_in:
+        for name in SDK_LOGGERS:
+            sdk_logger = logging.getLogger(name)
+            if sdk_logger.level < logging.WARNING:  # NOTSET (follow the root) included; ERROR is left as set
+                sdk_logger.setLevel(logging.WARNING)
+        return
+    secret_filter = SdkSecretFilter()
+    for name in _SDK_BODY_LOGGERS:
+        logging.getLogger(name).addFilter(secret_filter)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(secret_filter)
+
+
 # ---------------------------------------------------------------- tracing
 
 

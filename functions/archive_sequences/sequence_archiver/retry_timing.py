@@ -2,7 +2,7 @@
 
 Lambda leaves a failed record invisible for the queue's whole visibility timeout (many minutes). When
 the record failed because of a 429 (or our own pacing), Reply said when to come back: we shorten the
-record's visibility to that, with ChangeMessageVisibility.
+record's visibility to that, with ChangeMessageVisibility. Every SQS call ends by the deadline it is given.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from sequence_archiver.aws_calls import call_within
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -43,17 +43,21 @@ class RecordVisibility:
         self._queue_urls: dict[str, str] = {}
 
     def postpone(self, postponements: Sequence[Postponement], deadline: Deadline | None = None) -> int:
-        """Apply every postponement; return how many records were changed."""
+        """Apply every postponement by `deadline`; return how many records were changed."""
         changed = 0
         by_queue: dict[str, list[Postponement]] = {}
         for item in postponements:
-            by_queue.setdefault(item.event_source_arn, []).append(item)
+            if not math.isnan(item.seconds):  # a NaN says nothing about when: the default timeout stays
+                by_queue.setdefault(item.event_source_arn, []).append(item)
         for arn, items in by_queue.items():
             try:
-                queue_url = self._queue_url(arn)
+                queue_url = self._queue_url(arn, deadline)
                 for start in range(0, len(items), 10):
                     chunk = items[start : start + 10]
-                    response = self._sqs_client().change_message_visibility_batch(
+                    response = call_within(
+                        deadline,
+                        "ChangeMessageVisibilityBatch",
+                        self._sqs_client().change_message_visibility_batch,
                         QueueUrl=queue_url,
                         Entries=[
                             {
@@ -67,23 +71,30 @@ class RecordVisibility:
                     changed += len(response.get("Successful", []))
                     if response.get("Failed"):
                         logger.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
-            except (BotoCoreError, ClientError, ValueError) as exc:
+            # SDK errors (BotoCoreError, ClientError), AwsCallTimeoutError, a bad ARN (ValueError) or any surprise.
+            except Exception as exc:
                 logger.warning(
                     "could not change record visibility", extra={"queue_arn": arn, "error": type(exc).__name__}
                 )
         return changed
 
-    def _queue_url(self, arn: str) -> str:
+    def _queue_url(self, arn: str, deadline: Deadline | None) -> str:
         if arn not in self._queue_urls:
             parts = arn.split(":")
             if len(parts) != 6 or parts[2] != "sqs":
                 raise ValueError("not an SQS queue ARN")
             account, name = parts[4], parts[5]
-            self._queue_urls[arn] = self._sqs_client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
-                "QueueUrl"
-            ]
+            response = call_within(
+                deadline,
+                "GetQueueUrl",
+                self._sqs_client().get_queue_url,
+                QueueName=name,
+                QueueOwnerAWSAccountId=account,
+            )
+            self._queue_urls[arn] = response["QueueUrl"]
         return self._queue_urls[arn]
 
 
 def _seconds(item: Postponement) -> int:
-    return max(1, min(MAX_VISIBILITY_SECONDS, math.ceil(item.seconds)))
+    """Whole seconds within SQS's range; an infinite wait is the longest SQS allows."""
+    return math.ceil(max(1.0, min(item.seconds, MAX_VISIBILITY_SECONDS)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,7 +29,8 @@ def is_loopback_host(host: str) -> bool:
 
 def validate_reply_base_url(value: str) -> str:
     """The Reply base URL without a trailing slash; ValueError (never quoting the URL) when it is unsafe."""
-    parts = urlsplit(value.strip())
+    text = value.strip()
+    parts = urlsplit(text)
     host = parts.hostname or ""
     if parts.scheme not in {"https", "http"} or not host:
         raise ValueError("must be an absolute https:// URL such as https://api.reply.io")
@@ -37,9 +38,24 @@ def validate_reply_base_url(value: str) -> str:
         raise ValueError("plain http is only allowed to a loopback host (local testing); use https://")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry credentials; the API key comes from Secrets Manager")
-    if parts.query or parts.fragment:
+    # urlsplit reports an empty query or fragment ("...v3?", "...io#") as no query at all: look at the text.
+    if "?" in text or "#" in text:
         raise ValueError("must not have a query string or fragment")
-    return value.strip().rstrip("/")
+    _check_port(parts)
+    return text.rstrip("/")
+
+
+def _check_port(parts: SplitResult) -> None:
+    """ValueError unless the URL has no port or one in 1..65535 (urlsplit's own error would quote it)."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # out of range or not a number; raised below, outside this handler, chaining nothing
+    explicit = parts.netloc.rpartition("]")[2].rpartition("@")[2].count(":") > 0
+    if port is None and explicit:
+        port = -1  # "host:" with nothing after the colon
+    if port is not None and not 1 <= port <= 65_535:
+        raise ValueError("has an invalid port: it must be a number from 1 to 65535")
 
 
 class Settings(BaseModel):
@@ -61,8 +77,9 @@ class Settings(BaseModel):
     reply_max_attempts: int = Field(default=4, ge=1, le=10, alias="REPLY_MAX_ATTEMPTS")
     reply_backoff_base_seconds: PositiveSeconds = Field(default=0.5, alias="REPLY_BACKOFF_BASE_SECONDS")
     reply_backoff_max_seconds: PositiveSeconds = Field(default=20.0, alias="REPLY_BACKOFF_MAX_SECONDS")
-    # Reply work stops this long before Lambda's timeout: the time kept for publishing results (AWS calls
-    # are not bounded by the Reply deadline) and settling the batch.
+    # Reply work stops this long before Lambda's timeout (at most a quarter of the time at the start, see
+    # deadline.py): the time kept for publishing results, parking rejected records and settling the batch,
+    # AWS calls that are each bounded by the time left until just before Lambda's own deadline.
     deadline_safety_margin_seconds: float = Field(default=10.0, ge=0, le=120, alias="DEADLINE_SAFETY_MARGIN_SECONDS")
     secret_max_age_seconds: int = Field(default=300, ge=0, le=86_400, alias="SECRET_MAX_AGE_SECONDS")
     results_publish_max_attempts: int = Field(default=3, ge=1, le=10, alias="RESULTS_PUBLISH_MAX_ATTEMPTS")
@@ -81,6 +98,10 @@ class Settings(BaseModel):
     idempotency_expires_after_seconds: int = Field(
         default=86_400, ge=60, le=30 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_SECONDS"
     )
+    # botocore, boto3, urllib3 and s3transfer log at WARNING and above only, whatever the root logger's level:
+    # their DEBUG lines include response bodies, GetSecretValue's (the API key) among them. `true` lets their
+    # debug lines through for local troubleshooting; Secrets Manager response bodies are still withheld.
+    sdk_debug_logging: bool = Field(default=False, alias="SDK_DEBUG_LOGGING")
 
     @field_validator("reply_api_base_url")
     @classmethod
@@ -108,11 +129,12 @@ class Settings(BaseModel):
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from an environment mapping; a bad value raises ConfigurationError naming the variable."""
+    problems = []
     try:
         return Settings.model_validate(dict(environ))
     except ValidationError as exc:
-        problems = []
         for error in exc.errors(include_url=False, include_input=False):
             variable = ".".join(str(part) for part in error["loc"]) or "environment"
             problems.append(f"{variable}: {error['msg']}")
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+    # Raised here, not in the handler: the ValidationError quotes the values, and would stay as __context__.
+    raise ConfigurationError("invalid configuration: " + "; ".join(problems))

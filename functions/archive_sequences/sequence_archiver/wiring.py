@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 
     from sequence_archiver.settings import Settings
 
-# Short timeouts and the SDK's standard retry mode: a slow AWS call must not eat the Lambda deadline
-# (PutEvents after the Reply work has DEADLINE_SAFETY_MARGIN_SECONDS left).
-AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+# Every AWS call is bounded as a whole by the time left (aws_calls.call_within). These settings only shape a
+# call inside that bound: short socket timeouts (each read, not the call) end an abandoned call's thread
+# soon, and the standard retry mode makes 3 attempts in all (`max_attempts` would count retries).
+AWS_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3}, tcp_keepalive=True
+)
 
 
 def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = None) -> ArchiveService:
