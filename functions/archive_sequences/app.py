@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-from sequence_archiver.observability import CorrelationIdFilter
+from sequence_archiver.observability import CorrelationIdFilter, hold_sdk_loggers_at_warning
 from sequence_archiver.settings import load_settings
 from sequence_archiver.wiring import build_service
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from sequence_archiver.service import ArchiveService
 
 settings = load_settings(os.environ)  # fails the cold start with a message naming the bad variable
+# botocore logs GetSecretValue's response at DEBUG: its loggers stay at WARNING unless SDK_DEBUG_LOGGING opts in.
+hold_sdk_loggers_at_warning(opt_in=settings.sdk_debug_logging)
 logger = Logger(service=settings.service_name)  # level from POWERTOOLS_LOG_LEVEL (or LOG_LEVEL)
 for log_handler in logger.handlers:
     log_handler.addFilter(CorrelationIdFilter())  # shared with the package's loggers below

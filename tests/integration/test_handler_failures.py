@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.aws_stack import drain_queue, read_results_events
+from local.aws_stack import drain_queue, read_results_events, receive_batch, send_messages, sqs_event_from_messages
 from local.reply_simulator import Fault
 from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, outcomes
 
@@ -211,13 +211,16 @@ def test_no_call_starts_when_the_invocation_has_almost_no_time_left(
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:
     handler = load_handler()
+    handler.lambda_handler({}, lambda_context(aws_request_id="warm-up"))  # a warm instance: clients are built
+    send_messages(aws_stack, [json.dumps({"sequenceIds": [119, 120]})])
+    [message] = receive_batch(aws_stack, max_messages=1)
+    event = sqs_event_from_messages([message], aws_stack.queue_arn, aws_stack.region)
 
-    invocation = invoke_with_sqs(
-        handler, aws_stack, [json.dumps({"sequenceIds": [119, 120]})], lambda_context(timeout_seconds=0.3)
-    )
+    # 0.3 s left: the work deadline (a quarter earlier) leaves less than a Reply call needs, not too little to publish.
+    response = handler.lambda_handler(event, lambda_context(timeout_seconds=0.3))
 
-    assert invocation.failed_message_ids == set(invocation.message_ids)
-    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    detail = details_by_request(read_results_events(aws_stack, expected=2))[message["MessageId"]]
     assert detail["counts"]["failed"] == 2
     assert "time" in detail["results"][0]["error"]
     assert reply_simulator.api_calls == 0
