@@ -58,6 +58,11 @@ class Deadline:
         """True when `seconds` of work started now would finish before the deadline."""
         return self.clock() + seconds <= self.expires_at
 
+    def share(self, fraction: float) -> Deadline:
+        """A deadline `fraction` of the time left from now: a step that may hang cannot starve the steps after it."""
+        now = self.clock()
+        return Deadline(expires_at=now + max(0.0, self.expires_at - now) * fraction, clock=self.clock)
+
 
 @dataclass(frozen=True)
 class InvocationDeadlines:

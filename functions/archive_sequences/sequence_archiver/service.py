@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CLAIMS_SHARE = 0.25  # of the work time: the most that claiming (DynamoDB) may take before archiving
+PARKING_SHARE = 1 / 3  # of the final time: the most that parking rejected records may take before publishing
+
 
 class RequestInProgressError(SequenceArchiverError):
     """Another invocation is processing the same request right now; this delivery must be retried."""
@@ -90,12 +93,14 @@ class ArchiveService:
         logger.info(
             "archive request received", extra={"trigger": invocation.shape.value, "deliveries": len(deliveries)}
         )
-        self._claim(deliveries, deadlines.work)
+        # A hanging idempotency table may take a quarter of the work time, never the Reply work itself.
+        self._claim(deliveries, deadlines.work.share(CLAIMS_SHARE))
         active = [delivery for delivery in deliveries if _is_ours(delivery)]
         for delivery in active:
             delivery.parse(invocation.shape)
         self._archive(active, deadlines.work)
-        self._park_rejected(invocation, deadlines.final)
+        # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
+        self._park_rejected(invocation, deadlines.final.share(PARKING_SHARE))
         reports = [delivery.report for delivery in active if delivery.report is not None]
         self._metrics.record_invocation(result for report in reports for result in report.results)
         self._publish(active, deadlines.final)
