@@ -135,6 +135,11 @@ def test_a_payload_that_is_not_a_request_gets_a_final_invalid_outcome(
         ("REPLY_API_BASE_URL", "https://user:pass@api.reply.io"),
         ("REPLY_API_KEY_SECRET_ID", ""),
         ("REPLY_MAX_ATTEMPTS", "many"),
+        ("REPLY_API_BASE_URL", "https://api.reply.io/v3?"),
+        ("REPLY_API_BASE_URL", "https://api.reply.io#"),
+        ("REPLY_API_BASE_URL", "http://127.0.0.1:99999"),
+        ("REPLY_API_BASE_URL", "http://127.0.0.1:0"),
+        ("REPLY_API_BASE_URL", "https://api.reply.io:https"),
     ],
 )
 def test_bad_configuration_fails_the_cold_start_naming_the_variable(
