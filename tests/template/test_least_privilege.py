@@ -134,6 +134,7 @@ def test_execution_role_attaches_no_managed_policies(resources):
         ("sqs:ReceiveMessage", {"Fn::GetAtt": [REQUESTS_QUEUE, "Arn"]}),
         ("sqs:DeleteMessage", {"Fn::GetAtt": [REQUESTS_QUEUE, "Arn"]}),
         ("sqs:SendMessage", {"Fn::GetAtt": [REQUESTS_DLQ, "Arn"]}),
+        ("sqs:SendMessage", {"Fn::GetAtt": [REQUESTS_QUEUE, "Arn"]}),
         ("sqs:SendMessage", {"Fn::GetAtt": [FAILED_INVOCATIONS_QUEUE, "Arn"]}),
         ("dynamodb:PutItem", {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}),
     ],

@@ -11,6 +11,8 @@ from sequence_archiver.exceptions import InvalidRequestError, InvalidSequenceIdE
 
 MAX_SEQUENCE_ID = 2_147_483_647
 MAX_IDS_PER_REQUEST = 1_000
+MAX_REQUEST_ID_CHARS = 128
+MAX_CONTINUATION_PARTS = 100_000
 _DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() would accept "١٢" or "²"
 _MAX_ENVELOPE_DEPTH = 3
 _INPUT_PREVIEW_CHARS = 80
@@ -25,11 +27,28 @@ class InvalidSequenceId:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinuationOf:
+    """Which request a continuation message carries on, and which part of it this is (the original is part 1)."""
+
+    request_id: str
+    part: int
+
+    def next(self) -> ContinuationOf:
+        """The marker of the continuation that carries this part's unfinished IDs on."""
+        return ContinuationOf(self.request_id, self.part + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `continuation` field of a continuation message body."""
+        return {"requestId": self.request_id, "part": self.part}
+
+
+@dataclass(frozen=True, slots=True)
 class ArchiveRequest:
     """A request's items in input order: valid IDs (deduplicated) and invalid values."""
 
     items: tuple[int | InvalidSequenceId, ...]
     pause_first: bool = False  # pause a running sequence and archive it again when Reply says 409
+    continuation: ContinuationOf | None = None  # set on the messages the function sends to carry a request on
 
     @property
     def sequence_ids(self) -> tuple[int, ...]:
@@ -79,6 +98,7 @@ def parse_archive_request(payload: object) -> ArchiveRequest:
     pause_first = payload.get("pauseFirst", False) if isinstance(payload, dict) else False
     if not isinstance(pause_first, bool):
         raise InvalidRequestError('"pauseFirst" must be true or false')
+    continuation = _continuation(payload.get("continuation")) if isinstance(payload, dict) else None
     if len(values) > MAX_IDS_PER_REQUEST:
         raise InvalidRequestError(
             f"a request may hold at most {MAX_IDS_PER_REQUEST} sequence IDs; this one has {len(values)}"
@@ -94,7 +114,20 @@ def parse_archive_request(payload: object) -> ArchiveRequest:
         if sequence_id not in seen:
             seen.add(sequence_id)
             items.append(sequence_id)
-    return ArchiveRequest(items=tuple(items), pause_first=pause_first)
+    return ArchiveRequest(items=tuple(items), pause_first=pause_first, continuation=continuation)
+
+
+def _continuation(value: object) -> ContinuationOf | None:
+    """The `continuation` marker of a message the function sent itself; None when absent."""
+    if value is None:
+        return None
+    request_id = value.get("requestId") if isinstance(value, dict) else None
+    part = value.get("part") if isinstance(value, dict) else None
+    if not isinstance(request_id, str) or not 1 <= len(request_id) <= MAX_REQUEST_ID_CHARS:
+        raise InvalidRequestError('"continuation" must hold the original "requestId" (1 to 128 characters)')
+    if isinstance(part, bool) or not isinstance(part, int) or not 2 <= part <= MAX_CONTINUATION_PARTS:
+        raise InvalidRequestError(f'"continuation" must hold a "part" between 2 and {MAX_CONTINUATION_PARTS}')
+    return ContinuationOf(request_id, part)
 
 
 def _request_values(payload: object) -> list[Any]:

@@ -15,6 +15,7 @@ from sequence_archiver.exceptions import (
     RateBudgetExhaustedError,
     ReplyApiError,
     ReplyAuthenticationError,
+    ReplyPausedError,
     ReplyThrottledError,
     RetryableReplyError,
     SequenceArchiverError,
@@ -131,10 +132,21 @@ def _pausing_may_help(result: SequenceResult) -> bool:
     return result.outcome is Outcome.CONFLICT and SALES_AGENT_CODE not in (result.error or "").lower()
 
 
+# Waiting for these is no failure of the ID: it was not tried (the budget, a 429 pause or the time ran out).
+_DEFERRING_ERRORS = (RateBudgetExhaustedError, ReplyPausedError, DeadlineExceededError)
+
+
 def _failed(sequence_id: int, error: SequenceArchiverError, *, prefix: str = "") -> SequenceResult:
     status = error.http_status if isinstance(error, ReplyApiError) else None
     retry_after = error.retry_after_seconds if isinstance(error, RetryableReplyError) else None
-    return SequenceResult(sequence_id, Outcome.FAILED, status, prefix + str(error), retry_after_seconds=retry_after)
+    return SequenceResult(
+        sequence_id,
+        Outcome.FAILED,
+        status,
+        prefix + str(error),
+        retry_after_seconds=retry_after,
+        deferred=isinstance(error, _DEFERRING_ERRORS),
+    )
 
 
 def _unexpected(sequence_ids: Sequence[int], error: Exception, operation: str) -> dict[int, SequenceResult]:

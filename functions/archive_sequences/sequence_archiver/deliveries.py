@@ -7,11 +7,13 @@ rejected, with the reason, so it fails only itself.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.archive_request import (
+    ContinuationOf,
     parse_archive_request,
     parse_message_body,
     parse_notification_message,
@@ -45,6 +47,15 @@ class SqsReceipt:
     receipt_handle: str
 
 
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """IDs carried on to a continuation message, which part it is, and how long to wait before it comes."""
+
+    sequence_ids: tuple[int, ...]
+    continuation: ContinuationOf
+    wait_seconds: float
+
+
 @dataclass
 class Delivery:
     """One unit of work and its state as it goes through the pipeline; its errors are only its own."""
@@ -62,6 +73,14 @@ class Delivery:
     postponement: Postponement | None = None
     parked: bool = False
     unpublished: bool = False
+    deferral: Deferral | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The ID its results are reported under: the original request's for a continuation, else its own."""
+        if self.request is not None and self.request.continuation is not None:
+            return self.request.continuation.request_id
+        return self.delivery_id
 
     def reject(self, reason: str) -> None:
         """Not a request at all: reported as one `invalid` item (SQS records are also dead-lettered)."""
@@ -72,12 +91,26 @@ class Delivery:
         if self.retry_reason is None:
             self.retry_reason = reason
 
-    def record_results(self, results: tuple[SequenceResult, ...]) -> None:
-        """Report what happened to the request's items; a request with a `failed` item is retried."""
-        self.report = RequestReport(self.delivery_id, self.trigger, results)
+    def record_results(self, results: tuple[SequenceResult, ...], *, can_defer: bool) -> None:
+        """Report what happened to the request's items.
+
+        A request with an ID that really failed is retried whole. One whose only unfinished IDs were not
+        tried because the rate budget or the time ran out is deferred instead (when `can_defer`): it is
+        acknowledged, and a continuation carries those IDs on, so waiting costs no receive of the message.
+        """
+        part = self.request.continuation.part if self.request and self.request.continuation else None
+        failed = [result for result in results if result.outcome is Outcome.FAILED]
+        if failed and can_defer and self.request is not None and all(result.deferred for result in failed):
+            continuation = self.request.continuation or ContinuationOf(self.delivery_id, 1)
+            deferred_ids = tuple(result.sequence_id for result in failed if result.sequence_id is not None)
+            waits = [result.retry_after_seconds for result in failed if result.retry_after_seconds is not None]
+            self.deferral = Deferral(deferred_ids, continuation.next(), max(waits, default=0.0))
+            final = tuple(result for result in results if result.outcome is not Outcome.FAILED)
+            self.report = RequestReport(self.request_id, self.trigger, final, continuation.part, deferred_ids)
+            return
+        self.report = RequestReport(self.request_id, self.trigger, results, part)
         if any_failed(results):
-            failed = sum(result.outcome is Outcome.FAILED for result in results)
-            self.retry(f"{failed} sequence ID(s) failed")
+            self.retry(f"{len(failed)} sequence ID(s) failed")
 
     def record_rejection(self) -> None:
         """Report the rejection as the request's only result."""
@@ -87,6 +120,18 @@ class Delivery:
             self.trigger,
             (SequenceResult(None, Outcome.INVALID, error=f"request rejected: {reason}"),),
         )
+
+    def continuation_body(self) -> str | None:
+        """The message that carries a deferred request on: its unfinished IDs, its options and its marker."""
+        if self.deferral is None or self.request is None:
+            return None
+        body: dict[str, Any] = {
+            "sequenceIds": list(self.deferral.sequence_ids),
+            "continuation": self.deferral.continuation.to_json(),
+        }
+        if self.request.pause_first:
+            body["pauseFirst"] = True
+        return json.dumps(body, separators=(",", ":"))
 
     def parse(self, shape: EventShape) -> None:
         """Turn the payload into a request, or into a rejection saying why; nothing raised escapes."""

@@ -53,6 +53,10 @@ class ReplyThrottledError(RetryableReplyError):
     """Reply answered 429 Too Many Requests."""
 
 
+class ReplyPausedError(ReplyThrottledError):
+    """A 429 paused this instance for longer than the invocation has left: no call was made."""
+
+
 class RateBudgetExhaustedError(RetryableReplyError):
     """Our own pacing would have to wait past the deadline: no call was made."""
 

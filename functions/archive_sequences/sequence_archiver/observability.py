@@ -73,6 +73,11 @@ class MetricsRecorder:
         """A redelivered request that was already processed (idempotency), acknowledged without work."""
         self._metrics.add_metric(name="RequestsSkippedAsDuplicate", unit=MetricUnit.Count, value=1)
 
+    def record_deferred(self, sequence_ids: int) -> None:
+        """A record carried on by a continuation because the rate budget (or the time) ran out."""
+        self._metrics.add_metric(name="RecordsDeferred", unit=MetricUnit.Count, value=1)
+        self._metrics.add_metric(name="SequencesDeferred", unit=MetricUnit.Count, value=sequence_ids)
+
     def record_rejected_request(self) -> None:
         """A payload that was not an archive request at all."""
         self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

@@ -47,6 +47,9 @@ class SequenceResult:
     input_value: str | None = None
     retry_after_seconds: float | None = None  # a hint for when to retry a `failed` ID; not published
     paused: bool = False  # paused before archiving (requests with pauseFirst)
+    # `failed` only because the rate budget or the invocation's time ran out before the ID could be tried:
+    # such IDs are carried on to a continuation of the request, not retried as failures. Not published.
+    deferred: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation (`input` only for values that were not valid IDs)."""

@@ -33,6 +33,7 @@ from sequence_archiver.exceptions import (
     RateBudgetExhaustedError,
     ReplyAuthenticationError,
     ReplyMalformedResponseError,
+    ReplyPausedError,
     ReplyServerError,
     ReplyThrottledError,
     ReplyTransportError,
@@ -404,7 +405,7 @@ class ReplyClient:
         wait = self._limiter.wait_seconds()
         if not deadline.allows(wait + self._timeouts.minimum_call_seconds):
             if self._limiter.paused_seconds > 0:
-                raise ReplyThrottledError(
+                raise ReplyPausedError(
                     f"Reply asked to wait {wait:.0f}s, longer than the invocation has left",
                     http_status=429,
                     retry_after_seconds=wait,

@@ -27,18 +27,27 @@ class RequestReport:
     request_id: str
     trigger: Trigger
     results: tuple[SequenceResult, ...]
+    # A request finished over several deliveries: this delivery's part (1 is the original), and the IDs it
+    # carries on to the next part (reported final there, never here).
+    continuation: int | None = None
+    deferred_ids: tuple[int, ...] = ()
 
     @property
     def complete(self) -> bool:
-        """False when some ID ended `failed` and the request will be retried."""
-        return not any_failed(self.results)
+        """False when some ID ended `failed` (the request will be retried) or was carried on to a continuation."""
+        return not any_failed(self.results) and not self.deferred_ids
 
     def detail(self) -> dict[str, Any]:
         """The whole results-event detail; also what a direct invocation returns."""
-        return {
+        detail: dict[str, Any] = {
             "requestId": self.request_id,
             "trigger": self.trigger.value,
             "complete": self.complete,
             "counts": count_outcomes(self.results),
             "results": [result.to_json() for result in self.results],
         }
+        if self.continuation is not None:
+            detail["continuation"] = self.continuation
+        if self.deferred_ids:
+            detail["deferredIds"] = list(self.deferred_ids)
+        return detail

@@ -1,8 +1,13 @@
-"""Retry at the right time: throttled SQS records come back when Reply's budget is there again.
+"""Retry at the right time: SQS records come back when Reply's budget is there again.
 
 Lambda leaves a failed record invisible for the queue's whole visibility timeout (many minutes). When
-the record failed because of a 429 (or our own pacing), Reply said when to come back: we shorten the
-record's visibility to that, with ChangeMessageVisibility. Every SQS call ends by the deadline it is given.
+the record failed because of a 429, Reply said when to come back: we shorten the record's visibility to
+that, with ChangeMessageVisibility.
+
+A record that only waits for the rate budget (or ran out of invocation time) has not failed: it is
+acknowledged and its unfinished IDs are sent back to its queue as a continuation message, delayed until
+the budget frees up (SendMessage's DelaySeconds, at most 15 minutes). A continuation is a new message, so
+waiting never counts towards the queue's maxReceiveCount. Every SQS call ends by the deadline it is given.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sequence_archiver.aws_calls import call_within
+from sequence_archiver.batching import chunk_by_count_and_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -24,6 +30,92 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit: 12 hours
+MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds: a longer wait comes back early and is deferred again
+_BATCHED = 10  # entries per SendMessageBatch
+_BATCH_BYTES = 256 * 1024
+
+
+class SourceQueues:
+    """Queue URLs of event source ARNs, resolved once (GetQueueUrl) for the life of the instance."""
+
+    def __init__(self, *, sqs_client: Callable[[], SQSClient]) -> None:
+        self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
+        self._urls: dict[str, str] = {}
+
+    def url(self, arn: str, deadline: Deadline | None) -> str:
+        """The queue's URL; ValueError for an ARN that is not an SQS queue's."""
+        if arn not in self._urls:
+            parts = arn.split(":")
+            if len(parts) != 6 or parts[2] != "sqs":
+                raise ValueError("not an SQS queue ARN")
+            account, name = parts[4], parts[5]
+            response = call_within(
+                deadline,
+                "GetQueueUrl",
+                self._sqs_client().get_queue_url,
+                QueueName=name,
+                QueueOwnerAWSAccountId=account,
+            )
+            self._urls[arn] = response["QueueUrl"]
+        return self._urls[arn]
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """A message that carries a deferred record's unfinished IDs on, `delay_seconds` from now."""
+
+    event_source_arn: str
+    key: str  # the record it continues (its message ID), to tell which continuations were sent
+    body: str
+    delay_seconds: float
+
+
+class ContinuationQueue:
+    """Sends continuations to the queue their record came from; reports which ones SQS took."""
+
+    def __init__(self, *, sqs_client: Callable[[], SQSClient], queues: SourceQueues) -> None:
+        self._sqs_client = sqs_client
+        self._queues = queues
+
+    def send(self, continuations: Sequence[Continuation], deadline: Deadline | None = None) -> set[str]:
+        """Send every continuation by `deadline`; return the keys of those SQS accepted."""
+        sent: set[str] = set()
+        by_queue: dict[str, list[Continuation]] = {}
+        for item in continuations:
+            by_queue.setdefault(item.event_source_arn, []).append(item)
+        for arn, items in by_queue.items():
+            try:
+                queue_url = self._queues.url(arn, deadline)
+                chunks = chunk_by_count_and_size(
+                    items,
+                    size_of=lambda item: len(item.body.encode()),
+                    max_items=_BATCHED,
+                    max_bytes=_BATCH_BYTES,
+                )
+                for chunk in chunks:
+                    response = call_within(
+                        deadline,
+                        "SendMessageBatch",
+                        self._sqs_client().send_message_batch,
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(index), "MessageBody": item.body, "DelaySeconds": _delay(item)}
+                            for index, item in enumerate(chunk)
+                        ],
+                    )
+                    sent.update(chunk[int(entry["Id"])].key for entry in response.get("Successful", []))
+                    if response.get("Failed"):
+                        logger.warning("some continuations were not sent", extra={"failed": len(response["Failed"])})
+            # SDK errors, AwsCallTimeoutError, a bad ARN (ValueError) or any surprise: those records are retried.
+            except Exception as exc:
+                logger.warning("could not send continuations", extra={"queue_arn": arn, "error": type(exc).__name__})
+        return sent
+
+
+def _delay(item: Continuation) -> int:
+    """Whole seconds SQS accepts; a NaN or negative wait means now."""
+    seconds = item.delay_seconds if item.delay_seconds == item.delay_seconds else 0.0
+    return math.ceil(max(0.0, min(seconds, MAX_DELAY_SECONDS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +130,9 @@ class Postponement:
 class RecordVisibility:
     """Changes the visibility of received SQS records; failures only log (the default timeout still applies)."""
 
-    def __init__(self, *, sqs_client: Callable[[], SQSClient]) -> None:
+    def __init__(self, *, sqs_client: Callable[[], SQSClient], queues: SourceQueues | None = None) -> None:
         self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
-        self._queue_urls: dict[str, str] = {}
+        self._queues = queues or SourceQueues(sqs_client=sqs_client)
 
     def postpone(self, postponements: Sequence[Postponement], deadline: Deadline | None = None) -> int:
         """Apply every postponement by `deadline`; return how many records were changed."""
@@ -51,7 +143,7 @@ class RecordVisibility:
                 by_queue.setdefault(item.event_source_arn, []).append(item)
         for arn, items in by_queue.items():
             try:
-                queue_url = self._queue_url(arn, deadline)
+                queue_url = self._queues.url(arn, deadline)
                 for start in range(0, len(items), 10):
                     chunk = items[start : start + 10]
                     response = call_within(
@@ -77,22 +169,6 @@ class RecordVisibility:
                     "could not change record visibility", extra={"queue_arn": arn, "error": type(exc).__name__}
                 )
         return changed
-
-    def _queue_url(self, arn: str, deadline: Deadline | None) -> str:
-        if arn not in self._queue_urls:
-            parts = arn.split(":")
-            if len(parts) != 6 or parts[2] != "sqs":
-                raise ValueError("not an SQS queue ARN")
-            account, name = parts[4], parts[5]
-            response = call_within(
-                deadline,
-                "GetQueueUrl",
-                self._sqs_client().get_queue_url,
-                QueueName=name,
-                QueueOwnerAWSAccountId=account,
-            )
-            self._queue_urls[arn] = response["QueueUrl"]
-        return self._queue_urls[arn]
 
 
 def _seconds(item: Postponement) -> int:

@@ -24,7 +24,7 @@ from sequence_archiver.exceptions import (
 from sequence_archiver.idempotency import Claim
 from sequence_archiver.observability import correlation
 from sequence_archiver.outcomes import count_outcomes
-from sequence_archiver.retry_timing import Postponement
+from sequence_archiver.retry_timing import Continuation, Postponement
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -39,12 +39,13 @@ if TYPE_CHECKING:
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.request_report import RequestReport
     from sequence_archiver.results_publisher import ResultsPublisher
-    from sequence_archiver.retry_timing import RecordVisibility
+    from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility
 
 logger = logging.getLogger(__name__)
 
 CLAIMS_SHARE = 0.25  # of the work time: the most that claiming (DynamoDB) may take before archiving
 PARKING_SHARE = 1 / 3  # of the final time: the most that parking rejected records may take before publishing
+CONTINUATIONS_SHARE = 1 / 3  # of the final time: the most that sending continuations may take
 
 
 class RequestInProgressError(SequenceArchiverError):
@@ -63,6 +64,7 @@ class ArchiveService:
         dead_letters: DeadLetterQueue | None,
         deadline_safety_margin_seconds: float,
         visibility: RecordVisibility | None = None,
+        continuations: ContinuationQueue | None = None,
         idempotency: RequestIdempotency | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -71,6 +73,7 @@ class ArchiveService:
         self._metrics = metrics
         self._dead_letters = dead_letters
         self._visibility = visibility
+        self._continuations = continuations
         self._idempotency = idempotency
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
@@ -99,6 +102,7 @@ class ArchiveService:
         for delivery in active:
             delivery.parse(invocation.shape)
         self._archive(active, deadlines.work)
+        self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
         # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
         self._park_rejected(invocation, deadlines.final.share(PARKING_SHARE))
         reports = [delivery.report for delivery in active if delivery.report is not None]
@@ -144,7 +148,8 @@ class ArchiveService:
                 delivery.retry(f"archiving failed unexpectedly ({type(exc).__name__})")
             return
         for (delivery, _), results in zip(parsed, per_request, strict=True):
-            delivery.record_results(tuple(results))
+            # Only an SQS record can be carried on by a continuation message sent to its queue.
+            delivery.record_results(tuple(results), can_defer=self._continuations is not None and delivery.claimable)
             retry_after = max(
                 (result.retry_after_seconds for result in results if result.retry_after_seconds is not None),
                 default=None,
@@ -153,6 +158,42 @@ class ArchiveService:
                 delivery.postponement = Postponement(
                     delivery.receipt.event_source_arn, delivery.receipt.receipt_handle, retry_after
                 )
+
+    def _defer(self, deliveries: list[Delivery], deadline: Deadline) -> None:
+        """Records that only wait for the budget (or for time) are acknowledged and carried on by a continuation.
+
+        Waiting is not a failure of the message: it must not count towards maxReceiveCount, and the IDs it
+        finished must not be archived again. A continuation that cannot be sent leaves the record to SQS's retry.
+        """
+        deferred: list[tuple[Delivery, Continuation]] = []
+        for delivery in deliveries:
+            body = delivery.continuation_body()
+            if delivery.deferral is None or body is None or delivery.receipt is None:
+                continue
+            continuation = Continuation(
+                delivery.receipt.event_source_arn, delivery.delivery_id, body, delivery.deferral.wait_seconds
+            )
+            deferred.append((delivery, continuation))
+        if not deferred or self._continuations is None:
+            return
+        sent = self._continuations.send([continuation for _, continuation in deferred], deadline=deadline)
+        for delivery, continuation in deferred:
+            deferral = delivery.deferral
+            if continuation.key in sent and deferral is not None:
+                self._metrics.record_deferred(len(deferral.sequence_ids))
+                with correlation(delivery.delivery_id):
+                    logger.info(
+                        "record deferred to a continuation",
+                        extra={
+                            "ids": len(deferral.sequence_ids),
+                            "part": deferral.continuation.part,
+                            "delay_seconds": round(continuation.delay_seconds, 1),
+                        },
+                    )
+                continue
+            delivery.deferral = None
+            delivery.report = None  # reported when SQS brings the record back (its finished IDs as already done)
+            delivery.retry("continuation not sent")
 
     def _park_rejected(self, invocation: Invocation, deadline: Deadline) -> None:
         """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain."""
@@ -183,7 +224,7 @@ class ArchiveService:
             logger.exception("publishing failed unexpectedly", extra={"error": type(exc).__name__})
             unpublished = {report.request_id for report in reports}
         for delivery in deliveries:
-            if delivery.report is not None and delivery.delivery_id in unpublished:
+            if delivery.report is not None and delivery.report.request_id in unpublished:
                 delivery.unpublished = True
                 delivery.retry("results event not published")
 

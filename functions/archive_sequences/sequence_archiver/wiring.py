@@ -17,7 +17,7 @@ from sequence_archiver.observability import MetricsRecorder, NoTracing, Powertoo
 from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.results_publisher import ResultsPublisher
-from sequence_archiver.retry_timing import RecordVisibility
+from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
 from sequence_archiver.service import ArchiveService
 
 if TYPE_CHECKING:
@@ -90,12 +90,14 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         if settings.idempotency_table_name
         else None
     )
+    source_queues = SourceQueues(sqs_client=sqs)
     return ArchiveService(
         archiver=SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids),
         publisher=publisher,
         metrics=recorder,
         dead_letters=dead_letters,
-        visibility=RecordVisibility(sqs_client=sqs),
+        visibility=RecordVisibility(sqs_client=sqs, queues=source_queues),
+        continuations=ContinuationQueue(sqs_client=sqs, queues=source_queues),
         idempotency=idempotency,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )

@@ -1,0 +1,105 @@
+"""A record that waits for the rate budget is carried on by a continuation: no receive spent, no ID done twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.aws_stack import read_results_events, receive_batch, sqs_event_from_messages
+from local.reply_simulator import Fault
+from tests.integration.harness import emf_metrics, invoke_with_sqs, validate_results_detail
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from local.aws_stack import LocalStack
+    from local.lambda_context import LocalLambdaContext
+    from local.reply_simulator import ReplySimulator
+
+pytestmark = pytest.mark.integration
+
+HOUR_SECONDS = 3.0  # Reply's hour, compressed: REPLY_RATE_LIMIT_TIME_SCALE = 3 / 3600
+
+
+@pytest.fixture
+def tiny_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Single calls, 3 a (3 s) hour: a record of 5 IDs cannot finish in one invocation."""
+    monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
+    monkeypatch.setenv("REPLY_RATE_LIMIT_PER_MINUTE", "0")
+    monkeypatch.setenv("REPLY_RATE_LIMIT_PER_HOUR", "3")
+    monkeypatch.setenv("REPLY_RATE_LIMIT_TIME_SCALE", str(HOUR_SECONDS / 3600))
+
+
+def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only_its_unfinished_ids(
+    tiny_budget: None,
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = load_handler()
+    ids = [101, 102, 103, 104, 105]
+
+    first = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": ids})], lambda_context(timeout_seconds=1.5))
+
+    # Acknowledged: waiting for the budget is no failure, so it costs the message no receive.
+    assert first.failed_message_ids == set()
+    assert reply_simulator.api_calls == 3
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert sum(metrics["RecordsDeferred"]) == 1
+    assert sum(metrics["SequencesDeferred"]) == 2
+    [part_one] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
+    validate_results_detail(part_one)
+    request_id = first.message_ids[0]
+    assert (part_one["requestId"], part_one["continuation"], part_one["complete"]) == (request_id, 1, False)
+    assert [result["sequenceId"] for result in part_one["results"]] == [101, 102, 103]
+    assert part_one["deferredIds"] == [104, 105]
+
+    # The continuation comes back once the budget has freed up (DelaySeconds), holding only 104 and 105.
+    messages = receive_batch(aws_stack, max_messages=10, timeout_seconds=HOUR_SECONDS + 5)
+    [continuation] = messages
+    assert json.loads(continuation["Body"]) == {
+        "sequenceIds": [104, 105],
+        "continuation": {"requestId": request_id, "part": 2},
+    }
+    time.sleep(max(0.0, HOUR_SECONDS - 1.0))  # the delay is whole seconds; let the window free completely
+    event = sqs_event_from_messages(messages, aws_stack.queue_arn, aws_stack.region)
+    response = handler.lambda_handler(event, lambda_context())
+
+    assert response == {"batchItemFailures": []}
+    assert reply_simulator.api_calls == 5  # no ID archived twice
+    [part_two] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
+    validate_results_detail(part_two)
+    assert (part_two["requestId"], part_two["continuation"], part_two["complete"]) == (request_id, 2, True)
+    assert {result["sequenceId"]: result["outcome"] for result in part_two["results"]} == {
+        104: "archived",
+        105: "archived",
+    }
+
+
+def test_a_real_failure_still_counts_a_receive_even_when_other_ids_wait_for_the_budget(
+    tiny_budget: None,
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPLY_MAX_ATTEMPTS", "1")
+    reply_simulator.inject(Fault(kind="status", status=500, times=None, sequence_id=106))
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(
+        handler, aws_stack, [json.dumps({"sequenceIds": [106, 107, 108, 109]})], lambda_context(timeout_seconds=1.5)
+    )
+
+    # 106 really failed: the record is retried as a whole (a poison ID must still reach the DLQ).
+    assert invocation.failed_message_ids == set(invocation.message_ids)
+    [detail] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
+    assert "deferredIds" not in detail
+    assert detail["complete"] is False
