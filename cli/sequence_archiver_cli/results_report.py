@@ -29,6 +29,7 @@ class ResultsEvent:
     part: int = 1
     parts: int = 1
     time: str = ""
+    continuation: int | None = None  # a request finished over several deliveries: which one this is
 
 
 def results_event_from(item: object) -> ResultsEvent | None:
@@ -47,7 +48,7 @@ def results_event_from(item: object) -> ResultsEvent | None:
     request_id, results, counts = item.get("requestId"), item.get("results"), item.get("counts")
     if not isinstance(request_id, str) or not isinstance(results, list) or not isinstance(counts, dict):
         return None
-    part, parts = item.get("part", 1), item.get("parts", 1)
+    part, parts, continuation = item.get("part", 1), item.get("parts", 1), item.get("continuation")
     return ResultsEvent(
         request_id=request_id,
         trigger=item.get("trigger") if isinstance(item.get("trigger"), str) else None,
@@ -57,6 +58,7 @@ def results_event_from(item: object) -> ResultsEvent | None:
         part=part if isinstance(part, int) else 1,
         parts=parts if isinstance(parts, int) else 1,
         time=when,
+        continuation=continuation if isinstance(continuation, int) and not isinstance(continuation, bool) else None,
     )
 
 
@@ -193,6 +195,32 @@ def build_report(events: Sequence[ResultsEvent], *, unrecognised: int = 0) -> Re
 
 
 def _summarise(request_id: str, events: Iterable[ResultsEvent]) -> RequestSummary:
+    """A request's summary; one carried on by continuations (1, 2, ...) adds up every continuation's results."""
+    by_continuation: dict[int | None, list[ResultsEvent]] = {}
+    for event in events:
+        by_continuation.setdefault(event.continuation, []).append(event)
+    if set(by_continuation) == {None}:
+        return _summarise_attempts(request_id, by_continuation[None])
+    numbered = {number: found for number, found in by_continuation.items() if number is not None}
+    summaries = [_summarise_attempts(request_id, numbered[number]) for number in sorted(numbered)]
+    missing = max(numbered) - len(numbered)  # continuations not (yet) seen
+    last = summaries[-1]
+    counts: dict[str, int] = {}
+    for summary in summaries:
+        for outcome, count in summary.counts.items():
+            counts[outcome] = counts.get(outcome, 0) + count
+    return RequestSummary(
+        request_id=request_id,
+        trigger=last.trigger,
+        complete=last.complete and missing == 0,
+        counts=counts,
+        results=tuple(result for summary in summaries for result in summary.results),
+        parts_missing=missing + sum(summary.parts_missing for summary in summaries),
+    )
+
+
+def _summarise_attempts(request_id: str, events: Iterable[ResultsEvent]) -> RequestSummary:
+    """One delivery's summary from its attempts: a complete event wins; else the latest attempt."""
     ordered = sorted(events, key=lambda event: event.time)  # stable: input order among equal times
     complete = [event for event in ordered if event.complete]
     candidates = complete or ordered

@@ -115,3 +115,29 @@ def test_files_hold_a_json_array_a_single_object_or_json_lines() -> None:
     assert load_items(json.dumps(one) + "\n\n" + json.dumps(two) + "\n", source="f") == [one, two]
     with pytest.raises(UsageError, match=r"^f:2 is not JSON"):
         load_items(json.dumps(one) + "\nnot json\n", source="f")
+
+
+def test_a_request_carried_on_by_continuations_adds_up_to_one_request() -> None:
+    first = {**detail("r1", (101, "archived"), (401, "already_archived")), "continuation": 1}
+    first.update(complete=False, deferredIds=[102, 103])
+    second = {**detail("r1", (102, "archived"), (103, "not_found")), "continuation": 2}
+
+    waiting = build_report([e for e in map(results_event_from, [first]) if e])
+    done = build_report([e for e in map(results_event_from, [second, first]) if e])
+
+    assert [(r.request_id, r.complete) for r in waiting.requests] == [("r1", False)]
+    [request] = done.requests
+    assert request.complete
+    assert [r["sequenceId"] for r in request.results] == [101, 401, 102, 103]  # every ID once, in part order
+    assert {k: v for k, v in request.counts.items() if v} == {"archived": 2, "already_archived": 1, "not_found": 1}
+    assert request.parts_missing == 0
+
+
+def test_a_continuation_not_seen_yet_is_reported_missing() -> None:
+    third = {**detail("r1", (104, "archived")), "continuation": 3}
+    first = {**detail("r1", (101, "archived")), "continuation": 1, "complete": False, "deferredIds": [104]}
+
+    [request] = build_report([e for e in map(results_event_from, [first, third]) if e]).requests
+
+    assert not request.complete
+    assert request.parts_missing == 1
