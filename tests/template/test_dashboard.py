@@ -35,6 +35,8 @@ def metric_lines(resources: dict[str, dict[str, Any]]) -> list[tuple[str, str, s
     lines = []
     for widget in metric_widgets(resources):
         for line in widget["metrics"]:
+            if len(line) == 1:  # a metric-math expression: its inputs are lines of their own
+                continue
             namespace, metric, dimension, value, *options = line
             lines.append((namespace, metric, dimension, value, {"stat": widget.get("stat"), **(options or [{}])[0]}))
     return lines
@@ -88,7 +90,9 @@ def test_the_function_s_metrics_use_its_namespace_and_service_dimension(resource
 def test_the_function_s_key_metric_is_graphed_per_minute(resources, metric, stats):
     lines = [options for _, name, _, _, options in metric_lines(resources) if name == metric]
     periods = {
-        widget.get("period") for widget in metric_widgets(resources) if any(m[1] == metric for m in widget["metrics"])
+        widget.get("period")
+        for widget in metric_widgets(resources)
+        if any(len(m) > 1 and m[1] == metric for m in widget["metrics"])
     }
 
     assert {options["stat"] for options in lines} == stats
@@ -133,3 +137,10 @@ def test_the_outputs_name_the_dashboard_and_link_to_it(sam_template):
 
     assert outputs["DashboardName"]["Value"] == {"Ref": DASHBOARD}
     assert outputs["DashboardUrl"]["Value"]["Fn::Sub"].endswith("#dashboards/dashboard/${OperationsDashboard}")
+
+
+def test_deferrals_and_the_backlog_against_the_budget_are_graphed(resources):
+    body = body_text(resources)
+    for metric in ("RecordsDeferred", "SequencesDeferred", "ApproximateNumberOfMessagesDelayed"):
+        assert metric in body
+    assert "${ReplyRateLimitPerHour}" in body  # the estimate divides the backlog by the hourly budget
