@@ -385,6 +385,7 @@ def function_environment(stack: LocalStack, *, reply_base_url: str, **overrides:
         "RESULTS_EVENT_BUS_NAME": stack.results_bus_name,
         "RESULTS_EVENT_SOURCE": RESULTS_EVENT_SOURCE,
         "DEAD_LETTER_QUEUE_URL": stack.dead_letter_queue_url,
+        "SQS_MAX_RECEIVE_COUNT": str(stack.queue_settings.max_receive_count),  # as the template passes it
         "POWERTOOLS_SERVICE_NAME": "sequence-archiver",
         "POWERTOOLS_METRICS_NAMESPACE": "ReplySequenceArchiver",
         "POWERTOOLS_TRACE_DISABLED": "true",

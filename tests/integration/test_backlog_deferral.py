@@ -82,7 +82,7 @@ def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only
     }
 
 
-def test_a_real_failure_still_counts_a_receive_even_when_other_ids_wait_for_the_budget(
+def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
     tiny_budget: None,
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
@@ -98,7 +98,38 @@ def test_a_real_failure_still_counts_a_receive_even_when_other_ids_wait_for_the_
         handler, aws_stack, [json.dumps({"sequenceIds": [106, 107, 108, 109]})], lambda_context(timeout_seconds=1.5)
     )
 
-    # 106 really failed: the record is retried as a whole (a poison ID must still reach the DLQ).
+    # 106 failed for real, 107 and 108 were archived, 109 waits for the budget: the record is acknowledged and
+    # a continuation carries 106 and 109 on, counting the failure, so 107 and 108 are never archived again.
+    assert invocation.failed_message_ids == set()
+    [detail] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
+    assert (detail["continuation"], detail["deferredIds"]) == (1, [106, 109])
+    assert {result["sequenceId"]: result["outcome"] for result in detail["results"]} == {
+        107: "archived",
+        108: "archived",
+    }
+    [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=HOUR_SECONDS + 5)
+    assert json.loads(continuation["Body"])["continuation"] == {
+        "requestId": invocation.message_ids[0],
+        "part": 2,
+        "failures": 1,
+    }
+
+
+def test_a_record_that_only_failed_is_retried_whole_and_counts_a_receive(
+    tiny_budget: None,
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPLY_MAX_ATTEMPTS", "1")
+    reply_simulator.inject(Fault(kind="status", status=500, times=None, sequence_id=106))
+    handler = load_handler()
+
+    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [106]})], lambda_context())
+
+    # Nothing finished, nothing to keep: SQS retries the record and its redrive policy counts the receive.
     assert invocation.failed_message_ids == set(invocation.message_ids)
     [detail] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
     assert "deferredIds" not in detail

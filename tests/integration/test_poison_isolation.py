@@ -86,31 +86,44 @@ def test_a_poison_id_dead_letters_only_its_record_and_every_other_id_is_archived
         batching_window_seconds=0,
         function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
     )
-    drain = mapping.drain(
-        until_empty_for=0.5, max_seconds=30, after_batch=lambda _number, outcome: batches.append(outcome)
-    )
+    calls_in_first_batch: list[int] = []
 
-    # Then the five records shared one bulk call, and only the poison's record was asked back, every time
+    def after_batch(number: int, outcome: BatchOutcome) -> None:
+        batches.append(outcome)
+        if number == 0:
+            calls_in_first_batch.append(len(reply_simulator.requests))
+
+    drain = mapping.drain(until_empty_for=0.5, max_seconds=30, after_batch=after_batch)
+
+    # Then the five records shared one bulk call; the poison's record was acknowledged too, its 9 healthy IDs
+    # archived, and a continuation holding only the poison ID took its place
     assert drain.stopped == "empty"
     assert (drain.handler_errors, drain.timed_out, drain.invalid_responses) == (0, 0, 0)
     assert sorted(batches[0].message_ids) == sorted(message_ids)
     first_bulk = next(request for request in reply_simulator.requests if request.path == BULK_PATH)
     assert sorted(first_bulk.sequence_ids) == ids
-    assert [outcome.failed_message_ids for outcome in batches] == [{poison_message}] * MAX_RECEIVE_COUNT
-    assert [outcome.message_ids for outcome in batches[1:]] == [[poison_message]] * (MAX_RECEIVE_COUNT - 1)
-    # ... the 4 healthy records were acknowledged (deleted) on their first delivery
-    assert batches[0].deleted == RECORDS - 1
+    assert batches[0].failed_message_ids == set()
+    assert batches[0].deleted == RECORDS
+    # ... the continuation was asked back on every delivery, until the redrive policy moved it to the DLQ
+    [continuation_id] = {message_id for outcome in batches[1:] for message_id in outcome.message_ids}
+    assert [outcome.failed_message_ids for outcome in batches[1:]] == [{continuation_id}] * MAX_RECEIVE_COUNT
     assert mapping.queue_depth() == (0, 0)
-    # ... only the poison's record is in the dead-letter queue, moved there by the redrive policy
-    dead_letters = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
-    assert [(message["MessageId"], message["Body"]) for message in dead_letters] == [(poison_message, bodies[2])]
-    # ... all 49 other IDs are archived in Reply, the poison ID is not
+    # ... only the poison ID is in the dead-letter queue, in the continuation of its record
+    [dead_letter] = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
+    assert dead_letter["MessageId"] == continuation_id
+    assert json.loads(dead_letter["Body"]) == {
+        "sequenceIds": [POISON_ID],
+        "continuation": {"requestId": poison_message, "part": 2, "failures": 1},
+    }
+    # ... all 49 other IDs are archived in Reply, each exactly once, the poison ID is not
     archived = {sequence.id for sequence in reply_simulator.sequences() if sequence.is_archived}
     assert archived & set(ids) == set(ids) - {POISON_ID}
-    # ... the healthy records reported every ID archived, and each report of the poison's record its other
-    # 9 IDs archived and the poison failed
+    later_calls = reply_simulator.requests[calls_in_first_batch[0] :]
+    assert {request.sequence_id or request.sequence_ids for request in later_calls} <= {POISON_ID, (POISON_ID,)}
+    # ... the healthy records reported every ID archived; the poison's request reported its 9 other IDs archived
+    # in part 1, carried the poison on, and reported it failed on every delivery of part 2
     reports: dict[str, list[dict[str, Any]]] = {}
-    for envelope in read_results_events(stack, expected=RECORDS):
+    for envelope in read_results_events(stack, expected=RECORDS + MAX_RECEIVE_COUNT):
         detail = validate_results_detail(envelope["detail"])
         reports.setdefault(detail["requestId"], []).append(detail)
     assert set(reports) == set(message_ids)
@@ -119,8 +132,10 @@ def test_a_poison_id_dead_letters_only_its_record_and_every_other_id_is_archived
             continue
         [detail] = reports[message_id]
         assert outcomes(detail) == dict.fromkeys(json.loads(body)["sequenceIds"], "archived")
-    for detail in reports[poison_message]:
-        by_id = outcomes(detail)
-        assert by_id.pop(POISON_ID) == "failed"
-        assert set(by_id.values()) <= {"archived", "already_archived"}
-        assert len(by_id) == IDS_PER_RECORD - 1
+    first_part, *later_parts = sorted(reports[poison_message], key=lambda detail: detail["continuation"])
+    assert first_part["continuation"] == 1
+    assert first_part["deferredIds"] == [POISON_ID]
+    assert outcomes(first_part) == dict.fromkeys(set(ids[20:30]) - {POISON_ID}, "archived")
+    assert len(later_parts) == MAX_RECEIVE_COUNT
+    for detail in later_parts:
+        assert (detail["continuation"], outcomes(detail)) == (2, {POISON_ID: "failed"})

@@ -32,14 +32,18 @@ class ContinuationOf:
 
     request_id: str
     part: int
+    failures: int = 0  # deliveries of this request so far in which an ID really failed (not just waited)
 
-    def next(self) -> ContinuationOf:
+    def next(self, *, failed: bool) -> ContinuationOf:
         """The marker of the continuation that carries this part's unfinished IDs on."""
-        return ContinuationOf(self.request_id, self.part + 1)
+        return ContinuationOf(self.request_id, self.part + 1, self.failures + failed)
 
     def to_json(self) -> dict[str, Any]:
         """The `continuation` field of a continuation message body."""
-        return {"requestId": self.request_id, "part": self.part}
+        marker: dict[str, Any] = {"requestId": self.request_id, "part": self.part}
+        if self.failures:
+            marker["failures"] = self.failures
+        return marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,10 @@ def _continuation(value: object) -> ContinuationOf | None:
         raise InvalidRequestError('"continuation" must hold the original "requestId" (1 to 128 characters)')
     if isinstance(part, bool) or not isinstance(part, int) or not 2 <= part <= MAX_CONTINUATION_PARTS:
         raise InvalidRequestError(f'"continuation" must hold a "part" between 2 and {MAX_CONTINUATION_PARTS}')
-    return ContinuationOf(request_id, part)
+    failures = value.get("failures", 0) if isinstance(value, dict) else 0
+    if isinstance(failures, bool) or not isinstance(failures, int) or not 0 <= failures < part:
+        raise InvalidRequestError('"continuation" "failures" must be a count below "part"')
+    return ContinuationOf(request_id, part, failures)
 
 
 def _request_values(payload: object) -> list[Any]:

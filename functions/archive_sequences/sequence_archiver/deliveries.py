@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sequence_archiver.idempotency import Claim
     from sequence_archiver.retry_timing import Postponement
 
+MAX_FAILURE_BACKOFF_SECONDS = 900.0  # a continuation after a real failure waits 2, 4, 8 ... seconds, at most this
 _MAX_ID_CHARS = 128  # message and event IDs are short; a longer one is cut so it cannot bloat logs and events
 
 
@@ -91,24 +92,36 @@ class Delivery:
         if self.retry_reason is None:
             self.retry_reason = reason
 
-    def record_results(self, results: tuple[SequenceResult, ...], *, can_defer: bool) -> None:
-        """Report what happened to the request's items.
+    def record_results(self, results: tuple[SequenceResult, ...], *, max_failures: int | None) -> None:
+        """Report what happened to the request's items, and decide how its unfinished IDs go on.
 
-        A request with an ID that really failed is retried whole. One whose only unfinished IDs were not
-        tried because the rate budget or the time ran out is deferred instead (when `can_defer`): it is
-        acknowledged, and a continuation carries those IDs on, so waiting costs no receive of the message.
+        Finished work is never redone and waiting is no failure. When `max_failures` is given (the record
+        can be carried on by a continuation message, i.e. an SQS record), the record is acknowledged and a
+        continuation carries its unfinished IDs on when they only waited for the rate budget or the time, or
+        when some ID really failed but others finished here, so they are not archived again (up to
+        `max_failures` such deliveries; the queue's maxReceiveCount). Otherwise the record is retried
+        whole, and its receives count towards the redrive policy, so a poison ID still reaches the DLQ.
         """
-        part = self.request.continuation.part if self.request and self.request.continuation else None
+        marker = self.request.continuation if self.request is not None else None
         failed = [result for result in results if result.outcome is Outcome.FAILED]
-        if failed and can_defer and self.request is not None and all(result.deferred for result in failed):
-            continuation = self.request.continuation or ContinuationOf(self.delivery_id, 1)
-            deferred_ids = tuple(result.sequence_id for result in failed if result.sequence_id is not None)
-            waits = [result.retry_after_seconds for result in failed if result.retry_after_seconds is not None]
-            self.deferral = Deferral(deferred_ids, continuation.next(), max(waits, default=0.0))
+        really_failed = any(not result.deferred for result in failed)
+        progress = any(result.sequence_id is not None and result.outcome is not Outcome.FAILED for result in results)
+        base = marker or ContinuationOf(self.delivery_id, 1)
+        if (
+            failed
+            and max_failures is not None
+            and self.request is not None
+            and (not really_failed or (progress and base.failures + 1 < max_failures))
+        ):
+            carried = tuple(result.sequence_id for result in failed if result.sequence_id is not None)
+            waits = [result.retry_after_seconds or 0.0 for result in failed]
+            if really_failed:  # back off like a retry would, longer each time
+                waits.append(min(MAX_FAILURE_BACKOFF_SECONDS, 2.0 ** (base.failures + 1)))
+            self.deferral = Deferral(carried, base.next(failed=really_failed), max(waits))
             final = tuple(result for result in results if result.outcome is not Outcome.FAILED)
-            self.report = RequestReport(self.request_id, self.trigger, final, continuation.part, deferred_ids)
+            self.report = RequestReport(self.request_id, self.trigger, final, base.part, carried)
             return
-        self.report = RequestReport(self.request_id, self.trigger, results, part)
+        self.report = RequestReport(self.request_id, self.trigger, results, marker.part if marker else None)
         if any_failed(results):
             self.retry(f"{len(failed)} sequence ID(s) failed")
 

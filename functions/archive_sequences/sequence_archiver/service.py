@@ -65,6 +65,7 @@ class ArchiveService:
         deadline_safety_margin_seconds: float,
         visibility: RecordVisibility | None = None,
         continuations: ContinuationQueue | None = None,
+        max_receive_count: int = 5,
         idempotency: RequestIdempotency | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -74,6 +75,7 @@ class ArchiveService:
         self._dead_letters = dead_letters
         self._visibility = visibility
         self._continuations = continuations
+        self._max_failures = max_receive_count  # the queue's redrive policy, for requests carried on by continuations
         self._idempotency = idempotency
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
@@ -149,7 +151,8 @@ class ArchiveService:
             return
         for (delivery, _), results in zip(parsed, per_request, strict=True):
             # Only an SQS record can be carried on by a continuation message sent to its queue.
-            delivery.record_results(tuple(results), can_defer=self._continuations is not None and delivery.claimable)
+            can_continue = self._continuations is not None and delivery.receipt is not None and delivery.claimable
+            delivery.record_results(tuple(results), max_failures=self._max_failures if can_continue else None)
             retry_after = max(
                 (result.retry_after_seconds for result in results if result.retry_after_seconds is not None),
                 default=None,

@@ -89,6 +89,9 @@ class Settings(BaseModel):
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1.0, alias="REPLY_RATE_LIMIT_TIME_SCALE")
     archive_mode: ArchiveMode = Field(default=ArchiveMode.AUTO, alias="REPLY_ARCHIVE_MODE")
     bulk_max_ids: int = Field(default=100, ge=1, le=1000, alias="REPLY_BULK_MAX_IDS")
+    # The request queue's redrive maxReceiveCount: how many deliveries with a real failure a request carried on
+    # by continuations may have before its record is left to SQS's retries and redrive policy.
+    sqs_max_receive_count: int = Field(default=5, ge=1, le=1000, alias="SQS_MAX_RECEIVE_COUNT")
     # Tracing follows Powertools' own rule: on in Lambda (LAMBDA_TASK_ROOT set, not `sam local`) unless
     # POWERTOOLS_TRACE_DISABLED. Decided here so the X-Ray SDK (over 100 ms to import) is never loaded when off.
     trace_disabled: bool = Field(default=False, alias="POWERTOOLS_TRACE_DISABLED")

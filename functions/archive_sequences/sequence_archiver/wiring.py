@@ -98,6 +98,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         dead_letters=dead_letters,
         visibility=RecordVisibility(sqs_client=sqs, queues=source_queues),
         continuations=ContinuationQueue(sqs_client=sqs, queues=source_queues),
+        max_receive_count=settings.sqs_max_receive_count,
         idempotency=idempotency,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )
