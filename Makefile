@@ -13,7 +13,7 @@ GUIDED ?=
 DEPLOY_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli checkov-cli run test lint typecheck unit integration template security lock build bench soak deploy clean
+.PHONY: help venv sam-cli checkov-cli run test lint typecheck unit integration template security lock build bench soak soak-backlog deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory
 
 soak: venv  ## the long fault soak: thousands of IDs through the local event source under injected faults; prints the ledger
 	$(BIN)/python -m local.soak
+
+soak-backlog: venv  ## campaigns 5-7x Reply's hourly budget, time compressed, single and bulk mode; prints the ledger
+	$(BIN)/python -m local.soak_backlog
 
 build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/
 	SAM_CLI_TELEMETRY=0 $(SAM) build

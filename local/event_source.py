@@ -120,6 +120,7 @@ class BatchOutcome:
     timed_out: bool = False
     invalid_response: str | None = None
     seconds: float = 0.0
+    time_had_seconds: float = 0.0  # what the context said was left when the handler was called
     response: Any = None
 
     @property
@@ -212,12 +213,23 @@ class EventSourceMapping:
         return int(attributes["VisibilityTimeout"])
 
     def queue_depth(self) -> tuple[int, int]:
-        """(visible, in flight) messages of the request queue, as SQS approximates them."""
+        """(visible, in flight or delayed) messages of the request queue, as SQS approximates them.
+
+        Delayed messages (continuations the function sent with DelaySeconds) count as in flight: they will
+        come back, so the queue is not drained while any waits.
+        """
         attributes = self._sqs.get_queue_attributes(
             QueueUrl=self._stack.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        waiting = int(attributes["ApproximateNumberOfMessagesNotVisible"]) + int(
+            attributes.get("ApproximateNumberOfMessagesDelayed", "0")
+        )
+        return int(attributes["ApproximateNumberOfMessages"]), waiting
 
     def poll_once(self) -> BatchOutcome:
         """Gather one batch, invoke the handler with it and settle it; an empty poll invokes nothing."""
@@ -228,6 +240,7 @@ class EventSourceMapping:
         event = sqs_event_from_messages(messages, self._stack.queue_arn, self._stack.region)
         context = LocalLambdaContext(timeout_seconds=self.function_timeout_seconds, region=self._stack.region)
         started = time.monotonic()
+        outcome.time_had_seconds = context.get_remaining_time_in_millis() / 1000.0
         try:
             outcome.response = self._handler(event, context)
         except Exception as exc:  # Lambda reports any error as a failed invocation: the whole batch comes back

@@ -1,0 +1,40 @@
+"""The backlog soak, scaled down: campaigns several times the hourly budget end with nothing dead-lettered but
+the poison ID, every ID archived and reported once, and almost no call spent on an ID already archived."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.soak import fresh_handler
+from local.soak_backlog import BacklogConfig, ledger_table, run_backlog
+
+if TYPE_CHECKING:
+    from local.aws_stack import MotoServer
+
+pytestmark = pytest.mark.integration
+
+# Reply's hour lasts 3 s; the proportions of the real scenario are kept (1.5 s invocations, maxReceiveCount 5).
+SINGLE = BacklogConfig("single", "single", hourly_calls=10, hour_seconds=3.0, messages=4, ids_per_message=10)
+BULK = BacklogConfig(
+    "bulk", "bulk", hourly_calls=4, hour_seconds=3.0, messages=6, ids_per_message=10, bulk_max_ids=5, poison_ids=0
+)
+
+
+@pytest.mark.parametrize("config", [SINGLE, BULK], ids=lambda config: config.label)
+def test_a_campaign_several_times_the_hourly_budget_loses_nothing_and_redoes_almost_nothing(
+    config: BacklogConfig, moto_server: MotoServer
+) -> None:
+    saved_environment = dict(os.environ)  # run_backlog sets the function's variables, as the runtime would
+    try:
+        ledger = run_backlog(config, moto_endpoint=moto_server.endpoint_url, load_handler=fresh_handler)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)
+
+    assert config.ids / config.ids_per_hour >= 3
+    assert ledger.problems() == [], ledger_table([ledger])
+    assert ledger.deferrals > 0  # the budget really ran out, and waiting was deferred, not failed
+    assert ledger.healthy_messages_dead_lettered == 0
