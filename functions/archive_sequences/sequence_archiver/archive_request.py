@@ -175,7 +175,8 @@ def _unwrap_envelope(payload: object) -> object | None:
         return None
     if {"detail-type", "source", "detail"} <= payload.keys():
         detail: object = payload["detail"]
-        return detail
+        # EventBridge Scheduler and some PutEvents callers send the detail as a JSON string.
+        return _json_document(detail, "the event's detail (a string)") if isinstance(detail, str) else detail
     if payload.get("Type") == "Notification" and "TopicArn" in payload and "Message" in payload:
         message = payload["Message"]
         if not isinstance(message, str):
@@ -185,14 +186,18 @@ def _unwrap_envelope(payload: object) -> object | None:
 
 
 def parse_notification_message(message: object) -> ArchiveRequest:
-    """Parse an SNS → Lambda record's Message: a JSON request, or plain text taken as a bare ID."""
+    """Parse an SNS → Lambda record's Message: JSON, as the same request in an SQS body would be."""
     if not isinstance(message, str):
         raise InvalidRequestError(f"the SNS Message must be a string, got {type(message).__name__}")
-    try:
-        payload: object = _json_document(message, "the SNS Message")
-    except InvalidRequestError:
-        payload = message  # not JSON: read as a bare ID (and reported invalid when it is not one)
-    return parse_archive_request(payload)
+    return parse_archive_request(_json_document(message, "the SNS Message"))
+
+
+def parse_event_detail(detail: object) -> ArchiveRequest:
+    """Parse an EventBridge event's detail: an object, or (EventBridge Scheduler, some PutEvents callers) the
+    same object as a JSON string."""
+    if isinstance(detail, str):
+        detail = _json_document(detail, "the event's detail (a string)")
+    return parse_archive_request(detail)
 
 
 def _json_document(text: str, what: str) -> object:

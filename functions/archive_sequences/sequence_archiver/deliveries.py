@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from sequence_archiver.archive_request import (
     ContinuationOf,
     parse_archive_request,
+    parse_event_detail,
     parse_message_body,
     parse_notification_message,
 )
-from sequence_archiver.exceptions import InvalidRequestError
+from sequence_archiver.exceptions import InvalidRequestError, UnsupportedEventError
 from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
 from sequence_archiver.request_report import RequestReport, Trigger
 
@@ -155,6 +156,8 @@ class Delivery:
                 self.request = parse_message_body(str(self.payload))
             elif shape is EventShape.SNS:
                 self.request = parse_notification_message(self.payload)
+            elif shape is EventShape.EVENTBRIDGE:
+                self.request = parse_event_detail(self.payload)
             else:
                 self.request = parse_archive_request(self.payload)
         except InvalidRequestError as exc:
@@ -172,11 +175,21 @@ class Invocation:
 
 
 def read_event(event: object, *, invocation_id: str) -> Invocation:
-    """Split an event into deliveries; `invocation_id` names a direct payload (Lambda's request ID)."""
+    """Split an event into deliveries; `invocation_id` names a direct payload (Lambda's request ID).
+
+    UnsupportedEventError for records of a source this function does not serve (S3, DynamoDB or Kinesis
+    streams...): a mapping attached by mistake must fail loudly, not consume its records quietly.
+    """
     if isinstance(event, dict):
         records = event.get("Records")
         if isinstance(records, list) and records:
             first = records[0]
+            source = _record_source(first)
+            if source is not None and source not in SERVED_SOURCES:
+                raise UnsupportedEventError(
+                    f"records from {source} are not archive requests; this function serves "
+                    "SQS, SNS, EventBridge and direct invocations"
+                )
             if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
                 return Invocation(
                     EventShape.SQS, [_sqs_delivery(record, index) for index, record in enumerate(records)]
@@ -190,6 +203,20 @@ def read_event(event: object, *, invocation_id: str) -> Invocation:
             return Invocation(EventShape.EVENTBRIDGE, [delivery])
     direct = Delivery(_bounded_id(invocation_id), Trigger.DIRECT, event, claimable=False)
     return Invocation(EventShape.DIRECT, [direct])
+
+
+SERVED_SOURCES = frozenset({"aws:sqs", "aws:sns"})
+_MAX_SOURCE_CHARS = 64
+
+
+def _record_source(record: object) -> str | None:
+    """The event source a record names (`eventSource`, or SNS's `EventSource`), bounded; None if none."""
+    if not isinstance(record, dict):
+        return None
+    source = record.get("eventSource", record.get("EventSource"))
+    if not isinstance(source, str):
+        return None
+    return source[:_MAX_SOURCE_CHARS].encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _sqs_delivery(record: object, index: int) -> Delivery:

@@ -15,6 +15,10 @@ class InvalidRequestError(SequenceArchiverError):
     """A payload is not an archive request at all (wrong shape, not JSON, too many IDs)."""
 
 
+class UnsupportedEventError(SequenceArchiverError):
+    """The event comes from a source this function does not serve (S3, a DynamoDB or Kinesis stream...)."""
+
+
 class InvalidSequenceIdError(SequenceArchiverError):
     """One value is not a valid Reply sequence ID."""
 
