@@ -173,6 +173,14 @@ class Invocation:
     shape: EventShape
     deliveries: list[Delivery]
 
+    @property
+    def fifo(self) -> bool:
+        """Records from a FIFO queue: they must be processed in order, and the first retry stops the batch."""
+        return self.shape is EventShape.SQS and any(
+            delivery.receipt is not None and delivery.receipt.event_source_arn.endswith(".fifo")
+            for delivery in self.deliveries
+        )
+
 
 def read_event(event: object, *, invocation_id: str) -> Invocation:
     """Split an event into deliveries; `invocation_id` names a direct payload (Lambda's request ID).

@@ -103,7 +103,10 @@ class ArchiveService:
         active = [delivery for delivery in deliveries if _is_ours(delivery)]
         for delivery in active:
             delivery.parse(invocation.shape)
-        self._archive(active, deadlines.work)
+        if invocation.fifo:
+            self._archive_in_order(active, deadlines.work)
+        else:
+            self._archive(active, deadlines.work)
         self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
         # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
         self._park_rejected(invocation, deadlines.final.share(PARKING_SHARE))
@@ -130,7 +133,7 @@ class ArchiveService:
             elif delivery.claim is Claim.IN_PROGRESS:
                 delivery.retry("being processed by another invocation")
 
-    def _archive(self, deliveries: list[Delivery], deadline: Deadline) -> None:
+    def _archive(self, deliveries: list[Delivery], deadline: Deadline, *, can_continue: bool = True) -> None:
         """Archive the IDs of every parsed request together; rejections become their delivery's report."""
         parsed = [(delivery, delivery.request) for delivery in deliveries if delivery.request is not None]
         for delivery in deliveries:
@@ -151,8 +154,10 @@ class ArchiveService:
             return
         for (delivery, _), results in zip(parsed, per_request, strict=True):
             # Only an SQS record can be carried on by a continuation message sent to its queue.
-            can_continue = self._continuations is not None and delivery.receipt is not None and delivery.claimable
-            delivery.record_results(tuple(results), max_failures=self._max_failures if can_continue else None)
+            continued = can_continue and self._continuations is not None and delivery.receipt is not None
+            delivery.record_results(
+                tuple(results), max_failures=self._max_failures if continued and delivery.claimable else None
+            )
             retry_after = max(
                 (result.retry_after_seconds for result in results if result.retry_after_seconds is not None),
                 default=None,
@@ -161,6 +166,19 @@ class ArchiveService:
                 delivery.postponement = Postponement(
                     delivery.receipt.event_source_arn, delivery.receipt.receipt_handle, retry_after
                 )
+
+    def _archive_in_order(self, deliveries: list[Delivery], deadline: Deadline) -> None:
+        """A FIFO batch, by AWS's rule for FIFO sources: records in order, and at the first record that must be
+        retried, stop; it and every later record go back unprocessed, so nothing overtakes it. Continuations
+        are not used (a continuation would join the back of its message group)."""
+        stopped_at: str | None = None
+        for delivery in deliveries:
+            if stopped_at is not None:
+                delivery.retry(f"unprocessed: record {stopped_at} of this FIFO batch must be retried first")
+                continue
+            self._archive([delivery], deadline, can_continue=False)
+            if delivery.retry_reason is not None:
+                stopped_at = delivery.delivery_id
 
     def _defer(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """Records that only wait for the budget (or for time) are acknowledged and carried on by a continuation.
