@@ -152,7 +152,13 @@ class BacklogLedger:
         return found
 
 
-def run_backlog(config: BacklogConfig, *, moto_endpoint: str, load_handler: Callable[[], ModuleType]) -> BacklogLedger:
+def run_backlog(
+    config: BacklogConfig,
+    *,
+    moto_endpoint: str,
+    load_handler: Callable[[], ModuleType],
+    apply_environment: Callable[[dict[str, str]], None],
+) -> BacklogLedger:
     """Provision, send the campaign, drain it with the local event source mapping, and reconcile."""
     ledger = BacklogLedger(config)
     started = time.monotonic()
@@ -180,9 +186,7 @@ def run_backlog(config: BacklogConfig, *, moto_endpoint: str, load_handler: Call
             ),
         )
         environment = function_environment(stack, reply_base_url=simulator.base_url, **config.function_overrides())
-        for name in variables_to_unset(os.environ):
-            os.environ.pop(name, None)
-        os.environ.update(environment)
+        apply_environment(environment)
         handler = load_handler()
         send_messages(stack, [json.dumps({"sequenceIds": message}) for message in messages])
         mapping = EventSourceMapping(
@@ -259,6 +263,13 @@ def ledger_table(ledgers: Sequence[BacklogLedger]) -> str:
     return "\n".join(lines)
 
 
+def replace_environment(environment: dict[str, str]) -> None:
+    """Make the function's environment the process environment, as the Lambda runtime would."""
+    for name in variables_to_unset(os.environ):
+        os.environ.pop(name, None)
+    os.environ.update(environment)
+
+
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.soak_backlog", description=__doc__.splitlines()[0])
     parser.add_argument("--modes", choices=["both", "single", "bulk"], default="both")
@@ -285,7 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  [{config.label}] {config.ids} IDs, {config.hourly_calls} calls an hour ...", file=out, flush=True)
             try:
                 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    ledger = run_backlog(config, moto_endpoint=moto.endpoint_url, load_handler=fresh_handler)
+                    ledger = run_backlog(
+                        config,
+                        moto_endpoint=moto.endpoint_url,
+                        load_handler=fresh_handler,
+                        apply_environment=replace_environment,
+                    )
             finally:
                 os.environ.clear()
                 os.environ.update(saved_environment)

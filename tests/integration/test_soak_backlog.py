@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.soak import fresh_handler
+from local.aws_stack import variables_to_unset
 from local.soak_backlog import BacklogConfig, ledger_table, run_backlog
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
     from local.aws_stack import MotoServer
 
 pytestmark = pytest.mark.integration
@@ -25,14 +28,20 @@ BULK = BacklogConfig(
 
 @pytest.mark.parametrize("config", [SINGLE, BULK], ids=lambda config: config.label)
 def test_a_campaign_several_times_the_hourly_budget_loses_nothing_and_redoes_almost_nothing(
-    config: BacklogConfig, moto_server: MotoServer
+    config: BacklogConfig,
+    moto_server: MotoServer,
+    load_handler: Callable[[], ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    saved_environment = dict(os.environ)  # run_backlog sets the function's variables, as the runtime would
-    try:
-        ledger = run_backlog(config, moto_endpoint=moto_server.endpoint_url, load_handler=fresh_handler)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_environment)
+    def apply_environment(environment: dict[str, str]) -> None:
+        for name in variables_to_unset(os.environ):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+
+    ledger = run_backlog(
+        config, moto_endpoint=moto_server.endpoint_url, load_handler=load_handler, apply_environment=apply_environment
+    )
 
     assert config.ids / config.ids_per_hour >= 3
     assert ledger.problems() == [], ledger_table([ledger])

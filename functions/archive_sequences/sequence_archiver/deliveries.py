@@ -76,6 +76,7 @@ class Delivery:
     parked: bool = False
     unpublished: bool = False
     deferral: Deferral | None = None
+    measured: tuple[SequenceResult, ...] = ()  # what metrics count: every result but the IDs that only waited
 
     @property
     def request_id(self) -> str:
@@ -104,6 +105,7 @@ class Delivery:
         whole, and its receives count towards the redrive policy, so a poison ID still reaches the DLQ.
         """
         marker = self.request.continuation if self.request is not None else None
+        self.measured = tuple(result for result in results if not result.deferred)
         failed = [result for result in results if result.outcome is Outcome.FAILED]
         really_failed = any(not result.deferred for result in failed)
         progress = any(result.sequence_id is not None and result.outcome is not Outcome.FAILED for result in results)
@@ -134,6 +136,7 @@ class Delivery:
             self.trigger,
             (SequenceResult(None, Outcome.INVALID, error=f"request rejected: {reason}"),),
         )
+        self.measured = self.report.results
 
     def continuation_body(self) -> str | None:
         """The message that carries a deferred request on: its unfinished IDs, its options and its marker."""

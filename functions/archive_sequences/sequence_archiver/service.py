@@ -110,8 +110,7 @@ class ArchiveService:
         self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
         # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
         self._park_rejected(invocation, deadlines.final.share(PARKING_SHARE))
-        reports = [delivery.report for delivery in active if delivery.report is not None]
-        self._metrics.record_invocation(result for report in reports for result in report.results)
+        self._metrics.record_invocation(result for delivery in active for result in delivery.measured)
         self._publish(active, deadlines.final)
         self._postpone(active, deadlines.final)
         for delivery in active:
