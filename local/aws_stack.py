@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import (
         MessageAttributeValueOutputTypeDef,
-        MessageAttributeValueTypeDef,
         MessageTypeDef,
     )
 
@@ -57,6 +57,9 @@ UNSET_FUNCTION_VARIABLES = (
 )
 
 SecretFormat = Literal["json", "bare"]
+# The template's QueueType=fifo: FIFO queues whose deduplication ID SQS derives from the body.
+_FIFO_QUEUE_ATTRIBUTES: dict[QueueAttributeNameType, str] = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+DEFAULT_MESSAGE_GROUP_ID = "archive-requests"
 _NAME_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
 _LAMBDA_RECORD_ATTRIBUTES = (
     "ApproximateReceiveCount",
@@ -257,6 +260,7 @@ class LocalStack:
     results_rule_name: str
     results_sink_queue_arn: str
     queue_settings: QueueSettings
+    fifo: bool = False  # the request queue and its DLQ are FIFO queues (the template's QueueType=fifo)
 
     def sqs(self) -> SQSClient:
         """An SQS client for this stack."""
@@ -290,8 +294,13 @@ def provision(
     region: str = DEFAULT_REGION,
     secret_format: SecretFormat = "json",  # noqa: S107 - a format name, not a password
     queue_settings: QueueSettings | None = None,
+    fifo: bool = False,
 ) -> LocalStack:
-    """Create the secret, request queue + DLQ, results bus and a rule routing results to a sink queue."""
+    """Create the secret, request queue + DLQ, results bus and a rule routing results to a sink queue.
+
+    `fifo=True` makes the request queue and its DLQ FIFO queues with content-based deduplication, as the
+    template's `QueueType=fifo` does (names end in `.fifo`); send to them with a message group ID.
+    """
     if not _NAME_PREFIX.fullmatch(name_prefix):
         raise ValueError("name_prefix must be 1-40 letters, digits or hyphens, starting with a letter or digit")
     if secret_format not in ("json", "bare"):
@@ -305,9 +314,11 @@ def provision(
     )["ARN"]
 
     sqs = sqs_client(endpoint_url, region)
+    suffix = ".fifo" if fifo else ""
+    fifo_attributes = _FIFO_QUEUE_ATTRIBUTES if fifo else {}
     dead_letter_queue_url = sqs.create_queue(
-        QueueName=f"{name_prefix}-ArchiveRequestsDLQ",
-        Attributes={"MessageRetentionPeriod": "1209600"},
+        QueueName=f"{name_prefix}-ArchiveRequestsDLQ{suffix}",
+        Attributes={"MessageRetentionPeriod": "1209600", **fifo_attributes},
     )["QueueUrl"]
     dead_letter_queue_arn = _queue_arn(sqs, dead_letter_queue_url)
     redrive_policy = {
@@ -315,10 +326,11 @@ def provision(
         "maxReceiveCount": settings.max_receive_count,
     }
     queue_url = sqs.create_queue(
-        QueueName=f"{name_prefix}-{QUEUE_LOGICAL_ID}",
+        QueueName=f"{name_prefix}-{QUEUE_LOGICAL_ID}{suffix}",
         Attributes={
             "VisibilityTimeout": str(settings.visibility_timeout_seconds),
             "RedrivePolicy": json.dumps(redrive_policy),
+            **fifo_attributes,
         },
     )["QueueUrl"]
     sink_url = sqs.create_queue(QueueName=f"{name_prefix}-results-sink")["QueueUrl"]
@@ -369,6 +381,7 @@ def provision(
         results_rule_name=rule_name,
         results_sink_queue_arn=sink_arn,
         queue_settings=settings,
+        fifo=fifo,
     )
 
 
@@ -481,18 +494,26 @@ def send_messages(
     bodies: Iterable[str],
     *,
     message_attributes: Mapping[str, str] | None = None,
+    message_group_id: str | None = None,
 ) -> list[str]:
-    """Send each body to the request queue (optional String message attributes); return the message IDs."""
+    """Send each body to the request queue (optional String message attributes); return the message IDs.
+
+    On a FIFO stack every message goes to `message_group_id` (default "archive-requests"), in order; SQS
+    derives the deduplication ID from the body, so send distinct bodies. A standard queue takes no group ID.
+    """
+    if message_group_id is not None and not stack.fifo:
+        raise ValueError("message_group_id is for a FIFO stack (provision(..., fifo=True))")
     sqs = stack.sqs()
-    attributes: dict[str, MessageAttributeValueTypeDef] = {
-        name: {"DataType": "String", "StringValue": value} for name, value in (message_attributes or {}).items()
-    }
+    options: dict[str, Any] = {}
+    if message_attributes:
+        options["MessageAttributes"] = {
+            name: {"DataType": "String", "StringValue": value} for name, value in message_attributes.items()
+        }
+    if stack.fifo:
+        options["MessageGroupId"] = message_group_id or DEFAULT_MESSAGE_GROUP_ID
     ids = []
     for body in bodies:
-        if attributes:
-            response = sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body, MessageAttributes=attributes)
-        else:
-            response = sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+        response = sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body, **options)
         ids.append(response["MessageId"])
     return ids
 

@@ -1,9 +1,14 @@
-"""Requests as SQS messages: IDs packed into bodies, bodies into SendMessageBatch calls, failed entries retried."""
+"""Requests as SQS messages: IDs packed into bodies, bodies into SendMessageBatch calls, failed entries retried.
+
+To a FIFO queue every message carries a message group ID and a deduplication ID derived from its group and body.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +29,28 @@ if TYPE_CHECKING:
 MAX_ENTRIES_PER_CALL = 10
 MAX_PAYLOAD_BYTES = 256 * 1024  # SQS's limit for one message and for a whole SendMessageBatch call
 DEFAULT_IDS_PER_MESSAGE = 100
+FIFO_QUEUE_SUFFIX = ".fifo"  # SQS requires it of every FIFO queue's name
+_MESSAGE_GROUP_ID = re.compile(r"[!-~]{1,128}")  # SQS: 1 to 128 ASCII letters, digits and punctuation
+
+
+def is_fifo_queue(queue_url: str) -> bool:
+    """True for a FIFO queue's URL: the queue name (its last path segment) ends in `.fifo`."""
+    return queue_url.rstrip("/").rsplit("/", 1)[-1].endswith(FIFO_QUEUE_SUFFIX)
+
+
+def is_message_group_id(value: str) -> bool:
+    """True for a message group ID SQS accepts."""
+    return _MESSAGE_GROUP_ID.fullmatch(value) is not None
+
+
+def deduplication_id(message_group_id: str, body: str) -> str:
+    """The same body to the same group always gets the same ID (a SHA-256, 64 hex characters).
+
+    So an entry resent within SQS's 5-minute deduplication window (a retried entry SQS had in fact taken, a
+    re-run of the same command) is not queued twice, and a FIFO queue without content-based deduplication
+    accepts the messages too. The group is part of it: the same IDs sent for two campaigns are two messages.
+    """
+    return hashlib.sha256(f"{message_group_id}\n{body}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +132,30 @@ class SendReport:
 
 
 class BatchSender:
-    """Sends planned batches with SendMessageBatch; entries SQS failed on its side are retried with backoff."""
+    """Sends planned batches with SendMessageBatch; entries SQS failed on its side are retried with backoff.
+
+    With a `message_group_id` (a FIFO queue) batches go out one after another and SQS queues each batch's
+    entries in their order. An entry SQS fails on its side is retried after the entries it took, so it lands
+    behind them: the only case where the queue's order is not the input's.
+    """
 
     def __init__(
         self,
         sqs: SQSClient,
         queue_url: str,
         *,
+        message_group_id: str | None = None,
         max_attempts: int = 5,
         backoff_base_seconds: float = 0.5,
         backoff_max_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float, float], float] = random.uniform,
     ) -> None:
+        if message_group_id is not None and not is_message_group_id(message_group_id):
+            raise ValueError("a message group ID is 1 to 128 ASCII letters, digits and punctuation characters")
         self._sqs = sqs
         self._queue_url = queue_url
+        self._message_group_id = message_group_id
         self._max_attempts = max_attempts
         self._backoff = RetryPolicy(
             max_attempts=max_attempts,
@@ -148,9 +184,7 @@ class BatchSender:
     def _send_batch(self, batch: Sequence[PlannedMessage], report: SendReport) -> None:
         pending = {f"m{index}": message for index, message in enumerate(batch)}
         for attempt in range(1, self._max_attempts + 1):
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": entry_id, "MessageBody": message.body} for entry_id, message in pending.items()
-            ]
+            entries = [self._entry(entry_id, message) for entry_id, message in pending.items()]
             try:
                 response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
             except (BotoCoreError, ClientError):
@@ -181,3 +215,10 @@ class BatchSender:
             report.retried_entries += len(retry)
             pending = retry
             self._sleep(self._jitter(0.0, self._backoff.backoff_ceiling(attempt)))
+
+    def _entry(self, entry_id: str, message: PlannedMessage) -> SendMessageBatchRequestEntryTypeDef:
+        entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": message.body}
+        if self._message_group_id is not None:
+            entry["MessageGroupId"] = self._message_group_id
+            entry["MessageDeduplicationId"] = deduplication_id(self._message_group_id, message.body)
+        return entry

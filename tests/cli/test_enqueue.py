@@ -8,13 +8,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from local.aws_stack import provision, unique_name_prefix
 from sequence_archiver.archive_request import parse_message_body
+from sequence_archiver_cli.sqs_batches import deduplication_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from local.aws_stack import LocalStack
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    from local.aws_stack import LocalStack, MotoServer
     from tests.cli.conftest import Run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cli_env")]
@@ -120,3 +124,99 @@ def test_a_queue_that_does_not_exist_is_exit_3(cli: Callable[..., Run], aws_stac
     assert run.code == 3
     assert "SQS refused the call" in run.err
     assert "does not exist" in run.err
+
+
+# ------------------------------------------------------------------ FIFO queues
+
+
+@pytest.fixture
+def fifo_stack(moto_server: MotoServer, api_key: str) -> LocalStack:
+    """A stack whose request queue is a FIFO queue with content-based deduplication (QueueType=fifo)."""
+    return provision(moto_server.endpoint_url, api_key=api_key, name_prefix=unique_name_prefix("cli"), fifo=True)
+
+
+def fifo_messages(stack: LocalStack) -> list[MessageTypeDef]:
+    """Every message of the FIFO queue in queue order, deleted as read (a group's next messages stay hidden while
+    earlier ones are in flight)."""
+    sqs = stack.sqs()
+    messages: list[MessageTypeDef] = []
+    while batch := sqs.receive_message(
+        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    ).get("Messages", []):
+        messages.extend(batch)
+        sqs.delete_message_batch(
+            QueueUrl=stack.queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return messages
+
+
+def test_a_fifo_queue_gets_every_message_in_order_in_one_group_with_deduplication_ids(
+    cli: Callable[..., Run], fifo_stack: LocalStack
+) -> None:
+    ids = [str(sequence_id) for sequence_id in range(1000, 1025)]
+
+    run = cli("enqueue", "--queue-url", fifo_stack.queue_url, "--message-group-id", "campaign-7",
+              "--ids-per-message", "2", *ids)  # fmt: skip
+
+    assert run.code == 0, run.err
+    assert run.lines == [
+        f"sent 13 messages (25 IDs) to {fifo_stack.queue_url} (message group campaign-7) in 2 SendMessageBatch calls"
+    ]
+    messages = fifo_messages(fifo_stack)
+    assert [json.loads(m["Body"])["sequenceIds"] for m in messages] == [
+        [int(a) for a in ids[i : i + 2]] for i in range(0, 25, 2)
+    ]  # the input's order, across both SendMessageBatch calls
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"campaign-7"}
+    assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == [
+        deduplication_id("campaign-7", m["Body"]) for m in messages
+    ]
+
+
+def test_the_same_ids_resent_to_the_same_group_are_not_queued_twice(
+    cli: Callable[..., Run], fifo_stack: LocalStack
+) -> None:
+    # Within SQS's 5-minute deduplication window a re-run (or a retried entry SQS had taken) adds nothing.
+    args = ["enqueue", "--queue-url", fifo_stack.queue_url, "--message-group-id", "campaign-7", "101", "102"]
+
+    first, second = cli(*args), cli(*args)
+    other_group = cli("enqueue", "--queue-url", fifo_stack.queue_url, "--message-group-id", "campaign-8", "101", "102")
+
+    assert (first.code, second.code, other_group.code) == (0, 0, 0)
+    messages = fifo_messages(fifo_stack)
+    assert [(m["Attributes"]["MessageGroupId"], m["Body"]) for m in messages] == [
+        ("campaign-7", '{"sequenceIds":[101,102]}'),
+        ("campaign-8", '{"sequenceIds":[101,102]}'),
+    ]
+
+
+def test_the_json_summary_names_the_message_group(cli: Callable[..., Run], fifo_stack: LocalStack) -> None:
+    run = cli("enqueue", "--queue-url", fifo_stack.queue_url, "--message-group-id", "g1", "--format", "json", "101")
+
+    assert run.code == 0
+    assert json.loads(run.out)["messageGroupId"] == "g1"
+    assert len(fifo_messages(fifo_stack)) == 1
+
+
+@pytest.mark.parametrize(
+    ("queue", "group", "message"),
+    [
+        ("fifo", None, "the queue is a FIFO queue (its name ends in .fifo): give --message-group-id"),
+        ("standard", "campaign-7", "--message-group-id is for FIFO queues (a queue URL ending in .fifo)"),
+        ("fifo", "campaign 7", "argument --message-group-id: must be 1 to 128 ASCII letters"),
+        ("fifo", "x" * 129, "argument --message-group-id: must be 1 to 128 ASCII letters"),
+    ],
+)
+def test_a_message_group_id_is_required_for_a_fifo_queue_and_only_there(
+    cli: Callable[..., Run], fifo_stack: LocalStack, aws_stack: LocalStack, queue: str, group: str | None, message: str
+) -> None:
+    stack = fifo_stack if queue == "fifo" else aws_stack
+    options = [] if group is None else ["--message-group-id", group]
+
+    run = cli("enqueue", "--queue-url", stack.queue_url, *options, "101", "--dry-run")
+
+    assert run.code == 2
+    assert run.out == ""
+    [line] = run.err.splitlines()
+    assert message in line
+    assert fifo_messages(fifo_stack) == []

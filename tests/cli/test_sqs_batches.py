@@ -13,6 +13,8 @@ from sequence_archiver_cli.sqs_batches import (
     MAX_ENTRIES_PER_CALL,
     MAX_PAYLOAD_BYTES,
     BatchSender,
+    deduplication_id,
+    is_fifo_queue,
     plan_batches,
     plan_messages,
 )
@@ -64,9 +66,11 @@ class FakeSqs:
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
         self.calls: list[list[str]] = []
+        self.entries: list[list[dict[str, str]]] = []
 
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> Any:  # noqa: N803
         self.calls.append([entry["Id"] for entry in Entries])
+        self.entries.append(Entries)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -126,3 +130,75 @@ def test_an_unreachable_queue_stops_sending_and_reports_what_was_not_sent() -> N
     assert report.sent_ids == 10
     assert [m.sequence_ids[0] for m in report.unsent] == list(range(11, 16))
     assert report.aborted == 'cannot reach SQS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
+
+
+# ------------------------------------------------------------------ FIFO queues
+
+
+@pytest.mark.parametrize(
+    ("queue_url", "fifo"),
+    [
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/requests.fifo", True),
+        ("http://127.0.0.1:5000/123456789012/rsa-ArchiveRequestsQueue.fifo", True),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/requests.fifo/", True),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/requests", False),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/fifo-requests", False),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/requests.fifo.old", False),
+    ],
+)
+def test_a_fifo_queue_is_told_by_its_name(queue_url: str, fifo: bool) -> None:
+    assert is_fifo_queue(queue_url) is fifo
+
+
+def test_fifo_entries_carry_the_group_and_a_deduplication_id_from_group_and_body() -> None:
+    messages = plan_messages([1, 2, 3], ids_per_message=1)
+    sqs = FakeSqs(accept_all)
+
+    BatchSender(sqs, "q.fifo", message_group_id="campaign-7").send(plan_batches(messages))  # type: ignore[arg-type]
+
+    [entries] = sqs.entries
+    assert [entry["MessageGroupId"] for entry in entries] == ["campaign-7"] * 3
+    assert [entry["MessageDeduplicationId"] for entry in entries] == [
+        deduplication_id("campaign-7", message.body) for message in messages
+    ]
+    assert [entry["MessageBody"] for entry in entries] == [message.body for message in messages]  # in order
+
+
+def test_a_deduplication_id_is_stable_per_group_and_body_and_fits_sqs() -> None:
+    body = '{"sequenceIds":[101]}'
+
+    same = deduplication_id("g", body)
+
+    assert same == deduplication_id("g", body)
+    assert same != deduplication_id("h", body)
+    assert same != deduplication_id("g", '{"sequenceIds":[102]}')
+    assert len(same) <= 128
+    assert same.isascii()
+    assert same.isalnum()
+
+
+def test_a_retried_fifo_entry_keeps_its_deduplication_id() -> None:
+    # If SQS had in fact queued the entry it reported failed, the retry is deduplicated, not queued twice.
+    failed_once = {"Successful": [], "Failed": [{"Id": "m0", "SenderFault": False, "Code": "InternalError"}]}
+    sqs = FakeSqs(failed_once, accept_all)
+    sender = BatchSender(sqs, "q.fifo", message_group_id="g", sleep=lambda _: None)  # type: ignore[arg-type]
+
+    report = sender.send(plan_batches(plan_messages([1], ids_per_message=1)))
+
+    assert report.sent_ids == 1
+    first, retry = (entries[0]["MessageDeduplicationId"] for entries in sqs.entries)
+    assert first == retry
+
+
+def test_a_standard_queue_gets_neither_group_nor_deduplication_id() -> None:
+    sqs = FakeSqs(accept_all)
+
+    BatchSender(sqs, "q").send(plan_batches(plan_messages([1], ids_per_message=1)))  # type: ignore[arg-type]
+
+    assert set(sqs.entries[0][0]) == {"Id", "MessageBody"}
+
+
+@pytest.mark.parametrize("group", ["", "with space", "é", "x" * 129])
+def test_a_message_group_id_sqs_would_refuse_is_refused(group: str) -> None:
+    with pytest.raises(ValueError, match="message group ID"):
+        BatchSender(FakeSqs(), "q.fifo", message_group_id=group)  # type: ignore[arg-type]

@@ -189,3 +189,14 @@ def sam_python() -> Callable[[str], Any]:
         return json.loads(result.stdout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def deployed_template(transformed_template: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    """Factory: the transformed template as deployed with some parameters, `deployed_template(QueueType="fifo")`."""
+    from tests.template.helpers import deployed
+
+    def resolve(**parameters: str) -> dict[str, Any]:
+        return deployed(transformed_template, parameters)
+
+    return resolve

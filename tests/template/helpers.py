@@ -129,3 +129,64 @@ def parse_sub_json(template_string: str) -> Any:
         parts.append(char)
         position += 1
     return json.loads("".join(parts))
+
+
+def deployed(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The (transformed) template as CloudFormation deploys it with these parameter values (defaults otherwise).
+
+    Conditions are evaluated (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), each Fn::If becomes its chosen
+    branch, AWS::NoValue removes its key or list item, and resources and outputs whose Condition is false are
+    left out. Other intrinsics (Ref, Fn::GetAtt, Fn::Sub) stay as they are.
+    """
+    declared = template.get("Parameters", {})
+    unknown = set(parameters or {}) - set(declared)
+    assert not unknown, f"not template parameters: {sorted(unknown)}"
+    values = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
+    values.update(parameters or {})
+    conditions: dict[str, bool] = {}
+
+    def condition(name: str) -> bool:
+        if name not in conditions:
+            conditions[name] = truth(template["Conditions"][name])
+        return conditions[name]
+
+    def scalar(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in values:
+            return values[value["Ref"]]
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    def truth(expression: Any) -> bool:
+        [(function, argument)] = expression.items()
+        if function == "Fn::Equals":
+            left, right = (scalar(item) for item in argument)
+            return bool(left == right)
+        if function == "Fn::Not":
+            return not truth(argument[0])
+        if function == "Fn::And":
+            return all(truth(item) for item in argument)
+        if function == "Fn::Or":
+            return any(truth(item) for item in argument)
+        if function == "Condition":
+            return condition(argument)
+        raise AssertionError(f"unsupported condition function {function}")
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return resolve(when_true if condition(name) else when_false)
+        if isinstance(value, dict):
+            resolved = {key: resolve(item) for key, item in value.items()}
+            return {key: item for key, item in resolved.items() if item != NO_VALUE}
+        if isinstance(value, list):
+            return [item for item in (resolve(item) for item in value) if item != NO_VALUE]
+        return value
+
+    result = dict(template)
+    for section in ("Resources", "Outputs"):
+        kept = {
+            name: entry
+            for name, entry in template.get(section, {}).items()
+            if "Condition" not in entry or condition(entry["Condition"])
+        }
+        result[section] = resolve(kept)
+    return result

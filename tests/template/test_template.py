@@ -159,6 +159,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "REPLY_RATE_LIMIT_INSTANCES",
         "REPLY_ARCHIVE_MODE",
         "REPLY_BULK_MAX_IDS",
+        "SQS_MAX_RECEIVE_COUNT",
         "IDEMPOTENCY_TABLE_NAME",
     }
     assert variables["REPLY_API_KEY_SECRET_ID"] == {
@@ -213,8 +214,8 @@ def test_failure_queue_keeps_messages_for_14_days(resources, queue):
     assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_sqs_event_source_reports_batch_item_failures_and_caps_concurrency(resources):
-    mapping = only(resources, "AWS::Lambda::EventSourceMapping")
+def test_sqs_event_source_reports_batch_item_failures_and_caps_concurrency(deployed_template):
+    mapping = only(deployed_template()["Resources"], "AWS::Lambda::EventSourceMapping")  # a standard queue
 
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [REQUESTS_QUEUE, "Arn"]}
     assert mapping["FunctionName"] == {"Ref": FUNCTION}

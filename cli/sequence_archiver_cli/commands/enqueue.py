@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +25,13 @@ from sequence_archiver_cli.sqs_batches import (
     BatchSender,
     PlannedMessage,
     SendReport,
+    is_fifo_queue,
+    is_message_group_id,
     plan_batches,
     plan_messages,
 )
 
 if TYPE_CHECKING:
-    import argparse
-
     from sequence_archiver_cli.common import Console
     from sequence_archiver_cli.id_input import IdInput
 
@@ -41,7 +42,24 @@ examples:
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt --dry-run
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --csv export.csv --column "Sequence ID" --pause-first
   sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
+  sequence-archiver enqueue --queue-url "$FIFO_QUEUE_URL" --message-group-id campaign-7 --file ids.txt
 """
+MESSAGE_GROUP_HELP = (
+    "the message group of every message; required for a FIFO queue (a queue URL ending in .fifo), refused "
+    "for a standard one. A group's messages are archived one after another, in the order sent (one "
+    "invocation at a time per group): use one group per campaign whose order matters. Each message also "
+    "gets a deduplication ID derived from the group and its body, so the same IDs resent to the same group "
+    "within SQS's 5-minute window (a retried entry, a re-run) are not queued twice"
+)
+
+
+def message_group_id(text: str) -> str:
+    """An argparse type: a message group ID SQS accepts."""
+    if not is_message_group_id(text):
+        raise argparse.ArgumentTypeError(
+            f"must be 1 to 128 ASCII letters, digits or punctuation characters, got {text!r}"
+        )
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -67,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help='add "pauseFirst": true: a running sequence is paused and archived again on a 409',
     )
+    parser.add_argument("--message-group-id", type=message_group_id, metavar="ID", help=MESSAGE_GROUP_HELP)
     parser.add_argument("--dry-run", action="store_true", help="validate and show what would be sent; send nothing")
     parser.add_argument(
         "--max-attempts",
@@ -82,6 +101,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Read, validate, plan, send (unless --dry-run) and summarise."""
+    _check_message_group(args.queue_url, args.message_group_id)
     ids = read_id_input(input_from(args), stdin=console.stdin)
     messages = plan_messages(ids.sequence_ids, ids_per_message=args.ids_per_message, pause_first=args.pause_first)
     batches = plan_batches(messages)
@@ -93,7 +113,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
 
     sender = BatchSender(
-        sqs_client(aws_from(args), queue_url=args.queue_url), args.queue_url, max_attempts=args.max_attempts
+        sqs_client(aws_from(args), queue_url=args.queue_url),
+        args.queue_url,
+        message_group_id=args.message_group_id,
+        max_attempts=args.max_attempts,
     )
     progress = Progress(
         console.stderr, label="enqueue", total=len(ids.sequence_ids), unit="IDs", enabled=not args.no_progress
@@ -106,6 +129,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.ATTENTION if ids.rejected or report.failed else ExitCode.OK
 
 
+def _check_message_group(queue_url: str, group: str | None) -> None:
+    """A FIFO queue needs a message group ID; a standard queue takes none."""
+    if is_fifo_queue(queue_url) and group is None:
+        raise UsageError(
+            "the queue is a FIFO queue (its name ends in .fifo): give --message-group-id; "
+            "its messages are archived in order, one group at a time"
+        )
+    if not is_fifo_queue(queue_url) and group is not None:
+        raise UsageError("--message-group-id is for FIFO queues (a queue URL ending in .fifo)")
+
+
 def _print_summary(
     console: Console,
     args: argparse.Namespace,
@@ -114,18 +148,28 @@ def _print_summary(
     report: SendReport | None,
 ) -> None:
     if args.format == "json":
-        console.out(json.dumps(summary_json(args.queue_url, ids, messages, report), indent=2))
+        summary = summary_json(args.queue_url, ids, messages, report, message_group_id=args.message_group_id)
+        console.out(json.dumps(summary, indent=2))
         return
-    for line in summary_lines(args.queue_url, ids, messages, report, pause_first=args.pause_first):
+    lines = summary_lines(
+        args.queue_url, ids, messages, report, pause_first=args.pause_first, message_group_id=args.message_group_id
+    )
+    for line in lines:
         console.out(line)
 
 
 def summary_json(
-    queue_url: str, ids: IdInput, messages: list[PlannedMessage], report: SendReport | None
+    queue_url: str,
+    ids: IdInput,
+    messages: list[PlannedMessage],
+    report: SendReport | None,
+    *,
+    message_group_id: str | None = None,
 ) -> dict[str, Any]:
     """The `--format json` summary; with no report it describes a dry run."""
     document: dict[str, Any] = {
         "queueUrl": queue_url,
+        "messageGroupId": message_group_id,  # null for a standard queue
         "dryRun": report is None,
         "ids": {
             "read": ids.values_read,
@@ -157,10 +201,18 @@ def summary_json(
 
 
 def summary_lines(
-    queue_url: str, ids: IdInput, messages: list[PlannedMessage], report: SendReport | None, *, pause_first: bool
+    queue_url: str,
+    ids: IdInput,
+    messages: list[PlannedMessage],
+    report: SendReport | None,
+    *,
+    pause_first: bool,
+    message_group_id: str | None = None,
 ) -> list[str]:
     """The text summary: what was (or would be) sent, what was rejected and why, what failed."""
     flag = ", pauseFirst" if pause_first else ""
+    if message_group_id is not None:
+        queue_url = f"{queue_url} (message group {message_group_id})"
     lines: list[str] = []
     if report is None and ids.sequence_ids:
         calls = len(plan_batches(messages))
