@@ -300,13 +300,6 @@ def test_in_a_fifo_group_the_first_record_to_retry_holds_back_every_later_one(
     assert all(archived(reply_simulator, sequence_id) for sequence_id in (107, 108, 109))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dead_letters.DeadLetterQueue.park sends no MessageGroupId, which a FIFO dead-letter queue requires "
-        "(MissingParameter): the rejected record is retried until the redrive policy moves it, holding its group"
-    ),
-)
 def test_a_rejected_record_on_a_fifo_queue_is_parked_in_the_fifo_dead_letter_queue(
     fifo_stack: LocalStack,
     load_handler: Callable[[], ModuleType],

@@ -157,7 +157,7 @@ def test_a_bare_integer_body_is_one_id() -> None:
         ("not json at all", "not JSON"),
         ("", "not JSON"),
         ("[1, 2]", "expected an object"),
-        (json.dumps(_sns("not json")), "Message is not JSON"),
+        (json.dumps(_sns("not json")), "the message is not JSON"),
         ('{"Type": "Notification", "TopicArn": "arn", "Message": 5}', "not a string"),
         ("[" * 5000 + "]" * 5000, "nested too deeply"),
         ('{"sequenceIds": [' + "9" * 5000 + "]}", "number too large"),

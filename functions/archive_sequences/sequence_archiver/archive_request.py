@@ -160,7 +160,7 @@ def _request_values(payload: object) -> list[Any]:
 
 def parse_message_body(body: str) -> ArchiveRequest:
     """Parse an SQS message body: a request, a bare ID, or an EventBridge event / SNS notification wrapping one."""
-    payload = _json_document(body, "the message body")
+    payload = _json_document(body, "the message")
     for _ in range(_MAX_ENVELOPE_DEPTH):
         unwrapped = _unwrap_envelope(payload)
         if unwrapped is None:
@@ -181,7 +181,7 @@ def _unwrap_envelope(payload: object) -> object | None:
         message = payload["Message"]
         if not isinstance(message, str):
             raise InvalidRequestError("the SNS notification's Message is not a string")
-        return _json_document(message, "the SNS notification's Message")
+        return _json_document(message, "the message")
     return None
 
 
@@ -189,7 +189,7 @@ def parse_notification_message(message: object) -> ArchiveRequest:
     """Parse an SNS → Lambda record's Message: JSON, as the same request in an SQS body would be."""
     if not isinstance(message, str):
         raise InvalidRequestError(f"the SNS Message must be a string, got {type(message).__name__}")
-    return parse_archive_request(_json_document(message, "the SNS Message"))
+    return parse_archive_request(_json_document(message, "the message"))
 
 
 def parse_event_detail(detail: object) -> ArchiveRequest:

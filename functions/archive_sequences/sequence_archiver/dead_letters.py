@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageRequestTypeDef
 
     from sequence_archiver.deadline import Deadline
 
@@ -26,22 +27,32 @@ class DeadLetterQueue:
         self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
         self._queue_url = queue_url
 
-    def park(self, *, body: str, reason: str, message_id: str, deadline: Deadline | None = None) -> bool:
+    def park(
+        self,
+        *,
+        body: str,
+        reason: str,
+        message_id: str,
+        deadline: Deadline | None = None,
+        message_group_id: str | None = None,
+    ) -> bool:
         """True once the DLQ holds the message; False when it could not be sent by `deadline` (the caller retries)."""
         try:
             client = self._sqs_client()  # built here, on the caller's thread: boto3 sessions are not thread-safe
-            call_within(
-                deadline,
-                "SendMessage",
-                client.send_message,
-                QueueUrl=self._queue_url,
-                MessageBody=body,
-                MessageAttributes={
+            request: SendMessageRequestTypeDef = {
+                "QueueUrl": self._queue_url,
+                "MessageBody": body,
+                "MessageAttributes": {
                     "RejectionReason": {"DataType": "String", "StringValue": _attribute_text(reason)},
                     "OriginalMessageId": {"DataType": "String", "StringValue": _attribute_text(message_id)},
                     "RejectedBy": {"DataType": "String", "StringValue": "reply-sequence-archiver"},
                 },
-            )
+            }
+            if self._queue_url.endswith(".fifo"):
+                # A FIFO DLQ needs a group (the record's own, so a redrive keeps the groups) and a deduplication ID.
+                request["MessageGroupId"] = (message_group_id or "rejected")[:128]
+                request["MessageDeduplicationId"] = message_id[:128]
+            call_within(deadline, "SendMessage", client.send_message, **request)
         # SDK errors (BotoCoreError, ClientError), AwsCallTimeoutError, or any surprise: this record is not parked.
         except Exception as exc:
             logger.error(

@@ -47,6 +47,7 @@ class SqsReceipt:
 
     event_source_arn: str
     receipt_handle: str
+    message_group_id: str | None = None  # FIFO queues only
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +238,13 @@ def _sqs_delivery(record: object, index: int) -> Delivery:
     if not isinstance(message_id, str) or not message_id:
         return _malformed(f"record-{index}", Trigger.SQS, f"SQS record {index} has no messageId")
     arn, receipt_handle = record.get("eventSourceARN"), record.get("receiptHandle")
-    receipt = SqsReceipt(arn, receipt_handle) if isinstance(arn, str) and isinstance(receipt_handle, str) else None
+    attributes = record.get("attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    receipt = (
+        SqsReceipt(arn, receipt_handle, group if isinstance(group, str) else None)
+        if isinstance(arn, str) and isinstance(receipt_handle, str)
+        else None
+    )
     delivery = Delivery(_bounded_id(message_id), Trigger.SQS, body, receipt=receipt)
     if not isinstance(body, str):
         delivery.reject("the SQS record's body is not a string")

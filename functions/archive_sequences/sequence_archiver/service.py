@@ -176,6 +176,7 @@ class ArchiveService:
                 delivery.retry(f"unprocessed: record {stopped_at} of this FIFO batch must be retried first")
                 continue
             self._archive([delivery], deadline, can_continue=False)
+            self._park([delivery], deadline)  # a rejected record leaves its place in the group only once parked
             if delivery.retry_reason is not None:
                 stopped_at = delivery.delivery_id
 
@@ -217,17 +218,23 @@ class ArchiveService:
 
     def _park_rejected(self, invocation: Invocation, deadline: Deadline) -> None:
         """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain."""
-        if invocation.shape is not EventShape.SQS:
-            return
-        for delivery in invocation.deliveries:
-            if delivery.rejection is None or delivery.report is None or not _is_ours(delivery):
+        if invocation.shape is EventShape.SQS:
+            self._park(invocation.deliveries, deadline)
+
+    def _park(self, deliveries: Iterable[Delivery], deadline: Deadline) -> None:
+        for delivery in deliveries:
+            if delivery.rejection is None or delivery.report is None or delivery.parked or not _is_ours(delivery):
                 continue
             if delivery.receipt is None or not delivery.claimable:
                 continue  # a malformed record SQS cannot redeliver: its results event says why, nothing to park
             body = delivery.payload if isinstance(delivery.payload, str) else ""
             with correlation(delivery.delivery_id):
                 delivery.parked = self._dead_letters is not None and self._dead_letters.park(
-                    body=body, reason=delivery.rejection, message_id=delivery.delivery_id, deadline=deadline
+                    body=body,
+                    reason=delivery.rejection,
+                    message_id=delivery.delivery_id,
+                    deadline=deadline,
+                    message_group_id=delivery.receipt.message_group_id,
                 )
             if not delivery.parked:
                 delivery.report = None  # retried, and reported when it is finally parked
