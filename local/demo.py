@@ -272,19 +272,20 @@ def _print_outcomes(details: Sequence[dict[str, Any]]) -> None:
     rows = []
     for detail in details:
         for result in detail.get("results", []):
-            status = result.get("httpStatus")
+            status, via = result.get("httpStatus"), result.get("via")
             rows.append(
                 [
                     _short(detail.get("requestId")),
                     detail.get("trigger"),
                     _sequence_cell(result),
                     result.get("outcome"),
-                    status if status is not None else "-",
+                    via if via is not None else "-",
+                    status if status is not None else "-",  # "-" for an item of a 200 bulk answer, too
                     _clip(result.get("error") or "", ERROR_WIDTH),
                 ]
             )
     print(BOLD("Outcome of each sequence ID (from the results events)"))
-    print(_table(["request", "trigger", "sequenceId", "outcome", "http", "error"], rows))
+    print(_table(["request", "trigger", "sequenceId", "outcome", "via", "http", "error"], rows))
 
 
 def _print_results_events(details: Sequence[dict[str, Any]]) -> None:

@@ -12,31 +12,37 @@ ids        state                               POST /v3/sequences/{id}/archive a
 =========  ==================================  ===============================================
 101-120    paused                              200, isArchived becomes true (status kept)
 201-205    new (never started)                 200
-301-305    active                              409 sequenceAction.invalidState
+301-305    active                              409 sequenceAction.invalidState *
 401-405    paused, already archived            409 sequenceAction.archived
 501-505    paused, owned by user 2             403 sequenceAction.forbidden
 601        paused, owner's team member removed 400 sequenceAction.teamMemberNotFound
-701-702    paused, sales-agent sequence        409 sequenceAction.salesAgentNotAllowed
+701-702    paused, sales-agent sequence        409 sequenceAction.salesAgentNotAllowed *
 other      (1..2147483647, absent)             404 sequenceAction.notFound
 =========  ==================================  ===============================================
 
 Names read like "Seed 101 (paused)"; creation times are 2024-01-01T00:00Z plus the id in minutes.
 
-Assumptions where Reply's documentation is silent (change them here, not in the client):
-- Archiving an active sequence is 409 ``sequenceAction.invalidState`` ("Sequence is active. Pause it
-  first: ..."); in a bulk call it is the per-item error ``invalidState``.
-- Pausing a sequence that never started is 409 ``sequenceAction.notStarted``. Pausing a paused one is
-  200 (documented); pausing an archived one is 409 ``sequenceAction.archived`` (documented). Sales-agent
-  sequences can be paused.
-- 601 in a bulk call is the per-item error ``teamMemberNotFound`` (the spec only shows it for the whole
-  call); a sales-agent sequence is 409 ``sequenceAction.salesAgentNotAllowed`` on single archive.
+Codes the spec does not document (marked * above; also the bulk per-item ``invalidState`` and
+``teamMemberNotFound``, pause 409 ``sequenceAction.notStarted`` and list 400 ``sequence.invalidFilter``)
+are assumptions, every one of them listed, explained and switchable in assumptions.py
+(``ReplySimulator(assumptions=Assumptions.spec_only())`` answers with documented codes only).
+
+Where the spec differs from what was seen live, the spec is the default and the live answer an option:
+- a 401 has an empty body and ``WWW-Authenticate: Bearer`` (``unauthorized_body="problem"``: the live
+  problem+json body, with the same header);
+- no ``x-rate-limit-*`` headers (``rate_limit_headers=True``: the live headers, describing the hour window,
+  or the minute window if there is no hourly limit, on every response to an accepted key).
+
+Other choices where the spec is silent (no undocumented code involved):
+- Pausing a paused sequence is 200 (documented); pausing an archived one is 409 ``sequenceAction.archived``
+  (documented). Sales-agent sequences can be paused.
 - Bulk validation: a missing, empty or too long ``ids`` is ``/ids`` "'ids' must contain between 1 and
-  N items." (N = ``bulk_max_ids``); a non-integer item is ``/ids/<index>`` "Value has an invalid
-  type."; an unreadable body has pointer "". Ids <= 0 are per-item ``notFound``. Duplicates count once.
+  N items." (N = ``bulk_max_ids``, 100 by default as in the spec's example, although its text says up to
+  1000); a non-integer item is ``/ids/<index>`` "Value has an invalid type."; an unreadable body has
+  pointer "". Ids <= 0 are per-item ``notFound``. Duplicates count once.
 - Validation problems use the spec's example title "Validation failed".
-- The list shows only user 1's sequences; a bad filter value is 400 ``sequence.invalidFilter``;
-  ``sortDirection`` without ``sortBy`` is 400 ``sequence.invalidSort``; no sequence is in a folder, so
-  any ``folderId`` returns no items.
+- The list shows only user 1's sequences; ``sortDirection`` without ``sortBy`` is 400
+  ``sequence.invalidSort``; no sequence is in a folder, so any ``folderId`` returns no items.
 - Scopes are exact: no scope implies another.
 - Request order: auth (401), rate limit (429, not counted), an injected fault, then the scope check
   (403), validation (400) and the operation. At most one fault fires per request, the first armed one
@@ -44,15 +50,16 @@ Assumptions where Reply's documentation is silent (change them here, not in the 
   change how its answer goes out; status, drop, malformed and echo faults answer instead of it
   (``Fault``'s docstring describes each kind). A fault's own ``x-rate-limit-*`` headers win over the
   simulated ones.
-- ``x-rate-limit-*`` headers (when enabled) describe the hour window (the minute window if there is no
-  hourly limit) and are sent on every response to an accepted key.
-- Admin endpoints under /__sim take no auth and are neither recorded nor rate-limited.
+- Admin endpoints under /__sim take no auth and are neither recorded nor rate-limited. ``GET`` and
+  ``POST /__sim/settings`` show and change the answer settings (401 body, bulk limit, latency,
+  rate-limit headers, assumptions) while the simulator runs.
 
 Run it by hand with ``python -m local.reply_simulator --port 8080`` (``--help`` lists the options).
 """
 
 from __future__ import annotations
 
+from local.reply_simulator.assumptions import Assumptions
 from local.reply_simulator.models import (
     ALL_SCOPES,
     DEFAULT_API_KEY,
@@ -76,6 +83,7 @@ __all__ = [
     "SCOPE_OPERATE",
     "SCOPE_READ",
     "SCOPE_WRITE",
+    "Assumptions",
     "Fault",
     "RateLimit",
     "RecordedRequest",

@@ -8,9 +8,12 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from local.reply_simulator.models import ALL_SCOPES, DEFAULT_API_KEY, DEFAULT_RATE_LIMIT, RateLimit
-from local.reply_simulator.simulator import UNAUTHORIZED_BODIES, ReplySimulator
-from local.reply_simulator.store import DEFAULT_SEED
+from local.reply_simulator import rules
+from local.reply_simulator.api import UNAUTHORIZED_BODIES
+from local.reply_simulator.assumptions import Assumptions
+from local.reply_simulator.models import ALL_SCOPES, DEFAULT_API_KEY, DEFAULT_RATE_LIMIT, RateLimit, SimulatedSequence
+from local.reply_simulator.simulator import ReplySimulator
+from local.reply_simulator.store import DEFAULT_SEED, SeedGroup, make_sequence
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,8 +58,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API response")
     parser.add_argument("--rate-limit-headers", action="store_true", help="send x-rate-limit-* headers like live Reply")
     parser.add_argument("--bulk-max-ids", type=int, default=100, help="bulk archive size limit")
-    parser.add_argument("--unauthorized-body", choices=UNAUTHORIZED_BODIES, default="problem", help="body of a 401")
+    parser.add_argument(
+        "--unauthorized-body",
+        choices=UNAUTHORIZED_BODIES,
+        default="empty",
+        help="body of a 401: empty as the spec says (default), or the problem+json seen live",
+    )
+    parser.add_argument(
+        "--spec-only",
+        action="store_true",
+        help="answer only with codes Reply's spec documents: every assumption off (see assumptions.py)",
+    )
+    parser.add_argument(
+        "--no-assume",
+        action="append",
+        default=[],
+        choices=Assumptions.names(),
+        metavar="NAME",
+        help="switch one assumption off (repeatable): " + ", ".join(Assumptions.names()),
+    )
     return parser
+
+
+def assumptions_from(options: argparse.Namespace) -> Assumptions:
+    """The assumptions the options ask for: all on, all off (--spec-only), or some switched off."""
+    base = Assumptions.spec_only() if options.spec_only else Assumptions()
+    return base.updated(dict.fromkeys(options.no_assume, False))
+
+
+def seed_table(assumptions: Assumptions) -> list[str]:
+    """One line per seed group: its ids, its state and what archiving one answers under these assumptions."""
+    lines = []
+    for group in DEFAULT_SEED:
+        id_range = str(group.first_id)
+        if group.last_id != group.first_id:
+            id_range += "-" + str(group.last_id)
+        lines.append(id_range.ljust(9) + group.label.ljust(22) + archive_answer(group, assumptions))
+    return lines
+
+
+def archive_answer(group: SeedGroup, assumptions: Assumptions) -> str:
+    """What archiving a sequence of this seed group answers under these assumptions, e.g. `archive 200`."""
+    sequence = make_sequence(
+        group.first_id,
+        status=group.status,
+        is_archived=group.is_archived,
+        owner_user_id=group.owner_user_id,
+        sales_agent=group.sales_agent,
+        team_member_removed=group.team_member_removed,
+    )
+    result = rules.archive(sequence, group.first_id, assumptions)
+    if isinstance(result, SimulatedSequence):
+        return "archive 200"
+    return "archive " + str(result.status) + " " + (result.code or "(no code)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_seconds=options.latency,
             bulk_max_ids=options.bulk_max_ids,
             unauthorized_body=options.unauthorized_body,
+            assumptions=assumptions_from(options),
             host=options.host,
             port=options.port,
         )
@@ -92,11 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("API key: " + DEFAULT_API_KEY + " (every scope)")
         print("Seeded sequences (every key belongs to user 1):")
-        for group in DEFAULT_SEED:
-            id_range = str(group.first_id)
-            if group.last_id != group.first_id:
-                id_range += "-" + str(group.last_id)
-            print("  " + id_range.ljust(9) + group.label.ljust(22) + group.outcome)
+        for line in seed_table(simulator.settings.assumptions):
+            print("  " + line)
         print("  any other id: archive 404 sequenceAction.notFound")
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):

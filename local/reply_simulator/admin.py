@@ -1,4 +1,4 @@
-"""The /__sim admin endpoints: faults, keys, sequences, recorded requests and reset (no auth)."""
+"""The /__sim admin endpoints: faults, keys, sequences, settings, recorded requests and reset (no auth)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from local.reply_simulator.messages import HttpResponse, json_response, problem_
 from local.reply_simulator.models import Fault
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from local.reply_simulator.messages import HttpRequest
     from local.reply_simulator.simulator import ReplySimulator
 
@@ -21,6 +23,7 @@ _ROUTES = {
     "sequences/{id}": ("GET",),
     "requests": ("GET",),
     "reset": ("POST",),
+    "settings": ("GET", "POST"),
 }
 
 
@@ -59,18 +62,22 @@ def _route(path: str) -> tuple[str | None, str | None]:
 def _dispatch(
     simulator: ReplySimulator, request: HttpRequest, route: str, sequence_id_text: str | None
 ) -> HttpResponse:
-    if route == "faults":
-        return _faults(simulator, request)
-    if route == "keys":
-        simulator.set_api_keys(_api_keys(_json_object(request.body)))
-        return HttpResponse(status=204)
-    if route == "sequences":
-        return _add_sequences(simulator, _json_object(request.body))
     if route == "sequences/{id}":
         return _sequence(simulator, sequence_id_text or "")
-    if route == "requests":
-        records = [record.to_json() for record in simulator.requests]
-        return json_response(200, {"requests": records, "api_calls": simulator.api_calls})
+    return _HANDLERS[route](simulator, request)
+
+
+def _keys(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    simulator.set_api_keys(_api_keys(_json_object(request.body)))
+    return HttpResponse(status=204)
+
+
+def _requests(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    records = [record.to_json() for record in simulator.requests]
+    return json_response(200, {"requests": records, "api_calls": simulator.api_calls})
+
+
+def _reset(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
     simulator.reset()
     return HttpResponse(status=204)
 
@@ -82,6 +89,14 @@ def _faults(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
     fault = Fault.from_json(_json_object(request.body))
     simulator.inject(fault)
     return json_response(201, fault.to_json())
+
+
+def _settings(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    """GET shows the answer settings; POST changes only the fields given, e.g. {"unauthorized_body": "problem"}
+    or {"assumptions": {"archive_invalid_state": false}}, and shows the settings now in force."""
+    if request.method == "POST":
+        simulator.configure(**_json_object(request.body))
+    return json_response(200, simulator.settings.to_json())
 
 
 def _sequence(simulator: ReplySimulator, sequence_id_text: str) -> HttpResponse:
@@ -117,7 +132,8 @@ def _api_keys(payload: dict[str, object]) -> dict[str, frozenset[str]]:
     return api_keys
 
 
-def _add_sequences(simulator: ReplySimulator, payload: dict[str, object]) -> HttpResponse:
+def _add_sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    payload = _json_object(request.body)
     ids = payload.get("ids")
     if not isinstance(ids, list) or not all(isinstance(item, int) and not isinstance(item, bool) for item in ids):
         raise _AdminInputError("'ids' must be a list of integers.")
@@ -151,3 +167,13 @@ def _number(payload: dict[str, object], snake: str, camel: str, default: int) ->
     if isinstance(value, bool) or not isinstance(value, int):
         raise _AdminInputError("'" + snake + "' must be an integer.")
     return value
+
+
+_HANDLERS: dict[str, Callable[[ReplySimulator, HttpRequest], HttpResponse]] = {
+    "faults": _faults,
+    "keys": _keys,
+    "sequences": _add_sequences,
+    "settings": _settings,
+    "requests": _requests,
+    "reset": _reset,
+}

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 from local.reply_simulator import rules
+from local.reply_simulator.assumptions import Assumptions
 from local.reply_simulator.faults import FaultQueue
 from local.reply_simulator.messages import (
     HttpResponse,
@@ -39,8 +43,6 @@ from local.reply_simulator.models import (
 from local.reply_simulator.rate_limiter import SlidingWindowRateLimiter
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from local.reply_simulator.messages import HttpRequest
     from local.reply_simulator.models import Fault, RateLimit
     from local.reply_simulator.rate_limiter import RateDecision
@@ -61,16 +63,45 @@ MIN_INT32: Final = -(2**31)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
 # Faults that let the request run (and change state) and then change how its answer goes out.
 _FAULTS_THAT_RUN_THE_REQUEST: Final = frozenset({"delay", "drip", "headers", "body"})
+# The body of a 401: "empty" as the spec's description says (the default), or the problem+json seen live.
+UNAUTHORIZED_BODIES: Final = ("empty", "problem")
+FILTER_ERROR_CODE: Final = "sequence.invalidFilter"
+SETTING_NAMES: Final = ("unauthorized_body", "bulk_max_ids", "latency_seconds", "rate_limit_headers", "assumptions")
 
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
-    """Configuration of the /v3 endpoints: 401 body variant, bulk size limit, latency, rate-limit headers."""
+    """Configuration of the /v3 endpoints: 401 body, bulk size limit, latency, rate-limit headers, assumptions."""
 
-    unauthorized_body: str = "problem"
+    unauthorized_body: str = "empty"
     bulk_max_ids: int = 100
     latency_seconds: float = 0.0
     rate_limit_headers: bool = False
+    assumptions: Assumptions = field(default_factory=Assumptions)
+
+    def __post_init__(self) -> None:
+        if self.unauthorized_body not in UNAUTHORIZED_BODIES:
+            raise ValueError("unauthorized_body must be one of: " + ", ".join(UNAUTHORIZED_BODIES))
+        if isinstance(self.bulk_max_ids, bool) or not isinstance(self.bulk_max_ids, int) or self.bulk_max_ids < 1:
+            raise ValueError("bulk_max_ids must be an integer of at least 1")
+        if (
+            isinstance(self.latency_seconds, bool)
+            or not isinstance(self.latency_seconds, int | float)
+            or not 0 <= self.latency_seconds < math.inf
+        ):
+            raise ValueError("latency_seconds must be a number of seconds, not negative")
+        if not isinstance(self.rate_limit_headers, bool):
+            raise ValueError("rate_limit_headers must be true or false")
+
+    def to_json(self) -> dict[str, object]:
+        """Return the settings as the admin API shows them."""
+        return {
+            "unauthorized_body": self.unauthorized_body,
+            "bulk_max_ids": self.bulk_max_ids,
+            "latency_seconds": self.latency_seconds,
+            "rate_limit_headers": self.rate_limit_headers,
+            "assumptions": self.assumptions.to_json(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +184,29 @@ class ReplyApi:
         """Accept only these keys from now on."""
         self._api_keys = dict(api_keys)
 
+    @property
+    def settings(self) -> ApiSettings:
+        """Return the settings requests are answered with now."""
+        return self._settings
+
+    def configure(self, changes: Mapping[str, object]) -> ApiSettings:
+        """Change some settings (validated, all or nothing) for the requests that arrive from now on.
+
+        `assumptions` may be an Assumptions, or a mapping of switch names to booleans (changing only those).
+        """
+        current = self._settings
+        updates: dict[str, Any] = dict(changes)
+        unknown = sorted(set(updates) - set(SETTING_NAMES))
+        if unknown:
+            raise ValueError("unknown setting(s): " + ", ".join(unknown) + "; known: " + ", ".join(SETTING_NAMES))
+        assumptions = updates.get("assumptions", current.assumptions)
+        if isinstance(assumptions, Mapping):
+            updates["assumptions"] = current.assumptions.updated(assumptions)
+        elif not isinstance(assumptions, Assumptions):
+            raise ValueError("'assumptions' must be an object of switch names to true/false")
+        self._settings = replace(current, **updates)
+        return self._settings
+
     def reset(self) -> None:
         """Forget faults, recorded requests and rate-limit counters."""
         self.faults.clear()
@@ -164,25 +218,26 @@ class ReplyApi:
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one /v3 request."""
         received_at = time.monotonic()
+        settings = self._settings  # one request is answered under one set of settings
         with self._record_lock:
             self._api_calls += 1
-        parsed = _ParsedRequest.parse(request, self._settings.bulk_max_ids)
+        parsed = _ParsedRequest.parse(request, settings.bulk_max_ids)
         api_key = _bearer_token(request.authorization)
         scopes = self._api_keys.get(api_key) if api_key else None
         if api_key is None or scopes is None:
-            response = self._unauthorized()
+            response = _unauthorized(settings)
         else:
             decision = self._limiter.acquire(api_key)
             if decision.allowed:
-                response = self._after_rate_limit(parsed, scopes)
+                response = self._after_rate_limit(parsed, scopes, settings.assumptions)
             else:
                 response = too_many_requests_response(decision.retry_after_seconds)
-            if self._settings.rate_limit_headers:
+            if settings.rate_limit_headers:
                 # A fault's own x-rate-limit-* headers win over the real ones.
                 response.set_headers(_rate_limit_headers(decision), replace=False)
 
-        if self._settings.latency_seconds > 0:
-            time.sleep(self._settings.latency_seconds)
+        if settings.latency_seconds > 0:
+            time.sleep(settings.latency_seconds)
         record = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -200,22 +255,18 @@ class ReplyApi:
         )
         return response
 
-    def _unauthorized(self) -> HttpResponse:
-        headers = [("WWW-Authenticate", "Bearer")]
-        if self._settings.unauthorized_body == "empty":
-            return HttpResponse(status=401, headers=headers)
-        return problem_response(401, UNAUTHORIZED_DETAIL, headers=headers)
-
-    def _after_rate_limit(self, parsed: _ParsedRequest, scopes: frozenset[str]) -> HttpResponse:
+    def _after_rate_limit(
+        self, parsed: _ParsedRequest, scopes: frozenset[str], assumptions: Assumptions
+    ) -> HttpResponse:
         fault = self.faults.take(parsed.request.path, parsed.fault_ids)
         if fault is None:
-            return self._operation(parsed, scopes)
+            return self._operation(parsed, scopes, assumptions)
         if fault.kind not in _FAULTS_THAT_RUN_THE_REQUEST:
             return _with_fault_headers(fault, _fault_response(fault, parsed))
         if fault.kind == "delay":
             # A delayed request still runs: a client that times out may find the sequence archived.
             time.sleep(fault.seconds or 0.0)
-        response = self._operation(parsed, scopes)
+        response = self._operation(parsed, scopes, assumptions)
         if fault.kind == "body":
             assert fault.body is not None
             response.body = fault.body.encode()
@@ -225,7 +276,7 @@ class ReplyApi:
             response.drip_from_body = fault.part == "body"
         return _with_fault_headers(fault, response)
 
-    def _operation(self, parsed: _ParsedRequest, scopes: frozenset[str]) -> HttpResponse:
+    def _operation(self, parsed: _ParsedRequest, scopes: frozenset[str], assumptions: Assumptions) -> HttpResponse:
         operation = parsed.route.operation
         if operation is None:
             return _no_such_operation(parsed.request, parsed.route)
@@ -233,17 +284,17 @@ class ReplyApi:
         if required_scope not in scopes:
             return problem_response(403, forbidden_detail, code=forbidden_code)
         if operation == "list":
-            return self._list(parsed.request.query)
+            return self._list(parsed.request.query, assumptions)
         if parsed.bulk is not None:
-            return self._bulk_archive(parsed.bulk)
+            return self._bulk_archive(parsed.bulk, assumptions)
         if parsed.path_id is None:
             return validation_response(PATH_VALIDATION_DETAIL, [PATH_ID_ERROR])
-        return self._sequence_operation(operation, parsed.path_id)
+        return self._sequence_operation(operation, parsed.path_id, assumptions)
 
-    def _sequence_operation(self, operation: str, sequence_id: int) -> HttpResponse:
+    def _sequence_operation(self, operation: str, sequence_id: int, assumptions: Assumptions) -> HttpResponse:
         if operation == "get":
             return self._get(sequence_id)
-        rule = rules.archive if operation == "archive" else rules.pause
+        rule = partial(rules.archive if operation == "archive" else rules.pause, assumptions=assumptions)
         result = self._store.apply(sequence_id, rule)
         if isinstance(result, SimulatedSequence):
             return json_response(200, sequence_json(result))
@@ -259,21 +310,21 @@ class ReplyApi:
             return problem_response(403, detail, code="sequence.forbidden")
         return json_response(200, sequence_json(sequence))
 
-    def _bulk_archive(self, bulk: _BulkIds) -> HttpResponse:
+    def _bulk_archive(self, bulk: _BulkIds, assumptions: Assumptions) -> HttpResponse:
         if bulk.errors:
             return validation_response(BODY_VALIDATION_DETAIL, bulk.errors)
-        failures = self._store.apply_many(bulk.ids, rules.archive)
-        payload = {
-            str(sequence_id): {"error": failure.slug, "errorDetails": failure.detail}
-            for sequence_id, failure in failures.items()
-        }
+        failures = self._store.apply_many(bulk.ids, partial(rules.bulk_archive_item, assumptions=assumptions))
+        if isinstance(failures, rules.ActionFailure):  # refused as a whole (documented answers only)
+            return problem_response(failures.status, failures.detail, code=failures.code)
+        payload = {str(sequence_id): _bulk_item_json(failure) for sequence_id, failure in failures.items()}
         return json_response(200, payload)
 
-    def _list(self, query: str) -> HttpResponse:
+    def _list(self, query: str, assumptions: Assumptions) -> HttpResponse:
         try:
             listing = _ListQuery.parse(query)
         except _ListQueryError as exc:
-            return problem_response(400, exc.detail, code=exc.code)
+            assumed = exc.code != FILTER_ERROR_CODE or assumptions.list_invalid_filter
+            return problem_response(400, exc.detail, code=exc.code if assumed else None)
         matching = [sequence for sequence in self._store.all() if listing.matches(sequence)]
         matching.sort(key=listing.sort_key, reverse=listing.descending)
         page = matching[listing.skip : listing.skip + listing.top]
@@ -376,8 +427,8 @@ def _page_number(text: str | None, default: int, *, minimum: int, maximum: int |
 
 
 def _invalid_filter(parameter: str, text: str) -> _ListQueryError:
-    # Assumption: Reply documents no code for a bad filter value; the list's 400 is business-only.
-    return _ListQueryError("sequence.invalidFilter", "Invalid " + parameter + " value '" + text + "'.")
+    # An assumed code (Assumptions.list_invalid_filter): _list answers the documented one when it is off.
+    return _ListQueryError(FILTER_ERROR_CODE, "Invalid " + parameter + " value '" + text + "'.")
 
 
 def _status_filter(text: str | None) -> str | None:
@@ -482,9 +533,8 @@ def _parse_bulk_ids(body: bytes, max_ids: int) -> _BulkIds:
             errors.append({"pointer": "/ids/" + str(index), "detail": INVALID_TYPE})
         else:
             ids[item] = None
-    if errors:
-        return _BulkIds((), tuple(errors))
-    return _BulkIds(tuple(ids), ())
+    # The ids are kept even when the call is refused (the record shows what was sent); errors win in _bulk_archive.
+    return _BulkIds(tuple(ids), tuple(errors))
 
 
 def _raw_bulk_ids(body: bytes, size_detail: str) -> list[object]:
@@ -512,6 +562,21 @@ def _no_such_operation(request: HttpRequest, route: _Route) -> HttpResponse:
             headers=[("Allow", ", ".join(route.allowed_methods))],
         )
     return problem_response(404, "No API operation matches " + request.path + ".")
+
+
+def _bulk_item_json(failure: rules.ActionFailure) -> dict[str, str]:
+    """A NotProcessedItemResult: `error` (a bare variant) only when the spec documents one for the refusal."""
+    item = {"error": failure.slug} if failure.slug is not None else {}
+    item["errorDetails"] = failure.detail
+    return item
+
+
+def _unauthorized(settings: ApiSettings) -> HttpResponse:
+    """A 401: no body by default ("The response body is empty; check WWW-Authenticate"), or the live problem."""
+    headers = [("WWW-Authenticate", "Bearer")]
+    if settings.unauthorized_body == "empty":
+        return HttpResponse(status=401, headers=headers)
+    return problem_response(401, UNAUTHORIZED_DETAIL, headers=headers)
 
 
 def _bearer_token(authorization: str | None) -> str | None:

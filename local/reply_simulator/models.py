@@ -182,7 +182,7 @@ class RecordedRequest:
     sequence_id: int | None
     key_accepted: bool
     at: float  # time.monotonic() when the request arrived
-    sequence_ids: tuple[int, ...] = ()  # the distinct valid ids of a bulk call, in request order
+    sequence_ids: tuple[int, ...] = ()  # the distinct valid ids a bulk call named, in request order (even if refused)
 
     def to_json(self) -> dict[str, object]:
         """Return the record as JSON-ready snake_case keys."""

@@ -1,32 +1,42 @@
-"""What archive and pause do to one sequence: the new state, or the failure Reply reports."""
+"""What archive and pause do to one sequence: the new state, or the failure Reply reports.
+
+Answers the spec does not document are chosen by `Assumptions` (assumptions.py), never decided here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
+from local.reply_simulator.assumptions import Assumptions
 from local.reply_simulator.models import KEY_OWNER_USER_ID
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from local.reply_simulator.models import SimulatedSequence
 
 ACTIVE_DETAIL: Final = "Sequence is active. Pause it first: archiving removes every contact currently in it."
+SALES_AGENT_DETAIL: Final = "This action is not allowed on a sales-agent sequence."
+NOT_STARTED_DETAIL: Final = "Sequence has never been started."
+ASSUMED: Final = Assumptions()
 
 
 @dataclass(frozen=True, slots=True)
 class ActionFailure:
-    """Why an action on one sequence failed: a `SequenceActionError` variant, its status and text."""
+    """Why an action on one sequence failed: a `SequenceActionError` variant, its status and text.
 
-    slug: str
+    `slug` is None for a refusal the spec documents no code for (answered without `code`, or a bulk item
+    without `error`); `whole_call` marks a failure that refuses a whole bulk call (400, nothing archived).
+    """
+
+    slug: str | None
     status: int
     detail: str
+    whole_call: bool = False
 
     @property
-    def code(self) -> str:
-        """Return the namespaced problem+json code, e.g. `sequenceAction.archived`."""
-        return "sequenceAction." + self.slug
+    def code(self) -> str | None:
+        """Return the namespaced problem+json code, e.g. `sequenceAction.archived`, or None."""
+        return "sequenceAction." + self.slug if self.slug is not None else None
 
 
 TEAM_MEMBER_NOT_FOUND: Final = ActionFailure("teamMemberNotFound", 400, "Team member is not found.")
@@ -34,14 +44,15 @@ ARCHIVE_FORBIDDEN: Final = ActionFailure("forbidden", 403, "You do not have perm
 PAUSE_FORBIDDEN: Final = ActionFailure("forbidden", 403, "You do not have permission to pause this sequence.")
 ALREADY_ARCHIVED: Final = ActionFailure("archived", 409, "Sequence is already archived.")
 ARCHIVED_CANNOT_PAUSE: Final = ActionFailure("archived", 409, "Sequence is archived and cannot be paused.")
-# Assumptions (Reply documents neither code): an active sequence is `invalidState`, pausing a sequence
-# that never started is `notStarted`, and a sales-agent sequence is `salesAgentNotAllowed` on single
-# archive too (the bulk endpoint documents that slug per item).
+SALES_AGENT_NOT_ALLOWED: Final = ActionFailure("salesAgentNotAllowed", 409, SALES_AGENT_DETAIL)
+# Assumed codes (see assumptions.py), and the documented answers given instead when a switch is off: the
+# documented status, no code (the spec's only 409 code, `archived`, "never change[s] meaning").
 ACTIVE_NOT_PAUSED: Final = ActionFailure("invalidState", 409, ACTIVE_DETAIL)
-NOT_STARTED: Final = ActionFailure("notStarted", 409, "Sequence has never been started.")
-SALES_AGENT_NOT_ALLOWED: Final = ActionFailure(
-    "salesAgentNotAllowed", 409, "This action is not allowed on a sales-agent sequence."
-)
+ACTIVE_NOT_PAUSED_DOCUMENTED: Final = ActionFailure(None, 409, ACTIVE_DETAIL)
+SALES_AGENT_DOCUMENTED: Final = ActionFailure(None, 409, SALES_AGENT_DETAIL)
+NOT_STARTED: Final = ActionFailure("notStarted", 409, NOT_STARTED_DETAIL)
+NOT_STARTED_DOCUMENTED: Final = ActionFailure(None, 409, NOT_STARTED_DETAIL)
+TEAM_MEMBER_NOT_FOUND_WHOLE_CALL: Final = replace(TEAM_MEMBER_NOT_FOUND, whole_call=True)
 
 
 def not_found(sequence_id: int) -> ActionFailure:
@@ -49,49 +60,74 @@ def not_found(sequence_id: int) -> ActionFailure:
     return ActionFailure("notFound", 404, "Sequence with ID " + str(sequence_id) + " not found.")
 
 
-def archive(sequence: SimulatedSequence | None, sequence_id: int) -> SimulatedSequence | ActionFailure:
-    """Archive a sequence: the archived snapshot (status kept), or why Reply refuses."""
+def archive(
+    sequence: SimulatedSequence | None, sequence_id: int, assumptions: Assumptions = ASSUMED
+) -> SimulatedSequence | ActionFailure:
+    """Archive a sequence (POST /v3/sequences/{id}/archive): the archived snapshot (status kept), or why not."""
     if sequence is None:
         return not_found(sequence_id)
-    refusal = _first_refusal(sequence, _ARCHIVE_REFUSALS)
+    refusal = (
+        _common_refusal(sequence, ARCHIVE_FORBIDDEN, TEAM_MEMBER_NOT_FOUND, ALREADY_ARCHIVED)
+        or _sales_agent_refusal(sequence, assumptions.archive_sales_agent_not_allowed)
+        or _active_refusal(sequence, assumptions.archive_invalid_state)
+    )
     return refusal if refusal is not None else replace(sequence, is_archived=True)
 
 
-def pause(sequence: SimulatedSequence | None, sequence_id: int) -> SimulatedSequence | ActionFailure:
-    """Pause a sequence: the paused snapshot (unchanged if already paused), or why Reply refuses."""
+def bulk_archive_item(
+    sequence: SimulatedSequence | None, sequence_id: int, assumptions: Assumptions = ASSUMED
+) -> SimulatedSequence | ActionFailure:
+    """Archive one item of POST /v3/sequences/archive: the archived snapshot, or why not (maybe for the whole call)."""
     if sequence is None:
         return not_found(sequence_id)
-    refusal = _first_refusal(sequence, _PAUSE_REFUSALS)
+    team_member_gone = (
+        TEAM_MEMBER_NOT_FOUND if assumptions.bulk_team_member_not_found else TEAM_MEMBER_NOT_FOUND_WHOLE_CALL
+    )
+    refusal = (
+        _common_refusal(sequence, ARCHIVE_FORBIDDEN, team_member_gone, ALREADY_ARCHIVED)
+        or _sales_agent_refusal(sequence, assumed=True)  # a documented per-item slug
+        or _active_refusal(sequence, assumptions.bulk_invalid_state)
+    )
+    return refusal if refusal is not None else replace(sequence, is_archived=True)
+
+
+def pause(
+    sequence: SimulatedSequence | None, sequence_id: int, assumptions: Assumptions = ASSUMED
+) -> SimulatedSequence | ActionFailure:
+    """Pause a sequence: the paused snapshot (unchanged if already paused), or why Reply refuses.
+
+    Sales-agent sequences can be paused.
+    """
+    if sequence is None:
+        return not_found(sequence_id)
+    refusal = _common_refusal(sequence, PAUSE_FORBIDDEN, TEAM_MEMBER_NOT_FOUND, ARCHIVED_CANNOT_PAUSE)
+    if refusal is None and sequence.status == "new":
+        refusal = NOT_STARTED if assumptions.pause_not_started else NOT_STARTED_DOCUMENTED
     if refusal is not None:
         return refusal
     return replace(sequence, status="paused") if sequence.status == "active" else sequence
 
 
-def _owned_by_someone_else(sequence: SimulatedSequence) -> bool:
-    return sequence.owner_user_id != KEY_OWNER_USER_ID
-
-
-# Checked in order: the first refusal that applies is the answer.
-_ARCHIVE_REFUSALS: Final[tuple[tuple[Callable[[SimulatedSequence], bool], ActionFailure], ...]] = (
-    (_owned_by_someone_else, ARCHIVE_FORBIDDEN),
-    (lambda sequence: sequence.team_member_removed, TEAM_MEMBER_NOT_FOUND),
-    (lambda sequence: sequence.is_archived, ALREADY_ARCHIVED),
-    (lambda sequence: sequence.sales_agent, SALES_AGENT_NOT_ALLOWED),
-    (lambda sequence: sequence.status == "active", ACTIVE_NOT_PAUSED),
-)
-_PAUSE_REFUSALS: Final[tuple[tuple[Callable[[SimulatedSequence], bool], ActionFailure], ...]] = (
-    (_owned_by_someone_else, PAUSE_FORBIDDEN),
-    (lambda sequence: sequence.team_member_removed, TEAM_MEMBER_NOT_FOUND),
-    (lambda sequence: sequence.is_archived, ARCHIVED_CANNOT_PAUSE),
-    (lambda sequence: sequence.status == "new", NOT_STARTED),
-)
-
-
-def _first_refusal(
-    sequence: SimulatedSequence,
-    refusals: tuple[tuple[Callable[[SimulatedSequence], bool], ActionFailure], ...],
+def _common_refusal(
+    sequence: SimulatedSequence, forbidden: ActionFailure, team_member_gone: ActionFailure, archived: ActionFailure
 ) -> ActionFailure | None:
-    for applies, failure in refusals:
-        if applies(sequence):
-            return failure
+    """The refusals every action checks first, in this order: owner, team member, archived."""
+    if sequence.owner_user_id != KEY_OWNER_USER_ID:
+        return forbidden
+    if sequence.team_member_removed:
+        return team_member_gone
+    if sequence.is_archived:
+        return archived
     return None
+
+
+def _sales_agent_refusal(sequence: SimulatedSequence, assumed: bool) -> ActionFailure | None:
+    if not sequence.sales_agent:
+        return None
+    return SALES_AGENT_NOT_ALLOWED if assumed else SALES_AGENT_DOCUMENTED
+
+
+def _active_refusal(sequence: SimulatedSequence, assumed: bool) -> ActionFailure | None:
+    if sequence.status != "active":
+        return None
+    return ACTIVE_NOT_PAUSED if assumed else ACTIVE_NOT_PAUSED_DOCUMENTED

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from local.background import BackgroundService
 from local.reply_simulator.admin import ADMIN_PREFIX, handle_admin
 from local.reply_simulator.api import ApiSettings, ReplyApi
+from local.reply_simulator.assumptions import Assumptions
 from local.reply_simulator.http_server import SimulatorHTTPServer
 from local.reply_simulator.messages import problem_response
 from local.reply_simulator.models import (
@@ -28,11 +29,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-UNAUTHORIZED_BODIES: Final = ("problem", "empty")
-
 
 class ReplySimulator(BackgroundService):
-    """Behaves like Reply API v3 for the sequence operations, with state, auth, rate limits and faults."""
+    """Behaves like Reply API v3 for the sequence operations, with state, auth, rate limits and faults.
+
+    - `unauthorized_body`: "empty" (the default: the spec says a 401's body is empty; check
+      WWW-Authenticate) or "problem" (the problem+json body seen live). Both carry `WWW-Authenticate: Bearer`.
+    - `rate_limit_headers`: send the live `x-rate-limit-*` headers (not in the spec; off by default).
+    - `bulk_max_ids`: the bulk endpoint's size limit; more IDs are the spec's 400 validation error with
+      pointer `/ids`, "'ids' must contain between 1 and N items." (the spec's text says up to 1000, its
+      example 1..100: 100 by default).
+    - `assumptions`: the answers the spec does not document (assumptions.py); `Assumptions.spec_only()`
+      answers with documented codes only.
+
+    Each can be changed while running with configure() or `POST /__sim/settings`.
+    """
 
     def __init__(
         self,
@@ -42,27 +53,23 @@ class ReplySimulator(BackgroundService):
         rate_limit_headers: bool = False,
         latency_seconds: float = 0.0,
         bulk_max_ids: int = 100,
-        unauthorized_body: str = "problem",
+        unauthorized_body: str = "empty",
+        assumptions: Assumptions | None = None,
         seed: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if unauthorized_body not in UNAUTHORIZED_BODIES:
-            raise ValueError("unauthorized_body must be 'problem' or 'empty'")
-        if bulk_max_ids < 1:
-            raise ValueError("bulk_max_ids must be at least 1")
-        if latency_seconds < 0:
-            raise ValueError("latency_seconds must not be negative")
-        self._seed = seed
-        self._host = host
-        self._requested_port = port
-        self._store = SequenceStore()
         settings = ApiSettings(
             unauthorized_body=unauthorized_body,
             bulk_max_ids=bulk_max_ids,
             latency_seconds=latency_seconds,
             rate_limit_headers=rate_limit_headers,
+            assumptions=assumptions if assumptions is not None else Assumptions(),
         )
+        self._seed = seed
+        self._host = host
+        self._requested_port = port
+        self._store = SequenceStore()
         keys = api_keys if api_keys is not None else {DEFAULT_API_KEY: ALL_SCOPES}
         self._api = ReplyApi(self._store, settings, rate_limit, _normalise_keys(keys))
         self._server: SimulatorHTTPServer | None = None
@@ -175,6 +182,16 @@ class ReplySimulator(BackgroundService):
         """Rotate keys: only these keys (with these scopes) are accepted from now on."""
         self._api.set_api_keys(_normalise_keys(api_keys))
 
+    @property
+    def settings(self) -> ApiSettings:
+        """Return the current answer settings (401 body, bulk limit, latency, rate-limit headers, assumptions)."""
+        return self._api.settings
+
+    def configure(self, **changes: object) -> ApiSettings:
+        """Change answer settings while running, e.g. configure(unauthorized_body="problem",
+        assumptions=Assumptions.spec_only()) or assumptions={"archive_invalid_state": False}."""
+        return self._api.configure(changes)
+
     def inject(self, fault: Fault) -> None:
         """Arm a fault for the next matching /v3 requests (after any already armed)."""
         self._api.faults.inject(fault)
@@ -198,7 +215,7 @@ class ReplySimulator(BackgroundService):
         return self._api.api_calls
 
     def reset(self) -> None:
-        """Reseed, and forget faults, recorded requests and rate-limit counters (keys are kept)."""
+        """Reseed, and forget faults, recorded requests and rate-limit counters (keys and settings are kept)."""
         self._store.replace_all(seed_sequences() if self._seed else ())
         self._api.reset()
 

@@ -151,14 +151,23 @@ class SequenceStore:
         with self._lock:
             return self._apply_locked(sequence_id, rule)
 
-    def apply_many(self, sequence_ids: Iterable[int], rule: SequenceRule) -> dict[int, ActionFailure]:
-        """Run a rule on each id atomically; return the failures by id."""
+    def apply_many(self, sequence_ids: Iterable[int], rule: SequenceRule) -> dict[int, ActionFailure] | ActionFailure:
+        """Run a rule on each id atomically; return the failures by id, or the one failure that refuses the
+        whole call (`whole_call`), in which case nothing changes."""
         failures: dict[int, ActionFailure] = {}
+        staged: dict[int, SimulatedSequence] = {}
         with self._lock:
             for sequence_id in sequence_ids:
-                result = self._apply_locked(sequence_id, rule)
-                if not isinstance(result, SimulatedSequence):
+                current = staged.get(sequence_id, self._by_id.get(sequence_id))
+                result = rule(current, sequence_id)
+                if isinstance(result, SimulatedSequence):
+                    if result is not current:
+                        staged[sequence_id] = result
+                elif result.whole_call:
+                    return result
+                else:
                     failures[sequence_id] = result
+            self._by_id.update(staged)
         return failures
 
     def _apply_locked(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:

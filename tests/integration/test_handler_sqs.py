@@ -114,11 +114,22 @@ def test_a_mixed_batch_archives_reports_every_id_and_dead_letters_the_poison_mes
     ]
     assert all(detail["trigger"] == "sqs" and detail["complete"] for detail in details.values())
     archived_result = details[ids[0]]["results"][0]
-    assert archived_result["httpStatus"] == 200
+    conflict_result = details[ids[0]]["results"][-2]
     if mode == "single":  # the single endpoint answers with the sequence; the bulk one only lists failures
+        assert (archived_result["httpStatus"], archived_result["via"]) == (200, "single")
         assert archived_result["sequence"] == {"name": "Seed 101 (paused)", "status": "paused", "isArchived": True}
-    else:
+        assert (conflict_result["httpStatus"], conflict_result["via"]) == (409, "single")
+    else:  # an item of a 200 bulk answer has no HTTP status of its own
+        assert (archived_result["httpStatus"], archived_result["via"]) == (None, "bulk")
         assert archived_result["sequence"] is None
+        assert (conflict_result["httpStatus"], conflict_result["via"]) == (None, "bulk")
+    # Either way a refusal reads as the single endpoint's code would: `sequenceAction.<variant>: <detail>`.
+    assert conflict_result["sequenceId"] == 301
+    assert conflict_result["error"] == (
+        "sequenceAction.invalidState: Sequence is active. Pause it first: "
+        "archiving removes every contact currently in it."
+    )
+    assert all(r["via"] is None for r in details[ids[4]]["results"] if r["outcome"] == "invalid")
     # The poison record was parked in the DLQ with its reason, and reported as rejected.
     [parked] = drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url)
     assert parked["Body"] == "not json at all"

@@ -29,10 +29,12 @@ from local.reply_simulator import (
     SCOPE_OPERATE,
     SCOPE_READ,
     SCOPE_WRITE,
+    Assumptions,
     Fault,
     RateLimit,
     ReplySimulator,
 )
+from local.reply_simulator import __main__ as simulator_cli
 
 pytestmark = pytest.mark.integration
 
@@ -270,7 +272,7 @@ def test_archiving_twice_answers_already_archived(api: Api) -> None:
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", "Basic dGVzdDp0ZXN0", "Bearer "])
-def test_401_problem_body_and_www_authenticate(make_api: Callable[..., Api], authorization: str | None) -> None:
+def test_401_problem_body_variant_as_seen_live(make_api: Callable[..., Api], authorization: str | None) -> None:
     api = make_api(unauthorized_body="problem")
     headers = {"Authorization": authorization} if authorization is not None else {}
 
@@ -287,15 +289,19 @@ def test_401_problem_body_and_www_authenticate(make_api: Callable[..., Api], aut
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key"])
-def test_401_empty_body_variant(make_api: Callable[..., Api], key: str | None) -> None:
-    api = make_api(unauthorized_body="empty")
-
-    response = api.archive(101, key=key)
+@pytest.mark.parametrize("operation", ["archive", "pause", "get", "bulk_archive"])
+def test_401_has_an_empty_body_and_www_authenticate_by_default_as_the_spec_says(
+    api: Api, key: str | None, operation: str
+) -> None:
+    # The spec: "Unauthorized. The response body is empty; check the WWW-Authenticate header".
+    response = getattr(api, operation)([101] if operation == "bulk_archive" else 101, key=key)
 
     assert response.status == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.data == b""
     assert response.headers["Content-Length"] == "0"
+    assert "Content-Type" not in response.headers
+    assert not is_archived(api, 101)
 
 
 @dataclass(frozen=True)
@@ -979,6 +985,56 @@ def test_admin_calls_are_not_recorded_or_rate_limited(make_api: Callable[..., Ap
     assert api.get(101).status == 200
 
 
+def test_admin_settings_show_and_change_the_answers_while_running(api: Api) -> None:
+    shown = body_of(api.admin("GET", "/settings"))
+    assert shown["unauthorized_body"] == "empty"
+    assert shown["bulk_max_ids"] == 100
+    assert shown["rate_limit_headers"] is False
+    assert shown["assumptions"] == dict.fromkeys(Assumptions.names(), True)
+    assert api.archive(101, key="wrong").data == b""
+
+    changed = api.admin(
+        "POST",
+        "/settings",
+        {"unauthorized_body": "problem", "bulk_max_ids": 2, "assumptions": {"archive_invalid_state": False}},
+    )
+
+    assert changed.status == 200
+    assert body_of(changed)["assumptions"]["archive_invalid_state"] is False
+    assert body_of(changed)["assumptions"]["bulk_invalid_state"] is True
+    assert_problem(api.archive(101, key="wrong"), 401)
+    assert_problem(
+        api.archive(301),
+        409,
+        None,
+        "Sequence is active. Pause it first: archiving removes every contact currently in it.",
+    )
+    assert assert_problem(api.bulk_archive([102, 103, 104]), 400)["errors"][0]["pointer"] == "/ids"
+    assert api.simulator.settings.bulk_max_ids == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"unauthorized_body": "html"},
+        {"bulk_max_ids": 0},
+        {"bulk_max_ids": True},
+        {"latency_seconds": "slow"},
+        {"rate_limit_headers": "yes"},
+        {"assumptions": {"archive_invalid_state": "no"}},
+        {"assumptions": {"no_such_switch": False}},
+        {"assumptions": ["archive_invalid_state"]},
+        {"no_such_setting": 1},
+    ],
+)
+def test_admin_settings_reject_bad_values_and_change_nothing(api: Api, body: dict[str, Any]) -> None:
+    before = api.simulator.settings
+
+    assert_problem(api.admin("POST", "/settings", {"bulk_max_ids": 7, **body}), 400)
+
+    assert api.simulator.settings == before
+
+
 def test_admin_unknown_route_and_method(api: Api) -> None:
     assert_problem(api.admin("GET", "/nothing"), 404)
     assert_problem(api.admin("GET", "/reset"), 405)
@@ -1136,7 +1192,29 @@ def test_cli_serves_until_interrupted() -> None:
     process.stderr.close()
     assert process.returncode == 0, errors
     assert "101-120" in output
+    assert "sequenceAction.invalidState" in output  # the seed table says what archiving answers
     assert "cli-key" not in output
+
+
+@pytest.mark.parametrize(
+    ("argv", "active", "sales_agent"),
+    [
+        ([], "sequenceAction.invalidState", "sequenceAction.salesAgentNotAllowed"),
+        (["--spec-only"], "(no code)", "(no code)"),
+        (["--no-assume", "archive_invalid_state"], "(no code)", "sequenceAction.salesAgentNotAllowed"),
+    ],
+    ids=["assumed", "spec-only", "one-off"],
+)
+def test_cli_seed_table_says_what_archiving_answers_under_the_chosen_assumptions(
+    argv: list[str], active: str, sales_agent: str
+) -> None:
+    options = simulator_cli.build_parser().parse_args(argv)
+
+    table = simulator_cli.seed_table(simulator_cli.assumptions_from(options))
+
+    assert "301-305  active                archive 409 " + active in table
+    assert "701-702  sales agent           archive 409 " + sales_agent in table
+    assert "101-120  paused                archive 200" in table
 
 
 # Contract: simulator responses against the OpenAPI excerpt
@@ -1242,7 +1320,9 @@ ERROR_CASES = [
 @pytest.mark.parametrize("case", ERROR_CASES, ids=lambda case: case.label)
 def test_error_bodies_match_their_schemas(make_api: Callable[..., Api], case: ContractCase) -> None:
     rate_limit = RateLimit(per_minute=1, minute_seconds=60, per_hour=None) if case.rate_limited else None
-    api = make_api(api_keys={KEY: case.scopes}, rate_limit=rate_limit)
+    # The spec's 401 schema describes the problem+json body seen live (its description says the body is empty,
+    # the simulator's default: see test_401_has_an_empty_body_and_www_authenticate_by_default_as_the_spec_says).
+    api = make_api(api_keys={KEY: case.scopes}, rate_limit=rate_limit, unauthorized_body="problem")
     if case.rate_limited:
         api.get(999)
     body = ({"ids": []} if case.variant == "validation" else BULK_BODY) if case.operation == BULK else None
@@ -1339,7 +1419,7 @@ def test_spec_error_example_has_the_fields_the_simulator_sends(
 ) -> None:
     kind = problem_kind(example["status"], example)
     method, path = SIMULATOR_PROBLEMS[kind]
-    api = make_api(rate_limit=RateLimit(per_minute=1, minute_seconds=60, per_hour=None))
+    api = make_api(rate_limit=RateLimit(per_minute=1, minute_seconds=60, per_hour=None), unauthorized_body="problem")
     if kind == "429":
         api.get(999)
 

@@ -22,7 +22,7 @@ from sequence_archiver.exceptions import (
     ReplyThrottledError,
     ReplyTransportError,
 )
-from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary
+from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary, Via
 from sequence_archiver.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def test_the_200_sequence_is_kept_in_the_result() -> None:
         "sequenceId": 42,
         "outcome": "archived",
         "httpStatus": 200,
+        "via": "single",
         "error": None,
         "sequence": {"name": "Q3 outreach", "status": "paused", "isArchived": True},
     }
@@ -191,9 +192,12 @@ def test_bulk_item_errors_map_to_outcomes_and_unlisted_ids_are_archived(clock: F
         Outcome.FORBIDDEN,
         Outcome.CONFLICT,
     ]
-    assert results[1].error == "notFound: gone"
-    assert results[6].error == "somethingNew"
-    assert {r.http_status for r in results} == {200}
+    # Each item reads as a single call's refusal would: its own code, and no status (the 200 was the call's)
+    assert results[1].error == "sequenceAction.notFound: gone"
+    assert results[3].error == "sequenceAction.ARCHIVED"
+    assert results[6].error == "sequenceAction.somethingNew"
+    assert {r.http_status for r in results} == {None}
+    assert {r.via for r in results} == {Via.BULK}
     assert api.calls == []
 
 

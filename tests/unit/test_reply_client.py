@@ -234,11 +234,23 @@ def test_read_timeout_never_exceeds_the_time_left(clock: FakeClock) -> None:
     assert timeout.connect_timeout <= 1
 
 
-def test_a_401_re_reads_the_secret_once_and_uses_the_rotated_key(clock: FakeClock) -> None:
+# The spec: "The response body is empty; check the WWW-Authenticate header". Seen live: a problem+json body.
+UNAUTHORIZED_ANSWERS = {
+    "empty": Answer(401, b"", {"WWW-Authenticate": "Bearer"}),
+    "problem": Answer(
+        401,
+        json.dumps(
+            {"title": "Unauthorized", "status": 401, "detail": "Authentication credentials are missing or invalid."}
+        ).encode(),
+        {"WWW-Authenticate": "Bearer", "Content-Type": "application/problem+json"},
+    ),
+}
+
+
+@pytest.mark.parametrize("body", UNAUTHORIZED_ANSWERS)
+def test_a_401_re_reads_the_secret_once_and_uses_the_rotated_key(clock: FakeClock, body: str) -> None:
     keys = KeySource(API_KEY, ROTATED_KEY)
-    client, http, _ = make_client(
-        clock, [Answer(401, b"", {"WWW-Authenticate": "Bearer"}), Answer(200, sequence_body())], keys=keys
-    )
+    client, http, _ = make_client(clock, [UNAUTHORIZED_ANSWERS[body], Answer(200, sequence_body())], keys=keys)
 
     assert client.archive_sequence(42, deadline(clock)).http_status == 200
 
@@ -246,14 +258,28 @@ def test_a_401_re_reads_the_secret_once_and_uses_the_rotated_key(clock: FakeCloc
     assert [r["headers"]["Authorization"] for r in http.requests] == [f"Bearer {API_KEY}", f"Bearer {ROTATED_KEY}"]
 
 
-def test_a_second_401_is_an_authentication_error_that_never_shows_the_key(clock: FakeClock) -> None:
-    unauthorized = problem(401, detail="Authentication credentials are missing or invalid.")
-    client, http, _ = make_client(clock, [unauthorized, unauthorized])
+@pytest.mark.parametrize("body", UNAUTHORIZED_ANSWERS)
+@pytest.mark.parametrize("operation", ["archive", "pause", "bulk"])
+def test_a_second_401_is_an_authentication_error_that_never_shows_the_key(
+    clock: FakeClock, body: str, operation: str
+) -> None:
+    keys = KeySource(API_KEY)
+    client, http, _ = make_client(clock, [UNAUTHORIZED_ANSWERS[body]] * 2, keys=keys)
+    call = {
+        "archive": lambda: client.archive_sequence(42, deadline(clock)),
+        "pause": lambda: client.pause_sequence(42, deadline(clock)),
+        "bulk": lambda: client.bulk_archive([42, 43], deadline(clock)),
+    }[operation]
 
     with pytest.raises(ReplyAuthenticationError) as excinfo:
-        client.archive_sequence(42, deadline(clock))
+        call()
 
     assert len(http.requests) == 2
+    assert keys.refreshes == 1
+    assert (excinfo.value.http_status, str(excinfo.value)) == (
+        401,
+        "Reply rejected the API key (401) even after re-reading the secret",
+    )
     assert API_KEY not in str(excinfo.value)
     assert API_KEY not in repr(excinfo.value)
     assert excinfo.value.__cause__ is None

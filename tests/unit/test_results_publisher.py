@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from sequence_archiver.deadline import Deadline
-from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary
+from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary, Via
 from sequence_archiver.request_report import RequestReport, Trigger
 from sequence_archiver.results_publisher import (
     DETAIL_TYPE,
@@ -71,7 +71,9 @@ def test_detail_matches_the_contract_and_the_schema() -> None:
     detail = report(
         "msg-1",
         [
-            SequenceResult(42, Outcome.ARCHIVED, 200, None, SequenceSummary("Q3 outreach", "paused", True)),
+            SequenceResult(
+                42, Outcome.ARCHIVED, 200, None, SequenceSummary("Q3 outreach", "paused", True), via=Via.SINGLE
+            ),
             SequenceResult(43, Outcome.FAILED, 503, "Reply answered 503"),
             SequenceResult(None, Outcome.INVALID, None, "a boolean is not a sequence ID", input_value="true"),
         ],
@@ -94,6 +96,7 @@ def test_detail_matches_the_contract_and_the_schema() -> None:
         "sequenceId": 42,
         "outcome": "archived",
         "httpStatus": 200,
+        "via": "single",
         "error": None,
         "sequence": {"name": "Q3 outreach", "status": "paused", "isArchived": True},
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, replace
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from sequence_archiver.archive_request import InvalidSequenceId
@@ -17,24 +17,28 @@ from sequence_archiver.exceptions import (
     ReplyAuthenticationError,
     ReplyPausedError,
     ReplyThrottledError,
+    ReplyTransportError,
     RetryableReplyError,
     SequenceArchiverError,
 )
-from sequence_archiver.outcomes import Outcome, SequenceResult
-from sequence_archiver.reply_answers import ReplyResponse
+from sequence_archiver.outcomes import Outcome, SequenceResult, Via
+from sequence_archiver.reply_answers import SEQUENCE_ACTION_NAMESPACE, ReplyResponse
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.deadline import Deadline
-    from sequence_archiver.reply_answers import BulkArchiveResponse
+    from sequence_archiver.reply_answers import BulkArchiveResponse, Problem
 
 logger = logging.getLogger(__name__)
 
 ALREADY_ARCHIVED_CODE = "sequenceaction.archived"
 TEAM_MEMBER_NOT_FOUND_CODE = "sequenceaction.teammembernotfound"
 SALES_AGENT_CODE = "salesagentnotallowed"
+# The validation error's pointer Reply names when a bulk call holds too many IDs ("'ids' must contain between
+# 1 and 100 items."): the chunk is halved, never the message read.
+BULK_IDS_POINTER = "/ids"
 # Bulk per-item errors are bare SequenceActionError variants; compared case-insensitively.
 BULK_ITEM_OUTCOMES = {
     "notfound": Outcome.NOT_FOUND,
@@ -80,14 +84,14 @@ class SequenceArchiveApi(Protocol):
         ...
 
 
-def classify_response(sequence_id: int, response: ReplyResponse) -> SequenceResult:
+def classify_response(sequence_id: int, response: ReplyResponse, via: Via = Via.SINGLE) -> SequenceResult:
     """Map a final Reply answer to an outcome (see the README's outcome table)."""
     status, problem = response.http_status, response.problem
     code = (problem.code or "").lower() if problem else ""
     reason = (problem.short_reason() if problem else None) or f"HTTP {status} from Reply"
 
     def result(outcome: Outcome, error: str | None = reason) -> SequenceResult:
-        return SequenceResult(sequence_id, outcome, status, error, response.sequence)
+        return SequenceResult(sequence_id, outcome, status, error, response.sequence, via=via)
 
     if 200 <= status < 300:
         return result(Outcome.ARCHIVED, None)
@@ -107,24 +111,35 @@ def classify_response(sequence_id: int, response: ReplyResponse) -> SequenceResu
 
 
 def classify_bulk_response(sequence_ids: Sequence[int], response: BulkArchiveResponse) -> list[SequenceResult]:
-    """Outcomes of one bulk call: unlisted IDs were archived; listed ones by their error slug."""
+    """Outcomes of one bulk call: unlisted IDs were archived; listed ones by their error slug.
+
+    An item of a 200 answer has no HTTP status of its own: it is reported with `http_status` None and its
+    error as a single call's would read (`sequenceAction.forbidden: <details>`), never as "forbidden 200".
+    A whole-call refusal (4xx, 5xx) is the status every ID of the call got.
+    """
     status = response.http_status
     if not 200 <= status < 300:
         return [
-            classify_response(sequence_id, ReplyResponse(status, problem=response.problem))
+            classify_response(sequence_id, ReplyResponse(status, problem=response.problem), Via.BULK)
             for sequence_id in sequence_ids
         ]
     results = []
     for sequence_id in sequence_ids:
         failure = response.failures.get(sequence_id)
         if failure is None:
-            results.append(SequenceResult(sequence_id, Outcome.ARCHIVED, status))
+            results.append(SequenceResult(sequence_id, Outcome.ARCHIVED, via=Via.BULK))
             continue
         # An error we do not know is still a final refusal for this item; it is reported, not retried.
-        outcome = BULK_ITEM_OUTCOMES.get(failure.error.lower(), Outcome.CONFLICT)
-        error = f"{failure.error}: {failure.details}" if failure.details else failure.error
-        results.append(SequenceResult(sequence_id, outcome, status, error))
+        outcome = BULK_ITEM_OUTCOMES.get(_bulk_variant(failure.error), Outcome.CONFLICT)
+        results.append(SequenceResult(sequence_id, outcome, None, failure.short_reason(), via=Via.BULK))
     return results
+
+
+def _bulk_variant(error: str) -> str:
+    """A bulk item's error as a bare lower-case variant (`Forbidden`, `sequenceAction.forbidden` -> `forbidden`)."""
+    variant = error.lower()
+    namespace = SEQUENCE_ACTION_NAMESPACE.lower()
+    return variant[len(namespace) :] if variant.startswith(namespace) else variant
 
 
 def _pausing_may_help(result: SequenceResult) -> bool:
@@ -134,11 +149,17 @@ def _pausing_may_help(result: SequenceResult) -> bool:
 
 # Waiting for these is no failure of the ID: it was not tried (the budget, a 429 pause or the time ran out).
 _DEFERRING_ERRORS = (RateBudgetExhaustedError, ReplyPausedError, DeadlineExceededError)
+# Errors that carry no answer from Reply to this call: nothing came back, or the call was never made.
+_NO_ANSWER_ERRORS = (ReplyTransportError, *_DEFERRING_ERRORS)
 
 
-def _failed(sequence_id: int, error: SequenceArchiverError, *, prefix: str = "") -> SequenceResult:
+def _failed(
+    sequence_id: int, error: SequenceArchiverError, *, prefix: str = "", via: Via | None = None
+) -> SequenceResult:
+    """A `failed` result; `via` (the endpoint called) is kept only when Reply answered that call."""
     status = error.http_status if isinstance(error, ReplyApiError) else None
     retry_after = error.retry_after_seconds if isinstance(error, RetryableReplyError) else None
+    answered = isinstance(error, ReplyApiError) and not isinstance(error, _NO_ANSWER_ERRORS)
     return SequenceResult(
         sequence_id,
         Outcome.FAILED,
@@ -146,6 +167,7 @@ def _failed(sequence_id: int, error: SequenceArchiverError, *, prefix: str = "")
         prefix + str(error),
         retry_after_seconds=retry_after,
         deferred=isinstance(error, _DEFERRING_ERRORS),
+        via=via if answered else None,
     )
 
 
@@ -212,6 +234,37 @@ def _split(group: _Group, cause: SequenceResult, groups: deque[_Group], results:
     )
 
 
+class _Resend(Enum):
+    """A bulk call Reply refused for its size: send its IDs again in smaller calls."""
+
+    SMALLER = "smaller"
+
+
+def _chunk_too_large(ids: Sequence[int], status: int, problem: Problem | None) -> bool:
+    """A 400 validation error on `/ids` itself (not `/ids/<n>`, one bad item) for a call that can be halved."""
+    return (
+        status == 400
+        and problem is not None
+        and problem.has_validation_errors
+        and BULK_IDS_POINTER in problem.error_pointers
+        and len(ids) > 1
+    )
+
+
+def _recut(groups: Sequence[_Group], size: int) -> deque[_Group]:
+    """The groups' IDs, in order, in groups of at most `size`: neighbours with the same cause (halves of one
+    failing call, or parts of a chunk) are joined first, so no needless small call is left over."""
+    runs: list[_Group] = []
+    for group in groups:
+        if runs and runs[-1].cause is group.cause:
+            runs[-1] = _Group(runs[-1].ids + group.ids, group.cause)
+        else:
+            runs.append(group)
+    return deque(
+        _Group(run.ids[start : start + size], run.cause) for run in runs for start in range(0, len(run.ids), size)
+    )
+
+
 class SequenceArchiver:
     """Archives the IDs of one or more requests and never lets an exception escape per ID."""
 
@@ -220,8 +273,15 @@ class SequenceArchiver:
     ) -> None:
         self._api = api
         self._mode = mode
+        # Both remembered for the life of the instance: Reply's own bulk size limit, when it turns out smaller
+        # than the configured one, and whether the bulk endpoint is refused to this key.
         self._bulk_max_ids = bulk_max_ids
-        self._bulk_unavailable = False  # remembered for the life of the instance
+        self._bulk_unavailable = False
+
+    @property
+    def bulk_max_ids(self) -> int:
+        """The most IDs one bulk call holds now: the configured size, or the smaller one Reply accepted."""
+        return self._bulk_max_ids
 
     def archive(self, request: ArchiveRequest, deadline: Deadline) -> list[SequenceResult]:
         """One result per item of the request, in input order."""
@@ -291,10 +351,10 @@ class SequenceArchiver:
                 return None
             archived = self._api.archive_sequence(sequence_id, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
-            results[sequence_id] = _failed(sequence_id, exc)
+            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
             return exc
         except RetryableReplyError as exc:
-            results[sequence_id] = _failed(sequence_id, exc)
+            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
             return None
         except Exception as exc:  # a bug in one call fails that ID only
             results.update(_unexpected([sequence_id], exc, "pause_then_archive"))
@@ -310,11 +370,11 @@ class SequenceArchiver:
         try:
             response = self._api.archive_sequence(sequence_id, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
-            results[sequence_id] = _failed(sequence_id, exc)
+            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
             logger.warning("archiving stopped", extra={"sequence_id": sequence_id, "reason": type(exc).__name__})
             return exc
         except RetryableReplyError as exc:
-            results[sequence_id] = _failed(sequence_id, exc)
+            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
         except Exception as exc:  # a bug in one call fails that ID only
             results.update(_unexpected([sequence_id], exc, "archive_sequence"))
         else:
@@ -358,6 +418,9 @@ class SequenceArchiver:
                     return stop
                 tally.calls += 1
             outcome = self._archive_group(group, deadline, results)
+            if outcome is _Resend.SMALLER:  # this group and those waiting, cut to Reply's smaller size
+                groups = _recut((group, *groups), self._bulk_max_ids)
+                continue
             if isinstance(outcome, SequenceArchiverError):
                 if group.cause is not None and isinstance(outcome, DeadlineExceededError):
                     results.update(_unfinished(group, outcome))
@@ -389,8 +452,9 @@ class SequenceArchiver:
 
     def _archive_group(
         self, group: _Group, deadline: Deadline, results: dict[int, SequenceResult]
-    ) -> SequenceResult | SequenceArchiverError | None:
-        """One call for a group: None when its IDs have results, a stop error, or the failure to split on."""
+    ) -> SequenceResult | SequenceArchiverError | _Resend | None:
+        """One call for a group: None when its IDs have results, a stop error, the failure to split on, or
+        _Resend.SMALLER when Reply refused the call for its size."""
         ids = list(group.ids)
         if self._bulk_unavailable:
             return self._archive_singly(ids, deadline, results)
@@ -399,13 +463,13 @@ class SequenceArchiver:
         try:
             response = self._api.bulk_archive(ids, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
-            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in ids})
+            results.update({sequence_id: _failed(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
             logger.warning("archiving stopped", extra={"ids": len(ids), "reason": type(exc).__name__})
             return exc
         except RetryableReplyError as exc:
             if not isinstance(exc, _NOT_ABOUT_CONTENT):
-                return _failed(ids[0], exc)  # split: the failure may lie in one of the IDs
-            results.update({sequence_id: _failed(sequence_id, exc) for sequence_id in ids})
+                return _failed(ids[0], exc, via=Via.BULK)  # split: the failure may lie in one of the IDs
+            results.update({sequence_id: _failed(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
         except Exception as exc:  # a bug in one call fails that call's IDs only
             results.update(_unexpected(ids, exc, "bulk_archive"))
         else:
@@ -414,9 +478,19 @@ class SequenceArchiver:
 
     def _take_bulk_answer(
         self, ids: list[int], response: BulkArchiveResponse, deadline: Deadline, results: dict[int, SequenceResult]
-    ) -> SequenceResult | SequenceArchiverError | None:
-        """Results from a final bulk answer, single calls when bulk was refused, or the failure to split on."""
+    ) -> SequenceResult | SequenceArchiverError | _Resend | None:
+        """Results from a final bulk answer, single calls when bulk was refused, the failure to split on, or
+        _Resend.SMALLER when the call held more IDs than Reply takes."""
         status, problem = response.http_status, response.problem
+        if _chunk_too_large(ids, status, problem):
+            # REPLY_BULK_MAX_IDS may be larger than Reply's limit (its spec says both 100 and 1,000): halve the
+            # size and go on, and keep the smaller size for every later call of this instance.
+            self._bulk_max_ids = min(self._bulk_max_ids, len(ids) // 2)
+            logger.warning(
+                "bulk call too large for reply; halving the chunk size",
+                extra={"ids": len(ids), "bulk_max_ids": self._bulk_max_ids},
+            )
+            return _Resend.SMALLER
         code = (problem.code or "").lower() if problem else ""
         refused = status in BULK_UNAVAILABLE_STATUSES
         rejected_body = status == 400 and problem is not None and problem.has_validation_errors

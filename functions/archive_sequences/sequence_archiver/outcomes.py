@@ -22,6 +22,13 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class Via(StrEnum):
+    """Which Reply endpoint answered for an ID: the bulk one, or one about that sequence alone."""
+
+    BULK = "bulk"  # POST /v3/sequences/archive
+    SINGLE = "single"  # POST /v3/sequences/{id}/archive (or /pause, for pauseFirst)
+
+
 @dataclass(frozen=True, slots=True)
 class SequenceSummary:
     """The few fields of a Reply Sequence that results events carry."""
@@ -37,7 +44,13 @@ class SequenceSummary:
 
 @dataclass(frozen=True, slots=True)
 class SequenceResult:
-    """What happened to one sequence ID (or one invalid value) of a request."""
+    """What happened to one sequence ID (or one invalid value) of a request.
+
+    `via` is the endpoint whose answer the result reports; None when no answer from Reply is behind it (an
+    invalid value, a rejected request, an ID not attempted or deferred, no answer at all). `http_status` is
+    the status Reply gave for this ID: None for an item of a 200 bulk answer, which has no status of its own
+    (the item's `error` carries its code, `sequenceAction.forbidden: ...`, as a single call's would).
+    """
 
     sequence_id: int | None
     outcome: Outcome
@@ -50,6 +63,7 @@ class SequenceResult:
     # `failed` only because the rate budget or the invocation's time ran out before the ID could be tried:
     # such IDs are carried on to a continuation of the request, not retried as failures. Not published.
     deferred: bool = False
+    via: Via | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation (`input` only for values that were not valid IDs)."""
@@ -57,6 +71,7 @@ class SequenceResult:
             "sequenceId": self.sequence_id,
             "outcome": self.outcome.value,
             "httpStatus": self.http_status,
+            "via": self.via.value if self.via is not None else None,
             "error": self.error,
             "sequence": self.sequence.to_json() if self.sequence else None,
         }

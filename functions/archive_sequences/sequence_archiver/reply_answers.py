@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 MAX_ERROR_TEXT = 200  # characters of Reply's problem text (title, detail, code, bulk errors) kept
 MAX_NAME_TEXT = 200  # characters of a sequence's name kept in results events
 MAX_STATUS_TEXT = 40  # characters of a sequence's status (unknown values are kept, short)
+MAX_ERROR_POINTERS = 20  # validation errors' pointers kept from one problem (Reply sends one per bad field)
+MAX_POINTER_TEXT = 100  # characters of one pointer kept (`/ids`, `/ids/3`, `id`)
+# The namespace of the single sequence endpoints' codes; bulk items carry the bare variant (`forbidden`).
+SEQUENCE_ACTION_NAMESPACE = "sequenceAction."
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +33,13 @@ class ApiCall:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """The useful part of an RFC 9457 problem+json body."""
+    """The useful part of an RFC 9457 problem+json body; `error_pointers` are its validation errors' pointers."""
 
     title: str | None = None
     detail: str | None = None
     code: str | None = None
     has_validation_errors: bool = False
+    error_pointers: tuple[str, ...] = ()
 
     def short_reason(self) -> str | None:
         """`code: detail` (or whichever exists), trimmed for results events."""
@@ -53,10 +58,24 @@ class ReplyResponse:
 
 @dataclass(frozen=True, slots=True)
 class BulkItemFailure:
-    """One sequence Reply did not archive in a bulk call: its error slug and details."""
+    """One sequence Reply did not archive in a bulk call: its error slug (empty when Reply gave none) and details."""
 
     error: str
     details: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        """The item's error as the single endpoint would name it (`forbidden` -> `sequenceAction.forbidden`)."""
+        if not self.error:
+            return None
+        if "." in self.error:  # already namespaced: kept as Reply sent it
+            return self.error
+        return SEQUENCE_ACTION_NAMESPACE + self.error
+
+    def short_reason(self) -> str:
+        """`code: details` (or whichever exists), like Problem.short_reason for a single call's refusal."""
+        text = ": ".join(part for part in (self.code, self.details) if part)
+        return text[:MAX_ERROR_TEXT] or "refused by the bulk endpoint without a reason"
 
 
 @dataclass(frozen=True, slots=True)

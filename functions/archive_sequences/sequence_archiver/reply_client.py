@@ -50,8 +50,10 @@ from sequence_archiver.rate_limiter import (
     parse_reset,
 )
 from sequence_archiver.reply_answers import (
+    MAX_ERROR_POINTERS,
     MAX_ERROR_TEXT,
     MAX_NAME_TEXT,
+    MAX_POINTER_TEXT,
     MAX_STATUS_TEXT,
     ApiCall,
     BulkArchiveResponse,
@@ -162,7 +164,20 @@ def parse_problem(body: bytes, *, secret: str | None = None) -> Problem | None:
         detail=text("detail"),
         code=text("code"),
         has_validation_errors=isinstance(errors, list) and bool(errors),
+        error_pointers=_error_pointers(errors, secret=secret),
     )
+
+
+def _error_pointers(errors: object, *, secret: str | None) -> tuple[str, ...]:
+    """The `pointer` of each of a validation problem's `errors[]` (`/ids`, `id`), cleaned and bounded."""
+    if not isinstance(errors, list):
+        return ()
+    pointers = [
+        reply_text.clean(error["pointer"], secret=secret, limit=MAX_POINTER_TEXT)
+        for error in errors[:MAX_ERROR_POINTERS]
+        if isinstance(error, dict) and isinstance(error.get("pointer"), str)
+    ]
+    return tuple(pointers)
 
 
 def parse_sequence(body: bytes, *, sequence_id: int, secret: str | None = None) -> SequenceSummary:
@@ -206,7 +221,7 @@ def parse_bulk_failures(body: bytes, *, requested: set[int], secret: str | None 
         details = item.get("errorDetails") if isinstance(item, dict) else None
         error_text = reply_text.clean(error, secret=secret, limit=MAX_ERROR_TEXT) if isinstance(error, str) else ""
         failures[sequence_id] = BulkItemFailure(
-            error=error_text or "unknown",
+            error=error_text,
             details=reply_text.clean(details, secret=secret, limit=MAX_ERROR_TEXT)
             if isinstance(details, str)
             else None,
