@@ -205,6 +205,41 @@ def resolve_int(value: Any, parameters: Mapping[str, Any]) -> int | None:
     return None
 
 
+def resolve_branches(value: Any, document: Mapping[str, Any]) -> Any:
+    """A value with every `Fn::If` resolved as the template deploys with its parameters' defaults."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        name, when_true, when_false = value["Fn::If"]
+        chosen = when_true if _condition_holds({"Fn::Condition": name}, document) else when_false
+        return resolve_branches(chosen, document)
+    return value
+
+
+def _condition_holds(expression: Any, document: Mapping[str, Any]) -> bool:
+    """Evaluate a condition (Equals, And, Or, Not, Condition) with the parameters' defaults."""
+    if not isinstance(expression, dict) or len(expression) != 1:
+        raise LocalStackError(f"cannot evaluate the condition {expression!r}")
+    [(function, arguments)] = expression.items()
+    if function == "Fn::Condition":
+        return _condition_holds((document.get("Conditions") or {})[arguments], document)
+    if function == "Fn::Equals":
+        left, right = (_default_of(argument, document) for argument in arguments)
+        return str(left) == str(right)
+    if function == "Fn::Not":
+        return not _condition_holds(arguments[0], document)
+    if function == "Fn::And":
+        return all(_condition_holds(argument, document) for argument in arguments)
+    if function == "Fn::Or":
+        return any(_condition_holds(argument, document) for argument in arguments)
+    raise LocalStackError(f"cannot evaluate the condition function {function}")
+
+
+def _default_of(value: Any, document: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        parameter = (document.get("Parameters") or {}).get(str(value["Ref"]))
+        return parameter.get("Default") if isinstance(parameter, dict) else None
+    return value
+
+
 def queue_settings_from_template(path: Path = TEMPLATE_PATH) -> QueueSettings:
     """Read ArchiveRequestsQueue's VisibilityTimeout and maxReceiveCount from template.yaml, else defaults."""
     defaults = QueueSettings(DEFAULT_VISIBILITY_TIMEOUT_SECONDS, DEFAULT_MAX_RECEIVE_COUNT, "")

@@ -26,6 +26,7 @@ from local.aws_stack import (
     TEMPLATE_PATH,
     LocalStackError,
     load_cloudformation_yaml,
+    resolve_branches,
     resolve_int,
     sqs_event_from_messages,
 )
@@ -87,8 +88,11 @@ def event_source_settings_from_template(path: Path = TEMPLATE_PATH) -> EventSour
     global_function = (document.get("Globals") or {}).get("Function") or {}
     timeout_value = (function.get("Properties") or {}).get("Timeout", global_function.get("Timeout"))
     values = {
-        "BatchSize": resolve_int(event.get("BatchSize"), parameters),
-        "MaximumBatchingWindowInSeconds": resolve_int(event.get("MaximumBatchingWindowInSeconds"), parameters),
+        # The standard queue the template deploys by default (its FIFO branches resolved away).
+        "BatchSize": resolve_int(resolve_branches(event.get("BatchSize"), document), parameters),
+        "MaximumBatchingWindowInSeconds": resolve_int(
+            resolve_branches(event.get("MaximumBatchingWindowInSeconds"), document), parameters
+        ),
         "Timeout": resolve_int(timeout_value, parameters),
     }
     missing = [name for name, value in values.items() if value is None]
