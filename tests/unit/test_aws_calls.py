@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import math
 import threading
 import time
@@ -162,18 +163,25 @@ def test_hostile_postponements_never_raise(seconds: float) -> None:
     assert all(1 <= entry["VisibilityTimeout"] <= MAX_VISIBILITY_SECONDS for entry in Sqs.entries)
 
 
-def test_idempotency_on_a_hanging_table_is_unavailable_and_only_warns(
-    never_answers: threading.Event, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_idempotency_on_a_hanging_table_is_unavailable_and_only_warns(never_answers: threading.Event) -> None:
     table = RequestIdempotency(Hanging(never_answers))  # type: ignore[arg-type]
-    for call in (
-        lambda deadline: table.claim("m1", deadline),
-        lambda deadline: table.complete("m1", {"archived": 1}, deadline),
-        lambda deadline: table.release("m1", "failed", deadline),
-    ):
-        started = time.monotonic()
-        outcome = call(deadline_in(0.3))
-        assert time.monotonic() - started <= 0.3 + BOUND
-        assert outcome in (Claim.UNAVAILABLE, None)
+    # Listen on the module's own logger: an earlier handler test may have stopped it propagating to the root.
+    module_logger = logging.getLogger("sequence_archiver.idempotency")
+    heard: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = heard.append  # type: ignore[method-assign]
+    module_logger.addHandler(listener)
+    try:
+        for call in (
+            lambda deadline: table.claim("m1", deadline),
+            lambda deadline: table.complete("m1", {"archived": 1}, deadline),
+            lambda deadline: table.release("m1", "failed", deadline),
+        ):
+            started = time.monotonic()
+            outcome = call(deadline_in(0.3))
+            assert time.monotonic() - started <= 0.3 + BOUND
+            assert outcome in (Claim.UNAVAILABLE, None)
+    finally:
+        module_logger.removeHandler(listener)
 
-    assert [record.levelname for record in caplog.records] == ["WARNING"] * 3
+    assert [record.levelname for record in heard] == ["WARNING"] * 3

@@ -78,6 +78,10 @@ class MetricsRecorder:
         self._metrics.add_metric(name="RecordsDeferred", unit=MetricUnit.Count, value=1)
         self._metrics.add_metric(name="SequencesDeferred", unit=MetricUnit.Count, value=sequence_ids)
 
+    def record_unsupported_event(self) -> None:
+        """An event from a source the function does not serve (S3, a stream...): the invocation fails."""
+        self._metrics.add_metric(name="EventsUnsupported", unit=MetricUnit.Count, value=1)
+
     def record_rejected_request(self) -> None:
         """A payload that was not an archive request at all."""
         self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

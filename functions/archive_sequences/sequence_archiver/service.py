@@ -20,6 +20,7 @@ from sequence_archiver.exceptions import (
     ResultsPublishError,
     SequenceArchiveIncomplete,
     SequenceArchiverError,
+    UnsupportedEventError,
 )
 from sequence_archiver.idempotency import Claim
 from sequence_archiver.observability import correlation
@@ -87,7 +88,11 @@ class ArchiveService:
         )
         if self._idempotency is not None:
             self._idempotency.start_invocation(context)
-        invocation = read_event(event, invocation_id=context.aws_request_id)
+        try:
+            invocation = read_event(event, invocation_id=context.aws_request_id)
+        except UnsupportedEventError:
+            self._metrics.record_unsupported_event()  # a mapping attached by mistake shows on the dashboard too
+            raise
         ids = [delivery.delivery_id for delivery in invocation.deliveries]
         with correlation(ids if invocation.shape is EventShape.SQS else ids[0] if len(ids) == 1 else ids):
             self._run(invocation, deadlines)
