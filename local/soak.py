@@ -1,15 +1,22 @@
 """`make soak`: thousands of sequence IDs through the local event source under injected faults, then a ledger.
 
-Everything runs on 127.0.0.1: a moto server, a fault proxy in front of it (PutEvents and Secrets Manager
-failures), the Reply simulator (429, 5xx, slow and dropped responses, malformed bodies, a key rotation)
-and the real handler, driven by local.event_source exactly as Lambda's SQS poller would drive it. The queue
-is provisioned with a short visibility timeout (and the function with a matching short timeout) so retries
-and the redrive to the dead-letter queue happen in seconds; maxReceiveCount is the template's.
+Everything runs on 127.0.0.1: a moto server, a fault proxy in front of it (the function reaches EventBridge,
+Secrets Manager, SQS and DynamoDB through it), the Reply simulator (429, 5xx, slow and dropped responses,
+malformed bodies, a key rotation) and the real handler, driven by local.event_source exactly as Lambda's SQS
+poller would drive it. The queue is provisioned with a short visibility timeout (and the function with a
+matching short timeout) so retries and the redrive to the dead-letter queue happen in seconds;
+maxReceiveCount is the template's.
+
+Two containment phases (local/soak_phases.py) ride along: poison IDs (500 on every call) hidden inside
+healthy multi-ID requests of the traffic, and, once the traffic has drained, one hanging or dripping endpoint
+at a time (Reply's headers or body, EventBridge, Secrets Manager, SQS, DynamoDB) for a batch or two of fresh
+requests. Every invocation's time used is measured against the time it had.
 
 The ledger proves that nothing is lost: every distinct valid ID sent is archived in the simulator, or has a
-final outcome in a results event, or sits in the dead-letter queue inside a message that carries it.
-The run is bounded (time and batches) and stops by itself; the exit status is non-zero if an ID is lost,
-an outcome is wrong, a fault kind never fired, the API key leaked or the queue was not drained.
+final outcome in a results event, or sits in the dead-letter queue inside a message that carries it (a poison
+ID must be there, and the healthy IDs of its record reported final by that record). The run is bounded (time
+and batches) and stops by itself; the exit status is non-zero if an ID is lost, an outcome is wrong, a fault
+kind never fired, an invocation ran past its time, the API key leaked or the queue was not drained.
 """
 
 from __future__ import annotations
@@ -47,17 +54,36 @@ from local.aws_stack import (
 from local.event_source import DrainOutcome, EventSourceMapping, event_source_settings_from_template
 from local.fault_proxy import FaultProxy, ProxyCounters
 from local.reply_simulator import ALL_SCOPES, DEFAULT_RATE_LIMIT, Fault, ReplySimulator
+from local.soak_phases import (
+    HANG_STEPS,
+    POISON_STATUS,
+    TIMING_HEADERS,
+    HangPhase,
+    PoisonLedger,
+    Stage,
+    TimingLog,
+    account_poison,
+    add_batch,
+    add_drain,
+    count_statuses,
+    plant_poison,
+    poison_faults,
+    poison_rows,
+    steps_for_run,
+    timing_rows,
+)
 from sequence_archiver.archive_request import ArchiveRequest, InvalidSequenceId, parse_message_body
 from sequence_archiver.exceptions import InvalidRequestError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import ModuleType
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
     from local.aws_stack import LocalStack
     from local.event_source import BatchOutcome
+    from local.reply_simulator import RecordedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +116,12 @@ EXPECTED_OUTCOMES = {
     "other_owner": {"forbidden"},
     "team_member_removed": {"forbidden"},
     "absent": {"not_found"},
+    "poison": set(),  # Reply answers 500 on every call naming it: never final, it must end in the DLQ
 }
 SHAPE_WEIGHTS = {"single": 22, "bare": 8, "many": 40, "eventbridge": 15, "sns": 15}
 INVALID_VALUES: tuple[object, ...] = (True, 1.5, 0, -7, 2147483648, "1/../../users", "1?x=2", "١٢", None, 1e3)
 FIRST_ID = 1_000_000
+HANG_ID_OFFSET = 5_000_000  # the hanging-endpoint phase's fresh IDs start this far above the traffic's
 PAUSE_FIRST_FRACTION = 0.15
 # Fault steps in the order they are armed (see FaultPlan); the two outages fail whole batches more than once.
 FAULT_STEPS = ("429", "5xx", "slow", "drop", "malformed", "put_events", "rotation", "503_outage", "429_outage")
@@ -121,6 +149,13 @@ class SoakConfig:
     max_batches: int = 5000
     until_empty_for: float = 1.0
     idempotency: bool = False
+    # Poison phase: IDs on which Reply answers 500 on every call, planted inside healthy multi-ID requests.
+    poison_ids: int = 3
+    # Hanging-endpoint phase (after the main traffic drained): each step holds one endpoint for this many
+    # batches of fresh requests; Reply drips one byte per `hang_drip_seconds` (under the read timeout).
+    hang_steps: tuple[str, ...] = HANG_STEPS
+    hang_batches: int = 2
+    hang_drip_seconds: float = 0.1
 
 
 # ---------------------------------------------------------------- the traffic
@@ -133,6 +168,7 @@ class PlannedMessage:
     body: str
     shape: str
     doomed: bool = False
+    poison_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -141,6 +177,7 @@ class Traffic:
 
     messages: list[PlannedMessage]
     categories: dict[int, str]
+    poison_ids: list[int] = field(default_factory=list)
 
 
 def _uuid(rng: random.Random) -> str:
@@ -227,6 +264,7 @@ def plan_traffic(config: SoakConfig) -> Traffic:
     messages: list[PlannedMessage] = []
     shapes, shape_weights = list(SHAPE_WEIGHTS), list(SHAPE_WEIGHTS.values())
     position = 0
+    multi_id: list[tuple[int, str, dict[str, object]]] = []  # where a poison ID can hide among healthy ones
     while position < len(ids):
         shape = rng.choices(shapes, shape_weights)[0]
         count = 1 if shape in {"single", "bare"} else rng.choice((1, 2, 2, 3, 3, 4, 6, 10, 16, 40))
@@ -236,8 +274,12 @@ def plan_traffic(config: SoakConfig) -> Traffic:
             body = json.dumps(chunk[0]) if rng.random() < 0.8 else json.dumps(str(chunk[0]))
         else:
             request = _request(rng, chunk, invalid=shape != "single" and rng.random() < 0.15)
-            body = _wrap(rng, "plain" if shape in {"single", "many"} else shape, request)
+            wrapping = "plain" if shape in {"single", "many"} else shape
+            body = _wrap(rng, wrapping, request)
+            if len(chunk) >= 3 and "sequenceIds" in request:
+                multi_id.append((len(messages), wrapping, request))
         messages.append(PlannedMessage(body, shape))
+    poison_ids = _plant_poison(config, messages, multi_id, categories)
     for _ in range(max(1, int(len(messages) * config.duplicate_fraction))):
         # The same IDs again in another message: each message is archived and reported on its own.
         chunk = rng.sample(ids, rng.choice((1, 1, 2, 4)))
@@ -247,6 +289,12 @@ def plan_traffic(config: SoakConfig) -> Traffic:
     rng.shuffle(messages)
     messages += [PlannedMessage(body, "poison") for body in _poison_bodies(rng)]
     rng.shuffle(messages)
+    # The requests holding a poison ID go early (among the first tenth), as the doomed ones below: their
+    # continuations need maxReceiveCount more deliveries to reach the DLQ, which should not make the run longer.
+    early = random.Random(config.seed + 2)
+    for message in [message for message in messages if message.poison_ids]:
+        messages.remove(message)
+        messages.insert(early.randrange(max(1, len(messages) // 10)), message)
     # Doomed requests: IDs of their own whose results event can never be published (the proxy fails it on
     # every call), so their records fail until the redrive policy moves them to the dead-letter queue.
     doomed_categories = ("absent", "other_owner")
@@ -254,7 +302,27 @@ def plan_traffic(config: SoakConfig) -> Traffic:
         sequence_id = FIRST_ID + config.ids + number
         categories[sequence_id] = doomed_categories[number % len(doomed_categories)]
         messages.insert(number, PlannedMessage(json.dumps({"sequenceId": sequence_id}), "doomed", doomed=True))
-    return Traffic(messages, categories)
+    return Traffic(messages, categories, poison_ids)
+
+
+def _plant_poison(
+    config: SoakConfig,
+    messages: list[PlannedMessage],
+    multi_id: Sequence[tuple[int, str, dict[str, object]]],
+    categories: dict[int, str],
+) -> list[int]:
+    """Put each poison ID inside a different healthy request of three or more IDs (its own seeded choice, so
+    the rest of the traffic is the same as without poison); return the poison IDs."""
+    rng = random.Random(config.seed + 1)
+    chosen = rng.sample(list(multi_id), min(config.poison_ids, len(multi_id)))
+    poison_ids = []
+    for number, (index, wrapping, request) in enumerate(sorted(chosen, key=lambda item: item[0])):
+        poison_id = FIRST_ID + config.ids + config.doomed_requests + number
+        categories[poison_id] = "poison"
+        poisoned = plant_poison(request, poison_id, rng)
+        messages[index] = PlannedMessage(_wrap(rng, wrapping, poisoned), messages[index].shape, poison_ids=(poison_id,))
+        poison_ids.append(poison_id)
+    return poison_ids
 
 
 def seed_simulator(simulator: ReplySimulator, categories: dict[int, str]) -> None:
@@ -270,6 +338,7 @@ def seed_simulator(simulator: ReplySimulator, categories: dict[int, str]) -> Non
         "sales_agent": {"status": "paused", "sales_agent": True},
         "other_owner": {"status": "paused", "owner_user_id": 2},
         "team_member_removed": {"status": "paused", "team_member_removed": True},
+        "poison": {"status": "paused"},  # archivable, but every call naming it fails (see soak_phases)
     }
     for category, state in states.items():
         simulator.add_sequences(by_category.get(category, []), **state)
@@ -393,6 +462,7 @@ class Ledger:
     dead_letter_messages: int = 0
     dead_letter_parked_by_function: int = 0
     dead_letter_redriven: int = 0
+    dead_letter_continuations: int = 0  # redriven messages that were continuations the function had sent
     unplanned_redrives: list[str] = field(default_factory=list)
     wrong_outcomes: list[str] = field(default_factory=list)
     results_events: int = 0
@@ -401,6 +471,7 @@ class Ledger:
     messages_unsettled: int = 0
     api_calls: int = 0
     reply_statuses: Counter[int] = field(default_factory=Counter)
+    poison: PoisonLedger = field(default_factory=PoisonLedger)
 
     @property
     def api_calls_per_id(self) -> float:
@@ -416,41 +487,65 @@ def _parse(body: str) -> ArchiveRequest | None:
         return None
 
 
-def _final_outcomes(details: Sequence[dict[str, Any]], ledger: Ledger) -> tuple[dict[int, set[str]], set[str]]:
-    """Final outcomes per ID over every results event, and the requests reported complete (duplicates counted)."""
+def _final_outcomes(
+    details: Sequence[dict[str, Any]], ledger: Ledger
+) -> tuple[dict[int, set[str]], set[str], dict[str, dict[int, set[str]]]]:
+    """Final outcomes per ID over every results event, the requests reported complete (duplicates counted),
+    and the final outcomes each request reported for its own IDs."""
     final: dict[int, set[str]] = {}
+    by_request: dict[str, dict[int, set[str]]] = {}
     complete_events: Counter[tuple[str, int]] = Counter()
     for detail in details:
         for result in detail.get("results", []):
             if result.get("sequenceId") is not None and result.get("outcome") in FINAL_OUTCOMES:
                 final.setdefault(int(result["sequenceId"]), set()).add(str(result["outcome"]))
+                reported = by_request.setdefault(str(detail.get("requestId")), {})
+                reported.setdefault(int(result["sequenceId"]), set()).add(str(result["outcome"]))
         if detail.get("complete"):
             complete_events[(str(detail.get("requestId")), int(detail.get("part", 1)))] += 1
     ledger.results_events = len(details)
     complete = {request_id for request_id, _ in complete_events}
     ledger.complete_requests = len(complete)
     ledger.duplicate_complete_events = sum(count - 1 for count in complete_events.values())
-    return final, complete
+    return final, complete, by_request
 
 
-def _dead_letter_contents(dead_letters: Sequence[MessageTypeDef], ledger: Ledger) -> tuple[set[int], set[str]]:
-    """IDs carried by dead-letter messages (parsed as the function parses them) and the original message IDs."""
+def _original_message_id(message: MessageTypeDef) -> str:
+    """The request a dead-letter message stands for: the record the function parked (an attribute), the
+    request a continuation carried on (its `continuation.requestId`), or the redriven record itself."""
+    attributes = message.get("MessageAttributes", {})
+    if "RejectionReason" in attributes:
+        original = attributes.get("OriginalMessageId")
+        return str(original.get("StringValue")) if original is not None else ""
+    parsed = _parse(message["Body"])
+    continuation = parsed.continuation if parsed is not None else None
+    return continuation.request_id if continuation is not None else message["MessageId"]
+
+
+def _dead_letter_contents(
+    dead_letters: Sequence[MessageTypeDef], ledger: Ledger
+) -> tuple[set[int], set[str], set[str]]:
+    """IDs carried by dead-letter messages (parsed as the function parses them), the original message IDs
+    (a continuation the function sent to carry a request's unfinished IDs on stands for that request), and
+    the requests that are there through a continuation."""
     ids: set[int] = set()
     message_ids: set[str] = set()
+    continued: set[str] = set()
     for message in dead_letters:
-        attributes = message.get("MessageAttributes", {})
-        if "RejectionReason" in attributes:  # parked by the function itself: the original ID is an attribute
+        original = _original_message_id(message)
+        if "RejectionReason" in message.get("MessageAttributes", {}):  # parked by the function itself
             ledger.dead_letter_parked_by_function += 1
-            original = attributes.get("OriginalMessageId")
-            message_ids.add(str(original.get("StringValue")) if original is not None else "")
         else:  # moved by the redrive policy: SQS keeps the message ID
             ledger.dead_letter_redriven += 1
-            message_ids.add(message["MessageId"])
+            if original != message["MessageId"]:
+                ledger.dead_letter_continuations += 1
+                continued.add(original)
+        message_ids.add(original)
         parsed = _parse(message["Body"])
         if parsed is not None:
             ids.update(parsed.sequence_ids)
     ledger.dead_letter_messages = len(dead_letters)
-    return ids, message_ids
+    return ids, message_ids, continued
 
 
 def _unplanned_redrives(
@@ -458,11 +553,11 @@ def _unplanned_redrives(
     dead_letters: Sequence[MessageTypeDef],
     details: Sequence[dict[str, Any]],
 ) -> list[str]:
-    """Why each message the redrive policy moved (other than the doomed ones) kept failing, from its results events."""
-    doomed = {message_id for message_id, message in sent if message.doomed}
+    """Why each message the redrive policy moved (other than the doomed and poison ones) kept failing."""
+    doomed = {message_id for message_id, message in sent if message.doomed or message.poison_ids}
     explanations = []
     for message in dead_letters:
-        message_id = message["MessageId"]
+        message_id = _original_message_id(message)
         if "RejectionReason" in message.get("MessageAttributes", {}) or message_id in doomed:
             continue
         reasons = [
@@ -499,22 +594,38 @@ def reconcile(
     dead_letters: Sequence[MessageTypeDef],
     archived_in_reply: set[int],
     reply_statuses: Counter[int],
+    reply_requests: Sequence[RecordedRequest] = (),
 ) -> Ledger:
-    """Account for every valid ID sent: archived, final outcome reported, dead-lettered, or lost."""
+    """Account for every valid ID sent: archived, final outcome reported, dead-lettered, or lost.
+
+    A poison ID (Reply fails every call naming it) is accounted for only in the dead-letter queue, inside the
+    record that carried it; the healthy IDs of that record must have been reported final by the record itself.
+    """
     ledger = Ledger(messages_sent=len(sent), api_calls=sum(reply_statuses.values()), reply_statuses=reply_statuses)
     ids_in: set[int] = set()
     paused_first: set[int] = set()
-    for _, message in sent:
+    record_ids: dict[str, set[int]] = {}
+    for message_id, message in sent:
         ledger.shapes[message.shape] += 1
         parsed = _parse(message.body)
         if parsed is not None:
+            record_ids[message_id] = set(parsed.sequence_ids)
             ids_in.update(parsed.sequence_ids)
             ledger.invalid_values_sent += sum(isinstance(item, InvalidSequenceId) for item in parsed.items)
             if parsed.pause_first:
                 paused_first.update(parsed.sequence_ids)
     ledger.ids_in = len(ids_in)
-    final, complete = _final_outcomes(details, ledger)
-    in_dead_letters, dead_lettered_messages = _dead_letter_contents(dead_letters, ledger)
+    final, complete, by_request = _final_outcomes(details, ledger)
+    in_dead_letters, dead_lettered_messages, continued = _dead_letter_contents(dead_letters, ledger)
+    ledger.poison = account_poison(
+        poison_records={message_id: message.poison_ids for message_id, message in sent if message.poison_ids},
+        record_ids=record_ids,
+        reported=by_request,
+        dead_letter_message_ids=dead_lettered_messages,
+        dead_lettered_continuations=continued,
+        in_dead_letters=in_dead_letters,
+        reply_requests=reply_requests,
+    )
     ledger.unplanned_redrives = _unplanned_redrives(sent, dead_letters, details)
     ledger.ids_in_dead_letter_queue = len(in_dead_letters & ids_in)
     ledger.messages_unsettled = sum(
@@ -560,6 +671,18 @@ class SoakReport:
     leaks: list[str] = field(default_factory=list)
     skipped: str | None = None
     api_keys: list[str] = field(default_factory=list)
+    hang_steps: list[str] = field(default_factory=list)  # the hanging-endpoint steps this run ran
+    hang_batches: DrainOutcome = field(default_factory=DrainOutcome)  # the invocations under those steps
+    recoveries: list[DrainOutcome] = field(default_factory=list)  # the drain after each step
+    timings: TimingLog = field(default_factory=TimingLog)
+
+    @property
+    def totals(self) -> DrainOutcome:
+        """Every invocation of the run: the main drain, the hanging-endpoint steps and the recoveries."""
+        totals = dataclasses.replace(self.drain)
+        for more in (self.hang_batches, *self.recoveries):
+            add_drain(totals, more)
+        return totals
 
     @property
     def problems(self) -> list[str]:
@@ -572,6 +695,13 @@ class SoakReport:
         problems += [f"wrong outcome: {text}" for text in self.ledger.wrong_outcomes[:10]]
         if self.drain.stopped != "empty":
             problems.append(f"the queue was not drained (stopped: {self.drain.stopped})")
+        problems += [
+            f"the queue was not drained after {step} (stopped: {recovery.stopped})"
+            for step, recovery in zip(self.hang_steps, self.recoveries, strict=False)
+            if recovery.stopped != "empty"
+        ]
+        problems += self.ledger.poison.problems[:10]
+        problems += self.timings.problems(self.hang_steps)
         if self.ledger.messages_unsettled:
             problems.append(f"{self.ledger.messages_unsettled} message(s) neither reported complete nor dead-lettered")
         problems += [f"fault never fired: {kind}" for kind, count in self.faults_fired.items() if count == 0]
@@ -630,12 +760,11 @@ def _send(stack: LocalStack, messages: Sequence[PlannedMessage]) -> list[tuple[s
     return sent
 
 
-def function_overrides(config: SoakConfig, proxy_url: str, table: str | None) -> dict[str, str]:
-    """Fast settings for the function, and AWS_ENDPOINT_URL_<SERVICE> pointing two services at the proxy."""
+def function_overrides(config: SoakConfig, proxy_endpoints: Mapping[str, str], table: str | None) -> dict[str, str]:
+    """Fast settings for the function, and the AWS_ENDPOINT_URL_<SERVICE> variables pointing every service it
+    calls (EventBridge, Secrets Manager, SQS, DynamoDB) at the fault proxy (`FaultProxy.endpoint_variables()`)."""
     overrides = {
-        # botocore's names: AWS_ENDPOINT_URL_ + the service ID upper-cased ("EventBridge", "Secrets Manager").
-        "AWS_ENDPOINT_URL_EVENTBRIDGE": proxy_url,
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER": proxy_url,
+        **proxy_endpoints,
         "REPLY_CONNECT_TIMEOUT_SECONDS": "0.5",
         "REPLY_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
         "REPLY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
@@ -650,9 +779,12 @@ def function_overrides(config: SoakConfig, proxy_url: str, table: str | None) ->
     return overrides
 
 
-def _faults_fired(log: FaultLog, simulator: ReplySimulator, proxy: FaultProxy) -> dict[str, int]:
-    """How often each fault kind fired, from what the simulator recorded and the proxy counted."""
-    statuses = Counter(request.status for request in simulator.requests)
+def _faults_fired(
+    log: FaultLog, simulator: ReplySimulator, proxy: FaultProxy, poison_ids: Sequence[int]
+) -> dict[str, int]:
+    """How often each fault kind fired, from what the simulator recorded and the proxy counted (the poison
+    IDs' own 500s are the poison phase's, counted in its table)."""
+    statuses = count_statuses(simulator.requests, excluding=set(poison_ids))
     pending = simulator.pending_faults()
 
     def consumed(label: str) -> int:
@@ -675,6 +807,69 @@ def _faults_fired(log: FaultLog, simulator: ReplySimulator, proxy: FaultProxy) -
         "PutEvents entries failed": counters.put_events_entries_failed,
         "Secrets Manager reads failed": counters.secret_reads_failed,
     }
+
+
+def _arm_throughout(
+    simulator: ReplySimulator, proxy: FaultProxy, poison: Sequence[Fault], doomed: Sequence[str]
+) -> None:
+    """Arm what stays armed for the whole run: the poison IDs' 500s (before any other fault, so a call naming
+    a poison ID always gets its 500) and the doomed requests' failing results events."""
+    for fault in poison:
+        simulator.inject(fault)
+    proxy.fail_results_of(doomed)
+
+
+def _run_hang_phase(
+    report: SoakReport,
+    traffic: Traffic,
+    sent: list[tuple[str, PlannedMessage]],
+    *,
+    simulator: ReplySimulator,
+    proxy: FaultProxy,
+    stack: LocalStack,
+    mapping: EventSourceMapping,
+    kept_faults: Sequence[Fault],
+    doomed: Sequence[str],
+    api_keys: list[str],
+    after_batch: Callable[[int, BatchOutcome], None],
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Run the report's hanging-endpoint steps, wired to this run's traffic, ledger and timings."""
+    config = report.config
+    if progress is not None:
+        progress(f"  [{report.label}] hanging endpoints: {', '.join(report.hang_steps)}")
+
+    def new_ids(count: int, category: str) -> list[int]:
+        first = FIRST_ID + HANG_ID_OFFSET + len(traffic.categories)
+        ids = list(range(first, first + count))
+        traffic.categories.update(dict.fromkeys(ids, category))
+        seed_simulator(simulator, dict.fromkeys(ids, category))
+        return ids
+
+    def send(bodies: Sequence[str], shape: str) -> None:
+        sent.extend(_send(stack, [PlannedMessage(body, shape) for body in bodies]))
+
+    def recover() -> DrainOutcome:
+        return mapping.drain(
+            until_empty_for=config.until_empty_for, max_seconds=config.max_seconds, after_batch=after_batch
+        )
+
+    stage = Stage(
+        simulator=simulator,
+        proxy=proxy,
+        stack=stack,
+        mapping=mapping,
+        send=send,
+        new_ids=new_ids,
+        recover=recover,
+        rearm=lambda: _arm_throughout(simulator, proxy, kept_faults, doomed),
+        timings=report.timings,
+        api_keys=api_keys,
+        on_batch=lambda outcome: add_batch(report.hang_batches, outcome),
+    )
+    phase = HangPhase(stage, batches=config.hang_batches, drip_seconds=config.hang_drip_seconds)
+    phase.run(report.hang_steps)
+    report.recoveries = phase.recoveries
 
 
 def run_soak(
@@ -723,14 +918,13 @@ def run_soak(
         seed_simulator(simulator, traffic.categories)
         table = f"{name_prefix}-idempotency" if config.idempotency else None
         dynamodb = _create_idempotency_table(stack, table) if table else None
-        apply_environment(
-            function_environment(
-                stack, reply_base_url=simulator.base_url, **function_overrides(config, proxy.endpoint_url, table)
-            )
-        )
+        overrides = function_overrides(config, proxy.endpoint_variables(), table)
+        apply_environment(function_environment(stack, reply_base_url=simulator.base_url, **overrides))
         app = load_handler()
         sent = _send(stack, traffic.messages)
-        proxy.fail_results_of(message_id for message_id, message in sent if message.doomed)
+        doomed = [message_id for message_id, message in sent if message.doomed]
+        kept_faults = poison_faults(traffic.poison_ids)
+        _arm_throughout(simulator, proxy, kept_faults, doomed)
         plan = FaultPlan(
             simulator=simulator,
             proxy=proxy,
@@ -754,6 +948,7 @@ def run_soak(
         last_progress = [time.monotonic()]
 
         def after_batch(number: int, outcome: BatchOutcome) -> None:
+            report.timings.record(outcome)
             if progress is not None and time.monotonic() - last_progress[0] >= 5:
                 last_progress[0] = time.monotonic()
                 visible, in_flight = mapping.queue_depth()
@@ -769,11 +964,29 @@ def run_soak(
             before_poll=plan.before_poll,
             after_batch=after_batch,
         )
+        # Counted before the hanging-endpoint phase, which clears the faults the main phase left armed.
+        report.faults_fired = _faults_fired(plan.log, simulator, proxy, traffic.poison_ids)
+        report.hang_steps = steps_for_run(config.hang_steps, idempotency=config.idempotency)
+        if report.hang_steps:
+            _run_hang_phase(
+                report,
+                traffic,
+                sent,
+                simulator=simulator,
+                proxy=proxy,
+                stack=stack,
+                mapping=mapping,
+                kept_faults=kept_faults,
+                doomed=doomed,
+                api_keys=plan.log.api_keys,
+                after_batch=after_batch,
+                progress=progress,
+            )
         envelopes = read_results_events(stack, expected=0, timeout_seconds=10)
         dead_letters = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
         archived = {sequence.id for sequence in simulator.sequences() if sequence.is_archived}
-        statuses = Counter(request.status for request in simulator.requests)
-        report.faults_fired = _faults_fired(plan.log, simulator, proxy)
+        reply_requests = simulator.requests
+        statuses = Counter(request.status for request in reply_requests)
         report.proxy = proxy.counters
         records = _scan_all(dynamodb, table) if dynamodb is not None and table else []
         report.idempotency_records = len(records) if table else None
@@ -787,6 +1000,7 @@ def run_soak(
         dead_letters=dead_letters,
         archived_in_reply=archived,
         reply_statuses=statuses,
+        reply_requests=reply_requests,
     )
     places = {
         "results events": json.dumps(envelopes),
@@ -887,17 +1101,20 @@ def ledger_rows(reports: Sequence[SoakReport]) -> list[list[object]]:
         row("LOST", lambda r: len(r.ledger.lost)),
         row("wrong outcomes", lambda r: len(r.ledger.wrong_outcomes)),
         row(
-            "DLQ messages: parked / redriven",
-            lambda r: f"{r.ledger.dead_letter_parked_by_function} / {r.ledger.dead_letter_redriven}",
+            "DLQ messages: parked / redriven (continuations)",
+            lambda r: (
+                f"{r.ledger.dead_letter_parked_by_function} / {r.ledger.dead_letter_redriven} "
+                f"({r.ledger.dead_letter_continuations})"
+            ),
         ),
         row("IDs inside DLQ messages", lambda r: r.ledger.ids_in_dead_letter_queue),
         row("results events", lambda r: r.ledger.results_events),
         row("requests reported complete", lambda r: r.ledger.complete_requests),
         row("duplicate complete events", lambda r: r.ledger.duplicate_complete_events),
-        row("deletes lost on purpose", lambda r: r.drain.lost_deletes),
+        row("deletes lost on purpose", lambda r: r.totals.lost_deletes),
         row("idempotency records", lambda r: "-" if r.idempotency_records is None else r.idempotency_records),
-        row("batches / records", lambda r: f"{r.drain.batches} / {r.drain.records}"),
-        row("failed invocations / timeouts", lambda r: f"{r.drain.handler_errors} / {r.drain.timed_out}"),
+        row("batches / records", lambda r: f"{r.totals.batches} / {r.totals.records}"),
+        row("failed invocations / timeouts", lambda r: f"{r.totals.handler_errors} / {r.totals.timed_out}"),
         row("Reply API calls", lambda r: r.ledger.api_calls),
         row("API calls per ID", lambda r: f"{r.ledger.api_calls_per_id:.3f}"),
         row("wall time", lambda r: f"{r.wall_seconds:.1f} s"),
@@ -925,6 +1142,12 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--runs", choices=("both", "plain", "idempotent"), default="both", help="without and/or with idempotency"
     )
+    parser.add_argument(
+        "--hang-batches",
+        type=int,
+        default=defaults.hang_batches,
+        help="batches each hanging-endpoint step holds its endpoint for; 0 skips the phase (default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -942,6 +1165,11 @@ def _describe(config: SoakConfig) -> list[str]:
         f"  faults: a step before every {config.fault_every} batch(es), {config.fault_cycles} cycle(s) of "
         f"{len(config.fault_steps)} steps; {config.lose_delete_probability:.0%} of deletes lost on purpose; "
         f"{config.doomed_requests} request(s) whose results event always fails",
+        f"  poison phase: {config.poison_ids} ID(s) answering {POISON_STATUS} on every call, inside healthy "
+        "multi-ID requests of the traffic",
+        f"  hanging-endpoint phase: {len(config.hang_steps)} step(s) after the traffic drained (DynamoDB only with "
+        f"idempotency), each holding its endpoint for {config.hang_batches} batch(es) of fresh requests; Reply "
+        f"drips a byte every {config.hang_drip_seconds:g} s",
     ]
 
 
@@ -950,8 +1178,13 @@ def _print_report(reports: Sequence[SoakReport], output_leaks: Sequence[str], lo
     headers = ["", *(report.label for report in runs)]
     print("\nLedger", file=out)
     print(_table(headers, ledger_rows(runs)), file=out)
-    print("\nFaults fired", file=out)
+    print("\nFaults fired (main phase)", file=out)
     print(_table(headers, fault_rows(runs)), file=out)
+    print("\nPoison IDs (main phase)", file=out)
+    print(_table(headers, poison_rows([report.ledger.poison for report in runs])), file=out)
+    for report in runs:
+        print(f"\nTime used against time had, per invocation [{report.label}]", file=out)
+        print(_table(TIMING_HEADERS, timing_rows(report.timings, report.hang_steps)), file=out)
     found = "found in " + ", ".join(output_leaks) if output_leaks else "found nowhere"
     print(f"\n  function output: {log_lines} lines; API keys {found}", file=out)
     for report in reports:
@@ -977,6 +1210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=arguments.batch_size or None,
             max_seconds=arguments.max_seconds,
             idempotency=idempotent,
+            hang_batches=max(1, arguments.hang_batches),
+            hang_steps=HANG_STEPS if arguments.hang_batches > 0 else (),
         )
         for idempotent in modes
     ]

@@ -1,4 +1,5 @@
-"""The short soak: a few hundred IDs through the local event source under every fault kind; nothing is lost."""
+"""The short soak: a few hundred IDs through the local event source under every fault kind, poison IDs among
+them, then hanging endpoints; nothing is lost and no invocation outlives its time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from local.aws_stack import QueueSettings, provision, send_messages, unique_name_prefix, variables_to_unset
 from local.event_source import EventSourceMapping, event_source_settings_from_template
 from local.soak import FAULT_STEPS, IDEMPOTENCY_VARIABLE, SoakConfig, idempotency_supported, run_soak
+from local.soak_phases import ALLOWED_OVERRUN_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,11 +25,16 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 # Deterministic traffic (fixed seed) and one fault step before each of the first batches, so every fault
-# kind is armed while the queue still holds work. Visibility and function timeout are 3 s: a record that
-# keeps failing reaches the dead-letter queue after the template's maxReceiveCount receives in ~15 s.
+# kind is armed while the queue still holds work. Visibility and function timeout are 2 s: a record that
+# keeps failing reaches the dead-letter queue after the template's maxReceiveCount receives in ~10 s.
 # The 429 outage step is left out here (it only costs seconds of Retry-After; `make soak` runs it).
+# Poison: in the run without idempotency, three IDs that answer 500 on every call sit inside healthy
+# multi-ID requests. Their continuations join the back of the queue and need maxReceiveCount receives after
+# the backlog (~8 s), so the idempotent run has none. Hanging endpoints: after the traffic drained, the plain
+# run holds a Reply endpoint (dripping headers) and SQS, the idempotent one DynamoDB, for one batch each.
+# `make soak` runs every kind, and the poison IDs, in both modes.
 SHORT_SOAK = SoakConfig(
-    ids=400,
+    ids=300,
     seed=7,
     batch_size=5,
     function_timeout_seconds=2.0,
@@ -40,7 +47,12 @@ SHORT_SOAK = SoakConfig(
     secret_read_failures=3,
     max_seconds=45.0,
     until_empty_for=0.0,
+    hang_batches=1,
 )
+PHASES_PER_RUN: dict[bool, dict[str, Any]] = {
+    False: {"poison_ids": 3, "hang_steps": ("reply_drip_headers", "sqs_hang")},
+    True: {"poison_ids": 0, "hang_steps": ("dynamodb_hang",)},
+}
 
 
 @pytest.mark.parametrize("idempotency", [False, True], ids=["plain", "idempotent"])
@@ -61,9 +73,10 @@ def test_no_id_is_lost_under_injected_faults(
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
 
-    # Given a few hundred IDs in every request shape, and every fault kind armed while they drain
+    # Given a few hundred IDs in every request shape, poison IDs among them, and every fault kind armed while
+    # they drain; then a Reply endpoint and AWS endpoints that drip or hang
     report = run_soak(
-        dataclasses.replace(SHORT_SOAK, idempotency=idempotency),
+        dataclasses.replace(SHORT_SOAK, idempotency=idempotency, **PHASES_PER_RUN[idempotency]),
         api_key=api_key,
         moto_endpoint=moto_server.endpoint_url,
         load_handler=load_handler,
@@ -74,7 +87,7 @@ def test_no_id_is_lost_under_injected_faults(
     # Then the queue drained by itself and every valid ID is archived, reported final, or dead-lettered
     ledger = report.ledger
     assert report.drain.stopped == "empty"
-    assert ledger.ids_in >= 400
+    assert ledger.ids_in >= SHORT_SOAK.ids
     assert ledger.lost == []
     assert ledger.wrong_outcomes == []
     assert ledger.messages_unsettled == 0
@@ -83,8 +96,32 @@ def test_no_id_is_lost_under_injected_faults(
     assert ledger.dead_lettered >= SHORT_SOAK.doomed_requests
     # ... the poison messages were parked there by the function itself
     assert ledger.dead_letter_parked_by_function >= ledger.shapes["poison"]
+    # ... each poison ID reached the DLQ through the redrive (in its record, or in the continuation carrying
+    # only it), and the healthy IDs of its record were reported final (archived, or not_found / forbidden /
+    # conflict as seeded) by that record's own results events
+    poison = ledger.poison
+    assert poison.problems == []
+    assert poison.poison_ids == poison.poison_ids_dead_lettered == report.config.poison_ids
+    assert poison.records == poison.records_dead_lettered == report.config.poison_ids
+    assert poison.healthy_ids_archived + poison.healthy_ids_final_otherwise == poison.healthy_ids
+    if report.config.poison_ids:
+        assert poison.healthy_ids_archived > 0
+        assert poison.bulk_calls > 0  # isolated out of bulk calls ...
+        assert poison.single_calls > 0  # ... down to single calls on the poison ID alone
+    assert ledger.unplanned_redrives == []
     # ... every fault kind actually fired
     assert {kind: count for kind, count in report.faults_fired.items() if count == 0} == {}
+    # ... each hanging endpoint held calls, and no invocation of the run used more than its time
+    assert report.hang_steps == list(PHASES_PER_RUN[idempotency]["hang_steps"])
+    for step in report.hang_steps:
+        times = report.timings.by_label[step]
+        assert times.invocations >= SHORT_SOAK.hang_batches, step
+        assert times.held_calls > 0, step
+    overall = report.timings.overall()
+    assert overall.invocations == report.totals.batches
+    assert overall.cut == 0
+    assert overall.worst_overrun <= ALLOWED_OVERRUN_SECONDS
+    assert all(recovery.stopped == "empty" for recovery in report.recoveries)
     # ... and no API key (the fixture's marker or a rotated one) appears in any output
     assert report.leaks == []
     for key in report.api_keys:
