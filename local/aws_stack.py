@@ -615,3 +615,18 @@ def sqs_event_from_messages(messages: Sequence[MessageTypeDef], queue_arn: str, 
             }
         )
     return {"Records": records}
+
+
+def create_idempotency_table(stack: LocalStack, name: str) -> Any:
+    """A DynamoDB table as Powertools idempotency expects it: partition key `id`, TTL on `expiration`."""
+    dynamodb: Any = boto3_session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+    return dynamodb

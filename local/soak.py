@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from local.aws_stack import (
     DEFAULT_REGION,
     QueueSettings,
-    boto3_session,
+    create_idempotency_table,
     drain_queue,
     function_environment,
     provision,
@@ -716,21 +716,6 @@ def idempotency_supported(function_dir: Path = FUNCTION_DIR) -> bool:
     return any(IDEMPOTENCY_VARIABLE in path.read_text(encoding="utf-8") for path in function_dir.rglob("*.py"))
 
 
-def _create_idempotency_table(stack: LocalStack, name: str) -> Any:
-    """A DynamoDB table as Powertools idempotency expects it: partition key `id`, TTL on `expiration`."""
-    dynamodb: Any = boto3_session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
-    return dynamodb
-
-
 def _scan_all(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     """Every item of a table (the idempotency records), to search them for the API key."""
     items: list[dict[str, Any]] = []
@@ -917,7 +902,7 @@ def run_soak(
         )
         seed_simulator(simulator, traffic.categories)
         table = f"{name_prefix}-idempotency" if config.idempotency else None
-        dynamodb = _create_idempotency_table(stack, table) if table else None
+        dynamodb = create_idempotency_table(stack, table) if table else None
         overrides = function_overrides(config, proxy.endpoint_variables(), table)
         apply_environment(function_environment(stack, reply_base_url=simulator.base_url, **overrides))
         app = load_handler()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from local.aws_stack import (
+    create_idempotency_table,
     function_environment,
     provision,
     start_moto_server,
@@ -176,18 +177,7 @@ def lambda_context() -> Callable[..., LocalLambdaContext]:
 @pytest.fixture
 def idempotency_table(aws_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> str:
     """A table shaped like the template's IdempotencyTable, named in the function's environment."""
-    import boto3
-
-    dynamodb = boto3.client("dynamodb", endpoint_url=aws_stack.endpoint_url, region_name=aws_stack.region)
     name = aws_stack.queue_url.rsplit("/", 1)[-1] + "-idempotency"
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
+    create_idempotency_table(aws_stack, name)
     monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", name)
     return name
