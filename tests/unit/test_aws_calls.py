@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -165,11 +166,14 @@ def test_hostile_postponements_never_raise(seconds: float) -> None:
 
 def test_idempotency_on_a_hanging_table_is_unavailable_and_only_warns(never_answers: threading.Event) -> None:
     table = RequestIdempotency(Hanging(never_answers))  # type: ignore[arg-type]
-    # Listen on the module's own logger: an earlier handler test may have stopped it propagating to the root.
-    module_logger = logging.getLogger("sequence_archiver.idempotency")
+    # Listen on the logger of the very module under test: handler tests re-import the package and reconfigure
+    # its loggers (propagation, level), so the registry's logger of that name may not be this module's.
+    module_logger = sys.modules[RequestIdempotency.__module__].logger
     heard: list[logging.LogRecord] = []
     listener = logging.Handler()
     listener.emit = heard.append  # type: ignore[method-assign]
+    saved = (module_logger.disabled, module_logger.level)
+    module_logger.disabled, module_logger.level = False, logging.NOTSET
     module_logger.addHandler(listener)
     try:
         for call in (
@@ -183,5 +187,6 @@ def test_idempotency_on_a_hanging_table_is_unavailable_and_only_warns(never_answ
             assert outcome in (Claim.UNAVAILABLE, None)
     finally:
         module_logger.removeHandler(listener)
+        module_logger.disabled, module_logger.level = saved
 
     assert [record.levelname for record in heard] == ["WARNING"] * 3
