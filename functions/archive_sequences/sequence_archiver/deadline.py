@@ -39,17 +39,6 @@ class Deadline:
     expires_at: float
     clock: Callable[[], float] = field(default=time.monotonic)
 
-    @classmethod
-    def from_context(
-        cls,
-        context: RemainingTimeContext,
-        *,
-        safety_margin_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> Deadline:
-        """The invocation's work deadline (see `InvocationDeadlines`)."""
-        return InvocationDeadlines.from_context(context, safety_margin_seconds=safety_margin_seconds, clock=clock).work
-
     def remaining_seconds(self) -> float:
         """Seconds left (never negative)."""
         return max(0.0, self.expires_at - self.clock())
