@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -168,12 +167,12 @@ def test_idempotency_on_a_hanging_table_is_unavailable_and_only_warns(never_answ
     table = RequestIdempotency(Hanging(never_answers))  # type: ignore[arg-type]
     # Listen on the logger of the very module under test: handler tests re-import the package and reconfigure
     # its loggers (propagation, level), so the registry's logger of that name may not be this module's.
-    module_logger = sys.modules[RequestIdempotency.__module__].logger
+    module_logger: logging.Logger = RequestIdempotency.claim.__globals__["logger"]
     heard: list[logging.LogRecord] = []
     listener = logging.Handler()
     listener.emit = heard.append  # type: ignore[method-assign]
     saved = (module_logger.disabled, module_logger.level)
-    module_logger.disabled, module_logger.level = False, logging.NOTSET
+    module_logger.disabled, module_logger.level = False, logging.WARNING
     module_logger.addHandler(listener)
     try:
         for call in (
