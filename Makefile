@@ -9,6 +9,8 @@ CHECKOV_VENV := .venv-checkov
 LOCK_VENV := .venv-lock
 LAYER_LOCK := layers/dependencies/requirements.txt
 PYTEST_ARGS ?=
+# make test runs the suite on two workers (pytest-xdist), a test file per worker: the machine has 2 cores.
+PYTEST_WORKERS ?= 2
 GUIDED ?=
 DEPLOY_ARGS ?=
 
@@ -49,7 +51,7 @@ run: venv  ## archive the sample events end to end against a local Reply simulat
 	SAM_CLI_TELEMETRY=0 $(BIN)/python -m local.demo
 
 test: venv sam-cli checkov-cli lint typecheck  ## everything: lint, types, unit, integration, template, security and packaging tests
-	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv  ## ruff (lint + format check)
 	$(BIN)/ruff check .
