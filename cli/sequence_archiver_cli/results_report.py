@@ -106,6 +106,7 @@ class AttentionItem:
     outcome: str
     http_status: int | None
     error: str | None
+    via: str | None = None  # which Reply endpoint answered: "bulk", "single", or none
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report representation."""
@@ -115,6 +116,7 @@ class AttentionItem:
             "input": self.input_value,
             "outcome": self.outcome,
             "httpStatus": self.http_status,
+            "via": self.via,
             "error": self.error,
         }
 
@@ -152,6 +154,7 @@ class Report:
                 str(result.get("outcome")),
                 result.get("httpStatus") if isinstance(result.get("httpStatus"), int) else None,
                 result.get("error") if isinstance(result.get("error"), str) else None,
+                result.get("via") if isinstance(result.get("via"), str) else None,
             )
             for request in self.requests
             for result in request.results

@@ -38,13 +38,13 @@ def test_archive_end_to_end_flips_the_simulators_state(
     table = rows(run)
     # Items of a 200 bulk answer have no HTTP status of their own ("-"); a refusal reads as the single
     # endpoint's code would, never as "forbidden 200".
-    assert table["101"] == ["archived", "-"]
-    assert table["301"][:2] == ["conflict", "-"]
-    assert table["301"][2].startswith("sequenceAction.invalidState: ")
-    assert table["401"] == ["already_archived", "-", "sequenceAction.archived: Sequence is already archived."]
-    assert table["501"][:2] == ["forbidden", "-"]
-    assert table["501"][2].startswith("sequenceAction.forbidden: ")
-    assert table["999"] == ["not_found", "-", "sequenceAction.notFound: Sequence with ID 999 not found."]
+    assert table["101"] == ["archived", "bulk", "-"]
+    assert table["301"][:3] == ["conflict", "bulk", "-"]
+    assert table["301"][3].startswith("sequenceAction.invalidState: ")
+    assert table["401"] == ["already_archived", "bulk", "-", "sequenceAction.archived: Sequence is already archived."]
+    assert table["501"][:3] == ["forbidden", "bulk", "-"]
+    assert table["501"][3].startswith("sequenceAction.forbidden: ")
+    assert table["999"] == ["not_found", "bulk", "-", "sequenceAction.notFound: Sequence with ID 999 not found."]
     assert table['("x")'][:2] == ["invalid", "-"]
     assert run.lines[-1] == ("totals: archived 2, already_archived 1, not_found 1, forbidden 1, conflict 1, invalid 1")
     for sequence_id in (101, 102):
@@ -70,7 +70,7 @@ def test_pause_first_archives_a_running_sequence(cli: Callable[..., Run], reply_
     run = cli("archive", "--base-url", reply_simulator.base_url, "--pause-first", "--mode", "single", "302")
 
     assert run.code == 0, run.out
-    assert rows(run)["302"] == ["archived", "200", "paused first"]
+    assert rows(run)["302"] == ["archived", "single", "200", "paused first"]
     sequence = reply_simulator.sequence(302)
     assert sequence is not None
     assert (sequence.status, sequence.is_archived) == ("paused", True)

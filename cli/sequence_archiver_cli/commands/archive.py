@@ -161,10 +161,11 @@ def _print(console: Console, args: argparse.Namespace, ids: IdInput, results: Se
         [
             result.sequence_id if result.sequence_id is not None else f"({result.input_value})",
             result.outcome.value,
+            result.via.value if result.via is not None else "-",
             result.http_status if result.http_status is not None else "-",
             clip(result.error or ("paused first" if result.paused else ""), ERROR_WIDTH),
         ]
         for result in everything
     ]
-    console.out(table(["sequenceId", "outcome", "http", "detail"], rows))
+    console.out(table(["sequenceId", "outcome", "via", "http", "detail"], rows))
     console.out("totals: " + ", ".join(f"{outcome} {count}" for outcome, count in counts.items() if count))

@@ -151,9 +151,10 @@ def _print(console: Console, output_format: str, report: Report) -> None:
             item.request_id[:8],
             item.sequence_id if item.sequence_id is not None else f"({item.input_value})",
             item.outcome,
+            item.via or "-",
             item.http_status if item.http_status is not None else "-",
             clip(item.error or "", ERROR_WIDTH),
         ]
         for item in attention
     ]
-    console.out(table(["request", "sequenceId", "outcome", "http", "error"], rows))
+    console.out(table(["request", "sequenceId", "outcome", "via", "http", "error"], rows))
