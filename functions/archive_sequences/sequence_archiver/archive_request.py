@@ -69,8 +69,13 @@ def preview(value: object) -> str:
         text = _type_placeholder(value)
     if len(text) > _INPUT_PREVIEW_CHARS:
         text = text[: _INPUT_PREVIEW_CHARS - 1] + "…"
-    # A lone surrogate ("\ud800" in the JSON that SQS accepted) cannot be encoded: keep it as an escape.
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return encodable(text)
+
+
+def encodable(text: str, limit: int | None = None) -> str:
+    """Text from an event, at most `limit` characters, that always encodes as UTF-8: a lone surrogate
+    ("\ud800" in JSON that SQS accepted) is kept as a visible escape instead of breaking the encoding."""
+    return text[:limit].encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _type_placeholder(value: object) -> str:

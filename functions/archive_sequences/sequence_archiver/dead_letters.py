@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from sequence_archiver.archive_request import encodable
 from sequence_archiver.aws_calls import call_within
 
 if TYPE_CHECKING:
@@ -69,4 +70,4 @@ class DeadLetterQueue:
 
 def _attribute_text(text: str) -> str:
     """A message attribute value SQS accepts: bounded, and a lone surrogate kept as visible escape text."""
-    return text[:_MAX_ATTRIBUTE_CHARS].encode("utf-8", errors="backslashreplace").decode("utf-8") or "-"
+    return encodable(text, _MAX_ATTRIBUTE_CHARS) or "-"

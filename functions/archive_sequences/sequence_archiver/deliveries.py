@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.archive_request import (
     ContinuationOf,
+    encodable,
     parse_archive_request,
     parse_event_detail,
     parse_message_body,
@@ -228,7 +229,7 @@ def _record_source(record: object) -> str | None:
     source = record.get("eventSource", record.get("EventSource"))
     if not isinstance(source, str):
         return None
-    return source[:_MAX_SOURCE_CHARS].encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return encodable(source, _MAX_SOURCE_CHARS)
 
 
 def _sqs_delivery(record: object, index: int) -> Delivery:
@@ -268,6 +269,4 @@ def _malformed(delivery_id: str, trigger: Trigger, reason: str) -> Delivery:
 
 
 def _bounded_id(value: object) -> str:
-    text = value if isinstance(value, str) else type(value).__name__
-    text = text[:_MAX_ID_CHARS]
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return encodable(value if isinstance(value, str) else type(value).__name__, _MAX_ID_CHARS)

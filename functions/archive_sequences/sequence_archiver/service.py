@@ -114,7 +114,7 @@ class ArchiveService:
             self._archive(active, deadlines.work)
         self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
         # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
-        self._park_rejected(invocation, deadlines.final.share(PARKING_SHARE))
+        self._park(invocation.deliveries, deadlines.final.share(PARKING_SHARE))
         self._metrics.record_invocation(result for delivery in active for result in delivery.measured)
         self._publish(active, deadlines.final)
         self._postpone(active, deadlines.final)
@@ -221,12 +221,8 @@ class ArchiveService:
             delivery.report = None  # reported when SQS brings the record back (its finished IDs as already done)
             delivery.retry("continuation not sent")
 
-    def _park_rejected(self, invocation: Invocation, deadline: Deadline) -> None:
-        """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain."""
-        if invocation.shape is EventShape.SQS:
-            self._park(invocation.deliveries, deadline)
-
     def _park(self, deliveries: Iterable[Delivery], deadline: Deadline) -> None:
+        """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain."""
         for delivery in deliveries:
             if delivery.rejection is None or delivery.report is None or delivery.parked or not _is_ours(delivery):
                 continue
