@@ -48,7 +48,7 @@ sam-cli: $(SAM_VENV)/.installed  ## install the AWS SAM CLI into .venv-sam
 checkov-cli: $(CHECKOV_VENV)/.installed  ## install checkov into .venv-checkov (its pins clash with the project's)
 
 run: venv  ## archive the sample events end to end against a local Reply simulator and moto server
-	SAM_CLI_TELEMETRY=0 $(BIN)/python -m local.demo
+	SAM_CLI_TELEMETRY=0 $(BIN)/python -m local.scenarios.demo
 
 test: venv sam-cli checkov-cli lint typecheck  ## everything: lint, types, unit, integration, template, security and packaging tests
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
@@ -88,10 +88,10 @@ bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory
 	$(BIN)/python -m bench.run
 
 soak: venv  ## the long fault soak: thousands of IDs through the local event source under injected faults; prints the ledger
-	$(BIN)/python -m local.soak
+	$(BIN)/python -m local.scenarios.soak
 
 soak-backlog: venv  ## campaigns 5-7x Reply's hourly budget, time compressed, single and bulk mode; prints the ledger
-	$(BIN)/python -m local.soak_backlog
+	$(BIN)/python -m local.scenarios.soak_backlog
 
 build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/
 	SAM_CLI_TELEMETRY=0 $(SAM) build

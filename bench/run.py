@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.cold_start import measure as measure_cold_start
-from local.aws_stack import LocalStack, function_environment, provision, start_moto_server, unique_name_prefix
-from local.reply_simulator import RateLimit, ReplySimulator
+from local.stand_ins.aws_stack import LocalStack, function_environment, provision, start_moto_server, unique_name_prefix
+from local.stand_ins.reply_simulator import RateLimit, ReplySimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_PATH = ROOT / "bench" / "results.json"

@@ -68,7 +68,7 @@ def main(config_path: str) -> None:
         return
     os.environ.update(config["env"])
     sys.path[:0] = [str(ROOT / "functions" / "archive_sequences"), str(ROOT)]
-    from local.lambda_context import LocalLambdaContext
+    from local.stand_ins.lambda_context import LocalLambdaContext
 
     import_started = time.perf_counter()
     import app

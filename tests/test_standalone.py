@@ -38,7 +38,7 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
 
 
 def test_the_reply_spec_excerpt_is_in_the_repository_with_its_source_named() -> None:
-    excerpt = REPO_ROOT / "local" / "reply_simulator" / "openapi" / "openapi-excerpt.yaml"
+    excerpt = REPO_ROOT / "local" / "stand_ins" / "reply_simulator" / "openapi" / "openapi-excerpt.yaml"
     header = "\n".join(excerpt.read_text(encoding="utf-8").splitlines()[:12])
     assert "Reply's public OpenAPI 3.1 document" in header
     assert "Operations covered" in header

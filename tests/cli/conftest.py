@@ -16,7 +16,7 @@ from tests.integration.conftest import *  # noqa: F403 - moto_server, aws_stack,
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from local.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, api_key: s
 @pytest.fixture
 def queue_bodies(aws_stack: LocalStack) -> Callable[[], list[str]]:
     """Factory: read (and delete) every message body on the stack's request queue."""
-    from local.aws_stack import drain_queue
+    from local.stand_ins.aws_stack import drain_queue
 
     def read() -> list[str]:
         return [m["Body"] for m in drain_queue(aws_stack.queue_url, endpoint_url=aws_stack.endpoint_url)]

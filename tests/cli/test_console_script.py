@@ -16,8 +16,8 @@ from sequence_archiver.archive_request import parse_message_body
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.aws_stack import LocalStack
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 SCRIPT = shutil.which("sequence-archiver", path=str(Path(sys.executable).parent))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.aws_stack import provision, unique_name_prefix
+from local.stand_ins.aws_stack import provision, unique_name_prefix
 from sequence_archiver.archive_request import parse_message_body
 from sequence_archiver_cli.sqs_batches import deduplication_id
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from local.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
     from tests.cli.conftest import Run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cli_env")]

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.reply_simulator import Fault, RateLimit
+from local.stand_ins.reply_simulator import Fault, RateLimit
 from tests.cli.test_enqueue import closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.aws_stack import LocalStack
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.reply_simulator import ReplySimulator
     from tests.cli.conftest import Run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cli_env")]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.aws_stack import (
+from local.stand_ins.aws_stack import (
     create_idempotency_table,
     function_environment,
     provision,
@@ -19,14 +19,14 @@ from local.aws_stack import (
     unique_name_prefix,
     variables_to_unset,
 )
-from local.lambda_context import LocalLambdaContext
+from local.stand_ins.lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import ModuleType
 
-    from local.aws_stack import LocalStack, MotoServer
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 ALL_SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
 
@@ -104,7 +104,7 @@ def aws_stack(request: pytest.FixtureRequest, moto_server: MotoServer, api_key: 
 @pytest.fixture
 def start_reply_simulator(api_key: str) -> Iterator[Callable[..., ReplySimulator]]:
     """Factory: start a ReplySimulator (keyword arguments pass through), stopped after the test."""
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.reply_simulator import ReplySimulator
 
     started: list[ReplySimulator] = []
 

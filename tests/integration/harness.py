@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
-from local.aws_stack import delete_messages, receive_batch, send_messages, sqs_event_from_messages
+from local.stand_ins.aws_stack import delete_messages, receive_batch, send_messages, sqs_event_from_messages
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from local.aws_stack import LocalStack
-    from local.lambda_context import LocalLambdaContext
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.lambda_context import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = ROOT / "events"

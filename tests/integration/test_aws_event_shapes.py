@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.aws_stack import (
+from local.stand_ins.aws_stack import (
     drain_queue,
     function_environment,
     provision,
@@ -20,16 +20,16 @@ from local.aws_stack import (
     sqs_event_from_messages,
     unique_name_prefix,
 )
-from local.reply_simulator import Fault
+from local.stand_ins.reply_simulator import Fault
 from tests.integration.harness import details_by_request, invoke_with_sqs, outcomes, validate_results_detail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import LocalStack, MotoServer
-    from local.lambda_context import LocalLambdaContext
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.lambda_context import LocalLambdaContext
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 

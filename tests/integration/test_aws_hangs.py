@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-from local.aws_stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, RESULTS_EVENT_SOURCE
-from local.fault_proxy import FaultProxy
-from local.lambda_context import LocalLambdaContext
+from local.stand_ins.aws_stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, RESULTS_EVENT_SOURCE
+from local.stand_ins.fault_proxy import FaultProxy
+from local.stand_ins.lambda_context import LocalLambdaContext
 from sequence_archiver.api_key import SecretsManagerApiKey
 from sequence_archiver.dead_letters import DeadLetterQueue
 from sequence_archiver.deadline import Deadline
@@ -36,7 +36,7 @@ from sequence_archiver.wiring import AWS_CLIENT_CONFIG
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from local.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
 
 pytestmark = pytest.mark.integration
 

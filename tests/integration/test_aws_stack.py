@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from local.aws_stack import (
+from local.stand_ins.aws_stack import (
     DEFAULT_MAX_RECEIVE_COUNT,
     DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
     RESULTS_DETAIL_TYPE,
@@ -25,7 +25,7 @@ from local.aws_stack import (
     sqs_event_from_messages,
     start_moto_server,
 )
-from local.lambda_context import LocalLambdaContext
+from local.stand_ins.lambda_context import LocalLambdaContext
 
 pytestmark = pytest.mark.integration
 
@@ -148,7 +148,7 @@ def test_a_results_event_put_on_the_bus_arrives_in_the_sink(aws_stack: LocalStac
 
 
 def test_stacks_do_not_see_each_other_s_messages(moto_server: MotoServer, aws_stack: LocalStack) -> None:
-    from local.aws_stack import provision, unique_name_prefix
+    from local.stand_ins.aws_stack import provision, unique_name_prefix
 
     other = provision(moto_server.endpoint_url, api_key="other", name_prefix=unique_name_prefix("it"))
     _put_result(other, {"requestId": "elsewhere"})

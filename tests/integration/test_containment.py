@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.aws_stack import drain_queue, read_results_events
+from local.stand_ins.aws_stack import drain_queue, read_results_events
 from tests.integration.harness import details_by_request, invoke_with_sqs, outcomes, validate_results_detail
 from tests.integration.hostile_inputs import HOSTILE_DIRECT_PAYLOADS, HOSTILE_SQS_BODIES
 
@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import LocalStack
-    from local.lambda_context import LocalLambdaContext
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.lambda_context import LocalLambdaContext
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 

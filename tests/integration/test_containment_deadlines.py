@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.aws_stack import read_results_events, receive_batch, send_messages, sqs_event_from_messages
-from local.fault_proxy import FaultProxy
-from local.reply_simulator import Fault
+from local.stand_ins.aws_stack import read_results_events, receive_batch, send_messages, sqs_event_from_messages
+from local.stand_ins.fault_proxy import FaultProxy
+from local.stand_ins.reply_simulator import Fault
 from tests.integration.harness import details_by_request, outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import ModuleType
 
-    from local.aws_stack import LocalStack, MotoServer
-    from local.lambda_context import LocalLambdaContext
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.lambda_context import LocalLambdaContext
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.aws_stack import read_results_events
-from local.reply_simulator import Fault
+from local.stand_ins.aws_stack import read_results_events
+from local.stand_ins.reply_simulator import Fault
 from tests.integration.harness import details_by_request, load_event, outcomes, validate_results_detail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import LocalStack
-    from local.lambda_context import LocalLambdaContext
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.lambda_context import LocalLambdaContext
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 

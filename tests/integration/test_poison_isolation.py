@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.aws_stack import (
+from local.stand_ins.aws_stack import (
     QueueSettings,
     drain_queue,
     function_environment,
@@ -18,17 +18,17 @@ from local.aws_stack import (
     unique_name_prefix,
     variables_to_unset,
 )
-from local.event_source import EventSourceMapping
-from local.reply_simulator import Fault
+from local.stand_ins.event_source import EventSourceMapping
+from local.stand_ins.reply_simulator import Fault
 from tests.integration.harness import outcomes, validate_results_detail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import MotoServer
-    from local.event_source import BatchOutcome
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import MotoServer
+    from local.stand_ins.event_source import BatchOutcome
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 import urllib3
 from pydantic import SecretStr
 
-from local.reply_simulator import Fault
+from local.stand_ins.reply_simulator import Fault
 from sequence_archiver.deadline import Deadline
 from sequence_archiver.exceptions import (
     ReplyMalformedResponseError,
@@ -29,7 +29,7 @@ from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 BULK_PATH = "/v3/sequences/archive"

@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from local.reply_simulator import (
+from local.stand_ins.reply_simulator import (
     ALL_SCOPES,
     SCOPE_OPERATE,
     SCOPE_READ,
@@ -34,12 +34,12 @@ from local.reply_simulator import (
     RateLimit,
     ReplySimulator,
 )
-from local.reply_simulator import __main__ as simulator_cli
+from local.stand_ins.reply_simulator import __main__ as simulator_cli
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).parents[2]
-SPEC_PATH = REPO_ROOT / "local" / "reply_simulator" / "openapi" / "openapi-excerpt.yaml"
+SPEC_PATH = REPO_ROOT / "local" / "stand_ins" / "reply_simulator" / "openapi" / "openapi-excerpt.yaml"
 SPEC_URI = "urn:reply-api-openapi-excerpt"
 KEY = "test-key"
 PROBLEM = "application/problem+json"
@@ -1166,7 +1166,17 @@ def test_stop_closes_kept_alive_connections(make_api: Callable[..., Api]) -> Non
 
 def test_cli_serves_until_interrupted() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.reply_simulator", "--port", "0", "--api-key", "cli-key", "--rate-limit", "none"],
+        [
+            sys.executable,
+            "-m",
+            "local.stand_ins.reply_simulator",
+            "--port",
+            "0",
+            "--api-key",
+            "cli-key",
+            "--rate-limit",
+            "none",
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

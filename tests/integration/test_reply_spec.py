@@ -1,5 +1,5 @@
 """Reply's spec to the letter, through the real handler: the archiver works whether Reply answers as its spec
-documents or as the simulator assumes (local/reply_simulator/assumptions.py), with either 401 body, with a
+documents or as the simulator assumes (local/stand_ins/reply_simulator/assumptions.py), with either 401 body, with a
 bulk size limit smaller than REPLY_BULK_MAX_IDS, and with or without the `x-rate-limit-*` headers."""
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import urllib3
 
-from local.aws_stack import read_results_events
-from local.reply_simulator import Assumptions, RateLimit
+from local.stand_ins.aws_stack import read_results_events
+from local.stand_ins.reply_simulator import Assumptions, RateLimit
 from tests.integration.harness import details_by_request, invoke_with_sqs, outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import LocalStack
-    from local.lambda_context import LocalLambdaContext
-    from local.reply_simulator import ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.lambda_context import LocalLambdaContext
+    from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
 ALL_SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})

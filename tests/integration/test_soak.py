@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.aws_stack import QueueSettings, provision, send_messages, unique_name_prefix, variables_to_unset
-from local.event_source import EventSourceMapping, event_source_settings_from_template
-from local.soak import FAULT_STEPS, IDEMPOTENCY_VARIABLE, SoakConfig, idempotency_supported, run_soak
-from local.soak_phases import ALLOWED_OVERRUN_SECONDS
+from local.scenarios.soak import FAULT_STEPS, IDEMPOTENCY_VARIABLE, SoakConfig, idempotency_supported, run_soak
+from local.scenarios.soak_phases import ALLOWED_OVERRUN_SECONDS
+from local.stand_ins.aws_stack import QueueSettings, provision, send_messages, unique_name_prefix, variables_to_unset
+from local.stand_ins.event_source import EventSourceMapping, event_source_settings_from_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import LocalStack, MotoServer
-    from local.lambda_context import LocalLambdaContext
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.lambda_context import LocalLambdaContext
 
 pytestmark = pytest.mark.integration
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.aws_stack import variables_to_unset
-from local.soak_backlog import BacklogConfig, ledger_table, run_backlog
+from local.scenarios.soak_backlog import BacklogConfig, ledger_table, run_backlog
+from local.stand_ins.aws_stack import variables_to_unset
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    from local.aws_stack import MotoServer
+    from local.stand_ins.aws_stack import MotoServer
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.aws_stack import function_environment, provision, read_results_events, start_moto_server, unique_name_prefix
-from local.reply_simulator import ReplySimulator
+from local.stand_ins.aws_stack import (
+    function_environment,
+    provision,
+    read_results_events,
+    start_moto_server,
+    unique_name_prefix,
+)
+from local.stand_ins.reply_simulator import ReplySimulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from local.reply_simulator.messages import HttpResponse, json_response, problem_response
-from local.reply_simulator.models import Fault
+from local.stand_ins.reply_simulator.messages import HttpResponse, json_response, problem_response
+from local.stand_ins.reply_simulator.models import Fault
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.reply_simulator.messages import HttpRequest
-    from local.reply_simulator.simulator import ReplySimulator
+    from local.stand_ins.reply_simulator.messages import HttpRequest
+    from local.stand_ins.reply_simulator.simulator import ReplySimulator
 
 ADMIN_PREFIX = "/__sim"
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from local.reply_simulator.models import SimulatedSequence
+    from local.stand_ins.reply_simulator.models import SimulatedSequence
 
 JSON_CONTENT_TYPE: Final = "application/json"
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"

@@ -17,10 +17,10 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
-from local.reply_simulator import rules
-from local.reply_simulator.assumptions import Assumptions
-from local.reply_simulator.faults import FaultQueue
-from local.reply_simulator.messages import (
+from local.stand_ins.reply_simulator import rules
+from local.stand_ins.reply_simulator.assumptions import Assumptions
+from local.stand_ins.reply_simulator.faults import FaultQueue
+from local.stand_ins.reply_simulator.messages import (
     HttpResponse,
     json_response,
     problem_response,
@@ -29,7 +29,7 @@ from local.reply_simulator.messages import (
     too_many_requests_response,
     validation_response,
 )
-from local.reply_simulator.models import (
+from local.stand_ins.reply_simulator.models import (
     KEY_OWNER_USER_ID,
     MAX_SEQUENCE_ID,
     MIN_SEQUENCE_ID,
@@ -40,13 +40,13 @@ from local.reply_simulator.models import (
     RecordedRequest,
     SimulatedSequence,
 )
-from local.reply_simulator.rate_limiter import SlidingWindowRateLimiter
+from local.stand_ins.reply_simulator.rate_limiter import SlidingWindowRateLimiter
 
 if TYPE_CHECKING:
-    from local.reply_simulator.messages import HttpRequest
-    from local.reply_simulator.models import Fault, RateLimit
-    from local.reply_simulator.rate_limiter import RateDecision
-    from local.reply_simulator.store import SequenceStore
+    from local.stand_ins.reply_simulator.messages import HttpRequest
+    from local.stand_ins.reply_simulator.models import Fault, RateLimit
+    from local.stand_ins.reply_simulator.rate_limiter import RateDecision
+    from local.stand_ins.reply_simulator.store import SequenceStore
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 
 Everything runs on 127.0.0.1: a moto server, a fault proxy in front of it (the function reaches EventBridge,
 Secrets Manager, SQS and DynamoDB through it), the Reply simulator (429, 5xx, slow and dropped responses,
-malformed bodies, a key rotation) and the real handler, driven by local.event_source exactly as Lambda's SQS
+malformed bodies, a key rotation) and the real handler, driven by local.stand_ins.event_source exactly as Lambda's SQS
 poller would drive it. The queue is provisioned with a short visibility timeout (and the function with a
 matching short timeout) so retries and the redrive to the dead-letter queue happen in seconds;
 maxReceiveCount is the template's.
 
-Two containment phases (local/soak_phases.py) ride along: poison IDs (500 on every call) hidden inside
+Two containment phases (local/scenarios/soak_phases.py) ride along: poison IDs (500 on every call) hidden inside
 healthy multi-ID requests of the traffic, and, once the traffic has drained, one hanging or dripping endpoint
 at a time (Reply's headers or body, EventBridge, Secrets Manager, SQS, DynamoDB) for a batch or two of fresh
 requests. Every invocation's time used is measured against the time it had.
@@ -38,23 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from local.aws_stack import (
-    DEFAULT_REGION,
-    QueueSettings,
-    create_idempotency_table,
-    drain_queue,
-    function_environment,
-    provision,
-    queue_settings_from_template,
-    read_results_events,
-    start_moto_server,
-    unique_name_prefix,
-    variables_to_unset,
-)
-from local.event_source import DrainOutcome, EventSourceMapping, event_source_settings_from_template
-from local.fault_proxy import FaultProxy, ProxyCounters
-from local.reply_simulator import ALL_SCOPES, DEFAULT_RATE_LIMIT, Fault, ReplySimulator
-from local.soak_phases import (
+from local.scenarios.soak_phases import (
     HANG_STEPS,
     POISON_STATUS,
     TIMING_HEADERS,
@@ -72,6 +56,22 @@ from local.soak_phases import (
     steps_for_run,
     timing_rows,
 )
+from local.stand_ins.aws_stack import (
+    DEFAULT_REGION,
+    QueueSettings,
+    create_idempotency_table,
+    drain_queue,
+    function_environment,
+    provision,
+    queue_settings_from_template,
+    read_results_events,
+    start_moto_server,
+    unique_name_prefix,
+    variables_to_unset,
+)
+from local.stand_ins.event_source import DrainOutcome, EventSourceMapping, event_source_settings_from_template
+from local.stand_ins.fault_proxy import FaultProxy, ProxyCounters
+from local.stand_ins.reply_simulator import ALL_SCOPES, DEFAULT_RATE_LIMIT, Fault, ReplySimulator
 from sequence_archiver.archive_request import ArchiveRequest, InvalidSequenceId, parse_message_body
 from sequence_archiver.exceptions import InvalidRequestError
 
@@ -81,13 +81,13 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from local.aws_stack import LocalStack
-    from local.event_source import BatchOutcome
-    from local.reply_simulator import RecordedRequest
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.event_source import BatchOutcome
+    from local.stand_ins.reply_simulator import RecordedRequest
 
 logger = logging.getLogger(__name__)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = PROJECT_DIR / "functions" / "archive_sequences"
 IDEMPOTENCY_VARIABLE = "IDEMPOTENCY_TABLE_NAME"
 FINAL_OUTCOMES = ("archived", "already_archived", "not_found", "forbidden", "conflict", "invalid")
@@ -1114,7 +1114,7 @@ def fault_rows(reports: Sequence[SoakReport]) -> list[list[object]]:
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.soak", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m local.scenarios.soak", description=__doc__.splitlines()[0])
     defaults = SoakConfig()
     parser.add_argument(
         "--ids", type=int, default=defaults.ids, help="distinct valid IDs to send (default %(default)s)"

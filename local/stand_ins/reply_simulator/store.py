@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from local.reply_simulator.models import (
+from local.stand_ins.reply_simulator.models import (
     KEY_OWNER_USER_ID,
     MAX_SEQUENCE_ID,
     MIN_SEQUENCE_ID,
@@ -18,7 +18,7 @@ from local.reply_simulator.models import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from local.reply_simulator.rules import ActionFailure
+    from local.stand_ins.reply_simulator.rules import ActionFailure
 
     SequenceRule = Callable[[SimulatedSequence | None, int], SimulatedSequence | ActionFailure]
 

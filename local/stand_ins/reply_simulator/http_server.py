@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
-from local.reply_simulator.messages import HttpRequest, HttpResponse, problem_response
+from local.stand_ins.reply_simulator.messages import HttpRequest, HttpResponse, problem_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -6,26 +6,26 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from local.background import BackgroundService
-from local.reply_simulator.admin import ADMIN_PREFIX, handle_admin
-from local.reply_simulator.api import ApiSettings, ReplyApi
-from local.reply_simulator.assumptions import Assumptions
-from local.reply_simulator.http_server import SimulatorHTTPServer
-from local.reply_simulator.messages import problem_response
-from local.reply_simulator.models import (
+from local.stand_ins.background import BackgroundService
+from local.stand_ins.reply_simulator.admin import ADMIN_PREFIX, handle_admin
+from local.stand_ins.reply_simulator.api import ApiSettings, ReplyApi
+from local.stand_ins.reply_simulator.assumptions import Assumptions
+from local.stand_ins.reply_simulator.http_server import SimulatorHTTPServer
+from local.stand_ins.reply_simulator.messages import problem_response
+from local.stand_ins.reply_simulator.models import (
     ALL_SCOPES,
     DEFAULT_API_KEY,
     DEFAULT_RATE_LIMIT,
     KEY_OWNER_USER_ID,
 )
-from local.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
+from local.stand_ins.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
-    from local.reply_simulator.messages import HttpRequest, HttpResponse
-    from local.reply_simulator.models import Fault, RateLimit, RecordedRequest, SimulatedSequence
+    from local.stand_ins.reply_simulator.messages import HttpRequest, HttpResponse
+    from local.stand_ins.reply_simulator.models import Fault, RateLimit, RecordedRequest, SimulatedSequence
 
 logger = logging.getLogger(__name__)
 

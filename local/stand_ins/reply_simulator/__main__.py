@@ -1,4 +1,4 @@
-"""Run the Reply simulator until Ctrl-C: `python -m local.reply_simulator --port 8080`."""
+"""Run the Reply simulator until Ctrl-C: `python -m local.stand_ins.reply_simulator --port 8080`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from local.reply_simulator import rules
-from local.reply_simulator.api import UNAUTHORIZED_BODIES
-from local.reply_simulator.assumptions import Assumptions
-from local.reply_simulator.models import ALL_SCOPES, DEFAULT_API_KEY, DEFAULT_RATE_LIMIT, RateLimit, SimulatedSequence
-from local.reply_simulator.simulator import ReplySimulator
-from local.reply_simulator.store import DEFAULT_SEED, SeedGroup, make_sequence
+from local.stand_ins.reply_simulator import rules
+from local.stand_ins.reply_simulator.api import UNAUTHORIZED_BODIES
+from local.stand_ins.reply_simulator.assumptions import Assumptions
+from local.stand_ins.reply_simulator.models import (
+    ALL_SCOPES,
+    DEFAULT_API_KEY,
+    DEFAULT_RATE_LIMIT,
+    RateLimit,
+    SimulatedSequence,
+)
+from local.stand_ins.reply_simulator.simulator import ReplySimulator
+from local.stand_ins.reply_simulator.store import DEFAULT_SEED, SeedGroup, make_sequence
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,7 +42,7 @@ def parse_rate_limit(text: str) -> RateLimit | None:
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m local.reply_simulator",
+        prog="python -m local.stand_ins.reply_simulator",
         description="Serve a local Reply API v3 simulator (sequence operations) until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")

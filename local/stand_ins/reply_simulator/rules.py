@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
-from local.reply_simulator.assumptions import Assumptions
-from local.reply_simulator.models import KEY_OWNER_USER_ID
+from local.stand_ins.reply_simulator.assumptions import Assumptions
+from local.stand_ins.reply_simulator.models import KEY_OWNER_USER_ID
 
 if TYPE_CHECKING:
-    from local.reply_simulator.models import SimulatedSequence
+    from local.stand_ins.reply_simulator.models import SimulatedSequence
 
 ACTIVE_DETAIL: Final = "Sequence is active. Pause it first: archiving removes every contact currently in it."
 SALES_AGENT_DETAIL: Final = "This action is not allowed on a sales-agent sequence."

@@ -4,7 +4,7 @@
 ones, only time is compressed: Reply's hour lasts `hour_seconds`; an invocation lasts 1.5 s with a 0.2 s
 safety margin (the same 1/12 of the window that 300 s is of an hour); the request queue redrives after
 `maxReceiveCount` 5 receives. Everything runs on 127.0.0.1: a moto server, the Reply simulator with the
-same hourly limit, and `local/event_source.py` driving the real handler as Lambda's SQS poller would.
+same hourly limit, and `local/stand_ins/event_source.py` driving the real handler as Lambda's SQS poller would.
 
 What must hold: no healthy message is dead-lettered, every healthy ID is archived, results events report
 every ID final exactly once, calls that name an ID already archived are at most 5% of all calls, and the
@@ -25,7 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from local.aws_stack import (
+from local.scenarios.soak import fresh_handler
+from local.stand_ins.aws_stack import (
     QueueSettings,
     drain_queue,
     function_environment,
@@ -36,15 +37,14 @@ from local.aws_stack import (
     unique_name_prefix,
     variables_to_unset,
 )
-from local.event_source import EventSourceMapping
-from local.reply_simulator import ALL_SCOPES, Fault, RateLimit, ReplySimulator
-from local.soak import fresh_handler
+from local.stand_ins.event_source import EventSourceMapping
+from local.stand_ins.reply_simulator import ALL_SCOPES, Fault, RateLimit, ReplySimulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import ModuleType
 
-    from local.reply_simulator.models import RecordedRequest
+    from local.stand_ins.reply_simulator.models import RecordedRequest
 
 FIRST_ID = 700_001
 MAX_REPEATED_CALL_SHARE = 0.05
@@ -271,7 +271,7 @@ def replace_environment(environment: dict[str, str]) -> None:
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.soak_backlog", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m local.scenarios.soak_backlog", description=__doc__.splitlines()[0])
     parser.add_argument("--modes", choices=["both", "single", "bulk"], default="both")
     parser.add_argument("--hour-seconds", type=float, default=18.0, help="how long Reply's hour lasts (default 18)")
     return parser.parse_args(argv)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from local.reply_simulator.models import Fault
+    from local.stand_ins.reply_simulator.models import Fault
 
 
 @dataclass(slots=True)

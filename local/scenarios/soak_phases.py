@@ -22,16 +22,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from local.reply_simulator import ALL_SCOPES, Fault
+from local.stand_ins.reply_simulator import ALL_SCOPES, Fault
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from local.aws_stack import LocalStack
-    from local.event_source import BatchOutcome, DrainOutcome, EventSourceMapping
-    from local.fault_proxy import FaultProxy
-    from local.reply_simulator import RecordedRequest, ReplySimulator
+    from local.stand_ins.aws_stack import LocalStack
+    from local.stand_ins.event_source import BatchOutcome, DrainOutcome, EventSourceMapping
+    from local.stand_ins.fault_proxy import FaultProxy
+    from local.stand_ins.reply_simulator import RecordedRequest, ReplySimulator
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from local.aws_stack import (
+from local.stand_ins.aws_stack import (
     LocalStack,
     delete_messages,
     drain_queue,
@@ -33,7 +33,7 @@ from local.aws_stack import (
     unique_name_prefix,
     variables_to_unset,
 )
-from local.lambda_context import LocalLambdaContext
+from local.stand_ins.lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENTS_DIR = PROJECT_DIR / "events"
 FUNCTION_DIR = PROJECT_DIR / "functions" / "archive_sequences"
 SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
@@ -398,7 +398,7 @@ def _import_handler() -> tuple[ModuleType, type[Exception], str]:
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local.scenarios.demo", description=__doc__)
     parser.add_argument(
         "--fail-sequence-id",
         type=int,
@@ -412,7 +412,7 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story, told in order
     """Run the sample events end to end and print what happened; 0 unless something unexpected did."""
-    from local.reply_simulator import Fault, ReplySimulator
+    from local.stand_ins.reply_simulator import Fault, ReplySimulator
 
     arguments = _parse_arguments(argv)
     api_key = "rk_demo_" + secrets.token_hex(16)

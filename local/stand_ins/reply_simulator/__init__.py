@@ -54,13 +54,13 @@ Other choices where the spec is silent (no undocumented code involved):
   ``POST /__sim/settings`` show and change the answer settings (401 body, bulk limit, latency,
   rate-limit headers, assumptions) while the simulator runs.
 
-Run it by hand with ``python -m local.reply_simulator --port 8080`` (``--help`` lists the options).
+Run it by hand with ``python -m local.stand_ins.reply_simulator --port 8080`` (``--help`` lists the options).
 """
 
 from __future__ import annotations
 
-from local.reply_simulator.assumptions import Assumptions
-from local.reply_simulator.models import (
+from local.stand_ins.reply_simulator.assumptions import Assumptions
+from local.stand_ins.reply_simulator.models import (
     ALL_SCOPES,
     DEFAULT_API_KEY,
     DEFAULT_RATE_LIMIT,
@@ -72,8 +72,8 @@ from local.reply_simulator.models import (
     RecordedRequest,
     SimulatedSequence,
 )
-from local.reply_simulator.simulator import ReplySimulator
-from local.reply_simulator.store import DEFAULT_SEED, SeedGroup
+from local.stand_ins.reply_simulator.simulator import ReplySimulator
+from local.stand_ins.reply_simulator.store import DEFAULT_SEED, SeedGroup
 
 __all__ = [
     "ALL_SCOPES",

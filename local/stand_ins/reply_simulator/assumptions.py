@@ -12,11 +12,11 @@ documented 409 code, ``sequenceAction.archived``, is never borrowed for a sequen
 
 Each field's docstring says what is assumed, what the spec says instead, and the documented answer given
 when the switch is off. Switch them with ``ReplySimulator(assumptions=...)``, ``Assumptions.spec_only()``,
-``python -m local.reply_simulator --spec-only`` (or ``--no-assume NAME``), or while running with
+``python -m local.stand_ins.reply_simulator --spec-only`` (or ``--no-assume NAME``), or while running with
 ``POST /__sim/settings {"assumptions": {"<name>": false}}``.
 
 Other behaviour the spec leaves open but that involves no undocumented code (request order, what the list
-shows, scopes being exact...) is described in the package docstring (local/reply_simulator/__init__.py).
+shows, scopes being exact...) is described in the package docstring (local/stand_ins/reply_simulator/__init__.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from local.aws_stack import (
+from local.stand_ins.aws_stack import (
     TEMPLATE_PATH,
     LocalStackError,
     load_cloudformation_yaml,
@@ -30,7 +30,7 @@ from local.aws_stack import (
     resolve_int,
     sqs_event_from_messages,
 )
-from local.lambda_context import LocalLambdaContext
+from local.stand_ins.lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from local.aws_stack import LocalStack
+    from local.stand_ins.aws_stack import LocalStack
 
     Handler = Callable[[dict[str, Any], LocalLambdaContext], Any]
 

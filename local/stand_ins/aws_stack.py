@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
-from local.background import BackgroundService
+from local.stand_ins.background import BackgroundService
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +35,7 @@ RESULTS_EVENT_SOURCE = "reply.sequence-archiver"
 RESULTS_DETAIL_TYPE = "Sequence Archive Results"
 DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto accepts any credentials; this one is public
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 QUEUE_LOGICAL_ID = "ArchiveRequestsQueue"
 
 # Used when template.yaml is missing or does not state a plain value. 2100 s is the AWS guidance of six

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from local.reply_simulator.models import RateLimit
+    from local.stand_ins.reply_simulator.models import RateLimit
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from local.background import BackgroundService
+from local.stand_ins.background import BackgroundService
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
