@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import RetryPolicy
+from sequence_archiver.settings import Settings
 from sequence_archiver_cli.aws import AwsOptions
 from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode
 from sequence_archiver_cli.id_input import InputSources
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 _LOG_HANDLER_NAME = "sequence-archiver-cli"
+
+
+def function_default(field_name: str) -> Any:
+    """The function's own default for a setting (the Settings model), so the command line never repeats it."""
+    return Settings.model_fields[field_name].default
 
 
 @dataclass(frozen=True)
@@ -179,28 +185,28 @@ def reply_options() -> Parser:
     group.add_argument(
         "--max-attempts",
         type=bounded_int(1, 10),
-        default=4,
+        default=function_default("reply_max_attempts"),
         metavar="N",
         help="attempts per Reply call on 429, 5xx, timeouts and dropped connections (default: %(default)s)",
     )
     group.add_argument(
         "--rate-limit-per-minute",
         type=bounded_int(0, 100_000),
-        default=100,
+        default=function_default("rate_limit_per_minute"),
         metavar="N",
         help="calls a minute this run may make with the key; 0 = no limit (default: %(default)s, Reply's limit)",
     )
     group.add_argument(
         "--rate-limit-per-hour",
         type=bounded_int(0, 1_000_000),
-        default=3000,
+        default=function_default("rate_limit_per_hour"),
         metavar="N",
         help="calls an hour; 0 = no limit (default: %(default)s, Reply's limit)",
     )
     group.add_argument(
         "--rate-limit-time-scale",
         type=time_scale,
-        default=1.0,
+        default=function_default("rate_limit_time_scale"),
         metavar="F",
         help="shrink the minute and hour windows by F (testing against a simulator only; default: %(default)s)",
     )

@@ -1,18 +1,86 @@
-"""Plain-text tables, capped lists and a progress indicator on stderr."""
+"""How every command writes: one --output switch, tables that fit the terminal, CSV and JSON lines, and progress.
+
+The words of --output are the same on every command (`table`, `json`, `jsonl`, `csv`, `ids`); each command offers
+those that apply to it. Progress (done/total, rate, ETA) goes to stderr through tqdm, and only when stderr is a
+terminal, so pipes and logs get nothing but the command's own output.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, TextIO
+import csv
+import io
+import json
+import os
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tqdm import tqdm
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    import argparse
+    from collections.abc import Mapping, Sequence
 
     from sequence_archiver_cli.id_input import RejectedValue
 
 REJECTED_SHOWN = 20
-_BAR_WIDTH = 30
-_TTY_REDRAW_SECONDS = 0.1
+_MIN_FITTED_COLUMN = 12  # a column cut to fit the terminal keeps at least this many characters
+_COLUMN_GAP = 2
+_PROGRESS_REDRAW_SECONDS = 0.2
+
+
+class OutputFormat(StrEnum):
+    """The words of --output, the same on every command."""
+
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+    IDS = "ids"
+
+
+_MEANINGS = {
+    OutputFormat.TABLE: "table: columns for a person",
+    OutputFormat.JSON: "json: one document",
+    OutputFormat.JSONL: "jsonl: a JSON object per line",
+    OutputFormat.CSV: "csv: a header row and a row per item",
+    OutputFormat.IDS: "ids: sequence IDs only, one per line",
+}
+
+
+def add_output_option(
+    parser: argparse.ArgumentParser,
+    *,
+    choices: Sequence[OutputFormat],
+    default: OutputFormat,
+    ids_meaning: str | None = None,
+) -> None:
+    """--output (alias --format) with the formats that apply to this command; the value lands in `args.output`."""
+    meanings = [_MEANINGS[choice] for choice in choices]
+    if ids_meaning is not None and OutputFormat.IDS in choices:
+        meanings[list(choices).index(OutputFormat.IDS)] = f"ids: {ids_meaning}"
+    parser.add_argument(
+        "--output",
+        "--format",
+        dest="output",
+        type=OutputFormat,
+        choices=list(choices),
+        default=default,
+        metavar="{" + ",".join(choices) + "}",
+        help="; ".join(meanings) + f" (default: {default}; --format is an alias)",
+    )
+
+
+def output_width(stream: TextIO, environ: Mapping[str, str]) -> int | None:
+    """The width tables must fit: $COLUMNS, else the terminal's; None when the output is not a terminal."""
+    columns = environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not stream.isatty():
+        return None
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return None
 
 
 def clip(value: object, width: int) -> str:
@@ -21,21 +89,53 @@ def clip(value: object, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "") -> str:
-    """Columns padded to their widest cell; columns holding only numbers are right-aligned."""
+def _fitted_widths(widths: list[int], numeric: list[bool], limit: int) -> list[int]:
+    """Narrow the widest text columns, one character at a time, until the row fits `limit` (numbers are never cut)."""
+    fitted = list(widths)
+    excess = sum(fitted) + _COLUMN_GAP * (len(fitted) - 1) - limit
+    while excess > 0:
+        candidates = [i for i, width in enumerate(fitted) if not numeric[i] and width > _MIN_FITTED_COLUMN]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: fitted[i])
+        fitted[widest] -= 1
+        excess -= 1
+    return fitted
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "", width: int | None = None
+) -> str:
+    """Columns padded to their widest cell, numbers right-aligned; with `width`, text columns are cut to fit it."""
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
     numeric = [bool(cells) and all(row[i].isdigit() for row in cells if row[i]) for i in range(len(headers))]
+    if width is not None:
+        widths = _fitted_widths(widths, numeric, width - len(indent))
 
     def line(values: Sequence[str]) -> str:
         padded = [
-            value.rjust(width) if is_number else value.ljust(width)
+            clip(value, width).rjust(width) if is_number else clip(value, width).ljust(width)
             for value, width, is_number in zip(values, widths, numeric, strict=True)
         ]
-        return (indent + "  ".join(padded)).rstrip()
+        return (indent + (" " * _COLUMN_GAP).join(padded)).rstrip()
 
-    rule = indent + "  ".join("-" * width for width in widths)
+    rule = indent + (" " * _COLUMN_GAP).join("-" * width for width in widths)
     return "\n".join([line(headers), rule, *(line(row) for row in cells)])
+
+
+def csv_text(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """RFC 4180 CSV with a header row (None is an empty cell), without the final newline."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+    return buffer.getvalue().rstrip("\n")
+
+
+def json_line(document: Any) -> str:
+    """One compact JSON object on one line (for --output jsonl)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def rejected_lines(rejected: Sequence[RejectedValue], *, limit: int = REJECTED_SHOWN) -> list[str]:
@@ -47,59 +147,43 @@ def rejected_lines(rejected: Sequence[RejectedValue], *, limit: int = REJECTED_S
 
 
 class Progress:
-    """A progress bar on a terminal; elsewhere a plain line every `interval_seconds`."""
+    """done/total, rate and ETA on stderr while a command works: a tqdm bar, drawn only when `stream` is a terminal."""
 
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        label: str,
-        total: int | None,
-        unit: str,
-        enabled: bool = True,
-        interval_seconds: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stream = stream
-        self._label = label
-        self._total = total
-        self._unit = unit
-        self._enabled = enabled
-        self._tty = enabled and stream.isatty()
-        self._interval = _TTY_REDRAW_SECONDS if self._tty else interval_seconds
-        self._clock = clock
-        self._last_shown = clock()
-        self._drawn = False
+    def __init__(self, stream: TextIO, *, label: str, total: int | None, unit: str, enabled: bool = True) -> None:
+        self.shown = enabled and stream.isatty()
+        self._bar: tqdm[Any] = tqdm(
+            total=total,
+            desc=label,
+            unit=f" {unit}",
+            file=stream,
+            disable=not self.shown,
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=_PROGRESS_REDRAW_SECONDS,
+        )
+
+    def set_total(self, total: int | None) -> None:
+        """The total became known (or changed): the bar shows a fraction and an ETA from now on."""
+        if self.shown:
+            self._bar.total = total
+            self._bar.refresh()
 
     def update(self, done: int, *, note: str = "") -> None:
-        """Show that `done` units are done (drawn at most every interval)."""
-        if not self._enabled:
+        """`done` units are done; `note` is shown after the counts."""
+        if not self.shown:
             return
-        now = self._clock()
-        if now - self._last_shown < self._interval and not (self._tty and done == self._total):
-            return
-        self._last_shown = now
-        if self._tty:
-            self._stream.write("\r\033[K" + self._text(done, note, bar=True))
-            self._drawn = True
-        else:
-            self._stream.write(self._text(done, note, bar=False) + "\n")
-        self._stream.flush()
+        if note:
+            self._bar.set_postfix_str(note, refresh=False)
+        self._bar.update(done - self._bar.n)
+        if self._bar.total is not None and done >= self._bar.total:
+            self._bar.refresh()  # the last step is always drawn, whatever the redraw interval
 
     def finish(self) -> None:
-        """Clear the bar (the summary follows on its own lines)."""
-        if self._drawn:
-            self._stream.write("\r\033[K")
-            self._stream.flush()
-            self._drawn = False
+        """Clear the bar: the summary follows on its own lines."""
+        self._bar.close()
 
-    def _text(self, done: int, note: str, *, bar: bool) -> str:
-        suffix = f"  {note}" if note else ""
-        if not self._total:
-            return f"{self._label}: {done} {self._unit}{suffix}"
-        fraction = min(1.0, done / self._total)
-        counts = f"{done}/{self._total} {self._unit} ({fraction:.0%})"
-        if not bar:
-            return f"{self._label}: {counts}{suffix}"
-        filled = round(fraction * _BAR_WIDTH)
-        return f"{self._label} [{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {counts}{suffix}"
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.finish()

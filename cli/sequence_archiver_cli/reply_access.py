@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sequence_archiver.api_key import SecretsManagerApiKey, parse_secret_string
 from sequence_archiver.exceptions import ApiKeyError, ApiKeyMalformedError
-from sequence_archiver.settings import validate_reply_base_url
+from sequence_archiver.settings import Settings, validate_reply_base_url
 from sequence_archiver_cli.aws import describe_aws_error, secretsmanager_client
 from sequence_archiver_cli.errors import UnavailableError, UsageError
 
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from sequence_archiver_cli.aws import AwsOptions
 
 DEFAULT_API_KEY_VARIABLE = "REPLY_API_KEY"
-DEFAULT_BASE_URL = "https://api.reply.io"
-SECRET_MAX_AGE_SECONDS = 300
+DEFAULT_BASE_URL: str = Settings.model_fields["reply_api_base_url"].default
+SECRET_MAX_AGE_SECONDS: int = Settings.model_fields["secret_max_age_seconds"].default
 
 
 class StaticApiKey:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver_cli.output import Progress
+from sequence_archiver_cli.output import Progress, csv_text, table
 from sequence_archiver_cli.sequence_listing import SequenceFilter, SequenceItem
 
 if TYPE_CHECKING:
@@ -110,21 +110,41 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_is_a_bar_on_a_terminal_and_periodic_lines_elsewhere() -> None:
-    now = [0.0]
+def test_progress_shows_done_total_rate_and_eta_on_a_terminal_and_nothing_elsewhere() -> None:
     terminal, pipe = FakeTerminal(), io.StringIO()
-    bar = Progress(terminal, label="enqueue", total=200, unit="IDs", clock=lambda: now[0])
-    lines = Progress(pipe, label="enqueue", total=200, unit="IDs", interval_seconds=5, clock=lambda: now[0])
 
-    for done, at in [(50, 1.0), (100, 3.0), (200, 6.0)]:
-        now[0] = at
-        bar.update(done)
-        lines.update(done)
-    bar.finish()
+    for stream in (terminal, pipe):
+        progress = Progress(stream, label="enqueue", total=200, unit="IDs")
+        progress.update(50)
+        progress.set_total(400)
+        progress.update(400, note="last: message 4")
+        progress.finish()
 
-    assert "enqueue [###############...............] 100/200 IDs (50%)" in terminal.getvalue()
-    assert terminal.getvalue().endswith("\r\033[K")
-    assert pipe.getvalue() == "enqueue: 200/200 IDs (100%)\n"
+    drawn = terminal.getvalue()
+    assert "enqueue" in drawn
+    assert "400/400" in drawn
+    assert "IDs/s" in drawn
+    assert "<" in drawn  # elapsed<remaining: the ETA
+    assert "last: message 4" in drawn
+    assert pipe.getvalue() == ""
+
+
+def test_tables_fit_the_width_they_are_given_cutting_text_never_numbers() -> None:
+    rows = [[101, "failed", 500, "Reply answered 500 Internal Server Error: " + "x" * 80]]
+
+    wide = table(["sequenceId", "outcome", "http", "detail"], rows)
+    narrow = table(["sequenceId", "outcome", "http", "detail"], rows, width=60)
+
+    assert max(map(len, wide.splitlines())) > 100
+    assert max(map(len, narrow.splitlines())) <= 60
+    assert narrow.splitlines()[2].startswith("       101  failed    500  Reply answered 500")
+    assert narrow.splitlines()[2].endswith("…")
+
+
+def test_csv_quotes_what_needs_quoting() -> None:
+    assert csv_text(["sequenceId", "error"], [[1, 'said "no", twice'], [2, None]]) == (
+        'sequenceId,error\n1,"said ""no"", twice"\n2,'
+    )
 
 
 def test_created_before_lists_oldest_first_and_stops_at_the_bound() -> None:

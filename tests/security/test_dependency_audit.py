@@ -59,11 +59,30 @@ def test_the_lock_holds_every_direct_dependency_at_its_chosen_version():
     assert {name: locked.get(name) for name in direct} == direct
 
 
-def test_the_cli_package_declares_the_same_direct_pins_as_the_layer():
+# What only the command line needs (progress bars): declared by the package, never shipped in the Lambda layer.
+CLI_ONLY_PINS = {"tqdm": "4.70.1"}
+
+
+def test_the_cli_package_declares_the_layer_pins_plus_its_own():
     declared = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     as_pins = dict(requirement.split("==") for requirement in declared)
 
-    assert {canonical_name(name): version for name, version in as_pins.items()} == read_pins(DIRECT_PATH)
+    assert {canonical_name(name): version for name, version in as_pins.items()} == {
+        **read_pins(DIRECT_PATH),
+        **CLI_ONLY_PINS,
+    }
+
+
+def test_the_layer_never_ships_what_only_the_cli_needs():
+    locked = read_pins(LOCK_PATH)
+
+    assert not set(CLI_ONLY_PINS) & set(locked)
+
+
+def test_the_development_environment_installs_the_cli_only_pins():
+    lines = (PROJECT_ROOT / "requirements-dev.txt").read_text().splitlines()
+
+    assert {f"{name}=={version}" for name, version in CLI_ONLY_PINS.items()} <= set(lines)
 
 
 def test_the_development_environment_installs_the_lock():
