@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -76,9 +78,13 @@ def test_created_before_stops_paging_at_the_bound(cli: Callable[..., Run], reply
     assert list_calls(reply_simulator) == 2  # oldest first: the second page reaches the bound
 
 
-def test_table_json_and_limit(cli: Callable[..., Run], reply_simulator: ReplySimulator) -> None:
-    table = cli("select", "--base-url", reply_simulator.base_url, "--status", "new", "--format", "table")
-    lines = cli("select", "--base-url", reply_simulator.base_url, "--status", "new", "--format", "json", "--limit", "2")
+def test_every_output_format_and_limit(cli: Callable[..., Run], reply_simulator: ReplySimulator) -> None:
+    base = ("select", "--base-url", reply_simulator.base_url, "--status", "new")
+    table = cli(*base, "--format", "table")  # --format: the old spelling, an alias of --output
+    lines = cli(*base, "--output", "jsonl", "--limit", "2")
+    document = cli(*base, "--output", "json", "--limit", "2")
+    spreadsheet = cli(*base, "--output", "csv")
+    ids = cli(*base, "--output", "ids")
 
     assert table.lines[0].split() == ["id", "status", "archived", "created", "(UTC)", "owner", "name"]
     assert table.lines[2].split()[:5] == ["205", "new", "no", "2024-01-01", "03:25"]
@@ -86,6 +92,22 @@ def test_table_json_and_limit(cli: Callable[..., Run], reply_simulator: ReplySim
     items = [json.loads(line) for line in lines.lines]
     assert [item["id"] for item in items] == [205, 204]
     assert items[0]["name"] == "Seed 205 (new)"
+    assert json.loads(document.out) == {"count": 2, "sequences": items}
+    rows = list(csv.DictReader(io.StringIO(spreadsheet.out)))
+    assert [row["id"] for row in rows] == list(ids.lines)
+    assert rows[0]["name"] == "Seed 205 (new)"
+    assert len(ids.lines) == 5
+
+
+def test_a_table_fits_the_terminal_width(
+    cli: Callable[..., Run], reply_simulator: ReplySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+
+    run = cli("select", "--base-url", reply_simulator.base_url, "--status", "new", "--output", "table")
+
+    assert max(len(line) for line in run.lines) <= 60
+    assert "…" in run.lines[2]
 
 
 def test_pacing_under_a_tiny_rate_limit_sees_no_429(

@@ -20,7 +20,15 @@ from sequence_archiver_cli.common import (
     retry_policy_from,
 )
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
-from sequence_archiver_cli.output import clip, table
+from sequence_archiver_cli.output import (
+    OutputFormat,
+    Progress,
+    add_output_option,
+    csv_text,
+    json_line,
+    output_width,
+    table,
+)
 from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
 from sequence_archiver_cli.sequence_listing import (
     DEFAULT_PAGE_SIZE,
@@ -42,7 +50,8 @@ if TYPE_CHECKING:
 EXAMPLES = """\
 examples:
   sequence-archiver select --status paused --created-before 2025-01-01
-  sequence-archiver select --name "Q3 outreach" --format table
+  sequence-archiver select --name "Q3 outreach" --output table
+  sequence-archiver select --status paused --output csv > paused.csv
   sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
 
 Paging follows Reply's top/skip/hasMore; calls are paced under the key's rate limit like the function's,
@@ -56,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "select",
         parents=[reply_options(), aws_options(), common_options()],
         help="list sequences from Reply (GET /v3/sequences) by status, owner, folder, name, creation date",
-        description="List sequences from Reply and print their IDs (one per line), a table or JSON lines.",
+        description="List sequences from Reply and print their IDs (one per line), a table, JSON, JSON lines or CSV.",
         epilog=epilog(EXAMPLES),
     )
     filters = parser.add_argument_group("filters (combined with AND)")
@@ -77,9 +86,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     archived.add_argument("--include-archived", dest="is_archived", action="store_const", const=None, help="both")
     parser.set_defaults(is_archived=False)
-    parser.add_argument(
-        "--format", choices=("ids", "table", "json"), default="ids", help="ids (default), table, or JSON lines"
+    add_output_option(
+        parser,
+        choices=[OutputFormat.IDS, OutputFormat.TABLE, OutputFormat.JSON, OutputFormat.JSONL, OutputFormat.CSV],
+        default=OutputFormat.IDS,
+        ids_meaning="the sequence IDs, one per line, ready for `enqueue -`",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--limit", type=bounded_int(1), metavar="N", help="stop after N sequences")
     parser.add_argument(
         "--page-size",
@@ -140,16 +153,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
         rate_limiter=rate_limiter_from(args),
         retry_policy=retry_policy_from(args),
     )
+    output: OutputFormat = args.output
+    streamed = output in {OutputFormat.IDS, OutputFormat.JSONL}
     collected: list[SequenceItem] = []
     found = 0
+    progress = Progress(
+        console.stderr, label="select", total=args.limit, unit="sequences", enabled=not args.no_progress
+    )
     try:
         for page in list_sequences(client, sequence_filter, page_size=args.page_size, limit=args.limit):
             found += len(page)
-            if args.format == "table":
+            progress.update(found, note=f"{client.calls} Reply call(s)")
+            if not streamed:
                 collected.extend(page)
                 continue
             for item in page:
-                console.out(str(item.id) if args.format == "ids" else json.dumps(item.to_json(), ensure_ascii=False))
+                console.out(str(item.id) if output is OutputFormat.IDS else json_line(item.to_json()))
             console.stdout.flush()
     except ReplyRefusedError as exc:
         if exc.http_status == 400:
@@ -160,25 +179,36 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UnavailableError(str(exc)) from None
     except RetryableReplyError as exc:
         raise UnavailableError(f"Reply unreachable after retries: {exc}") from None
-    if args.format == "table":
-        console.out(sequences_table(collected))
+    finally:
+        progress.finish()
+    if output is OutputFormat.TABLE:
+        console.out(sequences_table(collected, width=output_width(console.stdout, console.environ)))
+    elif output is OutputFormat.JSON:
+        document = {"count": len(collected), "sequences": [item.to_json() for item in collected]}
+        console.out(json.dumps(document, indent=2, ensure_ascii=False))
+    elif output is OutputFormat.CSV:
+        console.out(csv_text(SEQUENCE_COLUMNS, [sequence_row(item) for item in collected]))
     if args.verbose:
         console.err(f"select: {found} sequence(s) in {client.calls} Reply call(s)")
     return ExitCode.OK
 
 
-def sequences_table(items: list[SequenceItem]) -> str:
-    """ID, status, archived, created, owner and name, with a count below."""
-    rows = [
-        [
-            item.id,
-            item.status or "-",
-            {True: "yes", False: "no", None: "-"}[item.is_archived],
-            item.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if item.created else "-",
-            item.owner_user_id if item.owner_user_id is not None else "-",
-            clip(item.name, 48),
-        ]
-        for item in items
+SEQUENCE_COLUMNS = ("id", "status", "archived", "created (UTC)", "owner", "name")
+
+
+def sequence_row(item: SequenceItem) -> list[object]:
+    """One listed sequence as table or CSV cells."""
+    return [
+        item.id,
+        item.status or "-",
+        {True: "yes", False: "no", None: "-"}[item.is_archived],
+        item.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if item.created else "-",
+        item.owner_user_id if item.owner_user_id is not None else "-",
+        item.name or "",
     ]
+
+
+def sequences_table(items: list[SequenceItem], *, width: int | None = None) -> str:
+    """ID, status, archived, created, owner and name (cut to fit `width`), with a count below."""
     count = f"{len(items)} sequence" + ("" if len(items) == 1 else "s")
-    return table(["id", "status", "archived", "created (UTC)", "owner", "name"], rows) + "\n" + count
+    return table(SEQUENCE_COLUMNS, [sequence_row(item) for item in items], width=width) + "\n" + count
