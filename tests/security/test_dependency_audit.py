@@ -21,7 +21,7 @@ from tests.security.lockfile import (
 from tests.security.pypi_advisories import AuditUnavailableError, Coverage, PinAudit, audit_pins
 
 # Advisories (ID or alias) that do not apply to how the function uses the package, each with the reason.
-# Keep README "Security checks" in step. Empty: nothing is ignored.
+# Keep docs/security.md ("Security checks") in step. Empty: nothing is ignored.
 IGNORED_ADVISORIES: dict[str, str] = {}
 
 # Pins behind their latest release, for which PyPI here serves no release document (only the latest's):
