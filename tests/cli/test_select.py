@@ -171,7 +171,7 @@ def test_a_rejected_key_a_missing_scope_and_an_unreachable_reply_are_exit_3(
 
     assert rejected.code == no_scope.code == 3
     assert rejected.err.strip() == (
-        "sequence-archiver select: error: Reply rejected the API key (401) even after re-reading the secret"
+        "sequence-archiver select: error: Reply rejected the API key from $WRONG_KEY (401)"
     )
     assert "(403)" in no_scope.err
     assert "needs the sequences:read scope" in no_scope.err

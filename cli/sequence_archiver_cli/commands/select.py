@@ -5,10 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from datetime import UTC
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.exceptions import ReplyAuthenticationError, RetryableReplyError
+from sequence_archiver.exceptions import InvalidRequestError, ReplyAuthenticationError, RetryableReplyError
+from sequence_archiver.selection import Selection, is_cleanup_request, parse_cleanup_request
+from sequence_archiver.sequence_listing import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    STATUSES,
+    ReplyRefusedError,
+    SequenceFilter,
+    SequenceListClient,
+    list_sequences,
+    parse_timestamp,
+)
 from sequence_archiver_cli.common import (
     aws_from,
     aws_options,
@@ -30,22 +42,10 @@ from sequence_archiver_cli.output import (
     table,
 )
 from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
-from sequence_archiver_cli.sequence_listing import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    STATUSES,
-    ReplyRefusedError,
-    SequenceFilter,
-    SequenceListClient,
-    list_sequences,
-    parse_timestamp,
-)
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
+    from sequence_archiver.sequence_listing import SequenceItem
     from sequence_archiver_cli.common import Console
-    from sequence_archiver_cli.sequence_listing import SequenceItem
 
 EXAMPLES = """\
 examples:
@@ -53,6 +53,8 @@ examples:
   sequence-archiver select --name "Q3 outreach" --output table
   sequence-archiver select --status paused --output csv > paused.csv
   sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
+  sequence-archiver select --selection '{"status": "paused", "olderThanDays": 180}' --output table
+  sequence-archiver select --selection-file policy.json   # a clean-up request, as the schedule runs it
 
 Paging follows Reply's top/skip/hasMore; calls are paced under the key's rate limit like the function's,
 and a 429 waits for Retry-After. Each ID is printed once.
@@ -86,6 +88,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     archived.add_argument("--include-archived", dest="is_archived", action="store_const", const=None, help="both")
     parser.set_defaults(is_archived=False)
+    policy = parser.add_argument_group(
+        "a clean-up policy's selection (instead of the filters above; exactly as the function selects)"
+    ).add_mutually_exclusive_group()
+    policy.add_argument(
+        "--selection",
+        metavar="JSON",
+        help='the "select" object, e.g. \'{"status": "paused", "olderThanDays": 180}\', or a whole clean-up request',
+    )
+    policy.add_argument(
+        "--selection-file", metavar="FILE", help="the same JSON in a file ('-' is stdin), e.g. the schedule's input"
+    )
     add_output_option(
         parser,
         choices=[OutputFormat.IDS, OutputFormat.TABLE, OutputFormat.JSON, OutputFormat.JSONL, OutputFormat.CSV],
@@ -125,6 +138,17 @@ def _timestamp(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
 
 
+FILTER_OPTIONS = ("status", "owner", "folder", "name", "created_after", "created_before")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to list: the filter, and the most a clean-up request would take (None: no such bound)."""
+
+    sequence_filter: SequenceFilter
+    max_sequences: int | None = None
+
+
 def filter_from(args: argparse.Namespace) -> SequenceFilter:
     """The filters of parsed arguments; contradictory dates are a UsageError."""
     if args.created_after and args.created_before and args.created_after >= args.created_before:
@@ -140,9 +164,57 @@ def filter_from(args: argparse.Namespace) -> SequenceFilter:
     )
 
 
+def choice_from(args: argparse.Namespace, console: Console, *, now: datetime) -> Choice:
+    """The filter flags, or a clean-up policy's selection read by the function's own model (run at `now`)."""
+    if args.selection is None and args.selection_file is None:
+        return Choice(filter_from(args))
+    given = [f"--{name.replace('_', '-')}" for name in FILTER_OPTIONS if getattr(args, name) is not None]
+    if given or args.is_archived is not False:
+        flags = ", ".join(given) or "--archived/--include-archived"
+        raise UsageError(f"--selection and --selection-file replace the filter options; drop {flags}")
+    where = "--selection" if args.selection is not None else args.selection_file
+    text = args.selection if args.selection is not None else _read_text(args.selection_file, console)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    try:
+        if is_cleanup_request(document):
+            request = parse_cleanup_request(document)
+            return Choice(request.select.sequence_filter(now), max_sequences=request.max_sequences)
+        return Choice(_selection(document).sequence_filter(now))
+    except InvalidRequestError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def _selection(document: object) -> Selection:
+    """A bare `select` object, validated as the function validates the one inside a request."""
+    return parse_cleanup_request({"select": document}).select if isinstance(document, dict) else _not_an_object()
+
+
+def _not_an_object() -> Selection:
+    raise InvalidRequestError('a selection is a JSON object of filters, e.g. {"status": "paused"}')
+
+
+def _read_text(path: str, console: Console) -> str:
+    try:
+        if path == "-":
+            return console.stdin.read()
+        with open(path, encoding="utf-8-sig") as stream:
+            return stream.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text") from None
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """List page by page; IDs and JSON lines stream as pages arrive, a table is printed at the end."""
-    sequence_filter = filter_from(args)
+    choice = choice_from(args, console, now=datetime.now(UTC))
+    # A clean-up request's maxSequences: the function lists one more to know the selection is too large, and
+    # enqueues nothing until it knows the selection fits; so nothing is printed until then either.
+    bounded = choice.max_sequences is not None and args.limit is None
+    limit = choice.max_sequences + 1 if bounded and choice.max_sequences is not None else args.limit
     base_url = validate_base_url(args.base_url)
     key = api_key_source(
         secret_id=args.secret_id, variable=args.api_key_env, environ=console.environ, aws=aws_from(args)
@@ -154,22 +226,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
         retry_policy=retry_policy_from(args),
     )
     output: OutputFormat = args.output
-    streamed = output in {OutputFormat.IDS, OutputFormat.JSONL}
+    streamed = output in {OutputFormat.IDS, OutputFormat.JSONL} and not bounded
     collected: list[SequenceItem] = []
     found = 0
-    progress = Progress(
-        console.stderr, label="select", total=args.limit, unit="sequences", enabled=not args.no_progress
-    )
+    progress = Progress(console.stderr, label="select", total=limit, unit="sequences", enabled=not args.no_progress)
     try:
-        for page in list_sequences(client, sequence_filter, page_size=args.page_size, limit=args.limit):
+        for page in list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit):
             found += len(page)
             progress.update(found, note=f"{client.calls} Reply call(s)")
-            if not streamed:
+            if streamed:
+                _print_lines(console, output, page)
+            else:
                 collected.extend(page)
-                continue
-            for item in page:
-                console.out(str(item.id) if output is OutputFormat.IDS else json_line(item.to_json()))
-            console.stdout.flush()
     except ReplyRefusedError as exc:
         if exc.http_status == 400:
             raise UsageError(f"Reply rejected the filters (400): {exc.reason}") from None
@@ -181,16 +249,37 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UnavailableError(f"Reply unreachable after retries: {exc}") from None
     finally:
         progress.finish()
-    if output is OutputFormat.TABLE:
-        console.out(sequences_table(collected, width=output_width(console.stdout, console.environ)))
-    elif output is OutputFormat.JSON:
-        document = {"count": len(collected), "sequences": [item.to_json() for item in collected]}
-        console.out(json.dumps(document, indent=2, ensure_ascii=False))
-    elif output is OutputFormat.CSV:
-        console.out(csv_text(SEQUENCE_COLUMNS, [sequence_row(item) for item in collected]))
+    if bounded and choice.max_sequences is not None and found > choice.max_sequences:
+        console.err(
+            f"select: more than maxSequences ({choice.max_sequences}) sequences match: the function would stop and "
+            "archive none of them; narrow the selection or raise maxSequences"
+        )
+        return ExitCode.ATTENTION
+    if not streamed:
+        _print_collected(console, output, collected)
     if args.verbose:
         console.err(f"select: {found} sequence(s) in {client.calls} Reply call(s)")
     return ExitCode.OK
+
+
+def _print_lines(console: Console, output: OutputFormat, items: list[SequenceItem]) -> None:
+    """IDs or JSON lines, flushed so a pipe gets them as they come."""
+    for item in items:
+        console.out(str(item.id) if output is OutputFormat.IDS else json_line(item.to_json()))
+    console.stdout.flush()
+
+
+def _print_collected(console: Console, output: OutputFormat, items: list[SequenceItem]) -> None:
+    """Everything at once: a table fitting the terminal, one JSON document, CSV, or the lines held back."""
+    if output is OutputFormat.TABLE:
+        console.out(sequences_table(items, width=output_width(console.stdout, console.environ)))
+    elif output is OutputFormat.JSON:
+        document = {"count": len(items), "sequences": [item.to_json() for item in items]}
+        console.out(json.dumps(document, indent=2, ensure_ascii=False))
+    elif output is OutputFormat.CSV:
+        console.out(csv_text(SEQUENCE_COLUMNS, [sequence_row(item) for item in items]))
+    else:
+        _print_lines(console, output, items)
 
 
 SEQUENCE_COLUMNS = ("id", "status", "archived", "created (UTC)", "owner", "name")

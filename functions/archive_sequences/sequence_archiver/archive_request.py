@@ -165,13 +165,18 @@ def _request_values(payload: object) -> list[Any]:
 
 def parse_message_body(body: str) -> ArchiveRequest:
     """Parse an SQS message body: a request, a bare ID, or an EventBridge event / SNS notification wrapping one."""
+    return parse_archive_request(message_body_document(body))
+
+
+def message_body_document(body: str) -> object:
+    """The request document of an SQS message body, unwrapped from an EventBridge event or SNS notification."""
     payload = _json_document(body, "the message")
     for _ in range(_MAX_ENVELOPE_DEPTH):
         unwrapped = _unwrap_envelope(payload)
         if unwrapped is None:
             break
         payload = unwrapped
-    return parse_archive_request(payload)
+    return payload
 
 
 def _unwrap_envelope(payload: object) -> object | None:
@@ -192,17 +197,27 @@ def _unwrap_envelope(payload: object) -> object | None:
 
 def parse_notification_message(message: object) -> ArchiveRequest:
     """Parse an SNS → Lambda record's Message: JSON, as the same request in an SQS body would be."""
+    return parse_archive_request(notification_document(message))
+
+
+def notification_document(message: object) -> object:
+    """The request document of an SNS → Lambda record's Message (JSON text)."""
     if not isinstance(message, str):
         raise InvalidRequestError(f"the SNS Message must be a string, got {type(message).__name__}")
-    return parse_archive_request(_json_document(message, "the message"))
+    return _json_document(message, "the message")
 
 
 def parse_event_detail(detail: object) -> ArchiveRequest:
     """Parse an EventBridge event's detail: an object, or (EventBridge Scheduler, some PutEvents callers) the
     same object as a JSON string."""
+    return parse_archive_request(event_detail_document(detail))
+
+
+def event_detail_document(detail: object) -> object:
+    """The request document of an EventBridge event's detail (an object, or the same object as JSON text)."""
     if isinstance(detail, str):
-        detail = _json_document(detail, "the event's detail (a string)")
-    return parse_archive_request(detail)
+        return _json_document(detail, "the event's detail (a string)")
+    return detail
 
 
 def _json_document(text: str, what: str) -> object:

@@ -283,6 +283,11 @@ class SequenceArchiver:
         """The most IDs one bulk call holds now: the configured size, or the smaller one Reply accepted."""
         return self._bulk_max_ids
 
+    @property
+    def bulk_unavailable(self) -> bool:
+        """True once Reply refused the bulk endpoint to this key: every later ID goes to the single endpoint."""
+        return self._bulk_unavailable
+
     def archive(self, request: ArchiveRequest, deadline: Deadline) -> list[SequenceResult]:
         """One result per item of the request, in input order."""
         return self.archive_all([request], deadline)[0]

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sequence_archiver.archive_request import (
     ContinuationOf,
     encodable,
+    event_detail_document,
+    message_body_document,
+    notification_document,
     parse_archive_request,
-    parse_event_detail,
-    parse_message_body,
-    parse_notification_message,
 )
 from sequence_archiver.exceptions import InvalidRequestError, UnsupportedEventError
 from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
@@ -26,8 +26,10 @@ from sequence_archiver.request_report import RequestReport, Trigger
 
 if TYPE_CHECKING:
     from sequence_archiver.archive_request import ArchiveRequest
+    from sequence_archiver.cleanup import CleanupPlan, SelectionRun
     from sequence_archiver.idempotency import Claim
     from sequence_archiver.retry_timing import Postponement
+    from sequence_archiver.selection import CleanupRequest
 
 MAX_FAILURE_BACKOFF_SECONDS = 900.0  # a continuation after a real failure waits 2, 4, 8 ... seconds, at most this
 _MAX_ID_CHARS = 128  # message and event IDs are short; a longer one is cut so it cannot bloat logs and events
@@ -79,12 +81,17 @@ class Delivery:
     unpublished: bool = False
     deferral: Deferral | None = None
     measured: tuple[SequenceResult, ...] = ()  # what metrics count: every result but the IDs that only waited
+    cleanup: CleanupRequest | None = None  # a clean-up policy's request (a selection) instead of IDs
+    selection_run: SelectionRun | None = None  # this invocation's part of the clean-up request
+    plan: CleanupPlan | None = None  # what the clean-up request came to (continued, or its final plan)
 
     @property
     def request_id(self) -> str:
         """The ID its results are reported under: the original request's for a continuation, else its own."""
         if self.request is not None and self.request.continuation is not None:
             return self.request.continuation.request_id
+        if self.cleanup is not None and self.cleanup.continuation is not None:
+            return self.cleanup.continuation.request_id
         return self.delivery_id
 
     def reject(self, reason: str) -> None:
@@ -158,13 +165,19 @@ class Delivery:
             return
         try:
             if shape is EventShape.SQS:
-                self.request = parse_message_body(str(self.payload))
+                document = message_body_document(str(self.payload))
             elif shape is EventShape.SNS:
-                self.request = parse_notification_message(self.payload)
+                document = notification_document(self.payload)
             elif shape is EventShape.EVENTBRIDGE:
-                self.request = parse_event_detail(self.payload)
+                document = event_detail_document(self.payload)
             else:
-                self.request = parse_archive_request(self.payload)
+                document = self.payload
+            if isinstance(document, dict) and "select" in document:
+                from sequence_archiver.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
+
+                self.cleanup = parse_cleanup_request(document)
+            else:
+                self.request = parse_archive_request(document)
         except InvalidRequestError as exc:
             self.reject(str(exc))
         except Exception as exc:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sequence_archiver.reply_answers import Problem
+
 
 class SequenceArchiverError(Exception):
     """Base class of every error raised by the archiver."""
@@ -75,6 +80,15 @@ class ReplyTransportError(RetryableReplyError):
 
 class ReplyMalformedResponseError(RetryableReplyError):
     """Reply answered 200 with a body that is not the documented Sequence JSON."""
+
+
+class ReplyRefusedError(ReplyApiError):
+    """Reply answered a list call with a final 4xx (a filter it does not accept, a missing scope)."""
+
+    def __init__(self, message: str, *, http_status: int, problem: Problem | None, reason: str) -> None:
+        super().__init__(message, http_status=http_status)
+        self.problem = problem
+        self.reason = reason
 
 
 class ReplyAuthenticationError(ReplyApiError):

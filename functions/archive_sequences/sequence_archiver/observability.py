@@ -78,6 +78,11 @@ class MetricsRecorder:
         self._metrics.add_metric(name="RecordsDeferred", unit=MetricUnit.Count, value=1)
         self._metrics.add_metric(name="SequencesDeferred", unit=MetricUnit.Count, value=sequence_ids)
 
+    def record_plan(self, *, selected: int, enqueued: int) -> None:
+        """A clean-up request's plan: the sequences its selection matched, and those put on the archive queue."""
+        self._metrics.add_metric(name="SequencesSelected", unit=MetricUnit.Count, value=selected)
+        self._metrics.add_metric(name="SequencesEnqueued", unit=MetricUnit.Count, value=enqueued)
+
     def record_unsupported_event(self) -> None:
         """An event from a source the function does not serve (S3, a stream...): the invocation fails."""
         self._metrics.add_metric(name="EventsUnsupported", unit=MetricUnit.Count, value=1)

@@ -19,6 +19,8 @@ from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
 from sequence_archiver.batching import chunk_by_count_and_size
 from sequence_archiver.exceptions import AwsCallTimeoutError
 from sequence_archiver.observability import NoTracing
+from sequence_archiver.results_contract import PLAN_DETAIL_TYPE
+from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE as DETAIL_TYPE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -26,13 +28,13 @@ if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef, PutEventsResponseTypeDef
 
+    from sequence_archiver.cleanup import CleanupPlan
     from sequence_archiver.deadline import Deadline
     from sequence_archiver.observability import Tracing
     from sequence_archiver.request_report import RequestReport
 
 logger = logging.getLogger(__name__)
 
-DETAIL_TYPE = "Sequence Archive Results"
 MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024  # EventBridge's limit for one entry and for a whole PutEvents call
 _ENTRY_HEADROOM_BYTES = 2 * 1024  # Source, DetailType, Time and the part fields
@@ -103,22 +105,26 @@ def _fitted(result: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], int
 
 
 def split_detail(
-    detail: dict[str, Any], *, max_bytes: int = MAX_REQUEST_BYTES - _ENTRY_HEADROOM_BYTES
+    detail: dict[str, Any], *, max_bytes: int = MAX_REQUEST_BYTES - _ENTRY_HEADROOM_BYTES, items_key: str = "results"
 ) -> list[dict[str, Any]]:
-    """The detail itself when it fits one entry; otherwise parts with `part`/`parts` and a share of results.
+    """The detail itself when it fits one entry; otherwise parts with `part`/`parts` and a share of results
+    (of `items_key`: a plan's `sequenceIds`).
 
     Every result is first held to the schema's text bounds, and one too big for a part of its own has
     its long text fields cut down, so every part fits in `max_bytes`.
     """
-    header = {key: value for key, value in detail.items() if key != "results"}
-    budget = max_bytes - _size({**header, "results": [], "part": 99_999, "parts": 99_999})
-    sized = [_fitted(result, budget - 1) for result in detail["results"]]
+    header = {key: value for key, value in detail.items() if key != items_key}
+    budget = max_bytes - _size({**header, items_key: [], "part": 99_999, "parts": 99_999})
+    sized = [
+        _fitted(result, budget - 1) if isinstance(result, dict) else (result, _size(result))
+        for result in detail[items_key]
+    ]
     results = [result for result, _ in sized]
     # Compact JSON of a list is its items joined by commas: the whole size without encoding it again.
-    whole_size = _size({**detail, "results": []}) + sum(size for _, size in sized) + max(0, len(sized) - 1)
+    whole_size = _size({**detail, items_key: []}) + sum(size for _, size in sized) + max(0, len(sized) - 1)
     if whole_size <= max_bytes:
-        return [{**detail, "results": results}]
-    chunks: list[list[dict[str, Any]]] = [[]]
+        return [{**detail, items_key: results}]
+    chunks: list[list[Any]] = [[]]
     used = 0
     for result, size in sized:
         cost = size + 1
@@ -128,7 +134,7 @@ def split_detail(
         chunks[-1].append(result)
         used += cost
     return [
-        {**header, "part": number, "parts": len(chunks), "results": chunk}
+        {**header, "part": number, "parts": len(chunks), items_key: chunk}
         for number, chunk in enumerate(chunks, start=1)
     ]
 
@@ -160,13 +166,19 @@ class ResultsPublisher:
         self._max_attempts = max_attempts
         self._sleep = sleep
 
-    def publish(self, reports: Iterable[RequestReport], deadline: Deadline | None = None) -> set[str]:
-        """Publish every report; return the request IDs with at least one entry that never got through."""
+    def publish(
+        self, reports: Iterable[RequestReport], deadline: Deadline | None = None, *, plans: Iterable[CleanupPlan] = ()
+    ) -> set[str]:
+        """Publish every report (and clean-up plan); return the request IDs with an entry that never got through."""
         failed: set[str] = set()
         entries: list[_Entry] = []
-        for report in reports:
+        documents: list[tuple[RequestReport | CleanupPlan, str, str]] = [
+            *((report, DETAIL_TYPE, "results") for report in reports),
+            *((plan, PLAN_DETAIL_TYPE, "sequenceIds") for plan in plans),
+        ]
+        for report, detail_type, items_key in documents:
             try:
-                entries.extend(self._entries(report))
+                entries.extend(self._entries(report.request_id, report.detail(), detail_type, items_key))
             except Exception as exc:  # whatever one report holds, it fails only that report
                 logger.error(  # no traceback: it could quote the report's content
                     "results event could not be built",
@@ -180,18 +192,18 @@ class ResultsPublisher:
             failed.update(self._put_with_retries(chunk, deadline))
         return failed
 
-    def _entries(self, report: RequestReport) -> list[_Entry]:
+    def _entries(self, request_id: str, detail: dict[str, Any], detail_type: str, items_key: str) -> list[_Entry]:
         entries = []
-        for part in split_detail(report.detail()):
+        for part in split_detail(detail, items_key=items_key):
             detail_json = _json(part)
             entry: PutEventsRequestEntryTypeDef = {
                 "Source": self._source,
-                "DetailType": DETAIL_TYPE,
+                "DetailType": detail_type,
                 "Detail": detail_json,
                 "EventBusName": self._event_bus_name,
             }
-            size = len(detail_json.encode("utf-8")) + len(self._source) + len(DETAIL_TYPE)
-            entries.append(_Entry(report.request_id, entry, size))
+            size = len(detail_json.encode("utf-8")) + len(self._source) + len(detail_type)
+            entries.append(_Entry(request_id, entry, size))
         return entries
 
     def _put_with_retries(self, chunk: Sequence[_Entry], deadline: Deadline | None) -> set[str]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from sequence_archiver.archiver import SequenceArchiver
+    from sequence_archiver.cleanup import CleanupPlan, CleanupPolicies
     from sequence_archiver.dead_letters import DeadLetterQueue
     from sequence_archiver.deadline import Deadline
     from sequence_archiver.deliveries import Delivery, Invocation
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 CLAIMS_SHARE = 0.25  # of the work time: the most that claiming (DynamoDB) may take before archiving
 PARKING_SHARE = 1 / 3  # of the final time: the most that parking rejected records may take before publishing
 CONTINUATIONS_SHARE = 1 / 3  # of the final time: the most that sending continuations may take
+SELECTION_SHARE = 0.5  # of the work time: what listing clean-up selections may take when IDs are archived too
 
 
 class RequestInProgressError(SequenceArchiverError):
@@ -68,6 +70,7 @@ class ArchiveService:
         continuations: ContinuationQueue | None = None,
         max_receive_count: int = 5,
         idempotency: RequestIdempotency | None = None,
+        cleanup: Callable[[], CleanupPolicies] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._archiver = archiver
@@ -78,6 +81,7 @@ class ArchiveService:
         self._continuations = continuations
         self._max_failures = max_receive_count  # the queue's redrive policy, for requests carried on by continuations
         self._idempotency = idempotency
+        self._cleanup = cleanup  # a factory: clean-up policies are only built when a clean-up request arrives
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
 
@@ -108,11 +112,18 @@ class ArchiveService:
         active = [delivery for delivery in deliveries if _is_ours(delivery)]
         for delivery in active:
             delivery.parse(invocation.shape)
+        selections = [delivery for delivery in active if delivery.cleanup is not None]
+        if selections:
+            # Listing may not starve the archive requests of the same batch: it gets half the work time then.
+            archiving_too = any(delivery.request is not None for delivery in active)
+            self._select(selections, deadlines.work.share(SELECTION_SHARE) if archiving_too else deadlines.work)
         if invocation.fifo:
             self._archive_in_order(active, deadlines.work)
         else:
             self._archive(active, deadlines.work)
         self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
+        if selections:
+            self._settle_selections(selections, deadlines.final.share(CONTINUATIONS_SHARE))
         # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
         self._park(invocation.deliveries, deadlines.final.share(PARKING_SHARE))
         self._metrics.record_invocation(result for delivery in active for result in delivery.measured)
@@ -121,6 +132,8 @@ class ArchiveService:
         for delivery in active:
             if delivery.report is not None:
                 _log_report(delivery.report, delivery.retry_reason)
+            if delivery.plan is not None:
+                _log_plan(delivery.plan, delivery.retry_reason)
         self._settle_claims(deliveries, deadlines.final)
 
     # ---------------------------------------------------------------- steps
@@ -136,6 +149,64 @@ class ArchiveService:
                 self._metrics.record_duplicate_request()
             elif delivery.claim is Claim.IN_PROGRESS:
                 delivery.retry("being processed by another invocation")
+
+    def _select(self, deliveries: list[Delivery], deadline: Deadline) -> None:
+        """List each clean-up request's selection until its end or the deadline; a bad request is rejected."""
+        policies = self._cleanup() if self._cleanup is not None else None
+        for delivery in deliveries:
+            request = delivery.cleanup
+            if request is None:
+                continue
+            with correlation(delivery.delivery_id):
+                if policies is None:
+                    delivery.reject("clean-up requests are not served by this function")
+                    continue
+                if not request.dry_run and policies.archive_queue is None:
+                    delivery.reject(
+                        "a live run (dryRun false) needs the archive queue, and ARCHIVE_QUEUE_URL is not set"
+                    )
+                    continue
+                run = policies.start(request, delivery_id=delivery.delivery_id, trigger=delivery.trigger)
+                try:
+                    policies.list_pages(run, deadline)
+                except Exception as exc:  # the listing contains Reply's errors; anything else is ours, and retried
+                    logger.exception("listing the selection failed unexpectedly", extra={"error": type(exc).__name__})
+                    delivery.retry(f"listing the selection failed unexpectedly ({type(exc).__name__})")
+                    continue
+                delivery.selection_run = run
+                logger.info(
+                    "selection listed",
+                    extra={
+                        "request_id": run.request_id,
+                        "part": run.part,
+                        "pages": run.pages_now,
+                        "selected": len(run.selected_ids),
+                        "stop": run.stop.value,
+                        "reason": run.reason,
+                    },
+                )
+
+    def _settle_selections(self, deliveries: list[Delivery], deadline: Deadline) -> None:
+        """Plan, enqueue or continue each listed selection; a request whose messages were not sent is retried."""
+        if self._cleanup is None:
+            return
+        policies = self._cleanup()
+        for delivery in deliveries:
+            run = delivery.selection_run
+            if run is None or delivery.retry_reason is not None:
+                continue
+            with correlation(delivery.delivery_id):
+                try:
+                    plan = policies.settle(run, deadline)
+                except Exception as exc:  # SQS errors are contained by the queue; anything else is ours
+                    logger.exception("settling the selection failed unexpectedly", extra={"error": type(exc).__name__})
+                    plan = None
+            if plan is None:
+                delivery.retry("the clean-up request's messages were not all sent to the archive queue")
+                continue
+            delivery.plan = plan
+            if plan.final:
+                self._metrics.record_plan(selected=len(run.selected_ids), enqueued=plan.enqueued_ids)
 
     def _archive(self, deliveries: list[Delivery], deadline: Deadline, *, can_continue: bool = True) -> None:
         """Archive the IDs of every parsed request together; rejections become their delivery's report."""
@@ -244,17 +315,21 @@ class ArchiveService:
     def _publish(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """One results event per reported delivery; a delivery whose event is not published is retried."""
         reports = [delivery.report for delivery in deliveries if delivery.report is not None]
-        if not reports:
+        plans = [delivery.plan for delivery in deliveries if delivery.plan is not None and delivery.plan.final]
+        if not reports and not plans:
             return
         try:
-            unpublished = self._publisher.publish(reports, deadline=deadline)
+            unpublished = self._publisher.publish(reports, deadline=deadline, plans=plans)
         except Exception as exc:  # the publisher contains per-report errors; anything else is ours
             logger.exception("publishing failed unexpectedly", extra={"error": type(exc).__name__})
-            unpublished = {report.request_id for report in reports}
+            unpublished = {report.request_id for report in reports} | {plan.request_id for plan in plans}
         for delivery in deliveries:
             if delivery.report is not None and delivery.report.request_id in unpublished:
                 delivery.unpublished = True
                 delivery.retry("results event not published")
+            if delivery.plan is not None and delivery.plan.final and delivery.plan.request_id in unpublished:
+                delivery.unpublished = True
+                delivery.retry("plan event not published")
 
     def _postpone(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """Records retried because of a 429 (or our pacing) come back when Reply said, not at the timeout."""
@@ -279,6 +354,9 @@ class ArchiveService:
                 elif delivery.report is not None:
                     detail = delivery.report.detail()
                     summary = {"complete": detail["complete"], "counts": detail["counts"]}
+                    self._idempotency.complete(delivery.delivery_id, summary, deadline=deadline)
+                elif delivery.plan is not None:
+                    summary = {"complete": delivery.plan.complete, "outcome": delivery.plan.outcome.value}
                     self._idempotency.complete(delivery.delivery_id, summary, deadline=deadline)
 
 
@@ -315,6 +393,8 @@ def _respond_to_request(delivery: Delivery) -> dict[str, Any]:
         return {"requestId": delivery.delivery_id, "trigger": delivery.trigger.value, "duplicate": True}
     if delivery.claim is Claim.IN_PROGRESS:
         raise RequestInProgressError(f"request {delivery.delivery_id} is being processed by another invocation")
+    if delivery.plan is not None and delivery.retry_reason is None:
+        return delivery.plan.detail()  # a clean-up request: its plan (or its progress, when it continues)
     if delivery.report is None:
         raise ResultsPublishError(f"request {delivery.delivery_id} could not be completed: {delivery.retry_reason}")
     if delivery.unpublished:
@@ -326,6 +406,24 @@ def _respond_to_request(delivery: Delivery) -> dict[str, Any]:
             detail=detail,
         )
     return detail
+
+
+def _log_plan(plan: CleanupPlan, retry_reason: str | None) -> None:
+    with correlation(plan.request_id):
+        logger.info(
+            "clean-up request finished" if plan.final else "clean-up request continues",
+            extra={
+                "request_id": plan.request_id,
+                "outcome": plan.outcome.value,
+                "complete": plan.complete,
+                "selected": len(plan.run.selected_ids),
+                "enqueued": plan.enqueued_ids,
+                "pages": plan.run.pages,
+                "part": plan.run.part,
+                "reason": plan.reason,
+                "retry": retry_reason,
+            },
+        )
 
 
 def _log_report(report: RequestReport, retry_reason: str | None) -> None:

@@ -72,6 +72,11 @@ class Settings(BaseModel):
     service_name: str = Field(default="sequence-archiver", alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     metrics_namespace: str = Field(default="ReplySequenceArchiver", alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
     dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    # Where clean-up policies send the IDs they select (and the continuations of a long listing): the request
+    # queue. Optional: without it, dry runs that fit one invocation still work; a live run is rejected.
+    archive_queue_url: str | None = Field(default=None, alias="ARCHIVE_QUEUE_URL", max_length=1024)
+    # Sequences per GET /v3/sequences page for clean-up policies: each page costs one call of the rate budget.
+    selection_page_size: int = Field(default=1000, ge=1, le=1000, alias="SELECTION_PAGE_SIZE")
     reply_connect_timeout_seconds: PositiveSeconds = Field(default=3.0, alias="REPLY_CONNECT_TIMEOUT_SECONDS")
     reply_read_timeout_seconds: PositiveSeconds = Field(default=10.0, alias="REPLY_READ_TIMEOUT_SECONDS")
     reply_max_attempts: int = Field(default=4, ge=1, le=10, alias="REPLY_MAX_ATTEMPTS")
@@ -123,11 +128,22 @@ class Settings(BaseModel):
         """Accept AUTO/Single/bulk alike."""
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("dead_letter_queue_url", "idempotency_table_name")
+    @field_validator("dead_letter_queue_url", "idempotency_table_name", "archive_queue_url")
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
-        """Treat an empty DEAD_LETTER_QUEUE_URL or IDEMPOTENCY_TABLE_NAME as not configured."""
+        """Treat an empty DEAD_LETTER_QUEUE_URL, IDEMPOTENCY_TABLE_NAME or ARCHIVE_QUEUE_URL as not configured."""
         return value or None
+
+    @field_validator("archive_queue_url")
+    @classmethod
+    def _queue_url(cls, value: str | None) -> str | None:
+        """An SQS queue URL: http(s), a host and a path."""
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"https", "http"} or not parts.hostname or len(parts.path) < 2:
+            raise ValueError("must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/name")
+        return value.strip()
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

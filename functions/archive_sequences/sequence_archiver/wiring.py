@@ -23,6 +23,7 @@ from sequence_archiver.service import ArchiveService
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
 
+    from sequence_archiver.cleanup import CleanupPolicies
     from sequence_archiver.settings import Settings
 
 # Every AWS call is bounded as a whole by the time left (aws_calls.call_within). These settings only shape a
@@ -91,6 +92,23 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         else None
     )
     source_queues = SourceQueues(sqs_client=sqs)
+
+    @cache
+    def cleanup() -> CleanupPolicies:
+        """Built on the first clean-up request: archive requests never import the selection models."""
+        from sequence_archiver.cleanup import ArchiveQueue, CleanupPolicies  # noqa: PLC0415 - on first use
+        from sequence_archiver.sequence_listing import SequencePages  # noqa: PLC0415 - on first use
+
+        archive_queue = (
+            ArchiveQueue(sqs_client=sqs, queue_url=settings.archive_queue_url) if settings.archive_queue_url else None
+        )
+        return CleanupPolicies(
+            pages=SequencePages(reply),  # the same client: the key's rate budget and the invocation's deadline
+            archive_queue=archive_queue,
+            page_size=settings.selection_page_size,
+            max_failures=settings.sqs_max_receive_count,
+        )
+
     return ArchiveService(
         archiver=SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids),
         publisher=publisher,
@@ -100,5 +118,6 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         continuations=ContinuationQueue(sqs_client=sqs, queues=source_queues),
         max_receive_count=settings.sqs_max_receive_count,
         idempotency=idempotency,
+        cleanup=cleanup,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )

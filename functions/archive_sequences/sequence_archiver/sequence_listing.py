@@ -1,5 +1,9 @@
 """GET /v3/sequences: filters, paging with top/skip/hasMore, through the function's ReplyClient (same pacing,
-429 and Retry-After handling, retries and 401 re-read)."""
+429 and Retry-After handling, retries, 401 re-read and deadline).
+
+Shared by the command line's `select` and the function's clean-up policies, so both select exactly the same
+sequences for the same filters.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import (
-    ReplyApiError,
-    ReplyMalformedResponseError,
-)
+from sequence_archiver.exceptions import ReplyMalformedResponseError, ReplyRefusedError
 from sequence_archiver.reply_answers import MAX_NAME_TEXT
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.reply_text import clean
@@ -27,25 +28,31 @@ if TYPE_CHECKING:
 
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.rate_limiter import RateLimiter
-    from sequence_archiver.reply_answers import ApiCall, Problem
+    from sequence_archiver.reply_answers import ApiCall
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "STATUSES",
+    "MatchingPage",
+    "ReplyRefusedError",
+    "SequenceFilter",
+    "SequenceItem",
+    "SequenceListClient",
+    "SequencePages",
+    "list_sequences",
+    "parse_page",
+    "parse_timestamp",
+    "read_matching_page",
+]
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "reply-sequence-archiver-cli/0.1"
-LIST_PATH = "/v3/sequences"
 MAX_PAGE_SIZE = 1000  # Reply's documented maximum for `top`
 DEFAULT_PAGE_SIZE = 100
 _NO_DEADLINE_SECONDS = 86_400.0
 STATUSES = ("new", "active", "paused")
-
-
-class ReplyRefusedError(ReplyApiError):
-    """Reply answered the list call with a final 4xx (bad filter, missing scope)."""
-
-    def __init__(self, message: str, *, http_status: int, problem: Problem | None, reason: str) -> None:
-        super().__init__(message, http_status=http_status)
-        self.problem = problem
-        self.reason = reason
+OLDEST_FIRST = {"sortBy": "created", "sortDirection": "asc"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +92,8 @@ class SequenceFilter:
     created_before: datetime | None = None  # client-side: the API only has createdAfter
     is_archived: bool | None = False  # None: archived or not
 
-    def query(self) -> dict[str, str]:
-        """The server-side filters as query parameters."""
+    def query(self, *, oldest_first: bool = False) -> dict[str, str]:
+        """The server-side filters as query parameters (oldest first when asked, or when created_before is set)."""
         params: dict[str, str] = {}
         if self.status is not None:
             params["status"] = self.status
@@ -100,10 +107,9 @@ class SequenceFilter:
             params["createdAfter"] = self.created_after.isoformat()
         if self.is_archived is not None:
             params["isArchived"] = "true" if self.is_archived else "false"
-        if self.created_before is not None:
+        if oldest_first or self.created_before is not None:
             # Oldest first, so paging can stop at the first sequence created at or after the bound.
-            params["sortBy"] = "created"
-            params["sortDirection"] = "asc"
+            params.update(OLDEST_FIRST)
         return params
 
     def matches(self, item: SequenceItem) -> bool:
@@ -175,8 +181,65 @@ def _item(raw: object) -> SequenceItem | None:
     )
 
 
+class SequencePages:
+    """Pages of GET /v3/sequences through a ReplyClient: the caller's pacing, retries and deadline."""
+
+    def __init__(self, client: ReplyClient) -> None:
+        self._client = client
+
+    def get_page(self, params: Mapping[str, str], deadline: Deadline) -> tuple[list[SequenceItem], bool]:
+        """One page: its items and hasMore. Raises ReplyRefusedError (a final 4xx), ReplyAuthenticationError,
+        DeadlineExceededError or the last retryable error."""
+        answer = self._client.list_sequences(params, deadline, parse_page)
+        if answer.page is not None:
+            return answer.page
+        problem = answer.problem
+        reason = (problem.short_reason() if problem else None) or f"HTTP {answer.http_status}"
+        raise ReplyRefusedError(
+            f"Reply refused the list call ({answer.http_status}): {reason}",
+            http_status=answer.http_status,
+            problem=problem,
+            reason=reason,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingPage:
+    """One listed page: its sequences that match (new IDs only), where the next page starts, and whether it
+    was the last page that can hold a match."""
+
+    matches: list[SequenceItem]
+    next_skip: int
+    last: bool
+
+
+def read_matching_page(
+    get_page: Callable[[Mapping[str, str]], tuple[list[SequenceItem], bool]],
+    sequence_filter: SequenceFilter,
+    *,
+    skip: int,
+    page_size: int,
+    seen: set[int],
+    oldest_first: bool = False,
+) -> MatchingPage:
+    """List the page at `skip` and keep what matches and was not `seen` before (`seen` is updated)."""
+    params = {**sequence_filter.query(oldest_first=oldest_first), "top": str(page_size), "skip": str(skip)}
+    items, has_more = get_page(params)
+    last = not has_more or not items
+    matches: list[SequenceItem] = []
+    for item in items:
+        if sequence_filter.past_the_end(item):
+            last = True
+            break
+        if item.id in seen or not sequence_filter.matches(item):
+            continue
+        seen.add(item.id)
+        matches.append(item)
+    return MatchingPage(matches, skip + len(items), last)
+
+
 class SequenceListClient:
-    """GET /v3/sequences for one key through the function's ReplyClient: same pacing, retries and 401 re-read."""
+    """GET /v3/sequences for one key with a ReplyClient of its own (a one-off command: no Lambda deadline)."""
 
     def __init__(
         self,
@@ -190,15 +253,17 @@ class SequenceListClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.calls = 0
-        self._client = ReplyClient(
-            base_url=base_url,
-            api_key_source=api_key_source,
-            retry_policy=retry_policy or RetryPolicy(),
-            timeouts=timeouts or Timeouts(),
-            rate_limiter=rate_limiter,
-            http=http,
-            sleep=sleep,
-            on_api_call=self._count_call,
+        self._pages = SequencePages(
+            ReplyClient(
+                base_url=base_url,
+                api_key_source=api_key_source,
+                retry_policy=retry_policy or RetryPolicy(),
+                timeouts=timeouts or Timeouts(),
+                rate_limiter=rate_limiter,
+                http=http,
+                sleep=sleep,
+                on_api_call=self._count_call,
+            )
         )
 
     def _count_call(self, _call: ApiCall) -> None:
@@ -207,17 +272,7 @@ class SequenceListClient:
     def get_page(self, params: Mapping[str, str]) -> tuple[list[SequenceItem], bool]:
         """One page: its items and hasMore. Raises ReplyRefusedError, ReplyAuthenticationError or the last retryable."""
         # A one-off command has no Lambda deadline; a day stands for "as long as it takes".
-        answer = self._client.list_sequences(params, Deadline(time.monotonic() + _NO_DEADLINE_SECONDS), parse_page)
-        if answer.page is not None:
-            return answer.page
-        problem = answer.problem
-        reason = (problem.short_reason() if problem else None) or f"HTTP {answer.http_status}"
-        raise ReplyRefusedError(
-            f"Reply refused the list call ({answer.http_status}): {reason}",
-            http_status=answer.http_status,
-            problem=problem,
-            reason=reason,
-        )
+        return self._pages.get_page(params, Deadline(time.monotonic() + _NO_DEADLINE_SECONDS))
 
 
 def list_sequences(
@@ -228,27 +283,16 @@ def list_sequences(
     limit: int | None = None,
 ) -> Iterator[list[SequenceItem]]:
     """Matching sequences page by page (each ID once), until hasMore is false or `limit` are found."""
-    params = sequence_filter.query()
     seen: set[int] = set()
     found = skip = 0
     while True:
-        items, has_more = client.get_page({**params, "top": str(page_size), "skip": str(skip)})
-        skip += len(items)
-        page: list[SequenceItem] = []
-        stop = not has_more or not items
-        for item in items:
-            if sequence_filter.past_the_end(item):
-                stop = True
-                break
-            if item.id in seen or not sequence_filter.matches(item):
-                continue
-            seen.add(item.id)
-            page.append(item)
-            found += 1
-            if limit is not None and found >= limit:
-                stop = True
-                break
-        if page:
-            yield page
-        if stop:
+        page = read_matching_page(client.get_page, sequence_filter, skip=skip, page_size=page_size, seen=seen)
+        skip = page.next_skip
+        matches = page.matches
+        if limit is not None and found + len(matches) >= limit:
+            matches = matches[: limit - found]
+        found += len(matches)
+        if matches:
+            yield matches
+        if page.last or (limit is not None and found >= limit):
             return

@@ -1,0 +1,391 @@
+"""Clean-up policies: list what a selection matches, then publish the plan (dry run) or enqueue the IDs.
+
+One request may take several invocations. Listing pages goes on until the work deadline; what is left is
+carried on by a continuation message on the archive queue (the same request with where to resume, the IDs
+selected so far and the run time, so olderThanDays means the same in every part). Nothing is enqueued until
+the listing has reached its last page, so a selection that turns out larger than maxSequences enqueues
+nothing, however many invocations it took to find out. Then one plan is published for the request.
+
+Listing failures are contained like archiving failures: a 4xx (a filter Reply does not accept) is final for
+that request; a 429, 5xx or timeout ends this invocation's listing and the continuation waits (Retry-After,
+or a backoff) before it tries again, up to the queue's maxReceiveCount times in a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS
+from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
+from sequence_archiver.batching import chunk_by_count_and_size
+from sequence_archiver.exceptions import (
+    ApiKeyError,
+    DeadlineExceededError,
+    RateBudgetExhaustedError,
+    ReplyApiError,
+    ReplyPausedError,
+    ReplyRefusedError,
+    RetryableReplyError,
+)
+from sequence_archiver.selection import SelectionProgress, utc_now
+from sequence_archiver.sequence_listing import MAX_PAGE_SIZE, read_matching_page
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
+    from mypy_boto3_sqs.client import SQSClient
+
+    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.request_report import Trigger
+    from sequence_archiver.selection import CleanupRequest
+    from sequence_archiver.sequence_listing import SequencePages
+
+logger = logging.getLogger(__name__)
+
+IDS_PER_MESSAGE = 100  # what one archive request message carries (the bulk endpoint's size)
+MAX_CONTINUATION_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+_BATCH_ENTRIES = 10  # SendMessageBatch's limit
+_BATCH_BYTES = 256 * 1024
+_SEND_ATTEMPTS = 3
+_RETRY_PAUSE_SECONDS = 0.2
+FIFO_MESSAGE_GROUP_ID = "sequence-archiver-cleanup"
+MAX_REASON_CHARS = 2_000  # the plan schema's bound
+
+
+class PlanOutcome(StrEnum):
+    """What a clean-up request came to."""
+
+    PLANNED = "planned"  # dry run: every page listed, nothing enqueued
+    ENQUEUED = "enqueued"  # live run: every page listed, every selected ID on the archive queue
+    OVER_LIMIT = "over_limit"  # more than maxSequences match: nothing enqueued
+    REFUSED = "refused"  # Reply refused the list call (4xx): nothing enqueued
+    FAILED = "failed"  # the listing could not finish (Reply kept failing, no archive queue to continue on)
+    CONTINUED = "continued"  # the listing goes on in a continuation (returned to a direct caller, never published)
+
+
+class ListingStop(StrEnum):
+    """Why one invocation's listing stopped."""
+
+    FINISHED = "finished"
+    OVER_LIMIT = "over_limit"
+    REFUSED = "refused"
+    WAITING = "waiting"  # the rate budget, a 429 pause or the invocation's time ran out: not a failure
+    FAILED = "failed"  # Reply kept failing (5xx, timeouts, malformed pages), the key could not be read
+
+
+@dataclass
+class SelectionRun:
+    """One invocation's part of a clean-up request: its listing state, and how the listing stopped."""
+
+    request: CleanupRequest
+    request_id: str
+    trigger: Trigger
+    run_at: datetime
+    part: int = 1
+    skip: int = 0
+    pages: int = 0
+    selected_ids: list[int] = field(default_factory=list)
+    failures: int = 0
+    stop: ListingStop = ListingStop.WAITING
+    reason: str | None = None
+    wait_seconds: float = 0.0
+    pages_now: int = 0  # pages listed by this invocation
+
+    @classmethod
+    def start(cls, request: CleanupRequest, *, delivery_id: str, trigger: Trigger, now: datetime) -> SelectionRun:
+        """A new request starts at the first page; a continuation where its previous part stopped."""
+        progress = request.continuation
+        if progress is None:
+            return cls(request, delivery_id, trigger, now)
+        return cls(
+            request,
+            progress.request_id,
+            progress.trigger,
+            progress.run_at,
+            part=progress.part,
+            skip=progress.skip,
+            pages=progress.pages,
+            selected_ids=list(progress.selected_ids),
+            failures=progress.failures,
+        )
+
+    def continuation_body(self) -> str:
+        """The message that carries this request on from where its listing stopped."""
+        # Failures in a row: an invocation that listed a page before failing starts the count again.
+        failures = (self.failures + 1 if self.pages_now == 0 else 1) if self.stop is ListingStop.FAILED else 0
+        progress = SelectionProgress(
+            request_id=self.request_id,
+            part=self.part + 1,
+            trigger=self.trigger,
+            run_at=self.run_at,
+            skip=self.skip,
+            pages=self.pages,
+            selected_ids=self.selected_ids,
+            failures=failures,
+        )
+        return _compact(self.request.to_json(progress))
+
+    def continuation_delay(self) -> float:
+        """When the continuation should come: when Reply said, or a backoff after a real failure."""
+        if self.stop is ListingStop.FAILED:
+            return max(self.wait_seconds, min(MAX_CONTINUATION_DELAY_SECONDS, 2.0 ** (self.failures + 1)))
+        return self.wait_seconds
+
+    def archive_bodies(self) -> list[str]:
+        """The archive request messages for the selected IDs: at most IDS_PER_MESSAGE each, pauseFirst passed on."""
+        ids = self.selected_ids
+        return [
+            _compact({"sequenceIds": ids[start : start + IDS_PER_MESSAGE], "pauseFirst": self.request.pause_first})
+            for start in range(0, len(ids), IDS_PER_MESSAGE)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupPlan:
+    """The plan of one clean-up request: what it selected and what was done with it; one event per request."""
+
+    run: SelectionRun
+    outcome: PlanOutcome
+    reason: str | None = None
+    enqueued_ids: int = 0
+    message_ids: tuple[str, ...] = ()
+
+    @property
+    def request_id(self) -> str:
+        """The original request's ID (continuations report under it)."""
+        return self.run.request_id
+
+    @property
+    def final(self) -> bool:
+        """True for the request's plan; False while its listing goes on in a continuation (nothing to publish)."""
+        return self.outcome is not PlanOutcome.CONTINUED
+
+    @property
+    def complete(self) -> bool:
+        """True when every page was listed and the request was carried out as asked (planned, or all enqueued)."""
+        return self.outcome in (PlanOutcome.PLANNED, PlanOutcome.ENQUEUED)
+
+    @property
+    def sequence_ids(self) -> list[int]:
+        """The IDs the plan selects; none when it did not reach its end or exceeds maxSequences."""
+        return self.run.selected_ids if self.outcome in (PlanOutcome.PLANNED, PlanOutcome.ENQUEUED) else []
+
+    def detail(self) -> dict[str, Any]:
+        """The plan event's detail (schemas/sequence-archive-plan.json); also what a direct invocation returns."""
+        run, request = self.run, self.run.request
+        cutoff = request.select.cutoff(run.run_at)
+        return {
+            "requestId": run.request_id,
+            "trigger": run.trigger.value,
+            "dryRun": request.dry_run,
+            "pauseFirst": request.pause_first,
+            "maxSequences": request.max_sequences,
+            "selection": request.select.to_json(),
+            "runAt": _timestamp(run.run_at),
+            "createdBeforeApplied": _timestamp(cutoff) if cutoff is not None else None,
+            "outcome": self.outcome.value,
+            "complete": self.complete,
+            "reason": self.reason[:MAX_REASON_CHARS] if self.reason is not None else None,
+            "selected": len(run.selected_ids),
+            "pages": run.pages,
+            "invocations": run.part,
+            "enqueued": {
+                "messages": len(self.message_ids),
+                "ids": self.enqueued_ids,
+                "messageIds": list(self.message_ids),
+            },
+            "sequenceIds": self.sequence_ids,
+        }
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _compact(document: object) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _stopped_by(error: Exception) -> tuple[ListingStop, str, float]:
+    """How a list call's error stops this invocation's listing: why, and how long a continuation should wait."""
+    if isinstance(error, ReplyRefusedError):  # a 4xx: the same call would be refused again
+        return ListingStop.REFUSED, f"Reply refused the list call: {error.reason}", 0.0
+    if isinstance(error, (RateBudgetExhaustedError, ReplyPausedError)):  # waiting is not failing
+        return ListingStop.WAITING, str(error), error.retry_after_seconds or 0.0
+    if isinstance(error, DeadlineExceededError):
+        return ListingStop.WAITING, "the invocation's time ran out", 0.0
+    if isinstance(error, RetryableReplyError):  # 429 past its retries, 5xx, timeouts, malformed pages
+        return ListingStop.FAILED, f"the list call failed: {error}", error.retry_after_seconds or 0.0
+    return ListingStop.FAILED, f"the list call failed ({type(error).__name__})", 0.0  # 401 after a re-read, the key
+
+
+class ArchiveQueue:
+    """Sends messages to the archive queue (ARCHIVE_QUEUE_URL) with SendMessageBatch, every call by the deadline."""
+
+    def __init__(
+        self,
+        *,
+        sqs_client: Callable[[], SQSClient],
+        queue_url: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sqs_client = sqs_client  # a factory: the client is only built when a request needs it
+        self.queue_url = queue_url
+        self._fifo = queue_url.endswith(".fifo")
+        self._sleep = sleep
+
+    def send(self, bodies: Sequence[str], deadline: Deadline, *, delay_seconds: float = 0.0) -> list[str | None]:
+        """Send every body; return each one's SQS message ID, None for those not sent by the deadline."""
+        message_ids: list[str | None] = [None] * len(bodies)
+        pending = list(range(len(bodies)))
+        for attempt in range(1, _SEND_ATTEMPTS + 1):
+            chunks = chunk_by_count_and_size(
+                pending,
+                size_of=lambda index: len(bodies[index].encode()),
+                max_items=_BATCH_ENTRIES,
+                max_bytes=_BATCH_BYTES,
+            )
+            for chunk in chunks:
+                try:
+                    response = call_within(
+                        deadline,
+                        "SendMessageBatch",
+                        self._sqs_client().send_message_batch,
+                        QueueUrl=self.queue_url,
+                        Entries=[self._entry(index, bodies[index], delay_seconds) for index in chunk],
+                    )
+                except Exception as exc:  # SDK errors, AwsCallTimeoutError: these entries were not sent
+                    logger.warning(
+                        "could not send to the archive queue",
+                        extra={"entries": len(chunk), "error": type(exc).__name__},
+                    )
+                    continue
+                for entry in response.get("Successful", []):
+                    message_ids[int(entry["Id"])] = entry["MessageId"]
+            pending = [index for index in pending if message_ids[index] is None]
+            if (
+                not pending
+                or attempt == _SEND_ATTEMPTS
+                or not deadline.allows(_RETRY_PAUSE_SECONDS + MIN_ATTEMPT_SECONDS)
+            ):
+                break
+            logger.warning("retrying messages the archive queue did not take", extra={"entries": len(pending)})
+            self._sleep(_RETRY_PAUSE_SECONDS)
+        return message_ids
+
+    def _entry(self, index: int, body: str, delay_seconds: float) -> Any:
+        entry: dict[str, Any] = {"Id": str(index), "MessageBody": body}
+        if self._fifo:  # FIFO queues take no per-message delay; a group and a deduplication ID instead
+            entry["MessageGroupId"] = FIFO_MESSAGE_GROUP_ID
+            entry["MessageDeduplicationId"] = hashlib.sha256(body.encode()).hexdigest()
+        else:
+            entry["DelaySeconds"] = int(min(MAX_CONTINUATION_DELAY_SECONDS, max(0.0, delay_seconds)) + 0.999)
+        return entry
+
+
+class CleanupPolicies:
+    """Runs clean-up requests: lists their selection within the work deadline, then plans, enqueues or continues."""
+
+    def __init__(
+        self,
+        *,
+        pages: SequencePages,
+        archive_queue: ArchiveQueue | None,
+        page_size: int = MAX_PAGE_SIZE,
+        max_failures: int = 5,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._pages = pages
+        self.archive_queue = archive_queue
+        self._page_size = page_size
+        self._max_failures = max_failures
+        self._now = now
+
+    def start(self, request: CleanupRequest, *, delivery_id: str, trigger: Trigger) -> SelectionRun:
+        """This invocation's part of the request (run time and progress carried by a continuation)."""
+        return SelectionRun.start(request, delivery_id=delivery_id, trigger=trigger, now=self._now())
+
+    def list_pages(self, run: SelectionRun, deadline: Deadline) -> None:
+        """List pages until the selection's end, maxSequences is passed, Reply refuses, or time runs out."""
+        sequence_filter = run.request.select.sequence_filter(run.run_at)
+        seen = set(run.selected_ids)
+        limit = run.request.max_sequences
+        while True:
+            try:
+                page = read_matching_page(
+                    lambda params: self._pages.get_page(params, deadline),
+                    sequence_filter,
+                    skip=run.skip,
+                    page_size=self._page_size,
+                    seen=seen,
+                    oldest_first=True,  # new sequences land after the pages already listed
+                )
+            except (ReplyApiError, ApiKeyError, DeadlineExceededError) as exc:
+                run.stop, run.reason, run.wait_seconds = _stopped_by(exc)
+                return
+            run.pages += 1
+            run.pages_now += 1
+            run.skip = page.next_skip
+            run.selected_ids.extend(item.id for item in page.matches)
+            if len(run.selected_ids) > limit:
+                run.stop = ListingStop.OVER_LIMIT
+                run.reason = (
+                    f"the selection holds more than maxSequences ({limit}) sequences: nothing was enqueued; "
+                    "narrow the selection or raise maxSequences"
+                )
+                del run.selected_ids[limit + 1 :]
+                return
+            if page.last:
+                run.stop, run.reason = ListingStop.FINISHED, None
+                return
+
+    def settle(self, run: SelectionRun, deadline: Deadline) -> CleanupPlan | None:
+        """Act on how the listing stopped: the plan, or None when the request must be retried (nothing sent)."""
+        if run.stop is ListingStop.FINISHED:
+            return self._finish(run, deadline)
+        final = self._final_plan(run)
+        if final is not None or self.archive_queue is None:
+            return final
+        sent = self.archive_queue.send([run.continuation_body()], deadline, delay_seconds=run.continuation_delay())
+        if sent[0] is None:
+            return None
+        return CleanupPlan(run, PlanOutcome.CONTINUED, run.reason)
+
+    def _final_plan(self, run: SelectionRun) -> CleanupPlan | None:
+        """The plan of a listing that stopped for good before its end; None when it goes on in a continuation."""
+        if run.stop is ListingStop.OVER_LIMIT:
+            return CleanupPlan(run, PlanOutcome.OVER_LIMIT, run.reason)
+        if run.stop is ListingStop.REFUSED:
+            return CleanupPlan(run, PlanOutcome.REFUSED, run.reason)
+        if run.stop is ListingStop.FAILED and run.pages_now == 0 and run.failures + 1 >= self._max_failures:
+            reason = f"gave up after {run.failures + 1} invocations in a row without an answer: {run.reason}"
+            return CleanupPlan(run, PlanOutcome.FAILED, reason)
+        if self.archive_queue is None:
+            reason = f"the listing did not finish ({run.reason}) and ARCHIVE_QUEUE_URL is not set to continue it on"
+            return CleanupPlan(run, PlanOutcome.FAILED, reason)
+        if run.part >= MAX_CONTINUATION_PARTS:
+            return CleanupPlan(run, PlanOutcome.FAILED, f"the listing took {run.part} invocations and did not finish")
+        return None
+
+    def _finish(self, run: SelectionRun, deadline: Deadline) -> CleanupPlan | None:
+        if run.request.dry_run:
+            return CleanupPlan(run, PlanOutcome.PLANNED)
+        if self.archive_queue is None:  # checked before listing; kept here so a plan never claims to enqueue
+            return CleanupPlan(run, PlanOutcome.FAILED, "ARCHIVE_QUEUE_URL is not set: nothing was enqueued")
+        bodies = run.archive_bodies()
+        sent = self.archive_queue.send(bodies, deadline)
+        if any(message_id is None for message_id in sent):
+            logger.warning(
+                "selected IDs not all enqueued: the request is retried",
+                extra={"messages": len(bodies), "not_sent": sum(message_id is None for message_id in sent)},
+            )
+            return None
+        message_ids = tuple(message_id for message_id in sent if message_id is not None)
+        return CleanupPlan(run, PlanOutcome.ENQUEUED, enqueued_ids=len(run.selected_ids), message_ids=message_ids)

@@ -1,0 +1,204 @@
+"""A clean-up policy's request: which sequences to select (the CLI's `select` filters), dry run or not, bounds.
+
+```json
+{"select": {"status": "paused", "olderThanDays": 180}, "dryRun": true, "pauseFirst": false, "maxSequences": 10000}
+```
+
+The function sends itself a continuation of the same request (`continuation`: where the listing resumes and
+what it selected so far) when the listing does not fit one invocation. Only imported when such a request
+arrives, so archive requests do not pay for these models at cold start.
+"""
+
+from __future__ import annotations
+
+import uuid  # noqa: TC003 - pydantic reads the annotations at runtime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS, MAX_REQUEST_ID_CHARS, MAX_SEQUENCE_ID
+from sequence_archiver.exceptions import InvalidRequestError
+from sequence_archiver.request_report import Trigger  # noqa: TC001 - pydantic reads it at runtime
+from sequence_archiver.sequence_listing import STATUSES, SequenceFilter, parse_timestamp
+
+DEFAULT_MAX_SEQUENCES = 10_000
+# The most a request may allow: a continuation carries the IDs selected so far, and 20,000 IDs of 10 digits
+# still fit one SQS message (256 KiB) with room to spare.
+MAX_SEQUENCES_CAP = 20_000
+MAX_NAME_CHARS = 200
+MAX_OLDER_THAN_DAYS = 36_500
+MAX_SKIP = 10_000_000
+FILTER_NAMES = ("status", "ownerUserId", "folderId", "name", "createdAfter", "createdBefore", "olderThanDays")
+
+SequenceIdValue = Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_ID)]
+
+
+class Selection(BaseModel):
+    """The `select` object: the CLI's `select` filters, combined with AND; archived sequences are never selected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    status: str | None = Field(default=None, description="new, active or paused (any case)")
+    owner_user_id: StrictInt | None = Field(default=None, alias="ownerUserId", ge=1, le=MAX_SEQUENCE_ID)
+    folder_id: uuid.UUID | None = Field(default=None, alias="folderId")
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    created_after: datetime | None = Field(default=None, alias="createdAfter")
+    created_before: datetime | None = Field(default=None, alias="createdBefore")
+    older_than_days: StrictInt | None = Field(default=None, alias="olderThanDays", ge=0, le=MAX_OLDER_THAN_DAYS)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _known_status(cls, value: object) -> object:
+        """One of Reply's statuses, compared case-insensitively."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or value.strip().lower() not in STATUSES:
+            raise ValueError(f"must be one of {', '.join(STATUSES)}")
+        return value.strip().lower()
+
+    @field_validator("folder_id", mode="before")
+    @classmethod
+    def _folder_text(cls, value: object) -> object:
+        """A folder ID is a UUID written as a string."""
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a folder ID (a UUID) as a string")
+        return value
+
+    @field_validator("created_after", "created_before", mode="before")
+    @classmethod
+    def _timestamp(cls, value: object) -> object:
+        """An ISO 8601 date or date-time string; UTC when it has no offset (as the CLI reads it)."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) > 64:
+            raise ValueError("must be an ISO 8601 date or date-time string")
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date or date-time string") from None
+
+    @model_validator(mode="after")
+    def _one_filter_and_an_order(self) -> Selection:
+        """At least one filter; createdAfter before createdBefore."""
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError(f"give at least one filter ({', '.join(FILTER_NAMES)})")
+        if self.created_after and self.created_before and self.created_after >= self.created_before:
+            raise ValueError("createdAfter must be earlier than createdBefore")
+        return self
+
+    def cutoff(self, run_at: datetime) -> datetime | None:
+        """The effective createdBefore: the earlier of createdBefore and `run_at` minus olderThanDays."""
+        bounds = [bound for bound in (self.created_before, self._older_than(run_at)) if bound is not None]
+        return min(bounds) if bounds else None
+
+    def _older_than(self, run_at: datetime) -> datetime | None:
+        return run_at - timedelta(days=self.older_than_days) if self.older_than_days is not None else None
+
+    def sequence_filter(self, run_at: datetime) -> SequenceFilter:
+        """The listing filter for a run at `run_at` (olderThanDays is relative to it); never archived ones."""
+        return SequenceFilter(
+            status=self.status,
+            owner_user_id=self.owner_user_id,
+            folder_id=self.folder_id,
+            name=self.name,
+            created_after=self.created_after,
+            created_before=self.cutoff(run_at),
+            is_archived=False,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The filters as given (normalised), camelCase, without the ones not set."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class SelectionProgress(BaseModel):
+    """The `continuation` of a clean-up request the function sent itself: where the listing resumes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    request_id: str = Field(alias="requestId", min_length=1, max_length=MAX_REQUEST_ID_CHARS)
+    part: StrictInt = Field(ge=2, le=MAX_CONTINUATION_PARTS)
+    trigger: Trigger
+    run_at: datetime = Field(alias="runAt")
+    skip: StrictInt = Field(ge=0, le=MAX_SKIP)
+    pages: StrictInt = Field(ge=0, le=MAX_SKIP)
+    selected_ids: list[SequenceIdValue] = Field(alias="selectedIds", max_length=MAX_SEQUENCES_CAP + 1)
+    failures: StrictInt = Field(default=0, ge=0, le=MAX_CONTINUATION_PARTS)
+
+    @field_validator("run_at", mode="before")
+    @classmethod
+    def _run_at(cls, value: object) -> object:
+        """An ISO 8601 date-time (UTC when it has no offset), as the function wrote it."""
+        if isinstance(value, datetime):
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        if not isinstance(value, str) or len(value) > 64:
+            raise ValueError("must be an ISO 8601 date-time string")
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time string") from None
+
+
+class CleanupRequest(BaseModel):
+    """A clean-up request: a selection, dryRun (true unless said otherwise), pauseFirst and maxSequences."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    select: Selection
+    dry_run: StrictBool = Field(default=True, alias="dryRun")
+    pause_first: StrictBool = Field(default=False, alias="pauseFirst")
+    max_sequences: StrictInt = Field(default=DEFAULT_MAX_SEQUENCES, alias="maxSequences", ge=1, le=MAX_SEQUENCES_CAP)
+    continuation: SelectionProgress | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _select_is_an_object(cls, data: object) -> object:
+        if isinstance(data, dict) and not isinstance(data.get("select"), dict):
+            raise ValueError('"select" must be an object of filters, e.g. {"status": "paused"}')
+        return data
+
+    def to_json(self, continuation: SelectionProgress | None = None) -> dict[str, Any]:
+        """The request as a message body (with `continuation` to carry it on)."""
+        body: dict[str, Any] = {
+            "select": self.select.to_json(),
+            "dryRun": self.dry_run,
+            "pauseFirst": self.pause_first,
+            "maxSequences": self.max_sequences,
+        }
+        if continuation is not None:
+            body["continuation"] = continuation.model_dump(mode="json", by_alias=True)
+        return body
+
+
+def is_cleanup_request(document: object) -> bool:
+    """True for a payload that asks for a selection (it has `select`) rather than a list of IDs."""
+    return isinstance(document, dict) and "select" in document
+
+
+def parse_cleanup_request(document: object) -> CleanupRequest:
+    """Validate a clean-up request; InvalidRequestError saying what is wrong (never quoting the values)."""
+    if isinstance(document, dict) and ("sequenceIds" in document or "sequenceId" in document):
+        raise InvalidRequestError('give either "select" or sequence IDs, not both')
+    try:
+        return CleanupRequest.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False)[:5]:
+            where = ".".join(str(part) for part in error["loc"]) or "request"
+            problems.append(f"{where}: {error['msg']}")
+        raise InvalidRequestError("not a valid clean-up request: " + "; ".join(problems)) from None
+
+
+def utc_now() -> datetime:
+    """The wall-clock time of a run, in UTC."""
+    return datetime.now(UTC)
