@@ -34,6 +34,7 @@ from local.stand_ins.aws_stack import (
     variables_to_unset,
 )
 from local.stand_ins.lambda_context import LocalLambdaContext
+from sequence_archiver_cli.output import table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -220,21 +221,10 @@ def _clip(text: object, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "  ") -> str:
-    """A plain-text table with columns padded to their widest cell (numbers right-aligned)."""
-    cells = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
-    widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
-    numeric = [all(row[i].lstrip("-").isdigit() for row in cells if row[i]) and cells for i in range(len(headers))]
-
-    def line(values: Sequence[str]) -> str:
-        padded = [
-            value.rjust(width) if is_number else value.ljust(width)
-            for value, width, is_number in zip(values, widths, numeric, strict=True)
-        ]
-        return (indent + "  ".join(padded)).rstrip()
-
-    rule = indent + "  ".join("-" * width for width in widths)
-    return "\n".join([BOLD(line(headers)), rule, *(line(row) for row in cells)])
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """The CLI's plain-text table, indented, with its header line in bold on a terminal."""
+    header, rest = table(headers, rows, indent="  ").split("\n", 1)
+    return BOLD(header) + "\n" + rest
 
 
 def _short(request_id: object) -> str:
@@ -449,10 +439,14 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
         envelopes = read_results_events(stack, expected=len(invocations), timeout_seconds=5)
         details = [envelope.get("detail", {}) for envelope in envelopes]
         dead_letters = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
+        archive_calls_before = sum(1 for request in reply.requests if request.method == "POST")
+        cleanup = _run_file(app, CLEANUP_EVENT, "direct", incomplete_type)
+        cleanup_archive_calls = sum(1 for request in reply.requests if request.method == "POST") - archive_calls_before
         reply_calls = len(reply.requests)
         campaign = _run_cli_campaign(app, stack, reply.base_url, api_key, incomplete_type)
 
-    problems += [f"{i.trigger}: {i.unexpected}" for i in invocations if i.unexpected] + campaign.problems
+    problems += [f"{i.trigger}: {i.unexpected}" for i in [*invocations, cleanup] if i.unexpected] + campaign.problems
+    problems += _check_cleanup_plan(cleanup, cleanup_archive_calls)
     problems += _check_no_leak(api_key, invocations, json.dumps(envelopes), json.dumps(dead_letters, default=str))
     if not details:
         problems.append("no results event reached the results bus")
@@ -472,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
     leaked = any("API key appears" in problem for problem in problems)
     key_note = "THE API KEY LEAKED (see below)" if leaked else "the API key appeared in none of the output"
     print(DIM(f"  Reply simulator answered {reply_calls} API request(s); {key_note}."))
+    print()
+    _print_cleanup_plan(cleanup, cleanup_archive_calls)
     _print_cli_campaign(campaign)
     if problems:
         print()
@@ -479,6 +475,44 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
             print("UNEXPECTED: " + problem.replace(api_key, "<api key>"), file=sys.stderr)
         return 1
     return 0
+
+
+# ---------------------------------------------------------------- a clean-up policy's dry run
+
+CLEANUP_EVENT = "cleanup-dry-run.json"
+_PLAN_IDS_SHOWN = 12
+
+
+def _check_cleanup_plan(cleanup: Invocation, archive_calls: int) -> list[str]:
+    """A dry run's plan is complete, lists what it selected, and archived nothing."""
+    plan = cleanup.response if isinstance(cleanup.response, dict) else {}
+    problems = []
+    if plan.get("outcome") != "planned" or plan.get("complete") is not True:
+        problems.append(f"the clean-up dry run did not end planned: {plan.get('outcome')!r} {plan.get('reason')!r}")
+    if plan.get("selected") != len(plan.get("sequenceIds", [])):
+        problems.append("the clean-up plan's count and its sequence IDs disagree")
+    if archive_calls:
+        problems.append(f"the clean-up dry run archived something: {archive_calls} archive call(s)")
+    return problems
+
+
+def _print_cleanup_plan(cleanup: Invocation, archive_calls: int) -> None:
+    plan = cleanup.response if isinstance(cleanup.response, dict) else {}
+    event = json.loads((EVENTS_DIR / CLEANUP_EVENT).read_text(encoding="utf-8"))
+    print(BOLD(f"Clean-up policy, dry run ({CLEANUP_EVENT}, invoked as the schedule would)"))
+    print(DIM("  request: " + json.dumps(event, separators=(", ", ": "))))
+    ids = [str(sequence_id) for sequence_id in plan.get("sequenceIds", [])]
+    more = len(ids) - _PLAN_IDS_SHOWN
+    shown = ", ".join(ids[:_PLAN_IDS_SHOWN]) + (f", … ({more} more)" if more > 0 else "")
+    print(
+        f"  plan {_short(plan.get('requestId'))}: outcome {plan.get('outcome')}, {plan.get('selected')} selected "
+        f"over {plan.get('pages')} page(s), {plan.get('enqueued', {}).get('ids', 0)} enqueued, "
+        f"{archive_calls} archive call(s) to Reply"
+    )
+    print(f"  would archive: {shown or '(nothing matches)'}")
+    print(
+        DIM('  A "Sequence Archive Plan" event went to the results bus; with "dryRun": false the IDs go to the queue.')
+    )
 
 
 # ---------------------------------------------------------------- the command line: a campaign

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from local.scenarios.soak import fresh_handler
+from local.scenarios.lambda_instance import fresh_handler, replace_environment
 from local.stand_ins.aws_stack import (
     QueueSettings,
     drain_queue,
@@ -35,7 +35,6 @@ from local.stand_ins.aws_stack import (
     send_messages,
     start_moto_server,
     unique_name_prefix,
-    variables_to_unset,
 )
 from local.stand_ins.event_source import EventSourceMapping
 from local.stand_ins.reply_simulator import ALL_SCOPES, Fault, RateLimit, ReplySimulator
@@ -261,13 +260,6 @@ def ledger_table(ledgers: Sequence[BacklogLedger]) -> str:
     lines = [header, "| --- |" + " --- |" * len(ledgers)]
     lines += ["| " + name + " | " + " | ".join(str(value(ledger)) for ledger in ledgers) + " |" for name, value in rows]
     return "\n".join(lines)
-
-
-def replace_environment(environment: dict[str, str]) -> None:
-    """Make the function's environment the process environment, as the Lambda runtime would."""
-    for name in variables_to_unset(os.environ):
-        os.environ.pop(name, None)
-    os.environ.update(environment)
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:

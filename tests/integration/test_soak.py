@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.scenarios.soak import FAULT_STEPS, IDEMPOTENCY_VARIABLE, SoakConfig, idempotency_supported, run_soak
+from local.scenarios.lambda_instance import IDEMPOTENCY_VARIABLE
+from local.scenarios.soak_config import FAULT_STEPS, SoakConfig, idempotency_supported
 from local.scenarios.soak_phases import ALLOWED_OVERRUN_SECONDS
+from local.scenarios.soak_run import run_soak
 from local.stand_ins.aws_stack import QueueSettings, provision, send_messages, unique_name_prefix, variables_to_unset
 from local.stand_ins.event_source import EventSourceMapping, event_source_settings_from_template
 
