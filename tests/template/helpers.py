@@ -8,7 +8,11 @@ from typing import Any
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 IDENTITY_POLICY_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
-RESOURCE_POLICY_TYPES = {"AWS::SQS::QueuePolicy": "PolicyDocument", "AWS::SNS::TopicPolicy": "PolicyDocument"}
+RESOURCE_POLICY_TYPES = {
+    "AWS::SQS::QueuePolicy": "PolicyDocument",
+    "AWS::SNS::TopicPolicy": "PolicyDocument",
+    "AWS::Logs::ResourcePolicy": "PolicyDocument",
+}
 _SUB_REFERENCE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -70,13 +74,23 @@ def policy_statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, d
     ]
 
 
+def resource_policy_document(resource: dict[str, Any]) -> dict[str, Any]:
+    """The policy of a queue, topic or CloudWatch Logs resource policy (the last is JSON text in an Fn::Sub)."""
+    document = resource["Properties"][RESOURCE_POLICY_TYPES[resource["Type"]]]
+    if isinstance(document, str):
+        return dict(json.loads(document))
+    if set(document) == {"Fn::Sub"}:
+        return dict(parse_sub_json(document["Fn::Sub"]))
+    return dict(document)
+
+
 def resource_policy_statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(owner, statement) for every statement of every queue and topic policy."""
+    """(owner, statement) for every statement of every queue, topic and CloudWatch Logs resource policy."""
     return [
         (name, statement)
         for name, resource in resources.items()
         if resource["Type"] in RESOURCE_POLICY_TYPES
-        for statement in as_list(resource["Properties"][RESOURCE_POLICY_TYPES[resource["Type"]]]["Statement"])
+        for statement in as_list(resource_policy_document(resource)["Statement"])
     ]
 
 

@@ -45,6 +45,7 @@ def test_failures_backlog_and_throttling_each_have_an_alarm(resources):
         ("AWS/Lambda", "Errors", FUNCTION),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", REQUESTS_QUEUE),
         ("ReplySequenceArchiver", "ReplyApiThrottled", "sequence-archiver"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "CleanupScheduleDeadLetterQueue"),  # with a schedule
     }
 
 
@@ -84,7 +85,7 @@ def test_any_dead_letter_or_unhandled_error_fires_at_once(resources):
         if watched(alarm)[1] in {"Errors", "ApproximateNumberOfMessagesVisible"}
     ]
 
-    assert len(immediate) == 4
+    assert len(immediate) == 5  # three dead-letter queues, failed async invocations, function errors
     for alarm in immediate:
         assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == (0, 1, 300)
 

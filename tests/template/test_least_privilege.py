@@ -25,7 +25,7 @@ REQUESTS_DLQ = "ArchiveRequestsDeadLetterQueue"
 FAILED_INVOCATIONS_QUEUE = "FailedInvocationsQueue"
 
 # Services whose resources hold data or deliver it: a grant on them must name the resource.
-SCOPED_SERVICES = {"secretsmanager", "sqs", "events", "dynamodb", "sns", "kms"}
+SCOPED_SERVICES = {"secretsmanager", "sqs", "events", "dynamodb", "sns", "kms", "logs"}
 
 
 def services_of(statement: dict[str, Any]) -> set[str]:
@@ -71,7 +71,7 @@ def test_the_only_wildcard_resource_is_x_ray_which_has_no_resource_level_permiss
     assert wildcard_actions == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
-def test_queue_and_topic_policies_name_their_resource_and_a_service_principal(resources):
+def test_queue_topic_and_log_policies_name_their_resource_and_a_service_principal(resources):
     # KMS key policies are left out on purpose: there "Resource": "*" means the key itself.
     statements = resource_policy_statements(resources)
 

@@ -28,6 +28,8 @@ REQUESTS_QUEUE = "ArchiveRequestsQueue"
 REQUESTS_DLQ = "ArchiveRequestsDeadLetterQueue"
 FAILED_INVOCATIONS_QUEUE = "FailedInvocationsQueue"
 RULE_DLQ = "TriggerRuleDeadLetterQueue"
+REQUEST_RULE = "ArchiveSequencesFunctionEventBridgeRequests"  # SAM names it after the function and event
+CLEANUP_DLQ = "CleanupScheduleDeadLetterQueue"  # only when CleanupSchedule is set
 
 SQS_RECORD_FIELDS = {
     "messageId",
@@ -161,6 +163,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "REPLY_BULK_MAX_IDS",
         "SQS_MAX_RECEIVE_COUNT",
         "IDEMPOTENCY_TABLE_NAME",
+        "ARCHIVE_QUEUE_URL",
     }
     assert variables["REPLY_API_KEY_SECRET_ID"] == {
         "Fn::If": ["CreateApiKeySecret", {"Ref": "ReplyApiKeySecret"}, {"Ref": "ReplyApiKeySecretArn"}]
@@ -203,13 +206,13 @@ def test_requests_queue_dead_letters_after_max_receive_count(resources):
 def test_every_queue_is_encrypted_with_sse_sqs(resources):
     queues = of_type(resources, "AWS::SQS::Queue")
 
-    assert set(queues) == {REQUESTS_QUEUE, REQUESTS_DLQ, FAILED_INVOCATIONS_QUEUE, RULE_DLQ}
+    assert set(queues) == {REQUESTS_QUEUE, REQUESTS_DLQ, FAILED_INVOCATIONS_QUEUE, RULE_DLQ, CLEANUP_DLQ}
     assert {name: q["Properties"].get("SqsManagedSseEnabled") for name, q in queues.items()} == dict.fromkeys(
         queues, True
     )
 
 
-@pytest.mark.parametrize("queue", [REQUESTS_DLQ, FAILED_INVOCATIONS_QUEUE, RULE_DLQ])
+@pytest.mark.parametrize("queue", [REQUESTS_DLQ, FAILED_INVOCATIONS_QUEUE, RULE_DLQ, CLEANUP_DLQ])
 def test_failure_queue_keeps_messages_for_14_days(resources, queue):
     assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
@@ -226,7 +229,7 @@ def test_sqs_event_source_reports_batch_item_failures_and_caps_concurrency(deplo
 
 
 def test_eventbridge_rule_forwards_requests_with_retries_and_a_dead_letter_queue(resources):
-    rule = only(resources, "AWS::Events::Rule")
+    rule = resources[REQUEST_RULE]["Properties"]
 
     assert rule["EventBusName"] == {"Ref": "TriggerEventBusName"}
     assert rule["EventPattern"] == {
@@ -240,7 +243,7 @@ def test_eventbridge_rule_forwards_requests_with_retries_and_a_dead_letter_queue
 
 
 def test_rule_dead_letter_queue_admits_only_eventbridge_sending_for_the_request_rule(resources):
-    rule_name = only(resources, "AWS::Events::Rule")["Name"]["Fn::Sub"]
+    rule_name = resources[REQUEST_RULE]["Properties"]["Name"]["Fn::Sub"]
     policy = only(resources, "AWS::SQS::QueuePolicy")
 
     [statement] = policy["PolicyDocument"]["Statement"]
