@@ -13,9 +13,11 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 GUIDED ?=
 DEPLOY_ARGS ?=
+# make stack STACK_ARGS='--port 0 --moto-port 0' (see python -m local.scenarios.stack --help)
+STACK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli checkov-cli run test lint typecheck unit integration template security lock build bench soak soak-backlog deploy clean
+.PHONY: help venv sam-cli checkov-cli run stack test lint typecheck unit integration template security lock build bench soak soak-backlog deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +51,10 @@ checkov-cli: $(CHECKOV_VENV)/.installed  ## install checkov into .venv-checkov (
 
 run: venv  ## archive the sample events end to end against a local Reply simulator and moto server
 	SAM_CLI_TELEMETRY=0 $(BIN)/python -m local.scenarios.demo
+
+# `@`: the block the stack prints is meant to be pasted whole; an echoed command line in it would start a second stack.
+stack: venv  ## Reply simulator + moto + the function on the queue, until Ctrl-C; prints the exports for a CLI campaign
+	@$(BIN)/python -m local.scenarios.stack $(STACK_ARGS)
 
 test: venv sam-cli checkov-cli lint typecheck  ## everything: lint, types, unit, integration, template, security and packaging tests
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

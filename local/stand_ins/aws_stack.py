@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 
 from local.stand_ins.background import BackgroundService
+from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from moto.server import ThreadedMotoServer
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
@@ -31,12 +34,13 @@ if TYPE_CHECKING:
     )
 
 DEFAULT_REGION = "us-east-1"
-RESULTS_EVENT_SOURCE = "reply.sequence-archiver"
-RESULTS_DETAIL_TYPE = "Sequence Archive Results"
 DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto accepts any credentials; this one is public
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 QUEUE_LOGICAL_ID = "ArchiveRequestsQueue"
+# template.yaml's ResultsLogGroup is /aws/events/${AWS::StackName}/sequence-archive-results; the local stack
+# puts its name prefix where the stack name goes. Its rule takes every event of the function's source.
+RESULTS_LOG_GROUP_SUFFIX = "sequence-archive-results"
 
 # Used when template.yaml is missing or does not state a plain value. 2100 s is the AWS guidance of six
 # times the function timeout (300 s) plus the largest batching window; 5 receives is the minimum AWS
@@ -104,6 +108,8 @@ class MotoServer(BackgroundService):
         if self._quiet:
             # werkzeug logs one line per request to stderr, which would drown the demo's output.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if self._port:
+            _ensure_port_free(self._port)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -121,6 +127,16 @@ class MotoServer(BackgroundService):
         inner = getattr(server, "_server", None)
         if inner is not None:
             inner.server_close()
+
+
+def _ensure_port_free(port: int) -> None:
+    """Fail fast on a taken port: ThreadedMotoServer.start() would wait forever for a server that failed to bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds, so TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise LocalStackError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
 
 
 def start_moto_server(*, port: int = 0, quiet: bool = True) -> MotoServer:
@@ -146,6 +162,11 @@ def sqs_client(endpoint_url: str, region: str = DEFAULT_REGION) -> SQSClient:
 def events_client(endpoint_url: str, region: str = DEFAULT_REGION) -> EventBridgeClient:
     """An EventBridge client talking to the local endpoint."""
     return boto3_session(region).client("events", endpoint_url=endpoint_url)
+
+
+def logs_client(endpoint_url: str, region: str = DEFAULT_REGION) -> CloudWatchLogsClient:
+    """A CloudWatch Logs client talking to the local endpoint."""
+    return boto3_session(region).client("logs", endpoint_url=endpoint_url)
 
 
 def secretsmanager_client(endpoint_url: str, region: str = DEFAULT_REGION) -> SecretsManagerClient:
@@ -296,6 +317,10 @@ class LocalStack:
     results_sink_queue_arn: str
     queue_settings: QueueSettings
     fifo: bool = False  # the request queue and its DLQ are FIFO queues (the template's QueueType=fifo)
+    # The template's ResultsLogGroup and the rule that sends every event of the function's source to it.
+    results_log_group_name: str = ""
+    results_log_group_arn: str = ""
+    results_log_rule_name: str = ""
 
     def sqs(self) -> SQSClient:
         """An SQS client for this stack."""
@@ -308,6 +333,10 @@ class LocalStack:
     def secretsmanager(self) -> SecretsManagerClient:
         """A Secrets Manager client for this stack."""
         return secretsmanager_client(self.endpoint_url, self.region)
+
+    def logs(self) -> CloudWatchLogsClient:
+        """A CloudWatch Logs client for this stack."""
+        return logs_client(self.endpoint_url, self.region)
 
 
 def unique_name_prefix(base: str = "rsa") -> str:
@@ -331,7 +360,10 @@ def provision(
     queue_settings: QueueSettings | None = None,
     fifo: bool = False,
 ) -> LocalStack:
-    """Create the secret, request queue + DLQ, results bus and a rule routing results to a sink queue.
+    """Create the secret, request queue + DLQ, results bus, and rules routing results to a sink queue and a log group.
+
+    The log group and its rule are the template's (ResultsLogGroup, every event of the function's source);
+    the sink queue is local only: `sequence-archiver report --queue-url` and read_results_events() drain it.
 
     `fifo=True` makes the request queue and its DLQ FIFO queues with content-based deduplication, as the
     template's `QueueType=fifo` does (names end in `.fifo`); send to them with a message group ID.
@@ -400,6 +432,7 @@ def provision(
     )
     if targets.get("FailedEntryCount"):
         raise LocalStackError(f"could not attach the results sink: {targets.get('FailedEntries')}")
+    log_group_name, log_group_arn, log_rule_name = _provision_results_log(events, stack_name=name_prefix, bus=bus_name)
 
     return LocalStack(
         endpoint_url=endpoint_url,
@@ -417,7 +450,41 @@ def provision(
         results_sink_queue_arn=sink_arn,
         queue_settings=settings,
         fifo=fifo,
+        results_log_group_name=log_group_name,
+        results_log_group_arn=log_group_arn,
+        results_log_rule_name=log_rule_name,
     )
+
+
+def results_log_group_name(stack_name: str) -> str:
+    """The results log group of a stack, named as template.yaml names ResultsLogGroup."""
+    return f"/aws/events/{stack_name}/{RESULTS_LOG_GROUP_SUFFIX}"
+
+
+def _provision_results_log(events: EventBridgeClient, *, stack_name: str, bus: str) -> tuple[str, str, str]:
+    """The results log group and a rule on the bus sending it every event of the function's source."""
+    logs = logs_client(events.meta.endpoint_url, events.meta.region_name)
+    name = results_log_group_name(stack_name)
+    logs.create_log_group(logGroupName=name)
+    [group] = [
+        group
+        for group in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        if group["logGroupName"] == name
+    ]
+    # DescribeLogGroups (like !GetAtt ...Arn) ends the ARN in ":*", its log streams; the target names the group.
+    arn = group["arn"].removesuffix(":*")
+    rule_name = f"{stack_name}-results-to-log"
+    events.put_rule(
+        Name=rule_name,
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": [RESULTS_EVENT_SOURCE]}),
+        State="ENABLED",
+    )
+    # Real EventBridge also needs a CloudWatch Logs resource policy allowing events.amazonaws.com; moto does not.
+    targets = events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "results-log-group", "Arn": arn}])
+    if targets.get("FailedEntryCount"):
+        raise LocalStackError(f"could not attach the results log group: {targets.get('FailedEntries')}")
+    return name, arn, rule_name
 
 
 def function_environment(stack: LocalStack, *, reply_base_url: str, **overrides: str) -> dict[str, str]:
@@ -492,6 +559,48 @@ def read_results_events(stack: LocalStack, *, expected: int, timeout_seconds: fl
                 return envelopes
             if wait == 0:
                 time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event the results rule wrote to the results log group: where it is, when, and its envelope."""
+
+    log_stream_name: str
+    event_id: str
+    timestamp_ms: int  # whole milliseconds (moto stores fractions; StartTime takes an integer)
+    envelope: dict[str, Any]
+
+
+def read_results_log(
+    stack: LocalStack, *, expected: int = 0, timeout_seconds: float = 0.0, start_time_ms: int | None = None
+) -> list[LoggedEvent]:
+    """Every event in the results log group (from start_time_ms on), oldest first; waits for `expected` of them.
+
+    Reading leaves the log as it is (unlike read_results_events, which drains the sink queue).
+    """
+    logs = stack.logs()
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        found: list[LoggedEvent] = []
+        arguments: dict[str, Any] = {"logGroupName": stack.results_log_group_name}
+        if start_time_ms is not None:
+            arguments["startTime"] = start_time_ms
+        while True:
+            page = logs.filter_log_events(**arguments)
+            found.extend(
+                LoggedEvent(
+                    item.get("logStreamName", ""), item["eventId"], int(item["timestamp"]), json.loads(item["message"])
+                )
+                for item in page.get("events", [])
+                if "eventId" in item and "timestamp" in item and "message" in item
+            )
+            token = page.get("nextToken")
+            if not token:
+                break
+            arguments["nextToken"] = token
+        if len(found) >= expected or time.monotonic() >= deadline:
+            return sorted(found, key=lambda event: event.timestamp_ms)
+        time.sleep(0.1)
 
 
 def drain_queue(

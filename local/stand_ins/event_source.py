@@ -11,6 +11,9 @@ The real queue's visibility timeout (2100 s) is far too long for a local run. Pr
 short one instead (``provision(..., queue_settings=QueueSettings(...))``) together with a matching short
 ``function_timeout_seconds``: like CreateEventSourceMapping, the driver refuses a queue whose visibility
 timeout is shorter than the function timeout, since records would reappear while still being processed.
+
+``drain()`` polls until the queue stays empty (scenarios and tests); ``run_until(event)`` and
+``EventSourcePoller`` poll until told to stop, as an enabled mapping does (``make stack``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local.stand_ins.aws_stack import (
     TEMPLATE_PATH,
@@ -30,6 +36,7 @@ from local.stand_ins.aws_stack import (
     resolve_int,
     sqs_event_from_messages,
 )
+from local.stand_ins.background import BackgroundService
 from local.stand_ins.lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
@@ -50,6 +57,7 @@ MAX_MESSAGES_PER_RECEIVE = 10  # SQS's limit for one ReceiveMessage call
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload limit
 _LONG_POLL_SECONDS = 1.0  # Lambda long-polls for 20 s; 1 s keeps a local drain responsive
 _POLL_INTERVAL_SECONDS = 0.02
+_PAUSE_AFTER_SQS_ERROR_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -317,6 +325,36 @@ class EventSourceMapping:
         totals.seconds = time.monotonic() - started
         return totals
 
+    def run_until(
+        self,
+        stop: threading.Event,
+        *,
+        after_batch: Callable[[int, BatchOutcome], None] | None = None,
+        totals: DrainOutcome | None = None,
+    ) -> DrainOutcome:
+        """Poll until `stop` is set, as Lambda polls while the mapping is enabled; return the totals.
+
+        after_batch(n, outcome) runs after each batch that held records is settled; `totals`, when given, is
+        kept up to date as batches are settled, for a reader on another thread. An SQS call that fails (the
+        endpoint restarting, say) is logged and retried after a pause, as Lambda's poller keeps going.
+        """
+        totals = totals if totals is not None else DrainOutcome()
+        started = time.monotonic()
+        while not stop.is_set():
+            try:
+                outcome = self.poll_once()
+            except (BotoCoreError, ClientError) as exc:
+                logger.warning("polling the queue failed; trying again", extra={"error": type(exc).__name__})
+                stop.wait(_PAUSE_AFTER_SQS_ERROR_SECONDS)
+                continue
+            if outcome.records:
+                self._add(totals, outcome)
+                if after_batch is not None:
+                    after_batch(totals.batches - 1, outcome)
+        totals.stopped = "stopped"
+        totals.seconds = time.monotonic() - started
+        return totals
+
     @staticmethod
     def _add(totals: DrainOutcome, outcome: BatchOutcome) -> None:
         totals.batches += 1
@@ -418,3 +456,46 @@ class EventSourceMapping:
                     "some deletes failed; those records will be delivered again",
                     extra={"failed": len(failed), "codes": sorted({str(item.get("Code")) for item in failed})},
                 )
+
+
+class EventSourcePoller(BackgroundService):
+    """An EventSourceMapping polling on a daemon thread from start() until stop(): the mapping, enabled."""
+
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        *,
+        after_batch: Callable[[int, BatchOutcome], None] | None = None,
+        stop_timeout_seconds: float = 10.0,
+    ) -> None:
+        self._mapping = mapping
+        self._after_batch = after_batch
+        self._stop_timeout_seconds = stop_timeout_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.totals = DrainOutcome()  # updated after every batch
+
+    def start(self) -> EventSourcePoller:
+        """Start polling in the background; return self."""
+        if self._thread is not None:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="event-source-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        self._mapping.run_until(self._stop, after_batch=self._after_batch, totals=self.totals)
+
+    def stop(self) -> None:
+        """Stop after the batch in hand (waiting at most stop_timeout_seconds for it); safe to call twice."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout=self._stop_timeout_seconds)
+
+    @property
+    def running(self) -> bool:
+        """True while the polling thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
