@@ -38,12 +38,13 @@ LIMIT_PER_WINDOW = 100
 
 
 def provision_bench_stack(endpoint: str, prefix: str) -> LocalStack:
-    """The local stack minus the results rule: results events still go to the bus, but moto need not copy
-    every one into a sink queue (which costs it far more than PutEvents costs in AWS)."""
+    """The local stack minus the results rules: results events still go to the bus, but moto need not copy
+    every one into a sink queue or a log group (which costs it far more than PutEvents costs in AWS)."""
     stack = provision(endpoint, api_key=API_KEY, name_prefix=unique_name_prefix(prefix))
     events = stack.events()
-    events.remove_targets(Rule=stack.results_rule_name, EventBusName=stack.results_bus_name, Ids=["results-sink"])
-    events.delete_rule(Name=stack.results_rule_name, EventBusName=stack.results_bus_name)
+    for rule, target in ((stack.results_rule_name, "results-sink"), (stack.results_log_rule_name, "results-log-group")):
+        events.remove_targets(Rule=rule, EventBusName=stack.results_bus_name, Ids=[target])
+        events.delete_rule(Name=rule, EventBusName=stack.results_bus_name)
     return stack
 
 
