@@ -20,10 +20,11 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from sequence_archiver.settings import is_loopback_host
+from sequence_archiver import is_loopback_host
 from sequence_archiver_cli.errors import UnavailableError
 
 if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -82,6 +83,11 @@ def sqs_client(options: AwsOptions, *, queue_url: str) -> SQSClient:
 def secretsmanager_client(options: AwsOptions) -> SecretsManagerClient:
     """A Secrets Manager client (region and endpoint from the options or boto3's configuration)."""
     return _session(options).client("secretsmanager", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+
+
+def logs_client(options: AwsOptions) -> CloudWatchLogsClient:
+    """A CloudWatch Logs client (region and endpoint from the options or boto3's configuration)."""
+    return _session(options).client("logs", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
 
 
 def describe_aws_error(service: str, exc: Exception) -> str:

@@ -1,19 +1,27 @@
-"""Results events read back: totals per outcome, complete and incomplete requests, the IDs that need attention."""
+"""Results events read back: totals per outcome, complete and incomplete requests, the IDs that need attention.
+
+Plan events of clean-up requests read in the same go are joined to the results of the archiving they started
+(sequence_archiver_cli.plan_report).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.outcomes import Outcome
+from sequence_archiver.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE
 from sequence_archiver_cli.errors import UsageError
+from sequence_archiver_cli.plan_report import ID_ATTENTION_OUTCOMES, plan_event_from, summarise_plans
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-RESULTS_DETAIL_TYPE = "Sequence Archive Results"
-ATTENTION_OUTCOMES = frozenset({Outcome.FAILED, Outcome.FORBIDDEN, Outcome.CONFLICT, Outcome.INVALID})
+    from sequence_archiver_cli.plan_report import PlanEvent, PlanSummary
+
+ATTENTION_OUTCOMES = ID_ATTENTION_OUTCOMES  # failed, forbidden, conflict, invalid: the same for plans' IDs
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
@@ -62,6 +70,50 @@ def results_event_from(item: object) -> ResultsEvent | None:
     )
 
 
+def is_other_event(item: object) -> bool:
+    """True for an EventBridge envelope of a detail type the report does not read (neither results nor plan)."""
+    return (
+        isinstance(item, dict)
+        and "detail" in item
+        and "detail-type" in item
+        and item.get("detail-type") not in (RESULTS_DETAIL_TYPE, PLAN_DETAIL_TYPE)
+    )
+
+
+@dataclass
+class EventsRead:
+    """The events among what a source gave: results, plans, and how many items were neither."""
+
+    results: list[ResultsEvent] = field(default_factory=list)
+    plans: list[PlanEvent] = field(default_factory=list)
+    unrecognised: int = 0  # items that are not readable events (counted, and they need attention)
+    other: int = 0  # events of the function's source with another detail type (skipped)
+
+    def add(self, item: object, *, skip_other: bool = False) -> bool:
+        """Sort one item; True when it was a results or plan event."""
+        if skip_other and is_other_event(item):
+            self.other += 1
+            return False
+        results = results_event_from(item)
+        if results is not None:
+            self.results.append(results)
+            return True
+        plan = plan_event_from(item)
+        if plan is not None:
+            self.plans.append(plan)
+            return True
+        self.unrecognised += 1
+        return False
+
+
+def sort_events(items: Iterable[object], *, skip_other: bool = False) -> EventsRead:
+    """The results and plan events among the items; with `skip_other`, other detail types are skipped, not counted."""
+    read = EventsRead()
+    for item in items:
+        read.add(item, skip_other=skip_other)
+    return read
+
+
 def load_items(text: str, *, source: str) -> list[object]:
     """A JSON array, a single JSON object, or JSON lines; UsageError naming the first bad line."""
     stripped = text.strip()
@@ -94,11 +146,12 @@ class RequestSummary:
     counts: dict[str, int]
     results: tuple[dict[str, Any], ...]
     parts_missing: int
+    time: str = ""  # the envelope time of its latest event ("" for bare details)
 
 
 @dataclass(frozen=True, slots=True)
-class AttentionItem:
-    """One ID (or invalid value) whose outcome a person should look at."""
+class ResultItem:
+    """One ID's (or invalid value's) outcome in one request."""
 
     request_id: str
     sequence_id: int | None
@@ -121,13 +174,32 @@ class AttentionItem:
         }
 
 
+def _sequence_id(result: dict[str, Any]) -> int | None:
+    value = result.get("sequenceId")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _result_item(request_id: str, result: dict[str, Any]) -> ResultItem:
+    return ResultItem(
+        request_id,
+        _sequence_id(result),
+        result.get("input") if isinstance(result.get("input"), str) else None,
+        str(result.get("outcome")),
+        result.get("httpStatus") if isinstance(result.get("httpStatus"), int) else None,
+        result.get("error") if isinstance(result.get("error"), str) else None,
+        result.get("via") if isinstance(result.get("via"), str) else None,
+    )
+
+
 @dataclass
 class Report:
-    """Totals over requests, and what needs attention."""
+    """Totals over requests, and what needs attention (worked out once: the requests are not changed after)."""
 
     events: int
     unrecognised: int
     requests: list[RequestSummary] = field(default_factory=list)
+    other_events: int = 0  # events of the function's source with another detail type (not results; not counted)
+    plan_events: list[PlanEvent] = field(default_factory=list)  # clean-up plans (parts of split ones each)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -144,27 +216,65 @@ class Report:
         return [request for request in self.requests if not request.complete]
 
     @property
-    def attention(self) -> list[AttentionItem]:
-        """Every failed, forbidden, conflict and invalid result."""
+    def items(self) -> list[ResultItem]:
+        """Every result of every request, request by request."""
+        return [_result_item(request.request_id, result) for request in self.requests for result in request.results]
+
+    @cached_property
+    def _latest(self) -> dict[int, tuple[str, int, str]]:
+        """Sequence ID -> (request, position, outcome) of its latest result; requests ordered by their events' time."""
+        latest: dict[int, tuple[str, int, str]] = {}
+        for request in sorted(self.requests, key=lambda summary: summary.time):  # stable: input order among ties
+            for position, result in enumerate(request.results):
+                sequence_id = _sequence_id(result)
+                if sequence_id is not None:
+                    latest[sequence_id] = (request.request_id, position, str(result.get("outcome")))
+        return latest
+
+    @property
+    def latest_outcomes(self) -> dict[int, str]:
+        """Each sequence ID's latest outcome over every request read."""
+        return {sequence_id: outcome for sequence_id, (_, _, outcome) in self._latest.items()}
+
+    @cached_property
+    def attention(self) -> list[ResultItem]:
+        """Every failed, forbidden, conflict and invalid result, unless a later request gave that ID another outcome.
+
+        An ID sent again after a conflict (`report --needs-attention --output ids | enqueue -`) and archived then
+        needs nothing more, so only its latest outcome counts; requests are ordered by their events' time.
+        """
+        latest = self._latest
+
+        def is_latest(request_id: str, position: int, result: dict[str, Any]) -> bool:
+            sequence_id = _sequence_id(result)
+            return sequence_id is None or latest[sequence_id][:2] == (request_id, position)
+
         return [
-            AttentionItem(
-                request.request_id,
-                result.get("sequenceId") if isinstance(result.get("sequenceId"), int) else None,
-                result.get("input") if isinstance(result.get("input"), str) else None,
-                str(result.get("outcome")),
-                result.get("httpStatus") if isinstance(result.get("httpStatus"), int) else None,
-                result.get("error") if isinstance(result.get("error"), str) else None,
-                result.get("via") if isinstance(result.get("via"), str) else None,
-            )
+            _result_item(request.request_id, result)
             for request in self.requests
-            for result in request.results
-            if result.get("outcome") in ATTENTION_OUTCOMES
+            for position, result in enumerate(request.results)
+            if result.get("outcome") in ATTENTION_OUTCOMES and is_latest(request.request_id, position, result)
         ]
 
     @property
+    def retry_ids(self) -> list[int]:
+        """The sequence IDs that need another try, once each, in report order (invalid inputs have no ID)."""
+        return list(dict.fromkeys(item.sequence_id for item in self.attention if item.sequence_id is not None))
+
+    @cached_property
+    def plans(self) -> list[PlanSummary]:
+        """One summary per clean-up request whose plan was read, with how far the archiving of its IDs got."""
+        return summarise_plans(self.plan_events, self.requests, self.latest_outcomes)
+
+    @property
+    def stopped_plans(self) -> list[PlanSummary]:
+        """Plans that need a person by themselves: they stopped (over_limit, refused, failed) or lack parts."""
+        return [plan for plan in self.plans if plan.stopped or plan.parts_missing]
+
+    @property
     def needs_attention(self) -> bool:
-        """True when any ID needs a person, a request is incomplete or parts or inputs were unreadable."""
-        return bool(self.attention or self.incomplete or self.unrecognised) or any(
+        """True when any ID or plan needs a person, a request is incomplete or parts or inputs were unreadable."""
+        return bool(self.attention or self.incomplete or self.unrecognised or self.stopped_plans) or any(
             request.parts_missing for request in self.requests
         )
 
@@ -173,6 +283,7 @@ class Report:
         return {
             "events": self.events,
             "unrecognised": self.unrecognised,
+            "otherEvents": self.other_events,
             "requests": {
                 "total": len(self.requests),
                 "complete": len(self.requests) - len(self.incomplete),
@@ -182,11 +293,19 @@ class Report:
             "incompleteRequests": [request.request_id for request in self.incomplete],
             "partsMissing": {r.request_id: r.parts_missing for r in self.requests if r.parts_missing},
             "needsAttention": [item.to_json() for item in self.attention],
+            "planEvents": len(self.plan_events),
+            "plans": [plan.to_json() for plan in self.plans],
         }
 
 
-def build_report(events: Sequence[ResultsEvent], *, unrecognised: int = 0) -> Report:
-    """One summary per request: a complete event wins (the request is done); else the latest attempt."""
+def build_report(
+    events: Sequence[ResultsEvent],
+    *,
+    unrecognised: int = 0,
+    other_events: int = 0,
+    plans: Sequence[PlanEvent] = (),
+) -> Report:
+    """One summary per request: a complete event wins (the request is done); else the latest attempt. Plans too."""
     by_request: dict[str, list[ResultsEvent]] = {}
     for event in events:
         by_request.setdefault(event.request_id, []).append(event)
@@ -194,6 +313,8 @@ def build_report(events: Sequence[ResultsEvent], *, unrecognised: int = 0) -> Re
         events=len(events),
         unrecognised=unrecognised,
         requests=[_summarise(request_id, found) for request_id, found in by_request.items()],
+        other_events=other_events,
+        plan_events=list(plans),
     )
 
 
@@ -219,6 +340,7 @@ def _summarise(request_id: str, events: Iterable[ResultsEvent]) -> RequestSummar
         counts=counts,
         results=tuple(result for summary in summaries for result in summary.results),
         parts_missing=missing + sum(summary.parts_missing for summary in summaries),
+        time=max(summary.time for summary in summaries),
     )
 
 
@@ -237,4 +359,5 @@ def _summarise_attempts(request_id: str, events: Iterable[ResultsEvent]) -> Requ
         counts=dict(latest.counts),
         results=results,
         parts_missing=max(0, latest.parts - len(parts)),
+        time=ordered[-1].time,
     )

@@ -1,4 +1,8 @@
-"""Reading a queue of results events with a bound, then deleting them or making them visible again."""
+"""Reading a queue of results events with a bound, then deleting them or making them visible again.
+
+Reading a queue consumes it: what one report deletes, the next cannot see. The results log group
+(`report --log-group`) is the repeatable source; a sink queue suits one reader that wants each event once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_sqs import SQSClient
 
 MAX_PER_RECEIVE = 10
@@ -30,8 +36,15 @@ class ReceivedMessage:
         return self.document is not _NOT_JSON
 
 
-def drain(sqs: SQSClient, queue_url: str, *, max_messages: int, wait_seconds: int) -> list[ReceivedMessage]:
-    """Receive until the queue answers empty or `max_messages` were read."""
+def drain(
+    sqs: SQSClient,
+    queue_url: str,
+    *,
+    max_messages: int,
+    wait_seconds: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[ReceivedMessage]:
+    """Receive until the queue answers empty or `max_messages` were read; `on_progress` gets the count so far."""
     received: list[ReceivedMessage] = []
     wait = wait_seconds
     while len(received) < max_messages:
@@ -51,6 +64,8 @@ def drain(sqs: SQSClient, queue_url: str, *, max_messages: int, wait_seconds: in
             except json.JSONDecodeError:
                 document = _NOT_JSON
             received.append(ReceivedMessage(document, message["ReceiptHandle"]))
+        if on_progress is not None:
+            on_progress(len(received))
     return received
 
 

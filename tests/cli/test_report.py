@@ -1,13 +1,15 @@
-"""`report` on results events: from the sink queue after the real handler ran, and from files."""
+"""`report` on results events: from the sink queue (drained) after the real handler ran, and from files."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING
 
 import pytest
 
 from local.stand_ins.aws_stack import drain_queue, read_results_events
+from tests.cli.terminal import run_without_terminal
 from tests.integration.harness import invoke_with_sqs
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ def test_report_from_the_sink_queue_after_the_handler_ran(cli: Callable[..., Run
         ['("abc")', "invalid"],
     ]
     assert drain_queue(handled.results_sink_queue_url, endpoint_url=handled.endpoint_url) == []  # read and deleted
+    assert "deleted the 2 results event(s) read from the queue" in run.err
 
 
 def test_keep_leaves_the_events_for_the_next_reader(cli: Callable[..., Run], handled: LocalStack) -> None:
@@ -64,6 +67,7 @@ def test_keep_leaves_the_events_for_the_next_reader(cli: Callable[..., Run], han
     assert document["counts"]["archived"] == 2
     assert [item["sequenceId"] for item in document["needsAttention"]] == [301, 501, None]
     assert len(read_results_events(handled, expected=2, timeout_seconds=3)) == 2
+    assert "deleted" not in kept.err
 
 
 def test_report_from_a_file_of_envelopes_or_bare_details(
@@ -127,3 +131,30 @@ def test_messages_that_are_not_results_events_are_counted_and_left_on_the_queue(
     left = drain_queue(aws_stack.results_sink_queue_url, endpoint_url=aws_stack.endpoint_url)
     assert len(left) == 2
     assert "not json" in [m["Body"] for m in left]
+
+
+def test_a_second_report_from_the_sink_queue_warns_that_the_first_drained_it(handled: LocalStack) -> None:
+    arguments = ["report", "--queue-url", handled.results_sink_queue_url, "--wait-seconds", "1"]
+
+    first = run_without_terminal(arguments, env=dict(os.environ))
+    second = run_without_terminal(arguments, env=dict(os.environ))
+
+    assert first.returncode == 1  # a conflict, a forbidden ID and an invalid value need attention
+    assert "needs attention: 3" in first.stdout.splitlines()
+    assert "deleted the 2 results event(s)" in first.stderr
+    assert second.returncode == 1  # not success: the events were there, and the first report took them
+    assert second.stdout.splitlines() == ["results events: 0; requests: 0 (0 complete, 0 incomplete)"]
+    assert "warning: no results events on the queue" in second.stderr
+    assert "drained by every report without --keep; use --log-group" in second.stderr
+
+
+def test_help_says_which_source_drains_and_which_can_be_read_again() -> None:
+    run = run_without_terminal(["report", "--help"], env=dict(os.environ))
+
+    text = " ".join(run.stdout.split())
+    assert run.returncode == 0
+    assert "DRAINED: what is read is deleted unless --keep" in text
+    assert (
+        "--log-group NAME the results log group (the stack's ResultsLogGroupName output); nothing is consumed" in text
+    )
+    assert "--needs-attention --output ids" in text

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from sequence_archiver_cli.errors import UsageError
-from sequence_archiver_cli.results_report import build_report, load_items, results_event_from
+from sequence_archiver_cli.results_log import epoch_milliseconds, parse_since
+from sequence_archiver_cli.results_report import build_report, is_other_event, load_items, results_event_from
 
 pytestmark = pytest.mark.usefixtures("no_network")
 ZERO = {"archived": 0, "already_archived": 0, "not_found": 0, "forbidden": 0, "conflict": 0, "invalid": 0, "failed": 0}
@@ -141,3 +143,77 @@ def test_a_continuation_not_seen_yet_is_reported_missing() -> None:
 
     assert not request.complete
     assert request.parts_missing == 1
+
+
+def test_an_id_a_later_request_archived_no_longer_needs_attention() -> None:
+    conflict = envelope(detail("r1", (301, "conflict"), (501, "forbidden")), time="2026-11-29T09:00:00Z")
+    retried = envelope(detail("r2", (301, "archived")), time="2026-11-29T10:00:00Z")
+
+    report = build_report([e for e in map(results_event_from, [retried, conflict]) if e])
+
+    assert [(a.request_id, a.sequence_id, a.outcome) for a in report.attention] == [("r1", 501, "forbidden")]
+    assert report.counts["conflict"] == 1  # the totals still count every request's outcomes
+    assert report.retry_ids == [501]
+
+
+def test_the_ids_to_try_again_are_each_id_once_without_invalid_inputs() -> None:
+    first = envelope(detail("r1", (301, "conflict"), (None, "invalid"), (105, "failed")), time="2026-11-29T09:00:00Z")
+    again = envelope(detail("r2", (301, "conflict")), time="2026-11-29T09:30:00Z")
+
+    report = build_report([e for e in map(results_event_from, [first, again]) if e])
+
+    assert report.retry_ids == [105, 301]
+    assert [(a.request_id, a.sequence_id) for a in report.attention] == [("r1", None), ("r1", 105), ("r2", 301)]
+
+
+def test_every_item_of_every_request_is_listed_in_order() -> None:
+    report = build_report(
+        [e for e in map(results_event_from, [detail("r1", (1, "archived")), detail("r2", (2, "not_found"))]) if e]
+    )
+
+    assert [(item.request_id, item.sequence_id, item.outcome) for item in report.items] == [
+        ("r1", 1, "archived"),
+        ("r2", 2, "not_found"),
+    ]
+
+
+def test_other_detail_types_of_an_envelope_are_told_apart_from_unreadable_items() -> None:
+    audit = {"detail-type": "Sequence Archive Audit", "source": "reply.sequence-archiver", "detail": {"runId": "x"}}
+    plan = {"detail-type": "Sequence Archive Plan", "source": "reply.sequence-archiver", "detail": {"runId": "x"}}
+
+    assert is_other_event(audit)
+    assert not is_other_event(plan)  # the report reads plans: one it cannot read is unrecognised, not skipped
+    assert not is_other_event(envelope(detail("r1", (1, "archived"))))
+    assert not is_other_event(detail("r1", (1, "archived")))
+    assert not is_other_event("not an event")
+
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", datetime(2026, 11, 29, 11, 30, tzinfo=UTC)),
+        ("12h", datetime(2026, 11, 29, 0, 0, tzinfo=UTC)),
+        ("7d", datetime(2026, 11, 22, 12, 0, tzinfo=UTC)),
+        ("2W", datetime(2026, 11, 15, 12, 0, tzinfo=UTC)),
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T08:30", datetime(2026, 11, 1, 8, 30, tzinfo=UTC)),
+        ("2026-11-01T08:30:00Z", datetime(2026, 11, 1, 8, 30, tzinfo=UTC)),
+        ("2026-11-01T10:30:00+02:00", datetime(2026, 11, 1, 8, 30, tzinfo=UTC)),
+    ],
+)
+def test_since_is_a_duration_ago_or_a_moment_utc_unless_an_offset_is_given(text: str, expected: datetime) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "7", "d7", "-7d", "7 days", ""])
+def test_since_refuses_anything_else(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_since(text, now=NOW)
+
+
+def test_log_times_are_epoch_milliseconds() -> None:
+    assert epoch_milliseconds(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)) == 1000
+    assert epoch_milliseconds(NOW) == 1_795_953_600_000
