@@ -8,9 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from sequence_archiver.rate_limiter import RateLimiter, budgets_for
-from sequence_archiver.reply_client import RetryPolicy
-from sequence_archiver.settings import Settings
+from sequence_archiver import RateLimiter, RetryPolicy, Settings, budgets_for
 from sequence_archiver_cli.aws import AwsOptions
 from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode
 from sequence_archiver_cli.id_input import InputSources
@@ -172,11 +170,13 @@ def reply_options() -> Parser:
     group = parser.add_argument_group("Reply (the key is never printed)")
     group.add_argument(
         "--api-key-env",
-        default=DEFAULT_API_KEY_VARIABLE,
+        default=None,  # None: not given, so REPLY_API_KEY; an explicit one cannot go with --secret-id
         metavar="VAR",
-        help='environment variable holding the key, bare or {"apiKey": "..."} (default: %(default)s)',
+        help=f'environment variable holding the key, bare or {{"apiKey": "..."}} (default: {DEFAULT_API_KEY_VARIABLE})',
     )
-    group.add_argument("--secret-id", help="read the key from this Secrets Manager secret instead (name or ARN)")
+    group.add_argument(
+        "--secret-id", help="read the key from this Secrets Manager secret (name or ARN; not with --api-key-env)"
+    )
     group.add_argument(
         "--base-url",
         default=DEFAULT_BASE_URL,

@@ -10,7 +10,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     ATTENTION = 1  # some IDs or entries failed or need a person to look at them
-    USAGE = 2  # bad arguments or bad input
+    USAGE = 2  # nothing was done: bad arguments, bad input, or a confirmation declined or impossible
     UNAVAILABLE = 3  # AWS or Reply unreachable, or an authentication / configuration error
     INTERRUPTED = 130
 
@@ -19,8 +19,10 @@ EXIT_CODES_EPILOG = """\
 exit codes:
   0  success
   1  some IDs or entries failed or need attention (listed in the output)
-  2  usage error or bad input (no IDs, a missing CSV column, an unreadable file)
+  2  nothing was done: a usage error, bad input (no IDs, a missing CSV column, an unreadable file), or a
+     confirmation declined, or needed with no terminal to ask on (re-run with --yes)
   3  AWS or Reply unreachable, or an authentication / configuration error
+  130  interrupted (Ctrl-C): what was printed is what was done
 """
 
 
@@ -34,6 +36,10 @@ class UsageError(CliError):
     """Bad arguments or bad input."""
 
     exit_code = ExitCode.USAGE
+
+
+class NotConfirmedError(UsageError):
+    """The person at the terminal did not confirm, or no one was there to ask: nothing was done."""
 
 
 class UnavailableError(CliError):

@@ -7,8 +7,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from sequence_archiver.archive_request import parse_sequence_id, preview
-from sequence_archiver.exceptions import InvalidSequenceIdError
+from sequence_archiver import InvalidSequenceIdError, parse_sequence_id, preview
 from sequence_archiver_cli.errors import UsageError
 
 if TYPE_CHECKING:

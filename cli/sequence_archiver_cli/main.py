@@ -20,10 +20,14 @@ DESCRIPTION = "Operate the Reply sequence archiver: choose sequences, queue them
 EXAMPLES = """\
 a campaign:
   sequence-archiver select --status paused --created-before 2025-01-01 > ids.txt
+  sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt --dry-run
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt
-  sequence-archiver report --queue-url "$RESULTS_SINK_QUEUE_URL"
+  sequence-archiver report --log-group "$RESULTS_LOG_GROUP"
 
 or in one go: sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
+
+enqueue and archive ask on the terminal before acting on more than 100 IDs (the answer is read from
+the terminal, so a pipe still works); where no one is at a terminal (cron, CI) add --yes.
 """
 
 

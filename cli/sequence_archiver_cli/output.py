@@ -7,18 +7,19 @@ terminal, so pipes and logs get nothing but the command's own output.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import os
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
 if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from sequence_archiver_cli.id_input import RejectedValue
 
@@ -53,16 +54,30 @@ def add_output_option(
     choices: Sequence[OutputFormat],
     default: OutputFormat,
     ids_meaning: str | None = None,
+    synonyms: Mapping[str, OutputFormat] | None = None,
 ) -> None:
-    """--output (alias --format) with the formats that apply to this command; the value lands in `args.output`."""
+    """--output (alias --format) with the formats that apply to this command; the value lands in `args.output`.
+
+    `synonyms` are a command's old words still accepted (enqueue's `text` is `table`).
+    """
     meanings = [_MEANINGS[choice] for choice in choices]
     if ids_meaning is not None and OutputFormat.IDS in choices:
         meanings[list(choices).index(OutputFormat.IDS)] = f"ids: {ids_meaning}"
+    old_words = dict(synonyms or {})
+    meanings.extend(f"{word}: the old name of {meaning}" for word, meaning in old_words.items())
+
+    def parse(text: str) -> OutputFormat:
+        if text in old_words:
+            return old_words[text]
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(choices)})")
+        return OutputFormat(text)
+
     parser.add_argument(
         "--output",
         "--format",
         dest="output",
-        type=OutputFormat,
+        type=parse,
         choices=list(choices),
         default=default,
         metavar="{" + ",".join(choices) + "}",
@@ -177,6 +192,18 @@ class Progress:
         self._bar.update(done - self._bar.n)
         if self._bar.total is not None and done >= self._bar.total:
             self._bar.refresh()  # the last step is always drawn, whatever the redraw interval
+
+    @contextmanager
+    def cleared(self) -> Iterator[None]:
+        """The bar taken off the terminal while lines are written there (stdout on the same terminal), then redrawn."""
+        if not self.shown:
+            yield
+            return
+        self._bar.clear()
+        try:
+            yield
+        finally:
+            self._bar.refresh()
 
     def finish(self) -> None:
         """Clear the bar: the summary follows on its own lines."""

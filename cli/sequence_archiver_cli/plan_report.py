@@ -11,8 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.outcomes import Outcome
-from sequence_archiver.results_contract import PLAN_DETAIL_TYPE
+from sequence_archiver import PLAN_DETAIL_TYPE, Outcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sequence_archiver.api_key import SecretsManagerApiKey, parse_secret_string
-from sequence_archiver.exceptions import ApiKeyError, ApiKeyMalformedError
-from sequence_archiver.settings import Settings, validate_reply_base_url
+from sequence_archiver import (
+    ApiKeyError,
+    ApiKeyMalformedError,
+    ReplyAuthenticationError,
+    SecretsManagerApiKey,
+    Settings,
+    parse_secret_string,
+    validate_reply_base_url,
+)
 from sequence_archiver_cli.aws import describe_aws_error, secretsmanager_client
 from sequence_archiver_cli.errors import UnavailableError, UsageError
 
@@ -18,8 +24,7 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from sequence_archiver.api_key import ApiKeySource
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver import Deadline
     from sequence_archiver_cli.aws import AwsOptions
 
 DEFAULT_API_KEY_VARIABLE = "REPLY_API_KEY"
@@ -27,44 +32,88 @@ DEFAULT_BASE_URL: str = Settings.model_fields["reply_api_base_url"].default
 SECRET_MAX_AGE_SECONDS: int = Settings.model_fields["secret_max_age_seconds"].default
 
 
-class StaticApiKey:
-    """A key given once (from an environment variable); a refresh after a 401 yields the same key."""
+class KeyRejectedError(ReplyAuthenticationError):
+    """Reply rejected a key there is nothing to read again for (an environment variable's): the 401 is final."""
 
-    def __init__(self, key: SecretStr) -> None:
-        self._key = key
+
+class CommandApiKey(Protocol):
+    """A key source that can say where its key came from when Reply rejects it."""
 
     def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
-        """The key (nothing to read, so no deadline to keep)."""
-        del refresh, deadline
+        """The current API key (see the function's ApiKeySource)."""
+        ...
+
+    def rejection(self) -> str:
+        """What to tell the person when Reply rejects the key (401), naming where it came from."""
+        ...
+
+
+class EnvironmentApiKey:
+    """A key given once, in an environment variable: a refresh after a 401 has nothing to re-read, so it is final."""
+
+    def __init__(self, key: SecretStr, *, variable: str) -> None:
+        self._key = key
+        self._variable = variable
+
+    def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
+        """The key; asked to refresh it (Reply answered 401), KeyRejectedError instead of a second useless call."""
+        del deadline
+        if refresh:
+            raise KeyRejectedError(self.rejection(), http_status=401)
         return self._key
 
+    def rejection(self) -> str:
+        """Names the variable."""
+        return f"Reply rejected the API key from ${self._variable} (401)"
+
     def __repr__(self) -> str:
-        return "StaticApiKey(**********)"
+        return f"EnvironmentApiKey(variable={self._variable!r})"
 
 
-def api_key_from_environment(environ: Mapping[str, str], variable: str) -> StaticApiKey:
+class SecretApiKey(SecretsManagerApiKey):
+    """The key in a Secrets Manager secret, read as the function reads it (and re-read once after a 401)."""
+
+    def __init__(self, *, secret_id: str, provider: SecretsProvider, max_age_seconds: int) -> None:
+        super().__init__(secret_id=secret_id, provider=provider, max_age_seconds=max_age_seconds)
+        self._named_secret = secret_id
+
+    def rejection(self) -> str:
+        """Names the secret."""
+        return f"Reply rejected the API key from the secret {self._named_secret} (401), even after re-reading it"
+
+
+def api_key_from_environment(environ: Mapping[str, str], variable: str) -> EnvironmentApiKey:
     """The key in an environment variable: the bare key or `{"apiKey": "..."}`, as in the secret."""
     value = environ.get(variable)
     if not value:
         raise UnavailableError(f"{variable} is not set: export the Reply API key there, or use --secret-id")
     try:
-        return StaticApiKey(parse_secret_string(value))
+        return EnvironmentApiKey(parse_secret_string(value), variable=variable)
     except ApiKeyMalformedError as exc:
         raise UnavailableError(f"{variable}: {exc}") from None
 
 
-def api_key_from_secret(secret_id: str, aws: AwsOptions) -> SecretsManagerApiKey:
+def api_key_from_secret(secret_id: str, aws: AwsOptions) -> SecretApiKey:
     """The key in a Secrets Manager secret, read as the function reads it."""
     provider = SecretsProvider(boto3_client=secretsmanager_client(aws))
-    return SecretsManagerApiKey(secret_id=secret_id, provider=provider, max_age_seconds=SECRET_MAX_AGE_SECONDS)
+    return SecretApiKey(secret_id=secret_id, provider=provider, max_age_seconds=SECRET_MAX_AGE_SECONDS)
+
+
+def check_key_options(*, secret_id: str | None, variable: str | None) -> None:
+    """--secret-id and an explicit --api-key-env name two different keys: a usage error, not a silent choice."""
+    if secret_id and variable is not None:
+        raise UsageError(f"--secret-id and --api-key-env {variable} name two sources of the API key: give only one")
 
 
 def api_key_source(
-    *, secret_id: str | None, variable: str, environ: Mapping[str, str], aws: AwsOptions
-) -> ApiKeySource:
-    """The key from --secret-id when given, else from the environment variable; read once to fail fast."""
-    source: ApiKeySource = (
-        api_key_from_secret(secret_id, aws) if secret_id else api_key_from_environment(environ, variable)
+    *, secret_id: str | None, variable: str | None, environ: Mapping[str, str], aws: AwsOptions
+) -> CommandApiKey:
+    """The key from --secret-id, or from --api-key-env (default REPLY_API_KEY); read once to fail fast."""
+    check_key_options(secret_id=secret_id, variable=variable)
+    source: CommandApiKey = (
+        api_key_from_secret(secret_id, aws)
+        if secret_id
+        else api_key_from_environment(environ, variable or DEFAULT_API_KEY_VARIABLE)
     )
     try:
         source.api_key()

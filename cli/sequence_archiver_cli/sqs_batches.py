@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST
-from sequence_archiver.batching import chunk_by_count_and_size
-from sequence_archiver.reply_client import RetryPolicy
+from sequence_archiver import MAX_IDS_PER_REQUEST, RetryPolicy, chunk_by_count_and_size
 from sequence_archiver_cli.aws import describe_aws_error
 
 if TYPE_CHECKING:
@@ -124,6 +122,12 @@ class SendReport:
     calls: int = 0
     retried_entries: int = 0
     aborted: str | None = None  # why sending stopped: the queue is unreachable or refused us
+    aborted_call: int | None = None  # which SendMessageBatch call (1 = the first batch) could not be made
+
+    @property
+    def not_sent(self) -> list[PlannedMessage]:
+        """Messages that are not on the queue: those SQS failed and those never sent."""
+        return [*(item.message for item in self.failed), *self.unsent]
 
     @property
     def sent_ids(self) -> int:
@@ -175,6 +179,7 @@ class BatchSender:
                 self._send_batch(batch, report)
             except (BotoCoreError, ClientError) as exc:
                 report.aborted = describe_aws_error("SQS", exc)
+                report.aborted_call = number + 1
                 report.unsent.extend(message for later in batches[number + 1 :] for message in later)
                 break
             if on_batch is not None:

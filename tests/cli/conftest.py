@@ -44,10 +44,14 @@ def no_network() -> Iterator[None]:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, api_key: str) -> Callable[..., Run]:
     """Run `sequence-archiver ARGS` in-process (stdin text optional); the API key must appear nowhere."""
+    # Tables fit $COLUMNS when it is set; pytest-xdist's workers set it (80), so a test sets it when it means to.
+    monkeypatch.delenv("COLUMNS", raising=False)
 
     def run(*args: str, stdin: str = "") -> Run:
         capsys.readouterr()
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        # In-process runs never ask the developer's own terminal: they behave as with no terminal (cron, CI).
+        monkeypatch.setattr("sequence_archiver_cli.confirmation.open_controlling_terminal", lambda: None)
         code = main(list(args))
         captured = capsys.readouterr()
         assert api_key not in captured.out + captured.err, "the API key leaked into the CLI's output"

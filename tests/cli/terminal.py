@@ -31,6 +31,11 @@ SCRIPT_PATH = shutil.which("sequence-archiver", path=str(Path(sys.executable).pa
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
+def without_width(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment without COLUMNS/LINES (pytest-xdist's workers set them): widths come from the terminal."""
+    return {name: value for name, value in env.items() if name not in {"COLUMNS", "LINES"}}
+
+
 def console_script() -> str:
     """The installed `sequence-archiver` of this venv."""
     if SCRIPT_PATH is None:
@@ -107,7 +112,7 @@ class TerminalSession:
             stdin=stdin_source,
             stdout=subprocess.PIPE,
             stderr=slave,
-            env=dict(env),
+            env=without_width(env),
             start_new_session=True,
             preexec_fn=_take_terminal,  # noqa: PLW1509 - the only way to hand a child a controlling terminal
         )
@@ -128,6 +133,22 @@ class TerminalSession:
     def wait_for_stdout(self, text: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> str:
         """Block until `text` is on stdout; return stdout so far."""
         return self._wait(self._stdout.text, text, timeout)
+
+    def wait_for_stdout_lines(self, count: int, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[str]:
+        """Block until at least `count` whole lines are on stdout; return the whole lines so far."""
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            whole = self._stdout.text().rpartition("\n")[0]
+            if whole and len(whole.split("\n")) >= count:
+                return whole.split("\n")
+            if self.process.poll() is not None:
+                time.sleep(0.2)
+                whole = self._stdout.text().rpartition("\n")[0]
+                if whole and len(whole.split("\n")) >= count:
+                    return whole.split("\n")
+                raise AssertionError(f"the process ended ({self.process.returncode}) before {count} lines:\n{whole}")
+            time.sleep(0.02)
+        raise AssertionError(f"{count} lines did not appear on stdout within {timeout} s:\n{self._stdout.text()}")
 
     def stdout_so_far(self) -> str:
         """What the process has written to stdout until now."""
@@ -191,7 +212,7 @@ def run_without_terminal(
         stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
         text=True,
-        env=dict(env),
+        env=without_width(env),
         start_new_session=True,
         timeout=timeout,
         check=False,

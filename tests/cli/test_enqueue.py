@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ import pytest
 from local.stand_ins.aws_stack import provision, unique_name_prefix
 from sequence_archiver.archive_request import parse_message_body
 from sequence_archiver_cli.sqs_batches import deduplication_id
+from tests.cli.terminal import run_without_terminal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +40,7 @@ def test_ids_from_every_source_are_sent_many_per_message(
 
     run = cli(
         "enqueue", "--queue-url", aws_stack.queue_url, "--file", str(ids_file), "--csv", str(export),
-        "--column", "id", "--ids-per-message", "25", "5", "-", stdin="6\n7\n",
+        "--column", "id", "--ids-per-message", "25", "--yes", "5", "-", stdin="6\n7\n",
     )  # fmt: skip
 
     assert run.code == 0, run.err
@@ -108,14 +110,16 @@ def test_an_unreachable_queue_is_exit_3_with_a_clear_message(
     explicit = cli("enqueue", "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/requests",
                    "--endpoint-url", f"http://127.0.0.1:{port}", "101")  # fmt: skip
 
-    for result in (run, explicit):
+    for result, count in ((run, 2), (explicit, 1)):
         assert result.code == 3
         assert "Traceback" not in result.err
         [line] = result.err.splitlines()
         assert line.startswith(
-            "sequence-archiver enqueue: error: cannot reach SQS: Could not connect to the endpoint URL"
+            f"sequence-archiver enqueue: error: sent 0 of {count} IDs: the first SendMessageBatch call failed, "
+            f"{count} ID{'s' if count > 1 else ''} not sent: cannot reach SQS: Could not connect to the endpoint URL"
         )
-    assert "not sent: 1 message (2 IDs, from 101)" in run.out
+    assert run.lines[0].startswith("NOT ALL SENT: sent 0 of 1 message (0 of 2 IDs) to http://127.0.0.1:")
+    assert run.lines[1].startswith("  message 1: 2 IDs (101 … 102) not sent: cannot reach SQS")
 
 
 def test_a_queue_that_does_not_exist_is_exit_3(cli: Callable[..., Run], aws_stack: LocalStack) -> None:
@@ -124,6 +128,87 @@ def test_a_queue_that_does_not_exist_is_exit_3(cli: Callable[..., Run], aws_stac
     assert run.code == 3
     assert "SQS refused the call" in run.err
     assert "does not exist" in run.err
+
+
+def test_no_aws_credentials_says_the_send_failed_and_lists_every_id_not_sent(aws_stack: LocalStack) -> None:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    environment |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                    "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": aws_stack.endpoint_url}  # fmt: skip
+    ids = "".join(f"{sequence_id}\n" for sequence_id in range(10_000, 12_500)).encode()
+    args = ["enqueue", "--queue-url", aws_stack.queue_url, "--yes", "-"]
+
+    summary = run_without_terminal(args, env=environment, stdin=ids)
+    not_sent = run_without_terminal([*args, "--output", "ids"], env=environment, stdin=ids)
+
+    assert summary.returncode == not_sent.returncode == 3
+    assert summary.stderr.splitlines()[-1] == (
+        "sequence-archiver enqueue: error: sent 0 of 2,500 IDs: the first SendMessageBatch call failed, 2,500 IDs not "
+        "sent: SQS: no usable AWS credentials (configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    )
+    assert summary.stdout.startswith(f"NOT ALL SENT: sent 0 of 25 messages (0 of 2,500 IDs) to {aws_stack.queue_url}")
+    assert "sent 0 messages" not in summary.stdout
+    assert [int(line) for line in not_sent.stdout.splitlines()] == list(range(10_000, 12_500))
+    assert (
+        aws_stack.sqs().get_queue_attributes(
+            QueueUrl=aws_stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "0"
+    )
+
+
+def test_a_send_that_fails_halfway_names_exactly_the_ids_not_sent(
+    cli: Callable[..., Run], aws_stack: LocalStack
+) -> None:
+    # A queue that takes messages of at most 1,024 bytes: the first batch's bodies fit, the second batch's do not.
+    sqs = aws_stack.sqs()
+    queue_url = sqs.create_queue(
+        QueueName=f"{unique_name_prefix('small')}-requests", Attributes={"MaximumMessageSize": "1024"}
+    )["QueueUrl"]
+    small, large = list(range(1, 1001)), list(range(2_000_000_000, 2_000_001_000))
+    ids = [str(sequence_id) for sequence_id in small + large]
+
+    text = cli("enqueue", "--queue-url", queue_url, "--yes", "--output", "text", *ids)  # text: the old word for table
+    again = cli("enqueue", "--queue-url", queue_url, "--yes", "--output", "ids", *ids)
+    lines = cli("enqueue", "--queue-url", queue_url, "--yes", "--output", "jsonl", *ids)
+
+    assert text.code == again.code == lines.code == 3
+    assert text.lines[0] == (
+        f"NOT ALL SENT: sent 10 of 20 messages (1,000 of 2,000 IDs) to {queue_url}; 1,000 IDs not sent"
+    )
+    assert text.lines[1].startswith("  message 11: 100 IDs (2000000000 … 2000000099) not sent: SQS refused the call")
+    assert text.err.strip().startswith(
+        "sequence-archiver enqueue: error: sent 1,000 of 2,000 IDs: SendMessageBatch call 2 of 2 failed, "
+        "1,000 IDs not sent: SQS refused the call: InvalidParameterValue"
+    )
+    assert [int(line) for line in again.lines] == large
+    records = [json.loads(line) for line in lines.lines]
+    assert [record["status"] for record in records] == ["sent"] * 10 + ["not_sent"] * 10
+    assert [i for record in records if record["status"] == "not_sent" for i in record["sequenceIds"]] == large
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies.extend(message["Body"] for message in batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    assert sent_ids(bodies) == sorted(small * 3)  # each of the three runs sent the small IDs, and only them
+
+
+def test_the_summary_per_message_as_csv_and_the_old_format_word(
+    cli: Callable[..., Run], aws_stack: LocalStack, queue_bodies: Callable[[], list[str]]
+) -> None:
+    spreadsheet = cli("enqueue", "--queue-url", aws_stack.queue_url, "--ids-per-message", "2", "--output", "csv",
+                      "101", "102", "103")  # fmt: skip
+    old_word = cli("enqueue", "--queue-url", aws_stack.queue_url, "--format", "text", "104")
+
+    assert spreadsheet.code == old_word.code == 0
+    assert spreadsheet.lines == [
+        "message,status,ids,firstSequenceId,lastSequenceId,bytes,error",
+        "1,sent,2,101,102,25,",
+        "2,sent,1,103,103,21,",
+    ]
+    assert old_word.lines == [f"sent 1 message (1 ID) to {aws_stack.queue_url} in 1 SendMessageBatch call"]
+    assert sent_ids(queue_bodies()) == [101, 102, 103, 104]
 
 
 # ------------------------------------------------------------------ FIFO queues

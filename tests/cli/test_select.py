@@ -170,9 +170,7 @@ def test_a_rejected_key_a_missing_scope_and_an_unreachable_reply_are_exit_3(
     no_scope = cli("select", "--base-url", reply_simulator.base_url, "--api-key-env", "WRONG_KEY")
 
     assert rejected.code == no_scope.code == 3
-    assert rejected.err.strip() == (
-        "sequence-archiver select: error: Reply rejected the API key from $WRONG_KEY (401)"
-    )
+    assert rejected.err.strip() == "sequence-archiver select: error: Reply rejected the API key from $WRONG_KEY (401)"
     assert "(403)" in no_scope.err
     assert "needs the sequences:read scope" in no_scope.err
     unreachable = cli("select", "--base-url", f"http://127.0.0.1:{closed_port()}", "--max-attempts", "2")

@@ -130,6 +130,20 @@ def test_an_unreachable_queue_stops_sending_and_reports_what_was_not_sent() -> N
     assert report.sent_ids == 10
     assert [m.sequence_ids[0] for m in report.unsent] == list(range(11, 16))
     assert report.aborted == 'cannot reach SQS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
+    assert report.aborted_call == 2  # the second SendMessageBatch call could not be made
+
+
+def test_the_messages_not_sent_are_those_sqs_failed_and_those_never_sent() -> None:
+    refuse_first = {"Successful": [{"Id": "m1", "MessageId": "b"}], "Failed": [{"Id": "m0", "SenderFault": True}]}
+    batches = plan_batches(plan_messages(list(range(1, 13)), ids_per_message=1))
+    sqs = FakeSqs(refuse_first, EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"))
+    batches = [batches[0][:2], batches[0][2:], batches[1]]
+
+    report = BatchSender(sqs, "q", sleep=lambda _: None).send(batches)  # type: ignore[arg-type]
+
+    assert [m.sequence_ids[0] for m in report.sent] == [2]
+    assert [m.sequence_ids[0] for m in report.not_sent] == [1, *range(3, 13)]
+    assert report.aborted_call == 2
 
 
 # ------------------------------------------------------------------ FIFO queues

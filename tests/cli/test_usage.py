@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from sequence_archiver.sequence_listing import SequenceFilter, SequenceItem
 from sequence_archiver_cli.output import Progress, csv_text, table
-from sequence_archiver_cli.sequence_listing import SequenceFilter, SequenceItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +43,11 @@ def test_every_command_has_help_with_the_exit_codes(cli: Callable[..., Run], com
         (["select", "--base-url", "http://api.reply.io"], "plain http is only allowed to a loopback host"),
         (["select", "--base-url", "https://user:pw@api.reply.io"], "must not carry credentials"),
         (["archive", "--mode", "fast", "1"], "invalid choice: 'fast'"),
-        (["report"], "one of the arguments --queue-url --file is required"),
+        (["archive", "--output", "yaml", "1"], "invalid choice: 'yaml' (choose from table, json, jsonl, csv, ids)"),
+        (["enqueue", "--queue-url", "q", "--format", "xml", "1"], "invalid choice: 'xml'"),
+        (["archive", "--secret-id", "s", "--api-key-env", "K", "1"], "--secret-id and --api-key-env K name two"),
+        (["select", "--secret-id", "s", "--api-key-env", "K"], "--secret-id and --api-key-env K name two"),
+        (["report"], "one of the arguments --log-group --queue-url --file is required"),
     ],
 )
 def test_usage_errors_are_one_line_on_stderr_with_exit_2(

@@ -6,17 +6,25 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST, parse_archive_request
-from sequence_archiver.archiver import ArchiveMode, SequenceArchiver
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
-from sequence_archiver.reply_client import ReplyClient, Timeouts
+from sequence_archiver import (
+    MAX_IDS_PER_REQUEST,
+    ArchiveMode,
+    Deadline,
+    Outcome,
+    ReplyClient,
+    SequenceArchiver,
+    SequenceResult,
+    Timeouts,
+    count_outcomes,
+)
+from sequence_archiver_cli.archive_steps import SteppedArchive, StopReason
 from sequence_archiver_cli.common import (
     aws_from,
     aws_options,
     bounded_int,
     common_options,
     epilog,
+    function_default,
     input_from,
     input_options,
     positive_float,
@@ -24,32 +32,51 @@ from sequence_archiver_cli.common import (
     reply_options,
     retry_policy_from,
 )
+from sequence_archiver_cli.confirmation import add_confirmation_option, confirm
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
-from sequence_archiver_cli.output import Progress, clip, table
-from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
+from sequence_archiver_cli.interruption import Interruption
+from sequence_archiver_cli.output import (
+    OutputFormat,
+    Progress,
+    add_output_option,
+    csv_text,
+    json_line,
+    output_width,
+    rejected_lines,
+    table,
+)
+from sequence_archiver_cli.reply_access import api_key_source, check_key_options, validate_base_url
 from sequence_archiver_cli.results_report import ATTENTION_OUTCOMES
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-    from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.reply_answers import ApiCall
+    from sequence_archiver import ApiCall
+    from sequence_archiver_cli.archive_steps import ArchiveRecord
     from sequence_archiver_cli.common import Console
     from sequence_archiver_cli.id_input import IdInput
 
 DEFAULT_TIME_LIMIT_SECONDS = 3600.0
-ERROR_WIDTH = 60
+PROG = "sequence-archiver archive"
 EXAMPLES = """\
 examples:
+  sequence-archiver archive --dry-run --file ids.txt
   REPLY_API_KEY=... sequence-archiver archive 101 102 103
-  sequence-archiver archive --secret-id reply/api-key --file ids.txt --mode single
+  sequence-archiver archive --secret-id reply/api-key --file ids.txt --yes --output jsonl > outcomes.jsonl
   sequence-archiver select --status paused --limit 50 | sequence-archiver archive --pause-first -
+  sequence-archiver archive --file ids.txt --output ids > again.txt     # the IDs that need another look
 
 The same core as the function: the same outcomes, retries, Retry-After handling and pacing under
-the key's rate limit. IDs not attempted within --time-limit end `failed`.
+the key's rate limit. Before acting on more than 100 IDs it asks on the terminal (--yes answers for
+you, and is needed where no one is at a terminal). --output jsonl prints each ID's outcome as soon as
+it is known. Ctrl-C stops starting calls: the call in flight finishes, what finished is printed, the
+IDs not attempted are counted on stderr (--output ids lists them) and the exit code is 130. IDs not
+reached within --time-limit are counted the same way.
 """
+IDS_MEANING = "the IDs that need attention or another try: failed, forbidden, conflict, and those not attempted"
+RESULT_COLUMNS = ("sequenceId", "outcome", "via", "httpStatus", "error", "paused", "input")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -64,13 +91,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--mode",
         choices=[mode.value for mode in ArchiveMode],
-        default=ArchiveMode.AUTO.value,
-        help="auto: the bulk endpoint for more than one ID (default); single; bulk",
+        default=function_default("archive_mode"),
+        help="auto: the bulk endpoint for more than one ID; single; bulk (default: %(default)s)",
     )
     parser.add_argument(
         "--bulk-max-ids",
         type=bounded_int(1, MAX_IDS_PER_REQUEST),
-        default=100,
+        default=function_default("bulk_max_ids"),
         metavar="N",
         help="IDs per bulk call (default: %(default)s)",
     )
@@ -84,39 +111,59 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="SECONDS",
         help="stop starting calls after this long (default: %(default)g)",
     )
-    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate and print the IDs that would be archived; call nothing"
+    )
+    add_confirmation_option(parser)
+    add_output_option(parser, choices=list(OutputFormat), default=OutputFormat.TABLE, ids_meaning=IDS_MEANING)
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.set_defaults(run=run)
 
 
-def build_requests(sequence_ids: Sequence[int], *, pause_first: bool) -> list[ArchiveRequest]:
-    """Requests of at most 1,000 IDs, parsed by the function's own parser."""
-    return [
-        parse_archive_request(
-            {"sequenceIds": list(sequence_ids[i : i + MAX_IDS_PER_REQUEST]), "pauseFirst": pause_first}
-        )
-        for i in range(0, len(sequence_ids), MAX_IDS_PER_REQUEST)
-    ]
-
-
 def run(args: argparse.Namespace, console: Console) -> int:
-    """Archive, print one row per ID and the totals; exit 1 when any ID needs attention."""
+    """Archive, printing each ID's outcome; exit 1 when any ID needs attention, 130 after Ctrl-C."""
     ids = read_id_input(input_from(args), stdin=console.stdin)
+    printer = ResultPrinter(console, args.output, invalid=invalid_results(ids))
     if not ids.sequence_ids:
-        _print(console, args, ids, [])
+        printer.start()
+        printer.finish(None)
         raise UsageError(f"no valid sequence IDs in the input ({len(ids.rejected)} value(s) rejected)")
-    requests = build_requests(ids.sequence_ids, pause_first=args.pause_first)
     base_url = validate_base_url(args.base_url)
+    check_key_options(secret_id=args.secret_id, variable=args.api_key_env)
+    if args.dry_run:
+        return dry_run(console, args, ids)
     key = api_key_source(
         secret_id=args.secret_id, variable=args.api_key_env, environ=console.environ, aws=aws_from(args)
     )
+    count = len(ids.sequence_ids)
+    confirm(
+        f"archive {count:,} sequence IDs in Reply{' (pausing running ones first)' if args.pause_first else ''}? "
+        "This cannot be undone from here.",
+        count=count,
+        assume_yes=args.yes,
+        no_terminal_hint="re-run with --yes to archive them, or with --dry-run to see them",
+    )
 
+    interruption = Interruption()
     calls: list[ApiCall] = []
-    progress = Progress(console.stderr, label="archive", total=None, unit="Reply calls", enabled=not args.no_progress)
+    progress = Progress(console.stderr, label="archive", total=count, unit="IDs", enabled=not args.no_progress)
+    done = 0
 
     def on_api_call(call: ApiCall) -> None:
         calls.append(call)
-        progress.update(len(calls), note=f"last: {call.operation} {call.http_status or 'no answer'}")
+        progress.update(done, note=f"last: {call.operation} {call.http_status or 'no answer'}")
+
+    shared_terminal = console.stdout.isatty()  # lines printed there must not land inside the progress bar
+
+    def on_result(result: SequenceResult) -> None:
+        nonlocal done
+        done += 1
+        if shared_terminal:
+            with progress.cleared():
+                printer.result(result)
+        else:
+            printer.result(result)
+        progress.update(done)
 
     client = ReplyClient(
         base_url=base_url,
@@ -125,47 +172,197 @@ def run(args: argparse.Namespace, console: Console) -> int:
         timeouts=Timeouts(),
         rate_limiter=rate_limiter_from(args),
         on_api_call=on_api_call,
+        sleep=interruption.sleep,
     )
-    archiver = SequenceArchiver(client, mode=ArchiveMode(args.mode), bulk_max_ids=args.bulk_max_ids)
-    deadline = Deadline(expires_at=time.monotonic() + args.time_limit)
-    results = [result for per_request in archiver.archive_all(requests, deadline) for result in per_request]
+    mode = ArchiveMode(args.mode)
+    if mode is ArchiveMode.AUTO:  # the core's rule for the whole input, not for each step of it
+        mode = ArchiveMode.BULK if count > 1 else ArchiveMode.SINGLE
+    stepped = SteppedArchive(
+        archiver=SequenceArchiver(client, mode=mode, bulk_max_ids=args.bulk_max_ids),
+        deadline=Deadline(expires_at=time.monotonic() + args.time_limit, clock=interruption.clock),
+        interruption=interruption,
+        calls=calls,
+        single=mode is ArchiveMode.SINGLE,
+        pause_first=args.pause_first,
+    )
+    printer.start()
+    with interruption.on_sigint():
+        record = stepped.run(ids.sequence_ids, on_result)
     progress.finish()
-    _print(console, args, ids, results)
+    printer.finish(record)
+    _summarise_stop(console, record, count)
+    return _exit_code(record, ids, key.rejection())
 
-    failed = [result for result in results if result.outcome is Outcome.FAILED]
-    if any(result.http_status == 401 for result in failed):
-        raise UnavailableError("Reply rejected the API key (401)")
-    if calls and all(call.http_status is None for call in calls) and len(failed) == len(results):
-        raise UnavailableError(f"Reply unreachable: {failed[0].error}")
-    attention = ids.rejected or any(result.outcome in ATTENTION_OUTCOMES for result in results)
+
+def _exit_code(record: ArchiveRecord, ids: IdInput, rejection: str) -> int:
+    if record.stop in (StopReason.INTERRUPTED, StopReason.ABORTED):
+        return ExitCode.INTERRUPTED
+    if record.stop is StopReason.KEY_REJECTED:
+        raise UnavailableError(rejection)
+    if record.stop is StopReason.UNREACHABLE:
+        failed = next(result for result in reversed(record.results) if result.outcome is Outcome.FAILED)
+        raise UnavailableError(f"Reply unreachable: {failed.error}")
+    attention = ids.rejected or record.not_attempted or needs_attention(record.results)
     return ExitCode.ATTENTION if attention else ExitCode.OK
 
 
-def all_results(ids: IdInput, results: Sequence[SequenceResult]) -> list[SequenceResult]:
-    """Reply's outcomes followed by the input values that were never sent (outcome `invalid`)."""
-    rejected = [
+def needs_attention(results: Sequence[SequenceResult]) -> bool:
+    """True when an outcome needs a person or another try."""
+    return any(result.outcome in ATTENTION_OUTCOMES for result in results)
+
+
+def _summarise_stop(console: Console, record: ArchiveRecord, count: int) -> None:
+    """On stderr, when not every ID was tried: why, what was done, and what to run again."""
+    left = len(record.not_attempted) + len(record.unknown)
+    if not left and record.stop not in (StopReason.INTERRUPTED, StopReason.ABORTED):
+        return
+    reason = record.stop.value if record.stop is not None else "stopped"
+    counts = count_outcomes(record.results)
+    done = ", ".join(f"{outcome} {number:,}" for outcome, number in counts.items() if number) or "none"
+    console.err(f"{PROG}: {reason}: {len(record.results):,} of {count:,} IDs have an outcome ({done})")
+    if record.unknown:
+        console.err(
+            f"{PROG}: {_ids(len(record.unknown))} of the call in flight without a known outcome: archived or not, "
+            "archiving them again is safe"
+        )
+    if record.not_attempted:
+        console.err(
+            f"{PROG}: {_ids(len(record.not_attempted))} not attempted: archive them again "
+            "(--output ids lists them; so do the input IDs without a line in --output jsonl)"
+        )
+
+
+def _ids(number: int) -> str:
+    return f"{number:,} ID" + ("" if number == 1 else "s")
+
+
+def invalid_results(ids: IdInput) -> list[SequenceResult]:
+    """The input values that are not sequence IDs, as `invalid` outcomes (never sent)."""
+    return [
         SequenceResult(None, Outcome.INVALID, error=f"{item.where}: {item.reason}", input_value=item.value)
         for item in ids.rejected
     ]
-    return [*results, *rejected]
 
 
-def _print(console: Console, args: argparse.Namespace, ids: IdInput, results: Sequence[SequenceResult]) -> None:
-    everything = all_results(ids, results)
-    counts = count_outcomes(everything)
-    if args.format == "json":
-        document = {"counts": counts, "results": [result.to_json() for result in everything]}
-        console.out(json.dumps(document, indent=2, ensure_ascii=False))
-        return
-    rows = [
+class ResultPrinter:
+    """Prints outcomes in the chosen --output: jsonl and ids as each becomes known, the others at the end."""
+
+    def __init__(self, console: Console, output: OutputFormat, *, invalid: list[SequenceResult]) -> None:
+        self._console = console
+        self._output = output
+        self._invalid = invalid
+        self._results: list[SequenceResult] = []
+
+    def start(self) -> None:
+        """Before the first call: the outcomes already known (input values that are not IDs), for jsonl."""
+        if self._output is OutputFormat.JSONL:
+            for result in self._invalid:
+                self._line(json_line(result.to_json()))
+
+    def result(self, result: SequenceResult) -> None:
+        """One final outcome."""
+        self._results.append(result)
+        if self._output is OutputFormat.JSONL:
+            self._line(json_line(result.to_json()))
+        elif self._output is OutputFormat.IDS and result.outcome in ATTENTION_OUTCOMES and result.sequence_id:
+            self._line(str(result.sequence_id))
+
+    def finish(self, record: ArchiveRecord | None) -> None:
+        """What the formats that print at the end print; for `ids`, the IDs not attempted."""
+        everything = [*self._results, *self._invalid]
+        not_attempted = [*record.unknown, *record.not_attempted] if record is not None else []
+        output, console = self._output, self._console
+        if output is OutputFormat.IDS:
+            for sequence_id in not_attempted:
+                console.out(str(sequence_id))
+        elif output is OutputFormat.JSON:
+            document = {
+                "counts": count_outcomes(everything),
+                "results": [result.to_json() for result in everything],
+                "notAttempted": not_attempted,
+                "stopped": record.stop.value if record is not None and record.stop is not None else None,
+            }
+            console.out(json.dumps(document, indent=2, ensure_ascii=False))
+        elif output is OutputFormat.CSV:
+            console.out(csv_text(RESULT_COLUMNS, [_csv_row(result) for result in everything]))
+        elif output is OutputFormat.TABLE:
+            width = output_width(console.stdout, console.environ)
+            console.out(table(["sequenceId", "outcome", "via", "http", "detail"], _table_rows(everything), width=width))
+            counts = count_outcomes(everything)
+            console.out("totals: " + ", ".join(f"{outcome} {number}" for outcome, number in counts.items() if number))
+
+    def _line(self, text: str) -> None:
+        self._console.out(text)
+        self._console.stdout.flush()
+
+
+def _table_rows(results: Sequence[SequenceResult]) -> list[list[object]]:
+    return [
         [
             result.sequence_id if result.sequence_id is not None else f"({result.input_value})",
             result.outcome.value,
             result.via.value if result.via is not None else "-",
             result.http_status if result.http_status is not None else "-",
-            clip(result.error or ("paused first" if result.paused else ""), ERROR_WIDTH),
+            result.error or ("paused first" if result.paused else ""),
         ]
-        for result in everything
+        for result in results
     ]
-    console.out(table(["sequenceId", "outcome", "via", "http", "detail"], rows))
-    console.out("totals: " + ", ".join(f"{outcome} {count}" for outcome, count in counts.items() if count))
+
+
+def _csv_row(result: SequenceResult) -> list[object]:
+    return [
+        result.sequence_id,
+        result.outcome.value,
+        result.via.value if result.via is not None else None,
+        result.http_status,
+        result.error,
+        "true" if result.paused else "false",
+        result.input_value,
+    ]
+
+
+def dry_run(console: Console, args: argparse.Namespace, ids: IdInput) -> int:
+    """Print the IDs that would be archived in the chosen --output, the counts on stderr; call nothing."""
+    action = "archive, pausing first if running" if args.pause_first else "archive"
+    output: OutputFormat = args.output
+    sequence_ids = ids.sequence_ids
+    if output is OutputFormat.IDS:
+        console.out("\n".join(str(sequence_id) for sequence_id in sequence_ids))
+    elif output is OutputFormat.JSONL:
+        console.out("\n".join(json_line({"sequenceId": i, "action": action}) for i in sequence_ids))
+    elif output is OutputFormat.CSV:
+        console.out(csv_text(["sequenceId", "action"], [[i, action] for i in sequence_ids]))
+    elif output is OutputFormat.JSON:
+        document = {
+            "dryRun": True,
+            "action": action,
+            "ids": {
+                "read": ids.values_read,
+                "valid": len(sequence_ids),
+                "duplicates": ids.duplicates,
+                "rejected": len(ids.rejected),
+            },
+            "sequenceIds": list(sequence_ids),
+            "rejected": [item.to_json() for item in ids.rejected],
+        }
+        console.out(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        width = output_width(console.stdout, console.environ)
+        console.out(table(["sequenceId", "would"], [[i, action] for i in sequence_ids], width=width))
+    console.err(f"dry run: would archive {len(sequence_ids):,} sequence IDs ({_plan(args, len(sequence_ids))}); "
+                "nothing was sent to Reply")  # fmt: skip
+    if ids.rejected:
+        console.err(f"rejected {len(ids.rejected):,} input values (not sequence IDs, never sent):")
+        for line in rejected_lines(ids.rejected):
+            console.err(line)
+    if ids.duplicates:
+        console.err(f"skipped {ids.duplicates:,} duplicate IDs")
+    return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
+
+
+def _plan(args: argparse.Namespace, count: int) -> str:
+    mode = ArchiveMode(args.mode)
+    if mode is ArchiveMode.SINGLE or (mode is ArchiveMode.AUTO and count == 1):
+        return "one call per ID"
+    calls = -(-count // args.bulk_max_ids)
+    return f"{calls:,} bulk call{'s' if calls != 1 else ''} of up to {args.bulk_max_ids} IDs"

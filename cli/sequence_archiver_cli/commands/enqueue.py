@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.archive_request import MAX_IDS_PER_REQUEST
+from sequence_archiver import MAX_IDS_PER_REQUEST
 from sequence_archiver_cli.aws import sqs_client
 from sequence_archiver_cli.common import (
     aws_from,
@@ -17,9 +17,10 @@ from sequence_archiver_cli.common import (
     input_from,
     input_options,
 )
+from sequence_archiver_cli.confirmation import add_confirmation_option, confirm
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
-from sequence_archiver_cli.output import Progress, rejected_lines
+from sequence_archiver_cli.output import OutputFormat, Progress, add_output_option, csv_text, json_line, rejected_lines
 from sequence_archiver_cli.sqs_batches import (
     DEFAULT_IDS_PER_MESSAGE,
     BatchSender,
@@ -42,8 +43,15 @@ examples:
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt --dry-run
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --csv export.csv --column "Sequence ID" --pause-first
   sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
+  sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt --yes --output ids > not-sent.txt
   sequence-archiver enqueue --queue-url "$FIFO_QUEUE_URL" --message-group-id campaign-7 --file ids.txt
+
+Before sending more than 100 IDs it asks on the terminal, even when the IDs come from a pipe (--yes
+answers for you, and is needed where no one is at a terminal). A send that fails says so, with the
+IDs not sent: --output ids prints exactly those, ready to send again.
 """
+IDS_MEANING = "the IDs not sent, ready to send again (with --dry-run: the IDs that would be sent)"
+MESSAGE_COLUMNS = ("message", "status", "ids", "firstSequenceId", "lastSequenceId", "bytes", "error")
 MESSAGE_GROUP_HELP = (
     "the message group of every message; required for a FIFO queue (a queue URL ending in .fifo), refused "
     "for a standard one. A group's messages are archived one after another, in the order sent (one "
@@ -87,6 +95,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--message-group-id", type=message_group_id, metavar="ID", help=MESSAGE_GROUP_HELP)
     parser.add_argument("--dry-run", action="store_true", help="validate and show what would be sent; send nothing")
+    add_confirmation_option(parser)
     parser.add_argument(
         "--max-attempts",
         type=bounded_int(1, 10),
@@ -94,13 +103,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help="attempts per message SQS fails on its side, with backoff (default: %(default)s)",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format (default: text)")
+    add_output_option(
+        parser,
+        choices=list(OutputFormat),
+        default=OutputFormat.TABLE,
+        ids_meaning=IDS_MEANING,
+        synonyms={"text": OutputFormat.TABLE},
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    """Read, validate, plan, send (unless --dry-run) and summarise."""
+    """Read, validate, plan, confirm, send (unless --dry-run) and summarise; a failed send is exit 3."""
     _check_message_group(args.queue_url, args.message_group_id)
     ids = read_id_input(input_from(args), stdin=console.stdin)
     messages = plan_messages(ids.sequence_ids, ids_per_message=args.ids_per_message, pause_first=args.pause_first)
@@ -112,21 +127,51 @@ def run(args: argparse.Namespace, console: Console) -> int:
         _print_summary(console, args, ids, messages, None)
         return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
 
-    sender = BatchSender(
-        sqs_client(aws_from(args), queue_url=args.queue_url),
-        args.queue_url,
-        message_group_id=args.message_group_id,
-        max_attempts=args.max_attempts,
+    sqs = sqs_client(aws_from(args), queue_url=args.queue_url)
+    count = len(ids.sequence_ids)
+    confirm(
+        f"send {count:,} sequence IDs to the archive queue {queue_name(args.queue_url)}? "
+        "The function archives them in Reply as it receives them.",
+        count=count,
+        assume_yes=args.yes,
+        no_terminal_hint="re-run with --yes to send them, or with --dry-run to see them",
     )
-    progress = Progress(
-        console.stderr, label="enqueue", total=len(ids.sequence_ids), unit="IDs", enabled=not args.no_progress
-    )
-    report = sender.send(batches, on_batch=lambda so_far: progress.update(so_far.sent_ids))
+    sender = BatchSender(sqs, args.queue_url, message_group_id=args.message_group_id, max_attempts=args.max_attempts)
+    progress = Progress(console.stderr, label="enqueue", total=count, unit="IDs", enabled=not args.no_progress)
+
+    def on_batch(so_far: SendReport) -> None:
+        not_sent = sum(len(item.message.sequence_ids) for item in so_far.failed)
+        progress.update(so_far.sent_ids + not_sent, note=f"{not_sent:,} not sent" if not_sent else "")
+
+    report = sender.send(batches, on_batch=on_batch)
     progress.finish()
     _print_summary(console, args, ids, messages, report)
+    not_sent = _ids_of(report.not_sent)
     if report.aborted:
-        raise UnavailableError(f"{report.aborted} ({len(report.sent)} of {len(messages)} messages sent)")
-    return ExitCode.ATTENTION if ids.rejected or report.failed else ExitCode.OK
+        call = (
+            "the first SendMessageBatch call"
+            if report.aborted_call == 1
+            else f"SendMessageBatch call {report.aborted_call} of {len(batches)}"
+        )
+        raise UnavailableError(
+            f"sent {report.sent_ids:,} of {count:,} IDs: {call} failed, {_count(len(not_sent), 'ID')} not sent: "
+            f"{report.aborted}"
+        )
+    if not_sent:
+        console.err(
+            f"sequence-archiver enqueue: sent {report.sent_ids:,} of {count:,} IDs: SQS refused "
+            f"{_count(len(report.failed), 'message')} ({_count(len(not_sent), 'ID')}), listed in the output"
+        )
+    return ExitCode.ATTENTION if ids.rejected or not_sent else ExitCode.OK
+
+
+def queue_name(queue_url: str) -> str:
+    """The queue's name: the last segment of its URL."""
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _ids_of(messages: list[PlannedMessage]) -> list[int]:
+    return [sequence_id for message in messages for sequence_id in message.sequence_ids]
 
 
 def _check_message_group(queue_url: str, group: str | None) -> None:
@@ -147,15 +192,58 @@ def _print_summary(
     messages: list[PlannedMessage],
     report: SendReport | None,
 ) -> None:
-    if args.format == "json":
+    output: OutputFormat = args.output
+    if output is OutputFormat.JSON:
         summary = summary_json(args.queue_url, ids, messages, report, message_group_id=args.message_group_id)
         console.out(json.dumps(summary, indent=2))
-        return
-    lines = summary_lines(
-        args.queue_url, ids, messages, report, pause_first=args.pause_first, message_group_id=args.message_group_id
-    )
-    for line in lines:
-        console.out(line)
+    elif output is OutputFormat.JSONL:
+        for record in message_records(messages, report):
+            console.out(json_line(record))
+    elif output is OutputFormat.CSV:
+        rows = [
+            [r["message"], r["status"], len(r["sequenceIds"]), r["sequenceIds"][0], r["sequenceIds"][-1], r["bytes"],
+             r["error"]]
+            for r in message_records(messages, report)
+        ]  # fmt: skip
+        console.out(csv_text(MESSAGE_COLUMNS, rows))
+    elif output is OutputFormat.IDS:
+        for sequence_id in ids.sequence_ids if report is None else _ids_of(report.not_sent):
+            console.out(str(sequence_id))
+    else:
+        lines = summary_lines(
+            args.queue_url,
+            ids,
+            messages,
+            report,
+            pause_first=args.pause_first,
+            message_group_id=args.message_group_id,
+        )
+        for line in lines:
+            console.out(line)
+
+
+def message_records(messages: list[PlannedMessage], report: SendReport | None) -> list[dict[str, Any]]:
+    """One record per planned message, in order: its IDs, size and status (planned, sent, failed or not_sent)."""
+    failed = {item.message: item.reason for item in report.failed} if report is not None else {}
+    sent = set(report.sent) if report is not None else set()
+    records = []
+    for number, message in enumerate(messages, start=1):
+        if report is None:
+            status = "planned"
+        elif message in sent:
+            status = "sent"
+        else:
+            status = "failed" if message in failed else "not_sent"
+        records.append(
+            {
+                "message": number,
+                "status": status,
+                "sequenceIds": list(message.sequence_ids),
+                "bytes": message.size,
+                "error": failed.get(message) or (report.aborted if status == "not_sent" and report else None),
+            }
+        )
+    return records
 
 
 def summary_json(
@@ -195,7 +283,8 @@ def summary_json(
     document["failedMessages"] = [
         {"sequenceIds": list(item.message.sequence_ids), "reason": item.reason} for item in report.failed
     ]
-    document["unsentIds"] = [sequence_id for message in report.unsent for sequence_id in message.sequence_ids]
+    document["unsentIds"] = _ids_of(report.unsent)
+    document["notSentIds"] = _ids_of(report.not_sent)  # failed and unsent: the IDs to send again
     document["error"] = report.aborted
     return document
 
@@ -228,27 +317,44 @@ def summary_lines(
             )
         if len(messages) > MESSAGES_SHOWN:
             lines.append(f"  … and {len(messages) - MESSAGES_SHOWN} more")
-    elif report is not None:
+    elif report is not None and not report.not_sent:
         lines.append(
             f"sent {_count(len(report.sent), 'message')} ({_count(report.sent_ids, 'ID')}{flag}) to {queue_url} "
             f"in {_count(report.calls, 'SendMessageBatch call')}"
             + (f"; {_count(report.retried_entries, 'entry', 'entries')} retried" if report.retried_entries else "")
         )
+    elif report is not None:
+        not_sent = _ids_of(report.not_sent)
+        lines.append(
+            f"NOT ALL SENT: sent {len(report.sent)} of {_count(len(messages), 'message')} "
+            f"({report.sent_ids:,} of {_count(len(ids.sequence_ids), 'ID')}{flag}) to {queue_url}; "
+            f"{_count(len(not_sent), 'ID')} not sent"
+        )
+        lines.extend(_not_sent_lines(messages, report))
     if ids.rejected:
         lines.append(f"rejected {_count(len(ids.rejected), 'input value')} (not sequence IDs, not sent):")
         lines.extend(rejected_lines(ids.rejected))
     if ids.duplicates:
         lines.append(f"skipped {_count(ids.duplicates, 'duplicate ID')}")
-    if report is not None:
-        for item in report.failed:
-            lines.append(f"failed: a message of {_count(len(item.message.sequence_ids), 'ID')}: {item.reason}")
-        if report.unsent:
-            unsent = [sequence_id for message in report.unsent for sequence_id in message.sequence_ids]
-            lines.append(
-                f"not sent: {_count(len(report.unsent), 'message')} ({_count(len(unsent), 'ID')}, from {unsent[0]})"
-            )
+    return lines
+
+
+def _not_sent_lines(messages: list[PlannedMessage], report: SendReport) -> list[str]:
+    """The messages not on the queue, by number, with their IDs' span and why (the first MESSAGES_SHOWN)."""
+    records = [record for record in message_records(messages, report) if record["status"] != "sent"]
+    lines = []
+    for record in records[:MESSAGES_SHOWN]:
+        sequence_ids = record["sequenceIds"]
+        span = f"{sequence_ids[0]} … {sequence_ids[-1]}" if len(sequence_ids) > 1 else str(sequence_ids[0])
+        why = "failed" if record["status"] == "failed" else "not sent"
+        lines.append(
+            f"  message {record['message']}: {_count(len(sequence_ids), 'ID')} ({span}) {why}: {record['error']}"
+        )
+    if len(records) > MESSAGES_SHOWN:
+        lines.append(f"  … and {len(records) - MESSAGES_SHOWN} more")
+    lines.append("  the IDs not sent, one per line: --output ids (or notSentIds in --output json)")
     return lines
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"

@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.exceptions import InvalidRequestError, ReplyAuthenticationError, RetryableReplyError
-from sequence_archiver.selection import Selection, is_cleanup_request, parse_cleanup_request
-from sequence_archiver.sequence_listing import (
+from sequence_archiver import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     STATUSES,
+    InvalidRequestError,
+    ReplyAuthenticationError,
     ReplyRefusedError,
+    RetryableReplyError,
+    Selection,
     SequenceFilter,
     SequenceListClient,
+    is_cleanup_request,
     list_sequences,
+    parse_cleanup_request,
     parse_timestamp,
 )
 from sequence_archiver_cli.common import (
@@ -44,7 +48,7 @@ from sequence_archiver_cli.output import (
 from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
 
 if TYPE_CHECKING:
-    from sequence_archiver.sequence_listing import SequenceItem
+    from sequence_archiver import SequenceItem
     from sequence_archiver_cli.common import Console
 
 EXAMPLES = """\

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sequence_archiver.exceptions import (
         ApiKeyError,
         ApiKeyMalformedError,
+        InvalidRequestError,
         InvalidSequenceIdError,
         ReplyApiError,
         ReplyAuthenticationError,
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from sequence_archiver.rate_limiter import RateLimiter, budgets_for
     from sequence_archiver.reply_answers import ApiCall
     from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
-    from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
+    from sequence_archiver.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
+    from sequence_archiver.selection import Selection, is_cleanup_request, parse_cleanup_request
     from sequence_archiver.sequence_listing import (
         DEFAULT_PAGE_SIZE,
         MAX_PAGE_SIZE,
@@ -65,6 +67,7 @@ _MODULE_OF: dict[str, str] = {
     "Deadline": "deadline",
     "ApiKeyError": "exceptions",
     "ApiKeyMalformedError": "exceptions",
+    "InvalidRequestError": "exceptions",
     "InvalidSequenceIdError": "exceptions",
     "ReplyApiError": "exceptions",
     "ReplyAuthenticationError": "exceptions",
@@ -82,6 +85,10 @@ _MODULE_OF: dict[str, str] = {
     "Timeouts": "reply_client",
     "RESULTS_DETAIL_TYPE": "results_contract",
     "RESULTS_EVENT_SOURCE": "results_contract",
+    "PLAN_DETAIL_TYPE": "results_contract",
+    "Selection": "selection",
+    "is_cleanup_request": "selection",
+    "parse_cleanup_request": "selection",
     "DEFAULT_PAGE_SIZE": "sequence_listing",
     "MAX_PAGE_SIZE": "sequence_listing",
     "STATUSES": "sequence_listing",
@@ -99,6 +106,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_IDS_PER_REQUEST",
     "MAX_PAGE_SIZE",
+    "PLAN_DETAIL_TYPE",
     "RESULTS_DETAIL_TYPE",
     "RESULTS_EVENT_SOURCE",
     "STATUSES",
@@ -109,6 +117,7 @@ __all__ = [
     "ArchiveMode",
     "ArchiveRequest",
     "Deadline",
+    "InvalidRequestError",
     "InvalidSequenceIdError",
     "Outcome",
     "RateLimiter",
@@ -119,6 +128,7 @@ __all__ = [
     "RetryPolicy",
     "RetryableReplyError",
     "SecretsManagerApiKey",
+    "Selection",
     "SequenceArchiver",
     "SequenceArchiverError",
     "SequenceFilter",
@@ -130,9 +140,11 @@ __all__ = [
     "budgets_for",
     "chunk_by_count_and_size",
     "count_outcomes",
+    "is_cleanup_request",
     "is_loopback_host",
     "list_sequences",
     "parse_archive_request",
+    "parse_cleanup_request",
     "parse_secret_string",
     "parse_sequence_id",
     "parse_timestamp",
