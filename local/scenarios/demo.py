@@ -34,7 +34,7 @@ from local.stand_ins.aws_stack import (
     variables_to_unset,
 )
 from local.stand_ins.lambda_context import LocalLambdaContext
-from sequence_archiver_cli.output import table
+from sequence_archiver_cli.output import clip, table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -216,11 +216,6 @@ def _style(code: str) -> Callable[[str], str]:
 DIM, BOLD = _style("2"), _style("1")
 
 
-def _clip(text: object, width: int) -> str:
-    value = "" if text is None else str(text)
-    return value if len(value) <= width else value[: width - 1] + "…"
-
-
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """The CLI's plain-text table, indented, with its header line in bold on a terminal."""
     header, rest = table(headers, rows, indent="  ").split("\n", 1)
@@ -246,7 +241,7 @@ def _print_invocations(invocations: Sequence[Invocation]) -> None:
         result = "; ".join([result, *invocation.notes])
         log_lines = len(_log_records([invocation]))
         rows.append(
-            [number, invocation.trigger, invocation.source, _clip(result, 72), f"{invocation.seconds:.2f}", log_lines]
+            [number, invocation.trigger, invocation.source, clip(result, 72), f"{invocation.seconds:.2f}", log_lines]
         )
     print(BOLD("Invocations"))
     print(_table(["#", "trigger", "input", "result", "secs", "logs"], rows))
@@ -271,7 +266,7 @@ def _print_outcomes(details: Sequence[dict[str, Any]]) -> None:
                     result.get("outcome"),
                     via if via is not None else "-",
                     status if status is not None else "-",  # "-" for an item of a 200 bulk answer, too
-                    _clip(result.get("error") or "", ERROR_WIDTH),
+                    clip(result.get("error") or "", ERROR_WIDTH),
                 ]
             )
     print(BOLD("Outcome of each sequence ID (from the results events)"))
@@ -307,7 +302,7 @@ def _print_dead_letters(messages: Sequence[MessageTypeDef]) -> None:
             for name, value in sorted(attributes.items())
             if name != "RejectionReason"
         )
-        rows.append([_clip(repr(message["Body"]), 24), _clip(reason or "(no reason attribute)", 56), _clip(others, 60)])
+        rows.append([clip(repr(message["Body"]), 24), clip(reason or "(no reason attribute)", 56), clip(others, 60)])
     print(_table(["body", "reason", "other attributes"], rows))
 
 
@@ -337,7 +332,7 @@ def _print_logs(invocations: Sequence[Invocation]) -> None:
     for record in list(shown.values())[:LOG_LINES_SHOWN]:
         extra = {k: v for k, v in record.items() if k not in _STANDARD_LOG_KEYS}
         text = f"{record.get('level')} {record.get('message')} {json.dumps(extra, default=str)}"
-        print(DIM("  " + _clip(text, 106)))
+        print(DIM("  " + clip(text, 106)))
     stderr_lines = sum(len(invocation.stderr.splitlines()) for invocation in invocations)
     if stderr_lines:
         print(DIM(f"  (+ {stderr_lines} line(s) on stderr)"))

@@ -97,7 +97,9 @@ class TerminalSession:
         env: Mapping[str, str],
         stdin: bytes | Path | None = None,
         columns: int = 100,
+        stdout_on_terminal: bool = False,
     ) -> None:
+        """With `stdout_on_terminal`, stdout is the terminal too (a person reading a table): it lands in `terminal`."""
         self._master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
         stdin_source: int | IO[bytes]
@@ -110,7 +112,7 @@ class TerminalSession:
         self.process = subprocess.Popen(
             [console_script(), *args],
             stdin=stdin_source,
-            stdout=subprocess.PIPE,
+            stdout=slave if stdout_on_terminal else subprocess.PIPE,
             stderr=slave,
             env=without_width(env),
             start_new_session=True,
@@ -120,8 +122,7 @@ class TerminalSession:
         if isinstance(stdin, bytes) and self.process.stdin is not None:
             self.process.stdin.write(stdin)
             self.process.stdin.close()
-        assert self.process.stdout is not None
-        self._stdout = _Collector(self.process.stdout)
+        self._stdout = _Collector(self.process.stdout if self.process.stdout is not None else os.open(os.devnull, 0))
         self._terminal = _Collector(self._master)
         self._stdout.start()
         self._terminal.start()

@@ -194,3 +194,20 @@ def test_a_400_from_reply_is_exit_2_and_transient_failures_are_retried(
     assert len(retried.lines) == 5
     assert refused.code == 2
     assert refused.err.startswith("sequence-archiver select: error: Reply rejected the filters (400): Injected fault")
+
+
+def test_a_key_from_a_secret_that_reply_rejects_names_the_secret(
+    cli: Callable[..., Run], reply_simulator: ReplySimulator, aws_stack: LocalStack
+) -> None:
+    reply_simulator.set_api_keys({"rk_rotated": frozenset({"sequences:read"})})  # the secret's key is revoked
+
+    run = cli(
+        "select", "--base-url", reply_simulator.base_url, "--status", "paused", "--secret-id", aws_stack.secret_arn
+    )
+
+    assert run.code == 3
+    assert run.out == ""
+    assert run.err.strip() == (
+        f"sequence-archiver select: error: Reply rejected the API key from the secret {aws_stack.secret_arn} (401), "
+        "even after re-reading it"
+    )

@@ -247,8 +247,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             raise UsageError(f"Reply rejected the filters (400): {exc.reason}") from None
         hint = " (the key needs the sequences:read scope)" if exc.http_status == 403 else ""
         raise UnavailableError(f"{exc}{hint}") from None
-    except ReplyAuthenticationError as exc:
-        raise UnavailableError(str(exc)) from None
+    except ReplyAuthenticationError as exc:  # the key's own words: the variable or the secret it came from
+        raise UnavailableError(key.rejection() if exc.http_status == 401 else str(exc)) from None
     except RetryableReplyError as exc:
         raise UnavailableError(f"Reply unreachable after retries: {exc}") from None
     finally:

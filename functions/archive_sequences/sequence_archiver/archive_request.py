@@ -195,22 +195,11 @@ def _unwrap_envelope(payload: object) -> object | None:
     return None
 
 
-def parse_notification_message(message: object) -> ArchiveRequest:
-    """Parse an SNS → Lambda record's Message: JSON, as the same request in an SQS body would be."""
-    return parse_archive_request(notification_document(message))
-
-
 def notification_document(message: object) -> object:
     """The request document of an SNS → Lambda record's Message (JSON text)."""
     if not isinstance(message, str):
         raise InvalidRequestError(f"the SNS Message must be a string, got {type(message).__name__}")
     return _json_document(message, "the message")
-
-
-def parse_event_detail(detail: object) -> ArchiveRequest:
-    """Parse an EventBridge event's detail: an object, or (EventBridge Scheduler, some PutEvents callers) the
-    same object as a JSON string."""
-    return parse_archive_request(event_detail_document(detail))
 
 
 def event_detail_document(detail: object) -> object:

@@ -67,14 +67,9 @@ def _cut(text: str, max_chars: int) -> str:
     return text[: max(0, max_chars - len(TRUNCATION_MARK))] + TRUNCATION_MARK
 
 
-def fit_result(result: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    """The result with `error` and `input` within the schema's bounds and, its longest text fields cut down,
-    at most `max_bytes` of JSON."""
-    return _fitted(result, max_bytes)[0]
-
-
 def _fitted(result: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], int]:
-    """`fit_result` and the size of its JSON."""
+    """The result with `error` and `input` within the schema's bounds and, its longest text fields cut down, at
+    most `max_bytes` of JSON; and the size of that JSON."""
     fitted = result
     for name, limit in (("error", MAX_ERROR_CHARS), ("input", MAX_INPUT_CHARS)):
         value = fitted.get(name)

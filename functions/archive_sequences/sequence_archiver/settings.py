@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sequence_archiver.archiver import ArchiveMode
 from sequence_archiver.exceptions import ConfigurationError
+from sequence_archiver.results_contract import RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,7 +68,7 @@ class Settings(BaseModel):
     reply_api_base_url: str = Field(default="https://api.reply.io", alias="REPLY_API_BASE_URL")
     results_event_bus_name: str = Field(default="default", alias="RESULTS_EVENT_BUS_NAME", min_length=1)
     results_event_source: str = Field(
-        default="reply.sequence-archiver", alias="RESULTS_EVENT_SOURCE", min_length=1, max_length=256
+        default=RESULTS_EVENT_SOURCE, alias="RESULTS_EVENT_SOURCE", min_length=1, max_length=256
     )
     service_name: str = Field(default="sequence-archiver", alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     metrics_namespace: str = Field(default="ReplySequenceArchiver", alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
