@@ -304,12 +304,17 @@ def test_a_taken_port_is_reported_instead_of_hanging(tmp_path: Path, option: str
 
 
 def test_make_stack_runs_the_stack_module_with_its_arguments() -> None:
+    # A make of its own, not a sub-make of `make test` (which would print "Entering directory" lines).
+    environment = {
+        name: value for name, value in os.environ.items() if name not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+    }
     dry_run = subprocess.run(
-        ["make", "-n", "stack", "STACK_ARGS=--port 0 --seed-count 5"],
+        ["make", "--no-print-directory", "-n", "stack", "STACK_ARGS=--port 0 --seed-count 5"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
         check=True,
+        env=environment,
     )
 
     assert dry_run.stdout.splitlines()[-1] == ".venv/bin/python -m local.scenarios.stack --port 0 --seed-count 5"
