@@ -152,3 +152,9 @@ def test_deferrals_and_the_backlog_against_the_budget_are_graphed(resources):
     for metric in ("RecordsDeferred", "SequencesDeferred", "ApproximateNumberOfMessagesDelayed"):
         assert metric in body
     assert "${ReplyRateLimitPerHour}" in body  # the estimate divides the backlog by the hourly budget
+
+
+def test_what_clean_up_policies_select_and_enqueue_is_graphed(resources):
+    graphed = {(namespace, metric) for namespace, metric, *_ in metric_lines(resources)}
+
+    assert {("ReplySequenceArchiver", "SequencesSelected"), ("ReplySequenceArchiver", "SequencesEnqueued")} <= graphed
