@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from sequence_archiver import RateLimiter, RetryPolicy, Settings, budgets_for
 from sequence_archiver_cli.aws import AwsOptions
-from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode
+from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode, UsageError
 from sequence_archiver_cli.id_input import InputSources
 from sequence_archiver_cli.reply_access import DEFAULT_API_KEY_VARIABLE, DEFAULT_BASE_URL
 
@@ -41,6 +41,18 @@ class Console:
     def err(self, text: str) -> None:
         """A line on stderr."""
         self.stderr.write(text + "\n")
+
+    def read_text(self, path: str) -> str:
+        """All of a UTF-8 text file ('-': stdin); an unreadable or undecodable one is a UsageError naming it."""
+        try:
+            if path == "-":
+                return self.stdin.read()
+            with open(path, encoding="utf-8-sig") as stream:
+                return stream.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text") from None
 
 
 class Parser(argparse.ArgumentParser):

@@ -11,18 +11,17 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver import PLAN_DETAIL_TYPE, Outcome
+from sequence_archiver import PLAN_DETAIL_TYPE, Outcome, PlanOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from sequence_archiver_cli.results_report import RequestSummary
 
-# The plan outcomes of schemas/sequence-archive-plan.json (the function's PlanOutcome, not imported: it would
-# bring the function's listing and settings modules into every report).
-# Any other (over_limit, refused, failed, or one this version does not know) stopped: a person reads the reason.
-CARRIED_OUT = frozenset({"planned", "enqueued"})  # every page listed; done as asked
-IN_PROGRESS = frozenset({"continued"})  # only returned to a direct caller while the listing goes on
+# Any other plan outcome (over_limit, refused, failed, or one this version does not know) stopped: a person reads
+# the reason.
+CARRIED_OUT = frozenset({PlanOutcome.PLANNED, PlanOutcome.ENQUEUED})  # every page listed; done as asked
+IN_PROGRESS = frozenset({PlanOutcome.CONTINUED})  # only returned to a direct caller while the listing goes on
 # The outcomes that need a person, for the IDs of any request (results_report.ATTENTION_OUTCOMES is this set).
 ID_ATTENTION_OUTCOMES = frozenset({Outcome.FAILED, Outcome.FORBIDDEN, Outcome.CONFLICT, Outcome.INVALID})
 _SPLIT_FIELDS = frozenset({"sequenceIds", "part", "parts"})  # what differs between the parts of one plan event

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from local.scenarios.lambda_instance import put_function_on_path, replace_environment
 from local.stand_ins.aws_stack import (
     LocalStack,
     delete_messages,
@@ -31,7 +32,6 @@ from local.stand_ins.aws_stack import (
     sqs_event_from_messages,
     start_moto_server,
     unique_name_prefix,
-    variables_to_unset,
 )
 from local.stand_ins.lambda_context import LocalLambdaContext
 from sequence_archiver_cli.output import clip, table
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENTS_DIR = PROJECT_DIR / "events"
-FUNCTION_DIR = PROJECT_DIR / "functions" / "archive_sequences"
 SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
 COUNT_KEYS = ("archived", "already_archived", "not_found", "forbidden", "conflict", "invalid", "failed")
 ERROR_WIDTH = 52
@@ -363,17 +362,9 @@ def _check_returned_details(invocations: Sequence[Invocation], details: Sequence
     return problems
 
 
-def _apply_environment(environment: dict[str, str]) -> None:
-    """Make the function's environment the process environment, as the Lambda runtime would."""
-    for name in variables_to_unset(os.environ):
-        del os.environ[name]
-    os.environ.update(environment)
-
-
 def _import_handler() -> tuple[ModuleType, type[Exception], str]:
     """Import app (its cold start) with stdout routed so every later invocation's logs can be captured."""
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))  # the function's code root, like /var/task on Lambda
+    put_function_on_path()
     cold_start = io.StringIO()
     with contextlib.redirect_stdout(_FollowStdout(cold_start)):
         app = importlib.import_module("app")
@@ -409,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
             reply.inject(Fault(kind="status", status=503, times=None, sequence_id=sequence_id))
             # Short backoffs so the demo does not wait out the production retry schedule.
             overrides = {"REPLY_BACKOFF_BASE_SECONDS": "0.05", "REPLY_BACKOFF_MAX_SECONDS": "0.2"}
-        _apply_environment(function_environment(stack, reply_base_url=reply.base_url, **overrides))
+        replace_environment(function_environment(stack, reply_base_url=reply.base_url, **overrides))
         settings = stack.queue_settings
         print(BOLD("reply-sequence-archiver: local run") + " (no AWS account, nothing leaves 127.0.0.1)")
         print(f"  Reply simulator {reply.base_url} (seeded)   moto server {moto.endpoint_url}")

@@ -18,10 +18,15 @@ FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "archive_sequ
 IDEMPOTENCY_VARIABLE = "IDEMPOTENCY_TABLE_NAME"  # set only when the function uses Powertools idempotency
 
 
-def fresh_handler(service_name: str = "sequence-archiver") -> ModuleType:
-    """Import `app` afresh, as a new Lambda instance would (a cold start reading the current environment)."""
+def put_function_on_path() -> None:
+    """The function's code root on sys.path, as /var/task is on Lambda, so `import app` finds the handler."""
     if str(FUNCTION_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTION_DIR))
+
+
+def fresh_handler(service_name: str = "sequence-archiver") -> ModuleType:
+    """Import `app` afresh, as a new Lambda instance would (a cold start reading the current environment)."""
+    put_function_on_path()
     for name in [name for name in sys.modules if name == "app" or name.split(".", 1)[0] == "sequence_archiver"]:
         del sys.modules[name]  # this module keeps its own references to the parser it imported
     registry = logging.Logger.manager.loggerDict

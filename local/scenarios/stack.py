@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import importlib
 import io
-import os
 import shlex
 import signal
 import sys
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.scenarios.lambda_instance import put_function_on_path, replace_environment
 from local.stand_ins.aws_stack import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -35,7 +35,6 @@ from local.stand_ins.aws_stack import (
     queue_settings_from_template,
     read_results_log,
     start_moto_server,
-    variables_to_unset,
 )
 from local.stand_ins.event_source import EventSourceMapping, EventSourcePoller, event_source_settings_from_template
 from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
     from local.stand_ins.reply_simulator import ReplySimulator
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-FUNCTION_DIR = PROJECT_DIR / "functions" / "archive_sequences"
 DEFAULT_REPLY_PORT = 8080
 DEFAULT_MOTO_PORT = 5000
 DEFAULT_SEED_COUNT = 100
@@ -199,17 +197,9 @@ class Watcher:
             self.stream.flush()
 
 
-def _apply_environment(environment: dict[str, str]) -> None:
-    """Make the function's environment the process environment, as the Lambda runtime would."""
-    for name in variables_to_unset(os.environ):
-        del os.environ[name]
-    os.environ.update(environment)
-
-
 def _load_handler(function_output: TextIO) -> Callable[[dict[str, Any], LocalLambdaContext], Any]:
     """Import app (its cold start) and wrap its handler so everything the function prints goes to function_output."""
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))  # the function's code root, like /var/task on Lambda
+    put_function_on_path()
     with contextlib.redirect_stdout(function_output):  # Powertools' Logger binds to stdout as it is now
         app: ModuleType = importlib.import_module("app")
 
@@ -314,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     visibility, template.max_receive_count, f"--visibility-timeout; {template.source}"
                 ),
             )
-            _apply_environment(function_environment(stack, reply_base_url=simulator.base_url))
+            replace_environment(function_environment(stack, reply_base_url=simulator.base_url))
             handler = _load_handler(function_output)
             function_timeout = min(event_source_settings_from_template().function_timeout_seconds, visibility)
             mapping = EventSourceMapping(

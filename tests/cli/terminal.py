@@ -65,14 +65,14 @@ def _take_terminal() -> None:
 class _Collector(threading.Thread):
     """Read a stream until it ends, keeping everything."""
 
-    def __init__(self, read: IO[bytes] | int) -> None:
+    def __init__(self, read: IO[bytes] | int | None) -> None:
         super().__init__(daemon=True)
         self._read = read
         self._chunks: list[bytes] = []
         self._lock = threading.Lock()
 
     def run(self) -> None:
-        while True:
+        while self._read is not None:
             try:
                 chunk = os.read(self._read, 4096) if isinstance(self._read, int) else self._read.read1(4096)
             except OSError:  # EIO: the terminal's last writer closed it
@@ -122,7 +122,7 @@ class TerminalSession:
         if isinstance(stdin, bytes) and self.process.stdin is not None:
             self.process.stdin.write(stdin)
             self.process.stdin.close()
-        self._stdout = _Collector(self.process.stdout if self.process.stdout is not None else os.open(os.devnull, 0))
+        self._stdout = _Collector(self.process.stdout)  # None when stdout is the terminal: nothing to collect
         self._terminal = _Collector(self._master)
         self._stdout.start()
         self._terminal.start()

@@ -49,7 +49,7 @@ def logged(
 
 def environment() -> dict[str, str]:
     """The test process's environment (cli_env put the local endpoint and the key there) for a real process."""
-    return {name: value for name, value in os.environ.items() if name != "COLUMNS"}
+    return dict(os.environ)  # the terminal helpers leave out COLUMNS themselves
 
 
 def test_two_reports_from_the_log_group_agree_and_consume_nothing(logged: LocalStack) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from sequence_archiver.cleanup import CleanupPlan, PlanOutcome, SelectionRun
+from sequence_archiver.cleanup import CleanupPlan, SelectionRun
 from sequence_archiver.request_report import Trigger
+from sequence_archiver.results_contract import PlanOutcome
 from sequence_archiver.results_publisher import split_detail
 from sequence_archiver.selection import parse_cleanup_request
 

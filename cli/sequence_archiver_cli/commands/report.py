@@ -270,16 +270,7 @@ def _report_from_queue(args: argparse.Namespace, console: Console) -> int:
 
 
 def _items_from_file(path: str, console: Console) -> list[object]:
-    try:
-        if path == "-":
-            text = console.stdin.read()
-        else:
-            with open(path, encoding="utf-8-sig") as stream:
-                text = stream.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
+    text = console.read_text(path)
     name = "stdin" if path == "-" else path
     items = load_items(text, source=name)
     if not items:

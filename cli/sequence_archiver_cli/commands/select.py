@@ -177,7 +177,7 @@ def choice_from(args: argparse.Namespace, console: Console, *, now: datetime) ->
         flags = ", ".join(given) or "--archived/--include-archived"
         raise UsageError(f"--selection and --selection-file replace the filter options; drop {flags}")
     where = "--selection" if args.selection is not None else args.selection_file
-    text = args.selection if args.selection is not None else _read_text(args.selection_file, console)
+    text = args.selection if args.selection is not None else console.read_text(args.selection_file)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -198,18 +198,6 @@ def _selection(document: object) -> Selection:
 
 def _not_an_object() -> Selection:
     raise InvalidRequestError('a selection is a JSON object of filters, e.g. {"status": "paused"}')
-
-
-def _read_text(path: str, console: Console) -> str:
-    try:
-        if path == "-":
-            return console.stdin.read()
-        with open(path, encoding="utf-8-sig") as stream:
-            return stream.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

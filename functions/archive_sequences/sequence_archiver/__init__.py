@@ -37,7 +37,12 @@ if TYPE_CHECKING:
     from sequence_archiver.rate_limiter import RateLimiter, budgets_for
     from sequence_archiver.reply_answers import ApiCall
     from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
-    from sequence_archiver.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
+    from sequence_archiver.results_contract import (
+        PLAN_DETAIL_TYPE,
+        RESULTS_DETAIL_TYPE,
+        RESULTS_EVENT_SOURCE,
+        PlanOutcome,
+    )
     from sequence_archiver.selection import Selection, is_cleanup_request, parse_cleanup_request
     from sequence_archiver.sequence_listing import (
         DEFAULT_PAGE_SIZE,
@@ -86,6 +91,7 @@ _MODULE_OF: dict[str, str] = {
     "RESULTS_DETAIL_TYPE": "results_contract",
     "RESULTS_EVENT_SOURCE": "results_contract",
     "PLAN_DETAIL_TYPE": "results_contract",
+    "PlanOutcome": "results_contract",
     "Selection": "selection",
     "is_cleanup_request": "selection",
     "parse_cleanup_request": "selection",
@@ -120,6 +126,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidSequenceIdError",
     "Outcome",
+    "PlanOutcome",
     "RateLimiter",
     "ReplyApiError",
     "ReplyAuthenticationError",

@@ -33,6 +33,7 @@ from sequence_archiver.exceptions import (
     ReplyRefusedError,
     RetryableReplyError,
 )
+from sequence_archiver.results_contract import PlanOutcome
 from sequence_archiver.selection import SelectionProgress, utc_now
 from sequence_archiver.sequence_listing import MAX_PAGE_SIZE, read_matching_page
 
@@ -57,17 +58,6 @@ _SEND_ATTEMPTS = 3
 _RETRY_PAUSE_SECONDS = 0.2
 FIFO_MESSAGE_GROUP_ID = "sequence-archiver-cleanup"
 MAX_REASON_CHARS = 2_000  # the plan schema's bound
-
-
-class PlanOutcome(StrEnum):
-    """What a clean-up request came to."""
-
-    PLANNED = "planned"  # dry run: every page listed, nothing enqueued
-    ENQUEUED = "enqueued"  # live run: every page listed, every selected ID on the archive queue
-    OVER_LIMIT = "over_limit"  # more than maxSequences match: nothing enqueued
-    REFUSED = "refused"  # Reply refused the list call (4xx): nothing enqueued
-    FAILED = "failed"  # the listing could not finish (Reply kept failing, no archive queue to continue on)
-    CONTINUED = "continued"  # the listing goes on in a continuation (returned to a direct caller, never published)
 
 
 class ListingStop(StrEnum):
