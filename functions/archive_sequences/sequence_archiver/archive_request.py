@@ -74,7 +74,7 @@ def preview(value: object) -> str:
 
 def encodable(text: str, limit: int | None = None) -> str:
     """Text from an event, at most `limit` characters, that always encodes as UTF-8: a lone surrogate
-    ("\ud800" in JSON that SQS accepted) is kept as a visible escape instead of breaking the encoding."""
+    ("\\ud800" in JSON that SQS accepted) is kept as a visible escape instead of breaking the encoding."""
     return text[:limit].encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
