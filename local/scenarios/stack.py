@@ -40,7 +40,7 @@ from local.stand_ins.event_source import EventSourceMapping, EventSourcePoller, 
 from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from types import FrameType, ModuleType
 
     from local.stand_ins.aws_stack import LocalStack, LoggedEvent
@@ -63,6 +63,29 @@ _SHELL_UNSET = tuple(name for name in UNSET_FUNCTION_VARIABLES if name.startswit
 # Every ten generated sequences: six paused, two new, one active (archiving it is a 409), and one paused
 # but already archived (`select` leaves it out unless --include-archived).
 _GENERATED_PATTERN = ("paused",) * 6 + ("new", "new", "active", "archived")
+
+
+class PortUnavailableError(LocalStackError):
+    """A server of the stack could not listen on the port it was given (taken by another process, or refused)."""
+
+    def __init__(self, server: str, option: str, port: int, reason: str) -> None:
+        self.server, self.option, self.port = server, option, port
+        super().__init__(
+            f"the {server} ({option} {port}): {reason}. Free port {port}, or choose another: {option} N, "
+            f"or {option} 0 for any free one (make stack STACK_ARGS='{option} 0')"
+        )
+
+
+@contextlib.contextmanager
+def _listening_on(server: str, option: str, port: int) -> Iterator[None]:
+    """Turn a failure to listen while `server` starts into a PortUnavailableError naming the port and option."""
+    try:
+        yield
+    except OSError as exc:
+        reason = f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+        raise PortUnavailableError(server, option, port, reason) from exc
+    except LocalStackError as exc:  # the moto server checks its port first: "cannot listen on 127.0.0.1:5000: ..."
+        raise PortUnavailableError(server, option, port, str(exc)) from exc
 
 
 class _Discard(io.TextIOBase):
@@ -289,11 +312,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serving = False
     try:
         with contextlib.ExitStack() as running:
-            simulator = running.enter_context(
-                ReplySimulator(api_keys={api_key: ALL_SCOPES}, seed=True, port=options.port)
-            )
+            with _listening_on("Reply simulator", "--port", options.port):
+                simulator = running.enter_context(
+                    ReplySimulator(api_keys={api_key: ALL_SCOPES}, seed=True, port=options.port)
+                )
             seed_generated(simulator, options.seed_count)
-            moto = running.enter_context(start_moto_server(port=options.moto_port))
+            with _listening_on("moto server", "--moto-port", options.moto_port):
+                moto = running.enter_context(start_moto_server(port=options.moto_port))
             template = queue_settings_from_template()
             visibility = options.visibility_timeout
             stack = provision(

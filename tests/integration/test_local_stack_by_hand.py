@@ -281,8 +281,10 @@ def test_sigterm_stops_the_stack_cleanly_too(running_stack: RunningStack) -> Non
     assert _port_is_closed(running_stack.exports["REPLY_BASE_URL"])
 
 
-@pytest.mark.parametrize("option", ["--port", "--moto-port"])
-def test_a_taken_port_is_reported_instead_of_hanging(tmp_path: Path, option: str) -> None:
+@pytest.mark.parametrize(("option", "server"), [("--port", "Reply simulator"), ("--moto-port", "moto server")])
+def test_a_taken_port_is_named_with_its_server_and_a_way_out_instead_of_hanging(
+    tmp_path: Path, option: str, server: str
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -299,8 +301,9 @@ def test_a_taken_port_is_reported_instead_of_hanging(tmp_path: Path, option: str
     assert process.returncode == 1
     assert stdout == ""
     errors = (tmp_path / "stack.stderr").read_text(encoding="utf-8")
-    assert "stack: cannot start" in errors
+    assert f"stack: cannot start: the {server} ({option} {port}): cannot listen on 127.0.0.1:{port}: " in errors
     assert "in use" in errors
+    assert f"make stack STACK_ARGS='{option} 0'" in errors
 
 
 def test_make_stack_runs_the_stack_module_with_its_arguments() -> None:
