@@ -1,7 +1,13 @@
 # The front door. Every target installs what it needs into .venv (and the SAM CLI into .venv-sam).
 SHELL := /bin/bash
-PYTHON ?= python3.11
-VENV := .venv
+# PYTHON names the interpreter: a command (python3.13) or a path. tools/find-python resolves it, through pyenv
+# when its shim refuses a version that is installed but not selected. Any interpreter but the default gets its
+# own virtualenv (PYTHON=python3.13: .venv-python3.13), so switching never reuses the 3.11 .venv.
+DEFAULT_PYTHON := python3.11
+PYTHON ?= $(DEFAULT_PYTHON)
+PYTHON_NAME := $(PYTHON)
+VENV := $(if $(filter $(DEFAULT_PYTHON),$(PYTHON_NAME)),.venv,.venv-$(notdir $(PYTHON_NAME)))
+override PYTHON := $(or $(shell tools/find-python '$(PYTHON_NAME)'),$(PYTHON_NAME))
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
@@ -15,15 +21,17 @@ GUIDED ?=
 DEPLOY_ARGS ?=
 # make stack STACK_ARGS='--port 0 --moto-port 0' (see python -m local.scenarios.stack --help)
 STACK_ARGS ?=
+# make bench BENCH_ARGS=--save (update the tracked bench/results.json) or BENCH_ARGS=--quick (a smoke run)
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli checkov-cli run stack test lint typecheck unit integration template security lock build bench soak soak-backlog deploy clean
+.PHONY: help venv sam-cli checkov-cli run stack test lint typecheck unit integration template security lock constraints build bench soak soak-backlog deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys' 2>/dev/null || { echo "$(PYTHON_NAME) is required: not found on PATH nor among pyenv's versions (PYTHON=/path/to/python also works)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -43,7 +51,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-venv: $(BIN)/.installed  ## create .venv with the runtime and development dependencies
+venv: $(BIN)/.installed  ## create .venv (PYTHON=python3.13: .venv-python3.13) with the runtime and development dependencies
 
 sam-cli: $(SAM_VENV)/.installed  ## install the AWS SAM CLI into .venv-sam
 
@@ -64,7 +72,7 @@ lint: venv  ## ruff (lint + format check)
 	$(BIN)/ruff format --check .
 
 typecheck: venv  ## mypy --strict on the function and the local stack
-	$(BIN)/mypy --strict functions/archive_sequences local cli
+	$(BIN)/mypy --strict functions/archive_sequences local cli tools
 
 unit: venv  ## unit tests only (no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -89,9 +97,13 @@ lock:  ## re-pin the layer's dependency closure: layers/dependencies/requirement
 	  echo "# platform): edit requirements.in, never this file."; \
 	  $(LOCK_VENV)/bin/python -m pip freeze; } > $(LAYER_LOCK)
 	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m tools.constraints
 
-bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory; writes bench/results.json
-	$(BIN)/python -m bench.run
+constraints:  ## regenerate constraints.txt (the CLI's pip install constraints) from the lock and pyproject.toml
+	$(PYTHON) -m tools.constraints
+
+bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory; BENCH_ARGS=--save updates bench/results.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 soak: venv  ## the long fault soak: thousands of IDs through the local event source under injected faults; prints the ledger
 	$(BIN)/python -m local.scenarios.soak
@@ -103,16 +115,15 @@ build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/
 	SAM_CLI_TELEMETRY=0 $(SAM) build
 
 # `sam deploy` reads samconfig.toml (stack name, capabilities, S3 bucket, parameters). --guided asks for every
-# setting and saves the answers there: with GUIDED=1, or when samconfig.toml names no stack. The region is the
-# one in samconfig.toml, else AWS_REGION / AWS_DEFAULT_REGION / your profile's, else us-east-1.
-# Extra options: DEPLOY_ARGS='--parameter-overrides AlarmEmail=ops@example.com' or '--no-confirm-changeset'.
+# setting and saves the answers there: with GUIDED=1, or when samconfig.toml names no stack. The region is decided
+# first, as AWS CLI v2 decides it (tools/deploy_region.py): DEPLOY_ARGS' --region, else samconfig.toml's, else
+# AWS_REGION, AWS_DEFAULT_REGION, your profile's region, else us-east-1; it is printed, and passed as --region
+# (SAM alone would ignore AWS_REGION). Extra options: DEPLOY_ARGS='--parameter-overrides AlarmEmail=ops@example.com'
+# or '--no-confirm-changeset'.
 deploy: sam-cli  ## sam build, then sam deploy with samconfig.toml (GUIDED=1 asks for every setting and saves them)
-	SAM_CLI_TELEMETRY=0 $(SAM) build
-	@region_args=""; \
-	if ! grep -qE '^[[:space:]]*region[[:space:]]*=' samconfig.toml 2>/dev/null && \
-	   [ -z "$$($(SAM_VENV)/bin/python -c 'import boto3; print(boto3.session.Session().region_name or "")')" ]; then \
-	  region_args="--region us-east-1"; \
-	fi; \
+	@region_args="$$($(SAM_VENV)/bin/python -m tools.deploy_region -- $(DEPLOY_ARGS))" || exit 1; \
+	echo "$(SAM) build"; \
+	SAM_CLI_TELEMETRY=0 $(SAM) build || exit 1; \
 	if [ -n "$(GUIDED)" ] || ! grep -qE '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml 2>/dev/null; then \
 	  guided="--guided"; \
 	fi; \
@@ -120,6 +131,6 @@ deploy: sam-cli  ## sam build, then sam deploy with samconfig.toml (GUIDED=1 ask
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy $$guided $$region_args $(DEPLOY_ARGS)
 
 clean:  ## remove virtualenvs, build output and caches: the tree is left as `git clone` made it
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOCK_VENV) .venv-sam-tmp .aws-sam .mypy_cache .pytest_cache .ruff_cache build bench/tmp
+	rm -rf $(VENV) .venv-python* $(SAM_VENV) $(CHECKOV_VENV) $(LOCK_VENV) .venv-sam-tmp .aws-sam .mypy_cache .pytest_cache .ruff_cache build bench/tmp
 	find . -name '*.egg-info' -prune -exec rm -rf {} +
 	find . -name __pycache__ -prune -exec rm -rf {} +
