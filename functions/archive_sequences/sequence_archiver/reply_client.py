@@ -5,7 +5,8 @@ deadline and a 429 must pause every later call of this instance, not just the on
 
 Reply's answers are treated as untrusted input:
 - every attempt ends within connect + read timeout and by the deadline, however slowly the answer
-  arrives (http_deadline's watchdog; urllib3's read timeout alone applies to each socket read);
+  arrives (http_deadline's watchdog; urllib3's read timeout alone applies to each socket read) and
+  however long name resolution hangs (http_deadline's bounded resolver, counted in the connect timeout);
 - a body over MAX_RESPONSE_BYTES is not read (a 2xx is then malformed, retried); huge numbers and deep
   nesting in JSON make a malformed answer, never a crash;
 - waits asked for by headers are capped (rate_limiter.MAX_SERVER_WAIT_SECONDS); garbage is ignored;
