@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 CARRIED_OUT = frozenset({PlanOutcome.PLANNED, PlanOutcome.ENQUEUED})  # every page listed; done as asked
 IN_PROGRESS = frozenset({PlanOutcome.CONTINUED})  # only returned to a direct caller while the listing goes on
 # The outcomes that need a person, for the IDs of any request (results_report.ATTENTION_OUTCOMES is this set).
-ID_ATTENTION_OUTCOMES = frozenset({Outcome.FAILED, Outcome.FORBIDDEN, Outcome.CONFLICT, Outcome.INVALID})
+# `unconfirmed`: Reply answered 2xx but did not say the sequence is archived; check it in Reply, or send it again.
+ID_ATTENTION_OUTCOMES = frozenset(
+    {Outcome.FAILED, Outcome.FORBIDDEN, Outcome.CONFLICT, Outcome.INVALID, Outcome.UNCONFIRMED}
+)
 _SPLIT_FIELDS = frozenset({"sequenceIds", "part", "parts"})  # what differs between the parts of one plan event
 
 
@@ -98,7 +101,7 @@ class ArchiveProgress:
 
     @property
     def needing_attention(self) -> int:
-        """IDs whose latest outcome needs a person (failed, forbidden, conflict, invalid)."""
+        """IDs whose latest outcome needs a person (failed, forbidden, conflict, invalid, unconfirmed)."""
         return sum(self.counts.get(outcome, 0) for outcome in ID_ATTENTION_OUTCOMES)
 
     def to_json(self) -> dict[str, Any]:

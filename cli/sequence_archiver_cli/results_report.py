@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver_cli.plan_report import PlanEvent, PlanSummary
 
-ATTENTION_OUTCOMES = ID_ATTENTION_OUTCOMES  # failed, forbidden, conflict, invalid: the same for plans' IDs
+ATTENTION_OUTCOMES = ID_ATTENTION_OUTCOMES  # failed, forbidden, conflict, invalid, unconfirmed: as for plans' IDs
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
@@ -159,6 +159,7 @@ class ResultItem:
     http_status: int | None
     error: str | None
     via: str | None = None  # which Reply endpoint answered: "bulk", "single", or none
+    paused: bool = False  # the pause of a pauseFirst request succeeded, whatever the archive did after it
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report representation."""
@@ -170,6 +171,7 @@ class ResultItem:
             "httpStatus": self.http_status,
             "via": self.via,
             "error": self.error,
+            "paused": self.paused,
         }
 
 
@@ -187,6 +189,7 @@ def _result_item(request_id: str, result: dict[str, Any]) -> ResultItem:
         result.get("httpStatus") if isinstance(result.get("httpStatus"), int) else None,
         result.get("error") if isinstance(result.get("error"), str) else None,
         result.get("via") if isinstance(result.get("via"), str) else None,
+        result.get("paused") is True,
     )
 
 
@@ -237,7 +240,8 @@ class Report:
 
     @cached_property
     def attention(self) -> list[ResultItem]:
-        """Every failed, forbidden, conflict and invalid result, unless a later request gave that ID another outcome.
+        """Every failed, forbidden, conflict, invalid and unconfirmed result, unless a later request gave that ID
+        another outcome.
 
         An ID sent again after a conflict (`report --needs-attention --output ids | enqueue -`) and archived then
         needs nothing more, so only its latest outcome counts; requests are ordered by their events' time.

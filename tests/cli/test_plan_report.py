@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from tests.cli.conftest import Run
 
 pytestmark = pytest.mark.usefixtures("no_network")
-ZERO = {"archived": 0, "already_archived": 0, "not_found": 0, "forbidden": 0, "conflict": 0, "invalid": 0, "failed": 0}
+ZERO = {
+    "archived": 0,
+    "already_archived": 0,
+    "not_found": 0,
+    "forbidden": 0,
+    "conflict": 0,
+    "invalid": 0,
+    "failed": 0,
+    "unconfirmed": 0,
+}
 REASONS = {
     "over_limit": "the selection holds more than maxSequences (10) sequences: nothing was enqueued",
     "refused": "Reply refused the list call: unknown status",

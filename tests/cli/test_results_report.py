@@ -13,7 +13,16 @@ from sequence_archiver_cli.results_log import epoch_milliseconds, parse_since
 from sequence_archiver_cli.results_report import build_report, is_other_event, load_items, results_event_from
 
 pytestmark = pytest.mark.usefixtures("no_network")
-ZERO = {"archived": 0, "already_archived": 0, "not_found": 0, "forbidden": 0, "conflict": 0, "invalid": 0, "failed": 0}
+ZERO = {
+    "archived": 0,
+    "already_archived": 0,
+    "not_found": 0,
+    "forbidden": 0,
+    "conflict": 0,
+    "invalid": 0,
+    "failed": 0,
+    "unconfirmed": 0,
+}
 
 
 def detail(request_id: str, *results: tuple[int | None, str], **extra: Any) -> dict[str, Any]:
@@ -73,6 +82,21 @@ def test_totals_per_outcome_and_the_ids_that_need_attention() -> None:
         ("r2", None, "invalid"),
     ]
     assert report.needs_attention
+
+
+def test_an_unconfirmed_id_needs_attention_and_a_pause_that_happened_is_shown() -> None:
+    event = detail("r1", (104, "unconfirmed"), (301, "failed"), (105, "archived"))
+    event["results"][1]["paused"] = True
+
+    report = build_report([e for e in [results_event_from(event)] if e])
+
+    assert report.counts["unconfirmed"] == 1
+    assert [(a.sequence_id, a.outcome, a.paused) for a in report.attention] == [
+        (104, "unconfirmed", False),
+        (301, "failed", True),
+    ]
+    assert report.retry_ids == [104, 301]
+    assert [item.to_json()["paused"] for item in report.items] == [False, True, False]
 
 
 def test_a_complete_event_supersedes_the_incomplete_attempts_of_the_same_request() -> None:

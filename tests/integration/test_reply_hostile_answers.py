@@ -21,9 +21,10 @@ from sequence_archiver.exceptions import (
     ReplyServerError,
     ReplyThrottledError,
     ReplyTransportError,
+    ReplyUnconfirmedError,
 )
 from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS, RateBudget, RateLimiter
-from sequence_archiver.reply_answers import MAX_NAME_TEXT
+from sequence_archiver.reply_answers import MAX_NAME_TEXT, BulkArchiveResponse
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 
 if TYPE_CHECKING:
@@ -208,7 +209,8 @@ def test_a_long_name_and_lone_surrogates_are_kept_short_and_encodable(
 ) -> None:
     long_name = {"id": 104, "name": "n" * 100_000, "status": "paused", "isArchived": True}
     simulator.inject(Fault(kind="body", sequence_id=104, body=json.dumps(long_name)))
-    simulator.inject(Fault(kind="body", sequence_id=106, body='{"id":106,"name":"\\ud800x\\u0000","status":"paused"}'))
+    surrogate_body = '{"id":106,"name":"\\ud800x\\u0000","status":"paused","isArchived":true}'
+    simulator.inject(Fault(kind="body", sequence_id=106, body=surrogate_body))
 
     long_named = client.archive_sequence(104, seconds_from_now(5.0)).sequence
     surrogate = client.archive_sequence(106, seconds_from_now(5.0)).sequence
@@ -218,6 +220,57 @@ def test_a_long_name_and_lone_surrogates_are_kept_short_and_encodable(
     assert surrogate is not None
     assert surrogate.name == "\ufffdx\ufffd"
     json.dumps([long_named.to_json(), surrogate.to_json()], ensure_ascii=False).encode("utf-8")
+
+
+# 200s that contradict themselves: never an archive.
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{}", "", "[]", '{"id": 107, "isArchived": false, "status": "active"}', '{"id": 108, "isArchived": true}'],
+    ids=["empty-object", "empty", "array", "not-archived", "another-id"],
+)
+def test_a_contradicting_200_is_retried_then_raised_unconfirmed_over_http(
+    simulator: ReplySimulator, client: ReplyClient, body: str
+) -> None:
+    simulator.inject(Fault(kind="body", status=200, sequence_id=107, body=body, times=None))
+
+    with pytest.raises(ReplyUnconfirmedError) as excinfo:
+        client.archive_sequence(107, seconds_from_now(5.0))
+
+    assert excinfo.value.http_status == 200
+    assert len(simulator.requests) == 3  # retried like a transient failure, within the client's attempts
+
+
+def test_a_contradicting_200_once_then_already_archived_is_the_truth(
+    simulator: ReplySimulator, client: ReplyClient
+) -> None:
+    simulator.inject(Fault(kind="body", status=200, sequence_id=107, body='{"id": 107, "isArchived": false}'))
+
+    response = client.archive_sequence(107, seconds_from_now(5.0))
+
+    # The first call did archive it in Reply; the retry hears so, with a status and a code of its own.
+    assert response.http_status == 409
+    assert response.problem is not None
+    assert response.problem.code == "sequenceAction.archived"
+
+
+@pytest.mark.parametrize(
+    ("body", "failures"),
+    [('{" 101": {"error": "notFound"}}', set()), ('{"9999": {"error": "notFound"}, "102": {"error": "x"}}', {102})],
+    ids=["space-in-key", "unknown-id"],
+)
+def test_a_bulk_200_about_ids_not_sent_is_unconfirmed_over_http(
+    simulator: ReplySimulator, client: ReplyClient, body: str, failures: set[int]
+) -> None:
+    simulator.inject(Fault(kind="body", status=200, path_prefix=BULK_PATH, body=body, times=None))
+
+    with pytest.raises(ReplyUnconfirmedError) as excinfo:
+        client.bulk_archive([101, 102], seconds_from_now(5.0))
+
+    answer = excinfo.value.answer
+    assert isinstance(answer, BulkArchiveResponse)
+    assert (set(answer.failures), answer.foreign_keys) == (failures, 1)
 
 
 # Hostile headers.

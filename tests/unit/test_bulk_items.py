@@ -28,7 +28,7 @@ from sequence_archiver.reply_answers import (
     Problem,
     ReplyResponse,
 )
-from sequence_archiver.reply_client import parse_bulk_failures, parse_problem
+from sequence_archiver.reply_client import parse_problem, read_bulk_answer
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -94,7 +94,7 @@ def test_a_bulk_item_is_named_like_the_single_endpoints_code(
 def test_a_bulk_item_without_an_error_is_read_not_invented() -> None:
     body = json.dumps({"7": {"errorDetails": "Sequence is active."}, "8": {}}).encode()
 
-    assert parse_bulk_failures(body, requested={7, 8}) == {
+    assert read_bulk_answer(200, body, requested={7, 8}).failures == {
         7: BulkItemFailure("", "Sequence is active."),
         8: BulkItemFailure("", None),
     }

@@ -20,10 +20,17 @@ from sequence_archiver.exceptions import (
     ReplyServerError,
     ReplyThrottledError,
     ReplyTransportError,
+    ReplyUnconfirmedError,
 )
 from sequence_archiver.http_deadline import CallWatchdog, current_watch
 from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS
-from sequence_archiver.reply_answers import MAX_ERROR_TEXT, MAX_NAME_TEXT, MAX_STATUS_TEXT, ApiCall
+from sequence_archiver.reply_answers import (
+    MAX_ERROR_TEXT,
+    MAX_NAME_TEXT,
+    MAX_STATUS_TEXT,
+    ApiCall,
+    BulkArchiveResponse,
+)
 from sequence_archiver.reply_client import (
     MAX_RESPONSE_BYTES,
     ReplyClient,
@@ -320,7 +327,6 @@ def test_bulk_archive_posts_the_ids_and_reads_only_the_failed_items(clock: FakeC
         {
             "2": {"error": "notFound", "errorDetails": "Sequence 2 not found"},
             "3": {"error": "Archived"},
-            "99": {"error": "x"},
         }
     ).encode()
     client, http, _ = make_client(clock, [Answer(200, body)])
@@ -519,11 +525,16 @@ def test_huge_numbers_and_deep_json_are_malformed_answers_not_crashes(clock: Fak
     assert len(http.requests) == 4
 
 
-def test_a_bulk_answer_keyed_by_a_5000_digit_number_is_ignored_not_a_crash(clock: FakeClock) -> None:
+def test_a_bulk_answer_keyed_by_a_5000_digit_number_is_unconfirmed_not_a_crash(clock: FakeClock) -> None:
     body = json.dumps({FIVE_THOUSAND_DIGITS: {"error": "notFound"}, "2": {"error": "notFound"}}).encode()
-    client, _, _ = make_client(clock, [Answer(200, body)])
+    client, _, _ = make_client(clock, [Answer(200, body)] * 2, attempts=2)
 
-    assert set(client.bulk_archive([1, 2], deadline(clock)).failures) == {2}
+    with pytest.raises(ReplyUnconfirmedError) as excinfo:
+        client.bulk_archive([1, 2], deadline(clock))
+
+    answer = excinfo.value.answer
+    assert isinstance(answer, BulkArchiveResponse)
+    assert (set(answer.failures), answer.foreign_keys) == ({2}, 1)
 
 
 def test_text_fields_from_reply_are_bounded(clock: FakeClock) -> None:
@@ -581,7 +592,7 @@ def test_a_key_echoed_in_a_problem_is_redacted_before_it_is_kept(clock: FakeCloc
 
 def test_a_key_echoed_in_bulk_errors_or_a_sequence_name_is_redacted(clock: FakeClock) -> None:
     bulk = json.dumps({"2": {"error": echoed("e"), "errorDetails": echoed("d")}}).encode()
-    single = json.dumps({"id": 42, "name": echoed("name"), "status": echoed("s")}).encode()
+    single = json.dumps({"id": 42, "name": echoed("name"), "status": echoed("s"), "isArchived": True}).encode()
     client, _, _ = make_client(clock, [Answer(200, bulk), Answer(200, single)])
 
     failures = client.bulk_archive([1, 2], deadline(clock)).failures
@@ -609,7 +620,7 @@ def test_the_answer_kept_for_parsing_shows_no_key(clock: FakeClock) -> None:
 
 
 def test_lone_surrogates_and_control_characters_from_reply_become_encodable(clock: FakeClock) -> None:
-    body = b'{"id": 42, "name": "a\\ud800b\\u0000c\\nd", "status": "\\udfffpaused"}'
+    body = b'{"id": 42, "name": "a\\ud800b\\u0000c\\nd", "status": "\\udfffpaused", "isArchived": true}'
     client, _, _ = make_client(clock, [Answer(200, body)])
 
     sequence = client.archive_sequence(42, deadline(clock)).sequence

@@ -91,6 +91,7 @@ def test_detail_matches_the_contract_and_the_schema() -> None:
         "conflict": 0,
         "invalid": 1,
         "failed": 1,
+        "unconfirmed": 0,
     }
     assert detail["results"][0] == {
         "sequenceId": 42,
@@ -100,6 +101,27 @@ def test_detail_matches_the_contract_and_the_schema() -> None:
         "error": None,
         "sequence": {"name": "Q3 outreach", "status": "paused", "isArchived": True},
     }
+
+
+def test_unconfirmed_and_paused_results_match_the_schema() -> None:
+    said_not = SequenceSummary(None, "active", False)
+    detail = report(
+        "msg-2",
+        [
+            SequenceResult(44, Outcome.UNCONFIRMED, 200, "Reply answered 200 to the archive with an empty body",
+                           via=Via.SINGLE, paused=True),
+            SequenceResult(45, Outcome.UNCONFIRMED, 200, "Reply answered 200 to the archive saying the sequence is "
+                           "not archived (isArchived false)", said_not, via=Via.SINGLE),
+            SequenceResult(46, Outcome.FAILED, 503, "Reply answered 503", via=Via.SINGLE, paused=True),
+        ],
+    ).detail()  # fmt: skip
+
+    jsonschema.validate(detail, SCHEMA)
+    assert (detail["complete"], detail["counts"]["unconfirmed"]) == (False, 2)
+    assert [result.get("paused") for result in detail["results"]] == [True, None, True]
+    for broken in ({"error": None}, {"via": None}, {"httpStatus": 409}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**detail, "results": [{**detail["results"][0], **broken}]}, SCHEMA)
 
 
 def test_small_details_are_one_entry_and_big_ones_are_split_into_valid_parts() -> None:

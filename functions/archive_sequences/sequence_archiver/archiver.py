@@ -18,18 +18,19 @@ from sequence_archiver.exceptions import (
     ReplyPausedError,
     ReplyThrottledError,
     ReplyTransportError,
+    ReplyUnconfirmedError,
     RetryableReplyError,
     SequenceArchiverError,
 )
 from sequence_archiver.outcomes import Outcome, SequenceResult, Via
-from sequence_archiver.reply_answers import SEQUENCE_ACTION_NAMESPACE, ReplyResponse
+from sequence_archiver.reply_answers import SEQUENCE_ACTION_NAMESPACE, BulkArchiveResponse, ReplyResponse
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.deadline import Deadline
-    from sequence_archiver.reply_answers import BulkArchiveResponse, Problem
+    from sequence_archiver.reply_answers import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,13 @@ class SequenceArchiveApi(Protocol):
     """The Reply operations the core needs."""
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
-        """Archive one sequence or raise a ReplyApiError / DeadlineExceededError / ApiKeyError."""
+        """Archive one sequence or raise a ReplyApiError / DeadlineExceededError / ApiKeyError; a 2xx whose body
+        does not confirm the archive is a ReplyUnconfirmedError holding it (or a response with `unconfirmed`)."""
         ...
 
     def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
-        """Archive many sequences in one call, with the same errors as archive_sequence."""
+        """Archive many sequences in one call, with the same errors as archive_sequence (an answer whose keys are
+        not the IDs sent is unconfirmed)."""
         ...
 
     def pause_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
@@ -94,10 +97,13 @@ def classify_response(sequence_id: int, response: ReplyResponse, via: Via = Via.
         return SequenceResult(sequence_id, outcome, status, error, response.sequence, via=via)
 
     if 200 <= status < 300:
-        return result(Outcome.ARCHIVED, None)
+        # A 2xx whose body does not say this sequence is archived is no archive: `unconfirmed`, with the reason.
+        unconfirmed = response.unconfirmed
+        return result(Outcome.ARCHIVED if unconfirmed is None else Outcome.UNCONFIRMED, unconfirmed)
     if status == 409:
-        # Archiving is idempotent for us: "already archived" is the state we wanted. Any other 409
-        # (for example an active sequence that was not paused first) is a final conflict.
+        # Archiving is idempotent for us: "already archived" is the state we wanted, and a 409 with that code
+        # says so by its status and code alike (unlike a 2xx whose body says otherwise, it contradicts nothing).
+        # Any other 409 (for example an active sequence that was not paused first) is a final conflict.
         return result(Outcome.ALREADY_ARCHIVED if code == ALREADY_ARCHIVED_CODE else Outcome.CONFLICT)
     if status == 404 or (status == 400 and code.endswith(".notfound")):
         return result(Outcome.NOT_FOUND)
@@ -115,7 +121,9 @@ def classify_bulk_response(sequence_ids: Sequence[int], response: BulkArchiveRes
 
     An item of a 200 answer has no HTTP status of its own: it is reported with `http_status` None and its
     error as a single call's would read (`sequenceAction.forbidden: <details>`), never as "forbidden 200".
-    A whole-call refusal (4xx, 5xx) is the status every ID of the call got.
+    A whole-call refusal (4xx, 5xx) is the status every ID of the call got. An unconfirmed 200 (keys that are
+    not the IDs sent, an empty body) archived none of the IDs it leaves out for sure: they are `unconfirmed`,
+    with the answer's status; the items it lists for IDs sent keep their outcomes.
     """
     status = response.http_status
     if not 200 <= status < 300:
@@ -126,6 +134,9 @@ def classify_bulk_response(sequence_ids: Sequence[int], response: BulkArchiveRes
     results = []
     for sequence_id in sequence_ids:
         failure = response.failures.get(sequence_id)
+        if failure is None and response.unconfirmed is not None:
+            results.append(SequenceResult(sequence_id, Outcome.UNCONFIRMED, status, response.unconfirmed, via=Via.BULK))
+            continue
         if failure is None:
             results.append(SequenceResult(sequence_id, Outcome.ARCHIVED, via=Via.BULK))
             continue
@@ -348,13 +359,10 @@ class SequenceArchiver:
     def _pause_then_archive(
         self, sequence_id: int, deadline: Deadline, results: dict[int, SequenceResult]
     ) -> SequenceArchiverError | None:
-        """Pause (idempotent in Reply) and archive again; the result says `paused` when the pause worked."""
+        """Pause (idempotent in Reply) and archive again; once the pause worked, the result says `paused` whatever
+        the archive call did (archived, failed, unconfirmed...): the sequence has stopped sending either way."""
         try:
             paused = self._api.pause_sequence(sequence_id, deadline)
-            if not 200 <= paused.http_status < 300:
-                results[sequence_id] = classify_response(sequence_id, paused)
-                return None
-            archived = self._api.archive_sequence(sequence_id, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
             results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
             return exc
@@ -362,18 +370,42 @@ class SequenceArchiver:
             results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
             return None
         except Exception as exc:  # a bug in one call fails that ID only
-            results.update(_unexpected([sequence_id], exc, "pause_then_archive"))
+            results.update(_unexpected([sequence_id], exc, "pause_sequence"))
             return None
-        results[sequence_id] = replace(classify_response(sequence_id, archived), paused=True)
+        if not 200 <= paused.http_status < 300:
+            results[sequence_id] = classify_response(sequence_id, paused)
+            return None
         logger.info("sequence paused before archiving", extra={"sequence_id": sequence_id})
-        return None
+        stop = self._archive_single(sequence_id, deadline, results)
+        results[sequence_id] = replace(results[sequence_id], paused=True)
+        return stop
+
+    def _archive_call(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """The single archive's answer; one still unconfirmed after the client's retries is final too: it is
+        classified (`unconfirmed`), not retried again."""
+        try:
+            return self._api.archive_sequence(sequence_id, deadline)
+        except ReplyUnconfirmedError as exc:
+            if isinstance(exc.answer, ReplyResponse):
+                return exc.answer
+            raise
+
+    def _bulk_call(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
+        """The bulk call's answer; one still unconfirmed after the client's retries is final too: its IDs are
+        classified (those it leaves out end `unconfirmed`), not split nor retried again."""
+        try:
+            return self._api.bulk_archive(sequence_ids, deadline)
+        except ReplyUnconfirmedError as exc:
+            if isinstance(exc.answer, BulkArchiveResponse):
+                return exc.answer
+            raise
 
     def _archive_single(
         self, sequence_id: int, deadline: Deadline, results: dict[int, SequenceResult]
     ) -> SequenceArchiverError | None:
         """Archive one ID into `results`; return the error that should stop the rest, if any."""
         try:
-            response = self._api.archive_sequence(sequence_id, deadline)
+            response = self._archive_call(sequence_id, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
             results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
             logger.warning("archiving stopped", extra={"sequence_id": sequence_id, "reason": type(exc).__name__})
@@ -466,7 +498,7 @@ class SequenceArchiver:
         if group.cause is not None and len(ids) == 1:
             return self._archive_split_off(ids[0], deadline, results)
         try:
-            response = self._api.bulk_archive(ids, deadline)
+            response = self._bulk_call(ids, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
             results.update({sequence_id: _failed(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
             logger.warning("archiving stopped", extra={"ids": len(ids), "reason": type(exc).__name__})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sequence_archiver.reply_answers import Problem
+    from sequence_archiver.reply_answers import BulkArchiveResponse, Problem, ReplyResponse
 
 
 class SequenceArchiverError(Exception):
@@ -80,6 +80,19 @@ class ReplyTransportError(RetryableReplyError):
 
 class ReplyMalformedResponseError(RetryableReplyError):
     """Reply answered 200 with a body that is not the documented Sequence JSON."""
+
+
+class ReplyUnconfirmedError(RetryableReplyError):
+    """Reply answered 2xx to an archive call, but the body does not confirm it; `answer` is that answer, kept.
+
+    A single archive's body says the sequence is not archived, is empty or not an object, or is about
+    another ID; a bulk answer names keys that are not the IDs sent. Retried like a transient failure; the
+    last such answer becomes the IDs' `unconfirmed` outcome, never `archived`.
+    """
+
+    def __init__(self, message: str, *, answer: ReplyResponse | BulkArchiveResponse) -> None:
+        super().__init__(message, http_status=answer.http_status)
+        self.answer = answer
 
 
 class ReplyRefusedError(ReplyApiError):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sequence_archiver.outcomes import Outcome
+from sequence_archiver.reply_answers import BulkArchiveResponse
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
 
     from sequence_archiver.outcomes import SequenceResult
-    from sequence_archiver.reply_answers import ApiCall
+    from sequence_archiver.reply_answers import ApiCall, ReplyResponse
 
 # One EMF blob holds at most 100 values per metric; a uniform sample of that size keeps the latency
 # percentiles honest without paying (in CPU and log volume) for every single call of a large batch.
@@ -33,6 +34,7 @@ OUTCOME_METRICS: dict[Outcome, str] = {
     Outcome.CONFLICT: "SequencesConflict",
     Outcome.INVALID: "SequencesInvalid",
     Outcome.FAILED: "SequencesFailed",
+    Outcome.UNCONFIRMED: "SequencesUnconfirmed",
 }
 
 
@@ -44,6 +46,8 @@ class MetricsRecorder:
         self._latency_samples = latency_samples
         self._api_calls = 0
         self._throttled = 0
+        self._unconfirmed_answers = 0
+        self._foreign_keys = 0
         self._latencies: list[float] = []
 
     def record_api_call(self, call: ApiCall) -> None:
@@ -57,6 +61,12 @@ class MetricsRecorder:
             if slot < self._latency_samples:
                 self._latencies[slot] = call.latency_ms
 
+    def record_unconfirmed_answer(self, answer: ReplyResponse | BulkArchiveResponse) -> None:
+        """Note a 2xx archive answer that did not confirm the archive, and a bulk answer's keys naming IDs not sent."""
+        self._unconfirmed_answers += 1
+        if isinstance(answer, BulkArchiveResponse):
+            self._foreign_keys += answer.foreign_keys
+
     def record_invocation(self, results: Iterable[SequenceResult]) -> None:
         """Outcome counts (zeros included, so dashboards show flat lines, not gaps) and the call totals."""
         counts = Counter(result.outcome for result in results)
@@ -64,9 +74,11 @@ class MetricsRecorder:
             self._metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=counts.get(outcome, 0))
         self._metrics.add_metric(name="ReplyApiCalls", unit=MetricUnit.Count, value=self._api_calls)
         self._metrics.add_metric(name="ReplyApiThrottled", unit=MetricUnit.Count, value=self._throttled)
+        self._metrics.add_metric(name="ReplyAnswersUnconfirmed", unit=MetricUnit.Count, value=self._unconfirmed_answers)
+        self._metrics.add_metric(name="BulkAnswerForeignKeys", unit=MetricUnit.Count, value=self._foreign_keys)
         for latency in self._latencies:
             self._metrics.add_metric(name="ReplyApiLatency", unit=MetricUnit.Milliseconds, value=latency)
-        self._api_calls = self._throttled = 0
+        self._api_calls = self._throttled = self._unconfirmed_answers = self._foreign_keys = 0
         self._latencies = []
 
     def record_duplicate_request(self) -> None:

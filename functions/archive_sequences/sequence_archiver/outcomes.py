@@ -20,6 +20,9 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"
     INVALID = "invalid"
     FAILED = "failed"
+    # Reply answered 2xx, but its answer does not confirm the archive (it says not archived, is empty, is about
+    # another ID, or a bulk answer names IDs not sent), even after retries: final, a person checks it in Reply.
+    UNCONFIRMED = "unconfirmed"
 
 
 class Via(StrEnum):
@@ -59,7 +62,9 @@ class SequenceResult:
     sequence: SequenceSummary | None = None
     input_value: str | None = None
     retry_after_seconds: float | None = None  # a hint for when to retry a `failed` ID; not published
-    paused: bool = False  # paused before archiving (requests with pauseFirst)
+    # The pause call of a pauseFirst request succeeded, whatever archiving did next (`failed` or `unconfirmed`
+    # too): the sequence has stopped sending in Reply.
+    paused: bool = False
     # `failed` only because the rate budget or the invocation's time ran out before the ID could be tried:
     # such IDs are carried on to a continuation of the request, not retried as failures. Not published.
     deferred: bool = False

@@ -49,11 +49,16 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class ReplyResponse:
-    """A final (non-retryable) answer from Reply: a 2xx with its sequence, or a 4xx with its problem."""
+    """A final (non-retryable) answer from Reply: a 2xx with its sequence, or a 4xx with its problem.
+
+    `unconfirmed` says why a 2xx to an archive call does not confirm it (its body says not archived, is
+    empty, or is about another ID); None when it confirms, and for every other answer.
+    """
 
     http_status: int
     problem: Problem | None = None
     sequence: SequenceSummary | None = None
+    unconfirmed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +85,15 @@ class BulkItemFailure:
 
 @dataclass(frozen=True, slots=True)
 class BulkArchiveResponse:
-    """A final answer to a bulk archive: 200 with the failed items, or a 4xx for the whole call."""
+    """A final answer to a bulk archive: 200 with the failed items, or a 4xx for the whole call.
+
+    A 200 lists only the items that failed, so an ID it leaves out was archived, but only when the answer is
+    about the IDs sent: `unconfirmed` says why it is not (keys that are not IDs sent, an empty body, JSON that
+    is not an object), and then an ID left out is not known to be archived. `foreign_keys` counts such keys.
+    """
 
     http_status: int
     failures: dict[int, BulkItemFailure] = field(default_factory=dict)
     problem: Problem | None = None
+    unconfirmed: str | None = None
+    foreign_keys: int = 0

@@ -10,7 +10,9 @@ Reply's answers are treated as untrusted input:
 - a body over MAX_RESPONSE_BYTES is not read (a 2xx is then malformed, retried); huge numbers and deep
   nesting in JSON make a malformed answer, never a crash;
 - waits asked for by headers are capped (rate_limiter.MAX_SERVER_WAIT_SECONDS); garbage is ignored;
-- every text copied from an answer goes through reply_text.clean: bounded, the key redacted, encodable.
+- every text copied from an answer goes through reply_text.clean: bounded, the key redacted, encodable;
+- a 2xx to an archive is believed only when it says so (read_archive_answer, read_bulk_answer): one that
+  contradicts itself is retried like a transient failure, then raised as ReplyUnconfirmedError holding it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sequence_archiver.exceptions import (
     ReplyServerError,
     ReplyThrottledError,
     ReplyTransportError,
+    ReplyUnconfirmedError,
     RetryableReplyError,
 )
 from sequence_archiver.http_deadline import PROCESS_WATCHDOG, watched_pool_manager
@@ -64,7 +67,7 @@ from sequence_archiver.reply_answers import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Collection, Mapping
 
     from pydantic import SecretStr
 
@@ -77,6 +80,7 @@ logger = logging.getLogger(__name__)
 
 _Final = TypeVar("_Final")
 _Page = TypeVar("_Page")
+_Archived = TypeVar("_Archived", ReplyResponse, BulkArchiveResponse)
 USER_AGENT = "reply-sequence-archiver/0.1 (+aws-lambda)"
 _KNOWN_STATUSES = {"new": "new", "active": "active", "paused": "paused"}
 MAX_RESPONSE_BYTES = 1024 * 1024  # a Sequence or a bulk answer is a few KB; more is not an answer
@@ -84,6 +88,8 @@ MAX_LIST_RESPONSE_BYTES = 8 * 1024 * 1024  # a page of up to 1,000 list items
 _READ_CHUNK_BYTES = 64 * 1024
 _MAX_RETRY_AFTER_CHARS = 64  # an HTTP-date is 29 characters
 _MAX_BULK_KEY_DIGITS = 10  # sequence IDs fit in 10 digits; int() of 5,000 digits raises
+_FOREIGN_KEYS_LOGGED = 5  # keys of a bulk answer that are not IDs sent: how many are logged
+_FOREIGN_KEY_TEXT = 20  # characters of each such key logged
 _NOT_JSON = object()
 
 
@@ -182,15 +188,73 @@ def _error_pointers(errors: object, *, secret: str | None) -> tuple[str, ...]:
 
 
 def parse_sequence(body: bytes, *, sequence_id: int, secret: str | None = None) -> SequenceSummary:
-    """Read the Sequence of a 200 answer (name and status cleaned); ReplyMalformedResponseError when it is not one."""
+    """Read the Sequence of a 200 answer to a pause (name and status cleaned); ReplyMalformedResponseError when it
+    is not one."""
     document = _json_document(body)
     if document is _NOT_JSON:
         raise ReplyMalformedResponseError("Reply answered 200 with a body that is not JSON", http_status=200)
     if not isinstance(document, dict):
         raise ReplyMalformedResponseError("Reply answered 200 with JSON that is not an object", http_status=200)
     returned_id = document.get("id")
-    if returned_id is not None and (isinstance(returned_id, bool) or returned_id != sequence_id):
+    if returned_id is not None and not _is_the_id(returned_id, sequence_id):
         raise ReplyMalformedResponseError("Reply answered 200 for a different sequence ID", http_status=200)
+    return _sequence_summary(document, secret=secret)
+
+
+def read_archive_answer(status: int, body: bytes, *, sequence_id: int, secret: str | None = None) -> ReplyResponse:
+    """A 2xx to POST /v3/sequences/{id}/archive: the Sequence, and `unconfirmed` (why) when it does not confirm the
+    archive.
+
+    It confirms when it is a JSON object whose `id` is the requested ID and whose `isArchived` is true (or,
+    without a boolean `isArchived`, whose `status` is `archived`). Reply's spec: an archived sequence keeps its
+    status (new, active, paused) and its `isArchived` becomes true; the Sequence Reply answers with is the
+    archived one. An empty body, JSON that is not an object, no `id` or another one, and `isArchived` false
+    confirm nothing. A body that is not JSON at all (cut off, bad UTF-8, 5,000-digit numbers) was not read:
+    ReplyMalformedResponseError, as for any 2xx.
+    """
+
+    doubt: str | None
+    sequence: SequenceSummary | None
+    if not body.strip():
+        doubt, sequence = "with an empty body", None
+    else:
+        document = _json_document(body)
+        if document is _NOT_JSON:
+            raise ReplyMalformedResponseError(
+                f"Reply answered {status} with a body that is not JSON", http_status=status
+            )
+        doubt, sequence = _archive_doubt(document, sequence_id, secret=secret)
+    if doubt is None:
+        return ReplyResponse(status, sequence=sequence)
+    return ReplyResponse(status, sequence=sequence, unconfirmed=f"Reply answered {status} to the archive {doubt}")
+
+
+def _archive_doubt(
+    document: object, sequence_id: int, *, secret: str | None
+) -> tuple[str | None, SequenceSummary | None]:
+    """Why an archive's 2xx JSON does not confirm it (None when it does), and its Sequence when it is this one."""
+    if not isinstance(document, dict):
+        return "with JSON that is not an object", None
+    returned_id = document.get("id")
+    if returned_id is None:
+        return "without the sequence's id", None
+    if not _is_the_id(returned_id, sequence_id):
+        return "about another sequence", None  # that sequence's name and status are not this one's: not kept
+    sequence = _sequence_summary(document, secret=secret)
+    if sequence.is_archived is False:
+        return "saying the sequence is not archived (isArchived false)", sequence
+    if sequence.is_archived is None and (sequence.status or "").lower() != "archived":
+        return "without saying the sequence is archived (no isArchived)", sequence
+    return None, sequence
+
+
+def _is_the_id(value: object, sequence_id: int) -> bool:
+    """True when a body's `id` is the requested ID: an integer (not a boolean, a string or a float) equal to it."""
+    return isinstance(value, int) and not isinstance(value, bool) and value == sequence_id
+
+
+def _sequence_summary(document: dict[str, Any], *, secret: str | None) -> SequenceSummary:
+    """The fields of a Sequence that results events carry, cleaned; unknown status values kept, short."""
     name, status, is_archived = document.get("name"), document.get("status"), document.get("isArchived")
     if isinstance(status, str):
         status = reply_text.clean(status, secret=secret, limit=MAX_STATUS_TEXT)
@@ -203,41 +267,68 @@ def parse_sequence(body: bytes, *, sequence_id: int, secret: str | None = None) 
     )
 
 
-def parse_bulk_failures(body: bytes, *, requested: set[int], secret: str | None = None) -> dict[int, BulkItemFailure]:
-    """Read a bulk 200 body (`{"<id>": {"error": ..., "errorDetails": ...}}`), its text cleaned; malformed bodies
-    are retryable."""
+def read_bulk_answer(
+    status: int, body: bytes, *, requested: Collection[int], secret: str | None = None
+) -> BulkArchiveResponse:
+    """A 2xx to a bulk archive (`{"<id>": {"error": ..., "errorDetails": ...}}`, only failed items), its text cleaned.
+
+    Leaving an ID out says it was archived only when every key is an ID that was sent. A key that is not (`" 7001"`,
+    `"07001"`, an ID not sent, 5,000 digits) makes the answer `unconfirmed`: its keys are logged (a few, short)
+    and counted, the items of the IDs sent are kept, and the IDs it leaves out are not known to be archived. An
+    empty body or JSON that is not an object confirms nothing either; a body that is not JSON is malformed.
+    """
+    if not body.strip():
+        return BulkArchiveResponse(status, unconfirmed=f"Reply answered {status} to a bulk archive with an empty body")
     document = _json_document(body)
     if document is _NOT_JSON:
-        raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with a body that is not JSON")
+        raise ReplyMalformedResponseError(
+            f"Reply answered {status} to a bulk archive with a body that is not JSON", http_status=status
+        )
     if not isinstance(document, dict):
-        raise ReplyMalformedResponseError("Reply answered 200 to a bulk archive with JSON that is not an object")
+        return BulkArchiveResponse(
+            status, unconfirmed=f"Reply answered {status} to a bulk archive with JSON that is not an object"
+        )
     failures: dict[int, BulkItemFailure] = {}
-    unexpected: list[str] = []
+    foreign: list[str] = []
     for key, item in document.items():
         sequence_id = _bulk_key(key)
         if sequence_id is None or sequence_id not in requested:
-            unexpected.append(key)
+            foreign.append(key)
             continue
-        error = item.get("error") if isinstance(item, dict) else None
-        details = item.get("errorDetails") if isinstance(item, dict) else None
-        error_text = reply_text.clean(error, secret=secret, limit=MAX_ERROR_TEXT) if isinstance(error, str) else ""
-        failures[sequence_id] = BulkItemFailure(
-            error=error_text,
-            details=reply_text.clean(details, secret=secret, limit=MAX_ERROR_TEXT)
-            if isinstance(details, str)
-            else None,
-        )
-    if unexpected:
-        logger.warning(
-            "bulk archive answered for ids that were not sent",
-            extra={"count": len(unexpected), "first_key": reply_text.clean(unexpected[0], secret=secret, limit=20)},
-        )
-    return failures
+        failures[sequence_id] = _bulk_item(item, secret=secret)
+    if not foreign:
+        return BulkArchiveResponse(status, failures=failures)
+    logger.warning(
+        "bulk archive answered for keys that are not ids sent",
+        extra={
+            "count": len(foreign),
+            "keys": [
+                reply_text.clean(key, secret=secret, limit=_FOREIGN_KEY_TEXT) for key in foreign[:_FOREIGN_KEYS_LOGGED]
+            ],
+        },
+    )
+    return BulkArchiveResponse(
+        status,
+        failures=failures,
+        unconfirmed=f"Reply's bulk answer named {len(foreign)} key(s) that are not IDs sent",
+        foreign_keys=len(foreign),
+    )
+
+
+def _bulk_item(item: object, *, secret: str | None) -> BulkItemFailure:
+    """One failed item of a bulk answer; an item that is not an object has no error (a refusal without a reason)."""
+    error = item.get("error") if isinstance(item, dict) else None
+    details = item.get("errorDetails") if isinstance(item, dict) else None
+    return BulkItemFailure(
+        error=reply_text.clean(error, secret=secret, limit=MAX_ERROR_TEXT) if isinstance(error, str) else "",
+        details=reply_text.clean(details, secret=secret, limit=MAX_ERROR_TEXT) if isinstance(details, str) else None,
+    )
 
 
 def _bulk_key(key: str) -> int | None:
-    """A bulk answer's key as a sequence ID: up to 10 ASCII digits (int() of 5,000 digits would raise)."""
-    if key.isascii() and key.isdigit() and len(key) <= _MAX_BULK_KEY_DIGITS:
+    """A bulk answer's key as a sequence ID: up to 10 ASCII digits as Reply writes an integer (no sign, space or
+    leading zero; int() of 5,000 digits would raise)."""
+    if key.isascii() and key.isdigit() and len(key) <= _MAX_BULK_KEY_DIGITS and not key.startswith("0"):
         return int(key)
     return None
 
@@ -285,6 +376,7 @@ class ReplyClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float], float] = _full_jitter,
         on_api_call: Callable[[ApiCall], None] | None = None,
+        on_unconfirmed: Callable[[ReplyResponse | BulkArchiveResponse], None] | None = None,
         tracing: Tracing | None = None,
         watchdog: CallWatchdog | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
@@ -304,42 +396,75 @@ class ReplyClient:
         self._sleep = sleep
         self._jitter = jitter
         self._on_api_call = on_api_call or (lambda _call: None)
+        self._on_unconfirmed = on_unconfirmed or (lambda _answer: None)
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
-        """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline."""
-        return self._sequence_action("ArchiveSequence", "archive", sequence_id, deadline)
+        """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline.
+
+        A 2xx is returned only when its body confirms the archive (read_archive_answer); one that does not is
+        retried like a transient failure, and the last one raises ReplyUnconfirmedError holding it.
+        """
+
+        def read(answer: _HttpAnswer) -> ReplyResponse:
+            response = read_archive_answer(answer.status, answer.body, sequence_id=sequence_id, secret=answer.secret)
+            return self._confirmed(response)
+
+        return self._sequence_action("ArchiveSequence", "archive", sequence_id, deadline, read)
 
     def pause_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/pause (idempotent in Reply), with the same retries as archiving."""
-        return self._sequence_action("PauseSequence", "pause", sequence_id, deadline)
 
-    def _sequence_action(self, operation: str, action: str, sequence_id: int, deadline: Deadline) -> ReplyResponse:
-        """POST /v3/sequences/{id}/{action}: 2xx answers carry the Sequence, 4xx a problem."""
+        def read(answer: _HttpAnswer) -> ReplyResponse:
+            sequence = parse_sequence(answer.body, sequence_id=sequence_id, secret=answer.secret)
+            return ReplyResponse(answer.status, sequence=sequence)
+
+        return self._sequence_action("PauseSequence", "pause", sequence_id, deadline, read)
+
+    def _sequence_action(
+        self,
+        operation: str,
+        action: str,
+        sequence_id: int,
+        deadline: Deadline,
+        read_success: Callable[[_HttpAnswer], ReplyResponse],
+    ) -> ReplyResponse:
+        """POST /v3/sequences/{id}/{action}: a 2xx answer is read by `read_success`, a 4xx carries a problem."""
         _require_sequence_id(sequence_id)
 
         def interpret(answer: _HttpAnswer) -> ReplyResponse:
             if 200 <= answer.status < 300:
-                sequence = parse_sequence(answer.body, sequence_id=sequence_id, secret=answer.secret)
-                return ReplyResponse(answer.status, sequence=sequence)
+                return read_success(answer)
             return ReplyResponse(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
 
         path = f"/v3/sequences/{sequence_id}/{action}"
         return self._call_with_retries(operation, path, None, interpret, deadline, sequence_id=sequence_id)
 
     def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
-        """POST /v3/sequences/archive with `{"ids": [...]}`; only failed items come back."""
+        """POST /v3/sequences/archive with `{"ids": [...]}`; only failed items come back.
+
+        A 2xx whose keys are not all IDs sent (or that is empty, or not an object) is retried like a transient
+        failure; the last one raises ReplyUnconfirmedError holding it (read_bulk_answer).
+        """
         for sequence_id in sequence_ids:
             _require_sequence_id(sequence_id)
-        requested = set(sequence_ids)
+        requested = frozenset(sequence_ids)
         body = json.dumps({"ids": sequence_ids}, separators=(",", ":")).encode()
 
         def interpret(answer: _HttpAnswer) -> BulkArchiveResponse:
             if 200 <= answer.status < 300:
-                failures = parse_bulk_failures(answer.body, requested=requested, secret=answer.secret)
-                return BulkArchiveResponse(answer.status, failures=failures)
+                return self._confirmed(
+                    read_bulk_answer(answer.status, answer.body, requested=requested, secret=answer.secret)
+                )
             return BulkArchiveResponse(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
 
         return self._call_with_retries("BulkArchiveSequences", "/v3/sequences/archive", body, interpret, deadline)
+
+    def _confirmed(self, response: _Archived) -> _Archived:
+        """The answer when it confirms the archive; else it is counted and ReplyUnconfirmedError (retryable) raised."""
+        if response.unconfirmed is None:
+            return response
+        self._on_unconfirmed(response)
+        raise ReplyUnconfirmedError(response.unconfirmed, answer=response)
 
     def list_sequences(
         self, query: Mapping[str, str], deadline: Deadline, parse_page: Callable[[bytes], _Page]

@@ -66,6 +66,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             instances=settings.rate_limit_instances,
         ),
         on_api_call=recorder.record_api_call,
+        on_unconfirmed=recorder.record_unconfirmed_answer,
         tracing=tracing,
     )
     publisher = ResultsPublisher(
