@@ -148,6 +148,12 @@ def csv_text(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 sequence ID`, `2 sequence IDs`, `1,000 entries`: a count with its noun in the right number."""
+    noun = singular if count == 1 else plural_form or singular + "s"
+    return f"{count:,} {noun}"
+
+
 def json_line(document: Any) -> str:
     """One compact JSON object on one line (for --output jsonl)."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))

@@ -43,6 +43,7 @@ from sequence_archiver_cli.output import (
     csv_text,
     json_line,
     output_width,
+    plural,
     rejected_lines,
     table,
 )
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not ids.sequence_ids:
         printer.start()
         printer.finish(None)
-        raise UsageError(f"no valid sequence IDs in the input ({len(ids.rejected)} value(s) rejected)")
+        raise UsageError(f"no valid sequence IDs in the input ({plural(len(ids.rejected), 'value')} rejected)")
     base_url = validate_base_url(args.base_url)
     check_key_options(secret_id=args.secret_id, variable=args.api_key_env)
     if args.dry_run:
@@ -137,8 +138,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     count = len(ids.sequence_ids)
     confirm(
-        f"archive {count:,} sequence IDs in Reply{' (pausing running ones first)' if args.pause_first else ''}? "
-        "This cannot be undone from here.",
+        f"archive {plural(count, 'sequence ID')} in Reply"
+        f"{' (pausing running ones first)' if args.pause_first else ''}? This cannot be undone from here.",
         count=count,
         assume_yes=args.yes,
         no_terminal_hint="re-run with --yes to archive them, or with --dry-run to see them",
@@ -219,21 +220,19 @@ def _summarise_stop(console: Console, record: ArchiveRecord, count: int) -> None
     reason = record.stop.value if record.stop is not None else "stopped"
     counts = count_outcomes(record.results)
     done = ", ".join(f"{outcome} {number:,}" for outcome, number in counts.items() if number) or "none"
-    console.err(f"{PROG}: {reason}: {len(record.results):,} of {count:,} IDs have an outcome ({done})")
+    finished = len(record.results)
+    verb = "has" if finished == 1 else "have"
+    console.err(f"{PROG}: {reason}: {finished:,} of {plural(count, 'ID')} {verb} an outcome ({done})")
     if record.unknown:
         console.err(
-            f"{PROG}: {_ids(len(record.unknown))} of the call in flight without a known outcome: archived or not, "
-            "archiving them again is safe"
+            f"{PROG}: {plural(len(record.unknown), 'ID')} of the call in flight without a known outcome: "
+            "archived or not, archiving them again is safe"
         )
     if record.not_attempted:
         console.err(
-            f"{PROG}: {_ids(len(record.not_attempted))} not attempted: archive them again "
+            f"{PROG}: {plural(len(record.not_attempted), 'ID')} not attempted: archive them again "
             "(--output ids lists them; so do the input IDs without a line in --output jsonl)"
         )
-
-
-def _ids(number: int) -> str:
-    return f"{number:,} ID" + ("" if number == 1 else "s")
 
 
 def invalid_results(ids: IdInput) -> list[SequenceResult]:
@@ -349,14 +348,14 @@ def dry_run(console: Console, args: argparse.Namespace, ids: IdInput) -> int:
     else:
         width = output_width(console.stdout, console.environ)
         console.out(table(["sequenceId", "would"], [[i, action] for i in sequence_ids], width=width))
-    console.err(f"dry run: would archive {len(sequence_ids):,} sequence IDs ({_plan(args, len(sequence_ids))}); "
-                "nothing was sent to Reply")  # fmt: skip
+    console.err(f"dry run: would archive {plural(len(sequence_ids), 'sequence ID')} "
+                f"({_plan(args, len(sequence_ids))}); nothing was sent to Reply")  # fmt: skip
     if ids.rejected:
-        console.err(f"rejected {len(ids.rejected):,} input values (not sequence IDs, never sent):")
+        console.err(f"rejected {plural(len(ids.rejected), 'input value')} (not sequence IDs, never sent):")
         for line in rejected_lines(ids.rejected):
             console.err(line)
     if ids.duplicates:
-        console.err(f"skipped {ids.duplicates:,} duplicate IDs")
+        console.err(f"skipped {plural(ids.duplicates, 'duplicate ID')}")
     return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
 
 
@@ -365,4 +364,4 @@ def _plan(args: argparse.Namespace, count: int) -> str:
     if mode is ArchiveMode.SINGLE or (mode is ArchiveMode.AUTO and count == 1):
         return "one call per ID"
     calls = -(-count // args.bulk_max_ids)
-    return f"{calls:,} bulk call{'s' if calls != 1 else ''} of up to {args.bulk_max_ids} IDs"
+    return f"{plural(calls, 'bulk call')} of up to {plural(args.bulk_max_ids, 'ID')}"

@@ -43,6 +43,7 @@ from sequence_archiver_cli.output import (
     csv_text,
     json_line,
     output_width,
+    plural,
     table,
 )
 from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
@@ -225,7 +226,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         for page in list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit):
             found += len(page)
-            progress.update(found, note=f"{client.calls} Reply call(s)")
+            progress.update(found, note=plural(client.calls, "Reply call"))
             if streamed:
                 _print_lines(console, output, page)
             else:
@@ -250,7 +251,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not streamed:
         _print_collected(console, output, collected)
     if args.verbose:
-        console.err(f"select: {found} sequence(s) in {client.calls} Reply call(s)")
+        console.err(f"select: {plural(found, 'sequence')} in {plural(client.calls, 'Reply call')}")
     return ExitCode.OK
 
 
@@ -291,5 +292,8 @@ def sequence_row(item: SequenceItem) -> list[object]:
 
 def sequences_table(items: list[SequenceItem], *, width: int | None = None) -> str:
     """ID, status, archived, created, owner and name (cut to fit `width`), with a count below."""
-    count = f"{len(items)} sequence" + ("" if len(items) == 1 else "s")
-    return table(SEQUENCE_COLUMNS, [sequence_row(item) for item in items], width=width) + "\n" + count
+    return (
+        table(SEQUENCE_COLUMNS, [sequence_row(item) for item in items], width=width)
+        + "\n"
+        + plural(len(items), "sequence")
+    )
