@@ -61,6 +61,7 @@ examples:
   sequence-archiver select --selection '{"status": "paused", "olderThanDays": 180}' --output table
   sequence-archiver select --selection-file policy.json   # a clean-up request, as the schedule runs it
 
+Sequences come oldest first (by creation time, as Reply sorts them), with or without --created-before.
 Paging follows Reply's top/skip/hasMore; calls are paced under the key's rate limit like the function's,
 and a 429 waits for Retry-After. Each ID is printed once.
 """
@@ -224,7 +225,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     found = 0
     progress = Progress(console.stderr, label="select", total=limit, unit="sequences", enabled=not args.no_progress)
     try:
-        for page in list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit):
+        # Oldest first, always: the same order with or without --created-before (which needs it to stop paging),
+        # the order the function's clean-up selects in, and new sequences land after the pages already read.
+        pages = list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit, oldest_first=True)
+        for page in pages:
             found += len(page)
             progress.update(found, note=plural(client.calls, "Reply call"))
             if streamed:

@@ -281,12 +281,18 @@ def list_sequences(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     limit: int | None = None,
+    oldest_first: bool = False,
 ) -> Iterator[list[SequenceItem]]:
-    """Matching sequences page by page (each ID once), until hasMore is false or `limit` are found."""
+    """Matching sequences page by page (each ID once), until hasMore is false or `limit` are found.
+
+    `oldest_first` asks Reply for creation order whatever the filter (a `created_before` filter always does).
+    """
     seen: set[int] = set()
     found = skip = 0
     while True:
-        page = read_matching_page(client.get_page, sequence_filter, skip=skip, page_size=page_size, seen=seen)
+        page = read_matching_page(
+            client.get_page, sequence_filter, skip=skip, page_size=page_size, seen=seen, oldest_first=oldest_first
+        )
         skip = page.next_skip
         matches = page.matches
         if limit is not None and found + len(matches) >= limit:
