@@ -37,10 +37,12 @@ from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
 from sequence_archiver_cli.interruption import Interruption
 from sequence_archiver_cli.output import (
+    LONG_WAIT_SECONDS,
     OutputFormat,
     Progress,
     add_output_option,
     csv_text,
+    describe_wait,
     json_line,
     output_width,
     plural,
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-    from sequence_archiver import ApiCall
+    from sequence_archiver import ApiCall, ReplyWait
     from sequence_archiver_cli.archive_steps import ArchiveRecord
     from sequence_archiver_cli.common import Console
     from sequence_archiver_cli.id_input import IdInput
@@ -154,6 +156,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         calls.append(call)
         progress.update(done, note=f"last: {call.operation} {call.http_status or 'no answer'}")
 
+    def on_wait(wait: ReplyWait) -> None:
+        """Say why nothing moves: on the bar, or (no terminal) a line on stderr for a long wait."""
+        if progress.shown:
+            progress.note(describe_wait(wait))
+        elif not args.no_progress and wait.seconds >= LONG_WAIT_SECONDS:
+            console.err(f"{PROG}: {describe_wait(wait)}")
+
     shared_terminal = console.stdout.isatty()  # lines printed there must not land inside the progress bar
 
     def on_result(result: SequenceResult) -> None:
@@ -173,6 +182,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         timeouts=Timeouts(),
         rate_limiter=rate_limiter_from(args),
         on_api_call=on_api_call,
+        on_wait=on_wait,
         sleep=interruption.sleep,
     )
     mode = ArchiveMode(args.mode)

@@ -37,10 +37,12 @@ from sequence_archiver_cli.common import (
 )
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.output import (
+    LONG_WAIT_SECONDS,
     OutputFormat,
     Progress,
     add_output_option,
     csv_text,
+    describe_wait,
     json_line,
     output_width,
     plural,
@@ -49,7 +51,7 @@ from sequence_archiver_cli.output import (
 from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
 
 if TYPE_CHECKING:
-    from sequence_archiver import SequenceItem
+    from sequence_archiver import ReplyWait, SequenceItem
     from sequence_archiver_cli.common import Console
 
 EXAMPLES = """\
@@ -213,17 +215,26 @@ def run(args: argparse.Namespace, console: Console) -> int:
     key = api_key_source(
         secret_id=args.secret_id, variable=args.api_key_env, environ=console.environ, aws=aws_from(args)
     )
+    progress = Progress(console.stderr, label="select", total=limit, unit="sequences", enabled=not args.no_progress)
+
+    def on_wait(wait: ReplyWait) -> None:
+        """Say why nothing moves: on the bar, or (no terminal) a line on stderr for a long wait."""
+        if progress.shown:
+            progress.note(describe_wait(wait))
+        elif not args.no_progress and wait.seconds >= LONG_WAIT_SECONDS:
+            console.err(f"select: {describe_wait(wait)}")
+
     client = SequenceListClient(
         base_url=base_url,
         api_key_source=key,
         rate_limiter=rate_limiter_from(args),
         retry_policy=retry_policy_from(args),
+        on_wait=on_wait,
     )
     output: OutputFormat = args.output
     streamed = output in {OutputFormat.IDS, OutputFormat.JSONL} and not bounded
     collected: list[SequenceItem] = []
     found = 0
-    progress = Progress(console.stderr, label="select", total=limit, unit="sequences", enabled=not args.no_progress)
     try:
         # Oldest first, always: the same order with or without --created-before (which needs it to stop paging),
         # the order the function's clean-up selects in, and new sequences land after the pages already read.

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.rate_limiter import RateLimiter
-    from sequence_archiver.reply_answers import ApiCall
+    from sequence_archiver.reply_answers import ApiCall, ReplyWait
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -251,6 +251,7 @@ class SequenceListClient:
         timeouts: Timeouts | None = None,
         http: urllib3.PoolManager | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[ReplyWait], None] | None = None,
     ) -> None:
         self.calls = 0
         self._pages = SequencePages(
@@ -263,6 +264,7 @@ class SequenceListClient:
                 http=http,
                 sleep=sleep,
                 on_api_call=self._count_call,
+                on_wait=on_wait,
             )
         )
 
