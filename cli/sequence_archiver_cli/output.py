@@ -2,7 +2,9 @@
 
 The words of --output are the same on every command (`table`, `json`, `jsonl`, `csv`, `ids`); each command offers
 those that apply to it. Progress (done/total, rate, ETA) goes to stderr through tqdm, and only when stderr is a
-terminal, so pipes and logs get nothing but the command's own output.
+terminal, so pipes and logs get nothing but the command's own output. A pause before a Reply call (its rate
+budget, a Retry-After, a retry's backoff) is shown on the bar while it lasts; without a terminal, a pause of
+LONG_WAIT_SECONDS or more is one line on stderr, so a log does not look frozen either.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
+from sequence_archiver import WaitReason
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
+    from sequence_archiver import ReplyWait
     from sequence_archiver_cli.id_input import RejectedValue
 
 REJECTED_SHOWN = 20
+LONG_WAIT_SECONDS = 5.0  # without a terminal, waits this long or longer get a line on stderr; shorter ones none
 _MIN_FITTED_COLUMN = 12  # a column cut to fit the terminal keeps at least this many characters
 _COLUMN_GAP = 2
 _PROGRESS_REDRAW_SECONDS = 0.2
@@ -148,6 +154,23 @@ def csv_text(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 sequence ID`, `2 sequence IDs`, `1,000 entries`: a count with its noun in the right number."""
+    noun = singular if count == 1 else plural_form or singular + "s"
+    return f"{count:,} {noun}"
+
+
+def describe_wait(wait: ReplyWait) -> str:
+    """`waiting 34 s for Reply's rate budget`, `waiting 7 s as Reply asked (HTTP 429)`, `waiting 1.0 s to retry …`."""
+    seconds = f"{wait.seconds:.0f} s" if wait.seconds >= 10 else f"{wait.seconds:.1f} s"
+    answer = f"HTTP {wait.http_status}" if wait.http_status is not None else "no answer"
+    if wait.reason is WaitReason.RATE_BUDGET:
+        return f"waiting {seconds} for Reply's rate budget" + (f" (after {answer})" if wait.http_status else "")
+    if wait.reason is WaitReason.RETRY_AFTER:
+        return f"waiting {seconds} as Reply asked ({answer})"
+    return f"waiting {seconds} to retry after {answer}"
+
+
 def json_line(document: Any) -> str:
     """One compact JSON object on one line (for --output jsonl)."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
@@ -182,6 +205,11 @@ class Progress:
         if self.shown:
             self._bar.total = total
             self._bar.refresh()
+
+    def note(self, text: str) -> None:
+        """Show `text` after the counts now (a wait that starts: the bar is not redrawn while the command sleeps)."""
+        if self.shown:
+            self._bar.set_postfix_str(text, refresh=True)
 
     def update(self, done: int, *, note: str = "") -> None:
         """`done` units are done; `note` is shown after the counts."""

@@ -85,8 +85,11 @@ class SecretApiKey(SecretsManagerApiKey):
 def api_key_from_environment(environ: Mapping[str, str], variable: str) -> EnvironmentApiKey:
     """The key in an environment variable: the bare key or `{"apiKey": "..."}`, as in the secret."""
     value = environ.get(variable)
-    if not value:
+    if value is None:
         raise UnavailableError(f"{variable} is not set: export the Reply API key there, or use --secret-id")
+    if not value.strip():  # what it holds is not said: only that nothing but whitespace is there
+        state = "empty" if not value else "set to whitespace only"
+        raise UnavailableError(f"{variable} is {state}: put the Reply API key in it, or use --secret-id")
     try:
         return EnvironmentApiKey(parse_secret_string(value), variable=variable)
     except ApiKeyMalformedError as exc:

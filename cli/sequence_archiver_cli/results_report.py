@@ -1,5 +1,11 @@
 """Results events read back: totals per outcome, complete and incomplete requests, the IDs that need attention.
 
+An ID sent in several requests (a conflict, then the same ID again after pausing it) has a result in each: the
+totals count each ID once, by its latest outcome, and the attempts (one result per ID per request) beside them.
+"Latest" is the result of the results event with the latest time (the EventBridge envelope's `time`); among
+events with the same time, or bare details that have none, the one read later (log group: log time, then event
+ID; queue: order received; file: line order); within one event, the later result.
+
 Plan events of clean-up requests read in the same go are joined to the results of the archiving they started
 (sequence_archiver_cli.plan_report).
 """
@@ -7,7 +13,8 @@ Plan events of clean-up requests read in the same go are joined to the results o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
 
 ATTENTION_OUTCOMES = ID_ATTENTION_OUTCOMES  # failed, forbidden, conflict, invalid, unconfirmed: as for plans' IDs
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
+_UNKNOWN_ORDER = (float("-inf"), -1)  # a result whose event's order is not known comes before every other
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,23 @@ class ResultsEvent:
     parts: int = 1
     time: str = ""
     continuation: int | None = None  # a request finished over several deliveries: which one this is
+    received: int = 0  # its place among the events read (build_report numbers them): the tie-break for "latest"
+
+    @property
+    def order(self) -> tuple[float, int]:
+        """Where it stands in time: its envelope time (none: before every timed event), then the order read."""
+        return (_epoch_seconds(self.time), self.received)
+
+
+def _epoch_seconds(text: str) -> float:
+    """An envelope's ISO 8601 `time` as epoch seconds; -inf when there is none or it does not parse."""
+    if not text:
+        return float("-inf")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return float("-inf")
+    return moment.timestamp() if moment.tzinfo is not None else float("-inf")
 
 
 def results_event_from(item: object) -> ResultsEvent | None:
@@ -146,6 +171,8 @@ class RequestSummary:
     results: tuple[dict[str, Any], ...]
     parts_missing: int
     time: str = ""  # the envelope time of its latest event ("" for bare details)
+    # For each of `results`, the order (time, then read) of the event that carried it: which result is an ID's latest.
+    result_orders: tuple[tuple[float, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +187,7 @@ class ResultItem:
     error: str | None
     via: str | None = None  # which Reply endpoint answered: "bulk", "single", or none
     paused: bool = False  # the pause of a pauseFirst request succeeded, whatever the archive did after it
+    latest: bool = True  # False when a later request gave the same ID an outcome (this one is only an attempt)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report representation."""
@@ -172,6 +200,7 @@ class ResultItem:
             "via": self.via,
             "error": self.error,
             "paused": self.paused,
+            "latest": self.latest,
         }
 
 
@@ -180,7 +209,7 @@ def _sequence_id(result: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _result_item(request_id: str, result: dict[str, Any]) -> ResultItem:
+def _result_item(request_id: str, result: dict[str, Any], *, latest: bool = True) -> ResultItem:
     return ResultItem(
         request_id,
         _sequence_id(result),
@@ -190,6 +219,7 @@ def _result_item(request_id: str, result: dict[str, Any]) -> ResultItem:
         result.get("error") if isinstance(result.get("error"), str) else None,
         result.get("via") if isinstance(result.get("via"), str) else None,
         result.get("paused") is True,
+        latest,
     )
 
 
@@ -205,11 +235,19 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        """IDs per outcome over every request, every outcome present."""
+        """Distinct IDs per outcome, each by its latest outcome (invalid: each input value that is not an ID)."""
         totals = dict.fromkeys(OUTCOMES, 0)
-        for request in self.requests:
-            for outcome, count in request.counts.items():
-                totals[outcome] = totals.get(outcome, 0) + count
+        for item in self.items:
+            if item.latest:
+                totals[item.outcome] = totals.get(item.outcome, 0) + 1
+        return totals
+
+    @property
+    def attempt_counts(self) -> dict[str, int]:
+        """Results per outcome over every request read: an ID sent in three requests counts three times here."""
+        totals = dict.fromkeys(OUTCOMES, 0)
+        for item in self.items:
+            totals[item.outcome] = totals.get(item.outcome, 0) + 1
         return totals
 
     @property
@@ -217,26 +255,44 @@ class Report:
         """Requests with IDs still `failed` (they will be retried)."""
         return [request for request in self.requests if not request.complete]
 
-    @property
+    @cached_property
     def items(self) -> list[ResultItem]:
-        """Every result of every request, request by request."""
-        return [_result_item(request.request_id, result) for request in self.requests for result in request.results]
+        """Every result of every request, request by request, each marked whether it is its ID's latest."""
+        latest = self._latest
+        return [
+            _result_item(
+                request.request_id,
+                result,
+                latest=(sequence_id := _sequence_id(result)) is None or latest[sequence_id] == (index, position),
+            )
+            for index, request in enumerate(self.requests)
+            for position, result in enumerate(request.results)
+        ]
 
     @cached_property
-    def _latest(self) -> dict[int, tuple[str, int, str]]:
-        """Sequence ID -> (request, position, outcome) of its latest result; requests ordered by their events' time."""
-        latest: dict[int, tuple[str, int, str]] = {}
-        for request in sorted(self.requests, key=lambda summary: summary.time):  # stable: input order among ties
+    def _latest(self) -> dict[int, tuple[int, int]]:
+        """Sequence ID -> (request index, position) of its latest result (see the module's docstring)."""
+        best: dict[int, tuple[tuple[float, int, int], tuple[int, int]]] = {}
+        for index, request in enumerate(self.requests):
             for position, result in enumerate(request.results):
                 sequence_id = _sequence_id(result)
-                if sequence_id is not None:
-                    latest[sequence_id] = (request.request_id, position, str(result.get("outcome")))
-        return latest
+                if sequence_id is None:
+                    continue
+                when = request.result_orders[position] if position < len(request.result_orders) else _UNKNOWN_ORDER
+                key = (*when, position)
+                if sequence_id not in best or key >= best[sequence_id][0]:
+                    best[sequence_id] = (key, (index, position))
+        return {sequence_id: place for sequence_id, (_, place) in best.items()}
 
     @property
     def latest_outcomes(self) -> dict[int, str]:
         """Each sequence ID's latest outcome over every request read."""
-        return {sequence_id: outcome for sequence_id, (_, _, outcome) in self._latest.items()}
+        return {item.sequence_id: item.outcome for item in self.items if item.latest and item.sequence_id is not None}
+
+    @property
+    def distinct_ids(self) -> int:
+        """How many different sequence IDs the results name (invalid input values not counted)."""
+        return len(self._latest)
 
     @cached_property
     def attention(self) -> list[ResultItem]:
@@ -244,20 +300,9 @@ class Report:
         another outcome.
 
         An ID sent again after a conflict (`report --needs-attention --output ids | enqueue -`) and archived then
-        needs nothing more, so only its latest outcome counts; requests are ordered by their events' time.
+        needs nothing more, so only its latest outcome counts: the same rule as `counts`.
         """
-        latest = self._latest
-
-        def is_latest(request_id: str, position: int, result: dict[str, Any]) -> bool:
-            sequence_id = _sequence_id(result)
-            return sequence_id is None or latest[sequence_id][:2] == (request_id, position)
-
-        return [
-            _result_item(request.request_id, result)
-            for request in self.requests
-            for position, result in enumerate(request.results)
-            if result.get("outcome") in ATTENTION_OUTCOMES and is_latest(request.request_id, position, result)
-        ]
+        return [item for item in self.items if item.latest and item.outcome in ATTENTION_OUTCOMES]
 
     @property
     def retry_ids(self) -> list[int]:
@@ -292,7 +337,9 @@ class Report:
                 "complete": len(self.requests) - len(self.incomplete),
                 "incomplete": len(self.incomplete),
             },
+            "ids": self.distinct_ids,
             "counts": self.counts,
+            "attempts": {"total": len(self.items), "counts": self.attempt_counts},
             "incompleteRequests": [request.request_id for request in self.incomplete],
             "partsMissing": {r.request_id: r.parts_missing for r in self.requests if r.parts_missing},
             "needsAttention": [item.to_json() for item in self.attention],
@@ -310,8 +357,8 @@ def build_report(
 ) -> Report:
     """One summary per request: a complete event wins (the request is done); else the latest attempt. Plans too."""
     by_request: dict[str, list[ResultsEvent]] = {}
-    for event in events:
-        by_request.setdefault(event.request_id, []).append(event)
+    for received, event in enumerate(events):
+        by_request.setdefault(event.request_id, []).append(replace(event, received=received))
     return Report(
         events=len(events),
         unrecognised=unrecognised,
@@ -344,17 +391,19 @@ def _summarise(request_id: str, events: Iterable[ResultsEvent]) -> RequestSummar
         results=tuple(result for summary in summaries for result in summary.results),
         parts_missing=missing + sum(summary.parts_missing for summary in summaries),
         time=max(summary.time for summary in summaries),
+        result_orders=tuple(order for summary in summaries for order in summary.result_orders),
     )
 
 
 def _summarise_attempts(request_id: str, events: Iterable[ResultsEvent]) -> RequestSummary:
     """One delivery's summary from its attempts: a complete event wins; else the latest attempt."""
-    ordered = sorted(events, key=lambda event: event.time)  # stable: input order among equal times
+    ordered = sorted(events, key=lambda event: event.order)
     complete = [event for event in ordered if event.complete]
     candidates = complete or ordered
     latest = candidates[-1]
     parts = {event.part: event for event in candidates}  # later events of the same part replace earlier ones
     results = tuple(result for number in sorted(parts) for result in parts[number].results)
+    orders = tuple(parts[number].order for number in sorted(parts) for _ in parts[number].results)
     return RequestSummary(
         request_id=request_id,
         trigger=latest.trigger,
@@ -363,4 +412,5 @@ def _summarise_attempts(request_id: str, events: Iterable[ResultsEvent]) -> Requ
         results=results,
         parts_missing=max(0, latest.parts - len(parts)),
         time=ordered[-1].time,
+        result_orders=orders,
     )

@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.cli.terminal import TerminalSession
+from local.stand_ins.reply_simulator import RateLimit
+from tests.cli.terminal import TerminalSession, console_script, without_width
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from local.stand_ins.reply_simulator import ReplySimulator
 
@@ -112,3 +116,74 @@ def test_a_table_after_ctrl_c_shows_what_finished_and_progress_shows_the_total(
     assert [int(row.split()[0]) for row in rows] == archived_in_reply(simulator, sequence_ids)
     assert finished.lines[-1] == f"totals: archived {len(rows)}"
     assert re.search(r"\d+/200", finished.terminal)  # done/total on the terminal while it ran
+
+
+def budget_run(simulator: ReplySimulator, output: str = "jsonl") -> list[str]:
+    """Two calls a "minute" shrunk to 30 s: two IDs at once, then a long wait for the budget before the third."""
+    return ["archive", "--base-url", simulator.base_url, "--mode", "single", "--yes", "--output", output,
+            "--rate-limit-per-minute", "2", "--rate-limit-per-hour", "0",
+            "--rate-limit-time-scale", "0.5", "-"]  # fmt: skip
+
+
+def test_a_wait_for_the_rate_budget_is_shown_on_the_progress_bar_with_its_reason(
+    start_reply_simulator: Callable[..., ReplySimulator],
+) -> None:
+    simulator = start_reply_simulator(rate_limit=None)
+    sequence_ids = range(33_000, 33_005)
+    simulator.add_sequences(sequence_ids)
+
+    with TerminalSession(budget_run(simulator), env=os.environ, stdin=piped(sequence_ids), columns=120) as tty:
+        shown = tty.wait_for_terminal("for Reply's rate budget")  # not a bar frozen at 2/5 with no word of why
+        tty.interrupt()  # no need to sit out the wait
+        finished = tty.finish()
+
+    assert re.search(r"2/5 .*waiting \d+ s for Reply's rate budget", shown)
+    assert finished.code == 130
+    assert len(finished.lines) == 2
+
+
+def test_without_a_terminal_a_long_wait_is_a_line_on_stderr(
+    start_reply_simulator: Callable[..., ReplySimulator], tmp_path: Path
+) -> None:
+    simulator = start_reply_simulator(rate_limit=None)
+    sequence_ids = range(34_000, 34_005)
+    simulator.add_sequences(sequence_ids)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_bytes(piped(sequence_ids))
+
+    with ids_file.open("rb") as stdin:
+        process = subprocess.Popen(
+            [console_script(), *budget_run(simulator, output="ids")],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=without_width(os.environ),
+            start_new_session=True,
+            text=True,
+        )
+    assert process.stderr is not None
+    first_line = process.stderr.readline()  # blocks until the command says something on stderr
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=30)
+
+    assert re.fullmatch(r"sequence-archiver archive: waiting \d+ s for Reply's rate budget\n", first_line)
+    assert process.returncode == 130
+    assert "archive: interrupted (Ctrl-C): 2 of 5 IDs have an outcome (archived 2)" in rest
+
+
+def test_a_retry_after_from_reply_is_shown_as_what_reply_asked(
+    start_reply_simulator: Callable[..., ReplySimulator],
+) -> None:
+    # Reply allows one call in 30 s; the command's own budget would allow more, so Reply answers 429.
+    simulator = start_reply_simulator(rate_limit=RateLimit(per_minute=1, per_hour=None, minute_seconds=30.0))
+    sequence_ids = range(35_000, 35_003)
+    simulator.add_sequences(sequence_ids)
+    args = ["archive", "--base-url", simulator.base_url, "--mode", "single", "--yes", "--output", "jsonl", "-"]
+
+    with TerminalSession(args, env=os.environ, stdin=piped(sequence_ids), columns=120) as tty:
+        shown = tty.wait_for_terminal("as Reply asked")
+        tty.interrupt()
+        finished = tty.finish()
+
+    assert re.search(r"waiting \d+ s as Reply asked \(HTTP 429\)", shown)
+    assert finished.code == 130

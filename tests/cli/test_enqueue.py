@@ -75,7 +75,11 @@ def test_rejected_values_are_listed_with_their_reason_and_the_rest_is_sent(
     assert summary["ids"] == {"read": 31, "valid": 2, "duplicates": 1, "rejected": 28, "sent": 2}
     assert summary["rejected"][:2] == [
         {"where": "argument 2", "input": '"abc"', "reason": "a sequence ID string must be 1 to 10 ASCII digits"},
-        {"where": "argument 4", "input": '"0"', "reason": "a sequence ID must be between 1 and 2147483647"},
+        {
+            "where": "argument 4",
+            "input": '"0"',
+            "reason": "a sequence ID must be a positive whole number (1 to 2147483647)",
+        },
     ]
     assert summary["error"] is None
     assert sent_ids(queue_bodies()) == [101, 102]
@@ -115,7 +119,8 @@ def test_an_unreachable_queue_is_exit_3_with_a_clear_message(
         assert "Traceback" not in result.err
         [line] = result.err.splitlines()
         assert line.startswith(
-            f"sequence-archiver enqueue: error: sent 0 of {count} IDs: the first SendMessageBatch call failed, "
+            f"sequence-archiver enqueue: error: sent 0 of {count} ID{'s' if count > 1 else ''}: the first "
+            "SendMessageBatch call failed, "
             f"{count} ID{'s' if count > 1 else ''} not sent: cannot reach SQS: Could not connect to the endpoint URL"
         )
     assert run.lines[0].startswith("NOT ALL SENT: sent 0 of 1 message (0 of 2 IDs) to http://127.0.0.1:")

@@ -257,9 +257,9 @@ def test_the_table_shows_a_clean_up_plans_section_after_the_results_summary(
     section = run.out.split("clean-up plans: 3 (2 live, 1 dry run)\n", 1)[1].splitlines()
     assert section == [
         "plan policy-1 (live, eventbridge): enqueued",
-        "  selected 5; enqueued 5 ID(s) in 3 message(s)",
+        "  selected 5; enqueued 5 IDs in 3 messages",
         "  archived 1; already archived 1; not found 1",
-        "  need attention 1; not yet reported 1 (results of 2 of 3 message(s) read)",
+        "  need attention 1; not yet reported 1 (results of 2 of 3 messages read)",
         "plan dry-run- (dry run, eventbridge): planned",
         "  selected 2; nothing enqueued (dry run)",
         "plan refused- (live, eventbridge): refused",
@@ -307,7 +307,7 @@ def test_formats_for_ids_list_the_ids_and_say_on_stderr_that_a_plan_needs_attent
 
     assert run.code == 1
     assert "refused-1" not in run.out  # the same rows as without plans
-    assert "1 clean-up plan(s) need attention" in run.err
+    assert "1 clean-up plan needs attention" in run.err
 
 
 def test_json_output_holds_the_plans(cli: Callable[..., Run], tmp_path: Path) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
 from local.stand_ins.aws_stack import drain_queue, read_results_events
-from tests.cli.terminal import run_without_terminal
+from tests.cli.terminal import console_script, run_without_terminal
 from tests.integration.harness import invoke_with_sqs
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def test_report_from_the_sink_queue_after_the_handler_ran(cli: Callable[..., Run
         ['("abc")', "invalid"],
     ]
     assert drain_queue(handled.results_sink_queue_url, endpoint_url=handled.endpoint_url) == []  # read and deleted
-    assert "deleted the 2 results event(s) read from the queue" in run.err
+    assert "deleted the 2 results events read from the queue" in run.err
 
 
 def test_keep_leaves_the_events_for_the_next_reader(cli: Callable[..., Run], handled: LocalStack) -> None:
@@ -125,8 +126,7 @@ def test_messages_that_are_not_results_events_are_counted_and_left_on_the_queue(
 
     assert run.code == 1
     assert (
-        run.lines[0]
-        == "results events: 0; requests: 0 (0 complete, 0 incomplete); 2 item(s) that are not results events"
+        run.lines[0] == "results events: 0; requests: 0 (0 complete, 0 incomplete); 2 items that are not results events"
     )
     left = drain_queue(aws_stack.results_sink_queue_url, endpoint_url=aws_stack.endpoint_url)
     assert len(left) == 2
@@ -141,7 +141,7 @@ def test_a_second_report_from_the_sink_queue_warns_that_the_first_drained_it(han
 
     assert first.returncode == 1  # a conflict, a forbidden ID and an invalid value need attention
     assert "needs attention: 3" in first.stdout.splitlines()
-    assert "deleted the 2 results event(s)" in first.stderr
+    assert "deleted the 2 results events" in first.stderr
     assert second.returncode == 1  # not success: the events were there, and the first report took them
     assert second.stdout.splitlines() == ["results events: 0; requests: 0 (0 complete, 0 incomplete)"]
     assert "warning: no results events on the queue" in second.stderr
@@ -158,3 +158,37 @@ def test_help_says_which_source_drains_and_which_can_be_read_again() -> None:
         "--log-group NAME the results log group (the stack's ResultsLogGroupName output); nothing is consumed" in text
     )
     assert "--needs-attention --output ids" in text
+
+
+def test_two_reports_with_keep_in_a_row_see_the_same_events(handled: LocalStack) -> None:
+    arguments = ["report", "--queue-url", handled.results_sink_queue_url, "--keep", "--output", "json"]
+
+    first = run_without_terminal(arguments, env=dict(os.environ))
+    second = run_without_terminal(arguments, env=dict(os.environ))  # at once: well within any visibility timeout
+
+    assert first.returncode == second.returncode == 1  # the same IDs need attention both times
+    assert json.loads(first.stdout)["events"] == json.loads(second.stdout)["events"] == 2
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    assert first.stderr == second.stderr == ""  # no "no results events on the queue" warning, nothing deleted
+    assert len(drain_queue(handled.results_sink_queue_url, endpoint_url=handled.endpoint_url)) == 2
+
+
+def test_a_report_whose_output_is_closed_deletes_nothing_and_hides_nothing(handled: LocalStack) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the report prints (`report ... | head -0`)
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # as in a shell
+    try:
+        subprocess.run(
+            [console_script(), "report", "--queue-url", handled.results_sink_queue_url, "--wait-seconds", "1"],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.DEVNULL,
+            env=buffered,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    # The events were not reported, so they are neither deleted nor left invisible for the next reader
+    assert len(drain_queue(handled.results_sink_queue_url, endpoint_url=handled.endpoint_url)) == 2

@@ -81,7 +81,7 @@ def test_the_ids_that_need_another_try_go_straight_into_enqueue(logged: LocalSta
 
     assert report.returncode == 1
     assert report.stdout.splitlines() == ["301", "501"]  # the invalid value has no ID to try again
-    assert "1 invalid input(s)" in report.stderr
+    assert "1 invalid input needs attention but has no sequence ID" in report.stderr
     assert enqueue.returncode == 0, enqueue.stderr
     bodies = [json.loads(m["Body"]) for m in logged.sqs().receive_message(QueueUrl=logged.queue_url)["Messages"]]
     assert [sequence_id for body in bodies for sequence_id in body["sequenceIds"]] == [301, 501]
@@ -113,7 +113,7 @@ def test_jsonl_and_csv_list_every_id_of_every_request(cli: Callable[..., Run], l
 
     items = [json.loads(line) for line in jsonl.lines]
     assert sorted(item["sequenceId"] or 0 for item in items) == [0, 101, 102, 301, 401, 501, 999]
-    assert as_csv.lines[0] == "requestId,sequenceId,input,outcome,httpStatus,via,error"
+    assert as_csv.lines[0] == "requestId,sequenceId,input,outcome,httpStatus,via,error,latest"
     assert len(as_csv.lines) == 1 + len(items)
 
 
@@ -161,7 +161,7 @@ def test_a_report_cut_short_by_max_events_says_so(cli: Callable[..., Run], logge
 
     assert run.code == 1
     assert json.loads(run.out)["events"] == 1
-    assert "read the first 1 events" in run.err
+    assert "read the first 1 event since" in run.err
 
 
 def test_other_events_of_the_function_are_skipped_not_counted_as_unreadable(
@@ -228,3 +228,56 @@ def test_a_person_at_a_terminal_sees_the_events_read_count_and_rate(logged: Loca
     assert "report: reading" in finished.terminal
     assert "events/s" in finished.terminal
     assert finished.lines[0] == "results events: 2; requests: 2 (2 complete, 0 incomplete)"
+
+
+@pytest.fixture
+def sent_twice(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    cli_env: dict[str, str],
+) -> LocalStack:
+    """The IDs that need attention sent again (before anyone paused 301 or fixed 501), in a second invocation."""
+    handler = load_handler()
+    invoke_with_sqs(handler, aws_stack, [json.dumps(body) for body in REQUESTS], lambda_context())
+    invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [301, 501]})], lambda_context())
+    assert len(read_results_log(aws_stack, expected=3, timeout_seconds=10)) == 3
+    return aws_stack
+
+
+def test_totals_count_ids_once_and_every_format_agrees(cli: Callable[..., Run], sent_twice: LocalStack) -> None:
+    group = ["report", "--log-group", sent_twice.results_log_group_name]
+
+    table_run = cli(*group)
+    document = json.loads(cli(*group, "--output", "json").out)
+    lines = [json.loads(line) for line in cli(*group, "--output", "jsonl").lines]
+    rows = list(csv.DictReader(io.StringIO(cli(*group, "--output", "csv").out)))
+    ids = cli(*group, "--output", "ids")
+
+    # The table: each ID once by its latest outcome, the attempts beside it, and needs attention agreeing with both
+    by_outcome = {line.split()[0]: line.split()[1:] for line in table_run.lines[3:10]}
+    assert by_outcome == {"archived": ["2", "2"], "already_archived": ["1", "1"], "not_found": ["1", "1"],
+                          "forbidden": ["1", "2"], "conflict": ["1", "2"], "invalid": ["1", "1"],
+                          "failed": ["0", "0"]}  # fmt: skip
+    assert table_run.lines[10] == (
+        "6 sequence IDs and 1 invalid input value in 9 attempts; each ID counts once above, by its latest outcome"
+    )
+    assert "needs attention: 3" in table_run.lines
+    # json says the same, and jsonl and csv list every attempt, marking each ID's latest
+    assert document["counts"] == {outcome: int(shown[0]) for outcome, shown in by_outcome.items()}
+    assert document["attempts"]["counts"] == {outcome: int(shown[1]) for outcome, shown in by_outcome.items()}
+    assert (document["ids"], document["attempts"]["total"], len(document["needsAttention"])) == (6, 9, 3)
+    assert len(lines) == len(rows) == 9
+    latest = [(line["sequenceId"], line["outcome"]) for line in lines if line["latest"]]
+    assert len(latest) == 7
+    assert sorted(latest, key=str) == sorted(
+        [
+            (int(row["sequenceId"]) if row["sequenceId"] else None, row["outcome"])
+            for row in rows
+            if row["latest"] == "true"
+        ],
+        key=str,
+    )
+    assert ids.lines == ["301", "501"]  # each once, as the needs-attention list has them
+    assert [item["sequenceId"] for item in document["needsAttention"]] == [None, 301, 501]

@@ -69,9 +69,9 @@ def test_a_policys_plans_and_what_its_live_run_archived_are_reported_from_the_lo
         f"plan {dry['requestId'][:8]} (dry run, direct): planned",
         "  selected 150; nothing enqueued (dry run)",
         f"plan {live['requestId'][:8]} (live, direct): enqueued",
-        "  selected 150; enqueued 150 ID(s) in 2 message(s)",
+        "  selected 150; enqueued 150 IDs in 2 messages",
         "  archived 150; already archived 0; not found 0",
-        "  need attention 0; not yet reported 0 (results of 2 of 2 message(s) read)",
+        "  need attention 0; not yet reported 0 (results of 2 of 2 messages read)",
     ]
     assert report.stderr == ""
     # ... and the JSON document carries the same, with every ID of the plan
@@ -115,5 +115,5 @@ def test_plan_events_on_a_sink_queue_are_read_and_drained_with_the_results(
     assert run.code == 1  # the plan stopped over its limit
     assert "plan policy-r (live, eventbridge): over_limit" in run.lines
     assert f"  needs attention: {plan['reason']}" in run.lines
-    assert "deleted the 2 results event(s) read from the queue" in run.err
+    assert "deleted the 2 results events read from the queue" in run.err
     assert drain_queue(aws_stack.results_sink_queue_url, endpoint_url=aws_stack.endpoint_url) == []

@@ -176,7 +176,8 @@ def test_an_id_a_later_request_archived_no_longer_needs_attention() -> None:
     report = build_report([e for e in map(results_event_from, [retried, conflict]) if e])
 
     assert [(a.request_id, a.sequence_id, a.outcome) for a in report.attention] == [("r1", 501, "forbidden")]
-    assert report.counts["conflict"] == 1  # the totals still count every request's outcomes
+    assert {k: v for k, v in report.counts.items() if v} == {"archived": 1, "forbidden": 1}  # 301 once, as archived
+    assert {k: v for k, v in report.attempt_counts.items() if v} == {"archived": 1, "conflict": 1, "forbidden": 1}
     assert report.retry_ids == [501]
 
 
@@ -241,3 +242,46 @@ def test_since_refuses_anything_else(text: str) -> None:
 def test_log_times_are_epoch_milliseconds() -> None:
     assert epoch_milliseconds(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)) == 1000
     assert epoch_milliseconds(NOW) == 1_795_953_600_000
+
+
+def test_totals_count_each_id_once_by_its_latest_outcome_and_attempts_beside_them() -> None:
+    # Given 301 and 302 conflicting twice (sent again before pausing them), then 301 archived the third time
+    first = envelope(detail("r1", (301, "conflict"), (302, "conflict"), (None, "invalid")), "2026-11-29T09:00:00Z")
+    second = envelope(detail("r2", (301, "conflict"), (302, "conflict")), "2026-11-29T09:30:00Z")
+    third = envelope(detail("r3", (301, "archived"), (303, "archived")), "2026-11-29T10:00:00Z")
+
+    # When the events are read in any order
+    report = build_report([e for e in map(results_event_from, [third, first, second]) if e])
+
+    # Then each ID counts once, by its latest outcome, and the attempts count every request's result
+    assert {k: v for k, v in report.counts.items() if v} == {"archived": 2, "conflict": 1, "invalid": 1}
+    assert {k: v for k, v in report.attempt_counts.items() if v} == {"archived": 2, "conflict": 4, "invalid": 1}
+    assert report.distinct_ids == 3
+    attention_total = sum(report.counts[outcome] for outcome in ("failed", "forbidden", "conflict", "invalid"))
+    assert attention_total == len(report.attention) == 2
+    assert [(a.request_id, a.sequence_id) for a in report.attention] == [("r1", None), ("r2", 302)]
+    assert sum(item.latest for item in report.items) == sum(report.counts.values())
+    assert report.to_json()["attempts"] == {"total": 7, "counts": report.attempt_counts}
+
+
+@pytest.mark.parametrize(
+    ("times", "latest"),
+    [
+        (("2026-11-29T09:00:00Z", "2026-11-29T10:00:00Z"), "archived"),  # the later time wins, whatever the order read
+        (("2026-11-29T10:00:00Z", "2026-11-29T09:00:00Z"), "conflict"),
+        (("2026-11-29T09:00:00Z", "2026-11-29T09:00:00Z"), "archived"),  # the same time: the one read later
+        (("2026-11-29T10:00:00+01:00", "2026-11-29T09:30:00Z"), "archived"),  # offsets are compared as times
+        (("", ""), "archived"),  # bare details: the one read later
+    ],
+)
+def test_the_latest_outcome_is_the_latest_events_then_the_last_read(times: tuple[str, str], latest: str) -> None:
+    conflict, archived = detail("r1", (301, "conflict")), detail("r2", (301, "archived"))
+    read = [
+        envelope(conflict, times[0]) if times[0] else conflict,
+        envelope(archived, times[1]) if times[1] else archived,
+    ]
+
+    report = build_report([e for e in map(results_event_from, read) if e])
+
+    assert report.latest_outcomes == {301: latest}
+    assert [item.outcome for item in report.items if item.latest] == [latest]

@@ -78,6 +78,30 @@ def test_created_before_stops_paging_at_the_bound(cli: Callable[..., Run], reply
     assert list_calls(reply_simulator) == 2  # oldest first: the second page reaches the bound
 
 
+@pytest.mark.parametrize("output", ["ids", "jsonl", "table"])
+def test_the_order_is_oldest_first_with_or_without_created_before(
+    cli: Callable[..., Run], reply_simulator: ReplySimulator, output: str
+) -> None:
+    # Given sequences whose IDs do not follow their creation order
+    epoch = datetime(2020, 1, 1, tzinfo=UTC)
+    for number, sequence_id in enumerate([40_005, 40_001, 40_004, 40_002, 40_003]):
+        reply_simulator.add_sequence(
+            sequence_id, status="paused", name="order test", created=epoch + timedelta(days=number)
+        )
+    base = ("select", "--base-url", reply_simulator.base_url, "--name", "order test", "--page-size", "2")
+
+    # When they are listed without a date bound, and with one that excludes none of them
+    unbounded = cli(*base, "--output", output)
+    bounded = cli(*base, "--created-before", "2021-01-01", "--output", output)
+
+    # Then both list them in creation order, oldest first
+    assert unbounded.code == bounded.code == 0, unbounded.err + bounded.err
+    assert unbounded.out == bounded.out
+    shown = unbounded.lines[2:-1] if output == "table" else unbounded.lines
+    ids = [int(json.loads(line)["id"]) if output == "jsonl" else int(line.split()[0]) for line in shown]
+    assert ids == [40_005, 40_001, 40_004, 40_002, 40_003]
+
+
 def test_every_output_format_and_limit(cli: Callable[..., Run], reply_simulator: ReplySimulator) -> None:
     base = ("select", "--base-url", reply_simulator.base_url, "--status", "new")
     table = cli(*base, "--format", "table")  # --format: the old spelling, an alias of --output
@@ -87,15 +111,15 @@ def test_every_output_format_and_limit(cli: Callable[..., Run], reply_simulator:
     ids = cli(*base, "--output", "ids")
 
     assert table.lines[0].split() == ["id", "status", "archived", "created", "(UTC)", "owner", "name"]
-    assert table.lines[2].split()[:5] == ["205", "new", "no", "2024-01-01", "03:25"]
+    assert table.lines[2].split()[:5] == ["201", "new", "no", "2024-01-01", "03:21"]  # oldest first
     assert table.lines[-1] == "5 sequences"
     items = [json.loads(line) for line in lines.lines]
-    assert [item["id"] for item in items] == [205, 204]
-    assert items[0]["name"] == "Seed 205 (new)"
+    assert [item["id"] for item in items] == [201, 202]
+    assert items[0]["name"] == "Seed 201 (new)"
     assert json.loads(document.out) == {"count": 2, "sequences": items}
     rows = list(csv.DictReader(io.StringIO(spreadsheet.out)))
     assert [row["id"] for row in rows] == list(ids.lines)
-    assert rows[0]["name"] == "Seed 205 (new)"
+    assert rows[0]["name"] == "Seed 201 (new)"
     assert len(ids.lines) == 5
 
 

@@ -44,7 +44,7 @@ def test_a_person_at_a_terminal_sees_a_count_and_a_rate_while_ids_go_to_stdout(
     assert len(ids) == len(set(ids)) > 10
     assert "select:" in finished.terminal
     assert "sequences/s" in finished.terminal
-    assert "Reply call(s)" in finished.terminal
+    assert "Reply calls" in finished.terminal
     assert "\n" not in finished.terminal.strip()  # a bar redrawn in place, cleared at the end: no stray lines
     assert api_key not in finished.terminal + finished.stdout
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from sequence_archiver.sequence_listing import SequenceFilter, SequenceItem
-from sequence_archiver_cli.output import Progress, csv_text, table
+from sequence_archiver_cli.output import Progress, csv_text, plural, table
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,10 +83,8 @@ def test_only_invalid_ids_are_listed_and_exit_2(cli: Callable[..., Run]) -> None
 
     assert run.code == 2
     assert "rejected 3 input values" in run.out
-    assert 'stdin:1: "0": a sequence ID must be between 1 and 2147483647' in run.out
-    assert (
-        run.err.strip() == "sequence-archiver enqueue: error: no valid sequence IDs in the input (3 value(s) rejected)"
-    )
+    assert 'stdin:1: "0": a sequence ID must be a positive whole number (1 to 2147483647)' in run.out
+    assert run.err.strip() == "sequence-archiver enqueue: error: no valid sequence IDs in the input (3 values rejected)"
 
 
 def test_a_missing_api_key_is_a_configuration_error(cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,6 +97,77 @@ def test_a_missing_api_key_is_a_configuration_error(cli: Callable[..., Run], mon
     assert missing.code == malformed.code == 3
     assert "REPLY_API_KEY is not set" in missing.err
     assert "MY_KEY: the secret holds an empty API key" in malformed.err
+
+
+@pytest.mark.parametrize(
+    ("value", "state"), [("", "is empty"), ("   ", "is set to whitespace only"), ("\t\n", "is set to whitespace only")]
+)
+def test_an_empty_api_key_variable_says_it_is_empty_not_unset(
+    cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch, value: str, state: str
+) -> None:
+    monkeypatch.setenv("REPLY_API_KEY", value)
+
+    run = cli("select", "--base-url", "http://127.0.0.1:9")
+
+    assert run.code == 3
+    assert run.err.strip() == (
+        f"sequence-archiver select: error: REPLY_API_KEY {state}: put the Reply API key in it, or use --secret-id"
+    )
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(0, "0 sequence IDs"), (1, "1 sequence ID"), (2, "2 sequence IDs"), (1500, "1,500 sequence IDs")],
+)
+def test_counts_are_printed_with_the_noun_in_the_right_number(count: int, expected: str) -> None:
+    assert plural(count, "sequence ID") == expected
+    assert plural(count, "entry", "entries") == expected.replace("sequence IDs", "entries").replace(
+        "sequence ID", "entry"
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "lines"),
+    [
+        (
+            ["101", "x", "101"],
+            ["dry run: would archive 1 sequence ID (one call per ID); nothing was sent to Reply",
+             "rejected 1 input value (not sequence IDs, never sent):", "skipped 1 duplicate ID"],
+        ),
+        (
+            ["101", "102", "x", "y", "101", "102"],
+            ["dry run: would archive 2 sequence IDs (1 bulk call of up to 100 IDs); nothing was sent to Reply",
+             "rejected 2 input values (not sequence IDs, never sent):", "skipped 2 duplicate IDs"],
+        ),
+    ],
+)  # fmt: skip
+def test_archive_counts_say_one_id_and_two_ids(cli: Callable[..., Run], values: list[str], lines: list[str]) -> None:
+    run = cli("archive", "--dry-run", "--output", "ids", *values)
+
+    assert run.code == 1  # the rejected values need attention
+    assert [line for line in run.err.splitlines() if not line.startswith("  ")] == lines
+
+
+@pytest.mark.parametrize(("values", "rejected"), [(["x"], "1 value rejected"), (["x", "-5"], "2 values rejected")])
+def test_no_valid_id_says_how_many_values_were_rejected(
+    cli: Callable[..., Run], values: list[str], rejected: str
+) -> None:
+    run = cli("archive", "--dry-run", *values)
+
+    assert run.code == 2
+    assert f"no valid sequence IDs in the input ({rejected})" in run.err
+
+
+def test_a_negative_id_on_the_command_line_is_named_and_said_to_be_negative(cli: Callable[..., Run]) -> None:
+    run = cli("enqueue", "--queue-url", "http://127.0.0.1:9/1/q", "--dry-run", "101", "-5", "+7", "5.0")
+
+    assert run.code == 1
+    assert "rejected 3 input values (not sequence IDs, not sent):" in run.out
+    assert (
+        '  argument 2: "-5": a sequence ID must be a positive whole number (1 to 2147483647), not negative' in run.out
+    )
+    assert '  argument 3: "+7": a sequence ID string must be digits only, without a + sign' in run.out
+    assert '  argument 4: "5.0": a sequence ID must be a whole number, without a decimal point or exponent' in run.out
 
 
 def test_dry_run_validates_and_sends_nothing(cli: Callable[..., Run]) -> None:

@@ -24,39 +24,53 @@ def test_accepts_integers_and_ascii_digit_strings_in_range(value: object, expect
     assert parse_sequence_id(value) == expected
 
 
+POSITIVE = "a sequence ID must be a positive whole number (1 to 2147483647)"
+WHOLE = "a sequence ID must be a whole number, without a decimal point or exponent"
+ASCII_DIGITS = "a sequence ID string must be 1 to 10 ASCII digits"
+
+
 @pytest.mark.parametrize(
-    "value",
+    ("value", "reason"),
     [
-        True,
-        False,
-        0,
-        -3,
-        2_147_483_648,
-        1.5,
-        3.0,
-        1e3,
-        "1e3",
-        "",
-        " 42",
-        "42 ",
-        "+42",
-        "-1",
-        "abc",
-        "1/../../users",
-        "1?x=2",
-        "1#x",
-        "١٢",  # Arabic-Indic digits
-        "²",
-        "12345678901",
-        None,
-        [1],
-        {"id": 1},
+        (True, "a boolean is not a sequence ID"),
+        (False, "a boolean is not a sequence ID"),
+        (0, POSITIVE),
+        (-3, POSITIVE),
+        (2_147_483_648, "a sequence ID must be at most 2147483647"),
+        (1.5, "a sequence ID must be an integer, not a number with a fraction or exponent"),
+        (3.0, "a sequence ID must be an integer, not a number with a fraction or exponent"),
+        (1e3, "a sequence ID must be an integer, not a number with a fraction or exponent"),
+        ("1e3", WHOLE),
+        ("5.0", WHOLE),
+        ("-1.5", WHOLE),
+        ("", "an empty string is not a sequence ID"),
+        ("   ", "a blank string is not a sequence ID"),
+        (" 42", "a sequence ID string must be digits only, without spaces around them"),
+        ("42 ", "a sequence ID string must be digits only, without spaces around them"),
+        ("+42", "a sequence ID string must be digits only, without a + sign"),
+        ("-1", POSITIVE + ", not negative"),
+        ("-5", POSITIVE + ", not negative"),
+        ("0", POSITIVE),
+        ("-0", POSITIVE),
+        ("2147483648", "a sequence ID must be at most 2147483647"),
+        ("12345678901", "a sequence ID string must be at most 10 digits, not 11 (the largest is 2147483647)"),
+        ("9" * 5000, "a sequence ID string must be at most 10 digits, not 5,000 (the largest is 2147483647)"),
+        ("abc", ASCII_DIGITS),
+        ("1/../../users", ASCII_DIGITS),
+        ("1?x=2", ASCII_DIGITS),
+        ("1#x", ASCII_DIGITS),
+        ("-", ASCII_DIGITS),
+        ("١٢", "a sequence ID string must use the ASCII digits 0-9"),  # Arabic-Indic digits
+        ("²", "a sequence ID string must use the ASCII digits 0-9"),
+        (None, "a sequence ID must be an integer, not NoneType"),
+        ([1], "a sequence ID must be an integer, not list"),
+        ({"id": 1}, "a sequence ID must be an integer, not dict"),
     ],
 )
-def test_rejects_everything_else_with_a_reason(value: object) -> None:
+def test_rejects_everything_else_saying_what_is_wrong(value: object, reason: str) -> None:
     with pytest.raises(InvalidSequenceIdError) as excinfo:
         parse_sequence_id(value)
-    assert str(excinfo.value)
+    assert str(excinfo.value) == reason
 
 
 def test_request_keeps_input_order_reports_invalid_values_and_deduplicates() -> None:

@@ -30,6 +30,8 @@ from sequence_archiver.reply_answers import (
     MAX_STATUS_TEXT,
     ApiCall,
     BulkArchiveResponse,
+    ReplyWait,
+    WaitReason,
 )
 from sequence_archiver.reply_client import (
     MAX_RESPONSE_BYTES,
@@ -41,6 +43,8 @@ from sequence_archiver.reply_client import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.unit.conftest import FakeClock
 
 API_KEY = "rk_unit_SECRET_MARKER_123"
@@ -95,7 +99,12 @@ def problem(status: int, code: str | None = None, detail: str = "x") -> Answer:
 
 
 def make_client(
-    clock: FakeClock, script: list[Answer | Exception], *, keys: KeySource | None = None, attempts: int = 4
+    clock: FakeClock,
+    script: list[Answer | Exception],
+    *,
+    keys: KeySource | None = None,
+    attempts: int = 4,
+    on_wait: Callable[[ReplyWait], None] | None = None,
 ) -> tuple[ReplyClient, FakeHttp, list[ApiCall]]:
     http = FakeHttp(clock, script)
     calls: list[ApiCall] = []
@@ -109,6 +118,7 @@ def make_client(
         sleep=clock.sleep,
         jitter=lambda ceiling: ceiling,
         on_api_call=calls.append,
+        on_wait=on_wait,
     )
     return client, http, calls
 
@@ -210,6 +220,44 @@ def test_a_429_waits_retry_after_and_pauses_the_whole_instance(clock: FakeClock)
     assert clock.sleeps == [7.0]
     assert len(http.requests) == 3
     assert [call.http_status for call in calls] == [429, 200, 200]
+
+
+THROTTLED = Answer(429, b"", {"Retry-After": "7"})
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "script", "expected"),
+    [
+        # The second call waits for the minute's budget (one call a minute, plus the window's slack)
+        (1, [Answer(200, sequence_body(41)), Answer(200, sequence_body(42))], [(WaitReason.RATE_BUDGET, None, 61.2)]),
+        (None, [THROTTLED, Answer(200, sequence_body(41)), Answer(200, sequence_body(42))],
+         [(WaitReason.RETRY_AFTER, 429, 7.0)]),
+        (None, [problem(503), Answer(200, sequence_body(41)), Answer(200, sequence_body(42))],
+         [(WaitReason.BACKOFF, 503, 0.5)]),
+        # A 429 whose Retry-After ends before the budget frees up: the longer wait is the one said
+        (1, [Answer(200, sequence_body(41)), THROTTLED, Answer(200, sequence_body(42))],
+         [(WaitReason.RATE_BUDGET, None, 61.2), (WaitReason.RATE_BUDGET, 429, 61.2)]),
+    ],
+    ids=["budget", "retry-after", "backoff", "budget-outlasts-retry-after"],
+)  # fmt: skip
+def test_every_pause_is_announced_before_it_is_taken_with_its_reason(
+    clock: FakeClock,
+    per_minute: int | None,
+    script: list[Answer | Exception],
+    expected: list[tuple[WaitReason, int | None, float]],
+) -> None:
+    from sequence_archiver.rate_limiter import RateBudget, RateLimiter
+
+    waits: list[ReplyWait] = []
+    client, _, _ = make_client(clock, script, on_wait=waits.append)
+    client._limiter = RateLimiter([RateBudget(per_minute, 60)] if per_minute else [], clock=clock)
+
+    client.archive_sequence(41, deadline(clock, seconds=900))
+    client.archive_sequence(42, deadline(clock, seconds=900))
+
+    assert [(wait.reason, wait.http_status, pytest.approx(wait.seconds, abs=0.1)) for wait in waits] == expected
+    assert {wait.operation for wait in waits} == {"ArchiveSequence"}
+    assert [wait.seconds for wait in waits] == clock.sleeps  # announced, then taken
 
 
 def test_a_pause_longer_than_the_time_left_fails_fast_without_sleeping(clock: FakeClock) -> None:

@@ -37,12 +37,15 @@ from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
 from sequence_archiver_cli.interruption import Interruption
 from sequence_archiver_cli.output import (
+    LONG_WAIT_SECONDS,
     OutputFormat,
     Progress,
     add_output_option,
     csv_text,
+    describe_wait,
     json_line,
     output_width,
+    plural,
     rejected_lines,
     table,
 )
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-    from sequence_archiver import ApiCall
+    from sequence_archiver import ApiCall, ReplyWait
     from sequence_archiver_cli.archive_steps import ArchiveRecord
     from sequence_archiver_cli.common import Console
     from sequence_archiver_cli.id_input import IdInput
@@ -127,7 +130,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not ids.sequence_ids:
         printer.start()
         printer.finish(None)
-        raise UsageError(f"no valid sequence IDs in the input ({len(ids.rejected)} value(s) rejected)")
+        raise UsageError(f"no valid sequence IDs in the input ({plural(len(ids.rejected), 'value')} rejected)")
     base_url = validate_base_url(args.base_url)
     check_key_options(secret_id=args.secret_id, variable=args.api_key_env)
     if args.dry_run:
@@ -137,8 +140,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     count = len(ids.sequence_ids)
     confirm(
-        f"archive {count:,} sequence IDs in Reply{' (pausing running ones first)' if args.pause_first else ''}? "
-        "This cannot be undone from here.",
+        f"archive {plural(count, 'sequence ID')} in Reply"
+        f"{' (pausing running ones first)' if args.pause_first else ''}? This cannot be undone from here.",
         count=count,
         assume_yes=args.yes,
         no_terminal_hint="re-run with --yes to archive them, or with --dry-run to see them",
@@ -152,6 +155,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     def on_api_call(call: ApiCall) -> None:
         calls.append(call)
         progress.update(done, note=f"last: {call.operation} {call.http_status or 'no answer'}")
+
+    def on_wait(wait: ReplyWait) -> None:
+        """Say why nothing moves: on the bar, or (no terminal) a line on stderr for a long wait."""
+        if progress.shown:
+            progress.note(describe_wait(wait))
+        elif not args.no_progress and wait.seconds >= LONG_WAIT_SECONDS:
+            console.err(f"{PROG}: {describe_wait(wait)}")
 
     shared_terminal = console.stdout.isatty()  # lines printed there must not land inside the progress bar
 
@@ -172,6 +182,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         timeouts=Timeouts(),
         rate_limiter=rate_limiter_from(args),
         on_api_call=on_api_call,
+        on_wait=on_wait,
         sleep=interruption.sleep,
     )
     mode = ArchiveMode(args.mode)
@@ -219,21 +230,19 @@ def _summarise_stop(console: Console, record: ArchiveRecord, count: int) -> None
     reason = record.stop.value if record.stop is not None else "stopped"
     counts = count_outcomes(record.results)
     done = ", ".join(f"{outcome} {number:,}" for outcome, number in counts.items() if number) or "none"
-    console.err(f"{PROG}: {reason}: {len(record.results):,} of {count:,} IDs have an outcome ({done})")
+    finished = len(record.results)
+    verb = "has" if finished == 1 else "have"
+    console.err(f"{PROG}: {reason}: {finished:,} of {plural(count, 'ID')} {verb} an outcome ({done})")
     if record.unknown:
         console.err(
-            f"{PROG}: {_ids(len(record.unknown))} of the call in flight without a known outcome: archived or not, "
-            "archiving them again is safe"
+            f"{PROG}: {plural(len(record.unknown), 'ID')} of the call in flight without a known outcome: "
+            "archived or not, archiving them again is safe"
         )
     if record.not_attempted:
         console.err(
-            f"{PROG}: {_ids(len(record.not_attempted))} not attempted: archive them again "
+            f"{PROG}: {plural(len(record.not_attempted), 'ID')} not attempted: archive them again "
             "(--output ids lists them; so do the input IDs without a line in --output jsonl)"
         )
-
-
-def _ids(number: int) -> str:
-    return f"{number:,} ID" + ("" if number == 1 else "s")
 
 
 def invalid_results(ids: IdInput) -> list[SequenceResult]:
@@ -349,14 +358,14 @@ def dry_run(console: Console, args: argparse.Namespace, ids: IdInput) -> int:
     else:
         width = output_width(console.stdout, console.environ)
         console.out(table(["sequenceId", "would"], [[i, action] for i in sequence_ids], width=width))
-    console.err(f"dry run: would archive {len(sequence_ids):,} sequence IDs ({_plan(args, len(sequence_ids))}); "
-                "nothing was sent to Reply")  # fmt: skip
+    console.err(f"dry run: would archive {plural(len(sequence_ids), 'sequence ID')} "
+                f"({_plan(args, len(sequence_ids))}); nothing was sent to Reply")  # fmt: skip
     if ids.rejected:
-        console.err(f"rejected {len(ids.rejected):,} input values (not sequence IDs, never sent):")
+        console.err(f"rejected {plural(len(ids.rejected), 'input value')} (not sequence IDs, never sent):")
         for line in rejected_lines(ids.rejected):
             console.err(line)
     if ids.duplicates:
-        console.err(f"skipped {ids.duplicates:,} duplicate IDs")
+        console.err(f"skipped {plural(ids.duplicates, 'duplicate ID')}")
     return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
 
 
@@ -365,4 +374,4 @@ def _plan(args: argparse.Namespace, count: int) -> str:
     if mode is ArchiveMode.SINGLE or (mode is ArchiveMode.AUTO and count == 1):
         return "one call per ID"
     calls = -(-count // args.bulk_max_ids)
-    return f"{calls:,} bulk call{'s' if calls != 1 else ''} of up to {args.bulk_max_ids} IDs"
+    return f"{plural(calls, 'bulk call')} of up to {plural(args.bulk_max_ids, 'ID')}"

@@ -20,7 +20,15 @@ from sequence_archiver_cli.common import (
 from sequence_archiver_cli.confirmation import add_confirmation_option, confirm
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
-from sequence_archiver_cli.output import OutputFormat, Progress, add_output_option, csv_text, json_line, rejected_lines
+from sequence_archiver_cli.output import (
+    OutputFormat,
+    Progress,
+    add_output_option,
+    csv_text,
+    json_line,
+    plural,
+    rejected_lines,
+)
 from sequence_archiver_cli.sqs_batches import (
     DEFAULT_IDS_PER_MESSAGE,
     BatchSender,
@@ -122,7 +130,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     batches = plan_batches(messages)
     if not ids.sequence_ids:
         _print_summary(console, args, ids, messages, None)
-        raise UsageError(f"no valid sequence IDs in the input ({len(ids.rejected)} value(s) rejected)")
+        raise UsageError(f"no valid sequence IDs in the input ({_count(len(ids.rejected), 'value')} rejected)")
     if args.dry_run:
         _print_summary(console, args, ids, messages, None)
         return ExitCode.ATTENTION if ids.rejected else ExitCode.OK
@@ -130,7 +138,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     sqs = sqs_client(aws_from(args), queue_url=args.queue_url)
     count = len(ids.sequence_ids)
     confirm(
-        f"send {count:,} sequence IDs to the archive queue {queue_name(args.queue_url)}? "
+        f"send {_count(count, 'sequence ID')} to the archive queue {queue_name(args.queue_url)}? "
         "The function archives them in Reply as it receives them.",
         count=count,
         assume_yes=args.yes,
@@ -154,12 +162,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
             else f"SendMessageBatch call {report.aborted_call} of {len(batches)}"
         )
         raise UnavailableError(
-            f"sent {report.sent_ids:,} of {count:,} IDs: {call} failed, {_count(len(not_sent), 'ID')} not sent: "
-            f"{report.aborted}"
+            f"sent {report.sent_ids:,} of {_count(count, 'ID')}: {call} failed, "
+            f"{_count(len(not_sent), 'ID')} not sent: {report.aborted}"
         )
     if not_sent:
         console.err(
-            f"sequence-archiver enqueue: sent {report.sent_ids:,} of {count:,} IDs: SQS refused "
+            f"sequence-archiver enqueue: sent {report.sent_ids:,} of {_count(count, 'ID')}: SQS refused "
             f"{_count(len(report.failed), 'message')} ({_count(len(not_sent), 'ID')}), listed in the output"
         )
     return ExitCode.ATTENTION if ids.rejected or not_sent else ExitCode.OK
@@ -356,5 +364,5 @@ def _not_sent_lines(messages: list[PlannedMessage], report: SendReport) -> list[
     return lines
 
 
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
+def _count(number: int, singular: str, plural_form: str | None = None) -> str:
+    return plural(number, singular, plural_form)

@@ -21,6 +21,7 @@ from sequence_archiver_cli.output import (
     csv_text,
     json_line,
     output_width,
+    plural,
     table,
 )
 from sequence_archiver_cli.results_report import OUTCOMES, EventsRead, build_report, load_items, sort_events
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 REQUEST_ID_SHOWN = 8  # tables show a request ID's first characters, like a short commit hash; JSON and CSV show all
 DEFAULT_MAX_EVENTS = 10_000  # as many as --max-messages reads from a queue: a million IDs at 100 a request
-ITEM_HEADERS = ("requestId", "sequenceId", "input", "outcome", "httpStatus", "via", "error")
+ITEM_HEADERS = ("requestId", "sequenceId", "input", "outcome", "httpStatus", "via", "error", "latest")
 EXAMPLES = """\
 examples:
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP"
@@ -53,8 +54,10 @@ sources:
   --file       results events saved as JSON lines or a JSON array (EventBridge envelopes or bare details).
 
 A results event is an EventBridge envelope with "detail", or a bare detail. A request that published
-a complete event is done; otherwise its latest event counts (its failed IDs are being retried). An ID
-that a later request archived (or found gone) no longer needs attention.
+a complete event is done; otherwise its latest event counts (its failed IDs are being retried). The
+totals count each ID once, by its latest outcome (the result of the event with the latest time; among
+equal times, the one read later); "attempts" counts every request's result for it. An ID that a later
+request archived (or found gone) no longer needs attention.
 
 clean-up plans:
   A clean-up request publishes a plan event ("Sequence Archive Plan"); every source above may hold them.
@@ -210,7 +213,7 @@ def _read_log_group(args: argparse.Namespace, console: Console) -> SourceRead:
     since_shown = since.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     warnings = (
         (
-            f"read the first {max_events} events since {since_shown} and stopped; the log group holds more: "
+            f"read the first {plural(max_events, 'event')} since {since_shown} and stopped; the log group holds more: "
             "narrow --since or raise --max-events",
         )
         if read.truncated
@@ -245,26 +248,35 @@ def _report_from_queue(args: argparse.Namespace, console: Console) -> int:
             read.append(message.receipt_handle)
         else:
             other.append(message.receipt_handle)
-    code = _finish(
-        console,
-        args,
-        SourceRead(
-            build_report(found.results, unrecognised=len(other), plans=found.plans),
-            "no results events on the queue — it is drained by every report without --keep; "
-            "use --log-group for a repeatable report",
-        ),
+    source = SourceRead(
+        build_report(found.results, unrecognised=len(other), plans=found.plans),
+        "no results events on the queue — it is drained by every report without --keep; "
+        "use --log-group for a repeatable report",
     )
     try:
+        code = _finish(console, args, source)
+        console.stdout.flush()  # the report is out before anything is deleted (a closed pipe raises here)
+    except BaseException:
+        # The report did not get out (a closed stdout, Ctrl-C): delete nothing, and let the next reader see it all.
+        sink_queue.release_quietly(sqs, args.queue_url, other + read)
+        raise
+    try:
         # Messages that are not results or plan events stay for whoever reads them; the events go unless --keep.
-        sink_queue.release(sqs, args.queue_url, other + read if args.keep else other)
+        hidden = sink_queue.release(sqs, args.queue_url, other + read if args.keep else other)
         if not args.keep and sink_queue.delete(sqs, args.queue_url, read):
             raise UnavailableError("SQS did not delete some of the messages read; a later report may count them again")
     except (BotoCoreError, ClientError) as exc:
         raise UnavailableError(describe_aws_error("SQS", exc)) from None
+    if hidden:
+        console.err(
+            f"sequence-archiver report: warning: SQS did not make {plural(hidden, 'message')} visible again; "
+            f"they come back within {sink_queue.DRAIN_VISIBILITY_SECONDS} s"
+        )
+        code = ExitCode.ATTENTION
     if read and not args.keep:
         console.err(
-            f"sequence-archiver report: deleted the {len(read)} results event(s) read from the queue; a later report "
-            "from it will not see them (--keep leaves them; --log-group reads without consuming)"
+            f"sequence-archiver report: deleted the {plural(len(read), 'results event')} read from the queue; "
+            "a later report from it will not see them (--keep leaves them; --log-group reads without consuming)"
         )
     return code
 
@@ -282,7 +294,16 @@ def _items_from_file(path: str, console: Console) -> list[object]:
 
 
 def _item_row(item: ResultItem) -> list[object]:
-    return [item.request_id, item.sequence_id, item.input_value, item.outcome, item.http_status, item.via, item.error]
+    return [
+        item.request_id,
+        item.sequence_id,
+        item.input_value,
+        item.outcome,
+        item.http_status,
+        item.via,
+        item.error,
+        "true" if item.latest else "false",
+    ]
 
 
 def _print(console: Console, args: argparse.Namespace, report: Report) -> None:
@@ -295,8 +316,9 @@ def _print(console: Console, args: argparse.Namespace, report: Report) -> None:
         invalid = sum(1 for item in report.attention if item.sequence_id is None)
         if invalid:
             console.err(
-                f"sequence-archiver report: {invalid} invalid input(s) need attention but have no sequence ID to "
-                "try again (see --output table)"
+                f"sequence-archiver report: {plural(invalid, 'invalid input')} "
+                f"{'needs' if invalid == 1 else 'need'} attention but {'has' if invalid == 1 else 'have'} "
+                "no sequence ID to try again (see --output table)"
             )
     elif output is OutputFormat.JSON:
         document: object = [item.to_json() for item in items] if restricted else report.to_json()
@@ -313,8 +335,9 @@ def _print(console: Console, args: argparse.Namespace, report: Report) -> None:
     shows_plans = output is OutputFormat.TABLE or (output is OutputFormat.JSON and not restricted)
     if report.stopped_plans and not shows_plans:
         console.err(
-            f"sequence-archiver report: {len(report.stopped_plans)} clean-up plan(s) need attention: they stopped "
-            "or parts of them are missing (see --output table)"
+            f"sequence-archiver report: {plural(len(report.stopped_plans), 'clean-up plan')} "
+            f"{'needs' if len(report.stopped_plans) == 1 else 'need'} attention: stopped, "
+            "or with parts missing (see --output table)"
         )
 
 
@@ -323,17 +346,21 @@ def _print_table(console: Console, report: Report) -> None:
     console.out(
         f"results events: {report.events}; requests: {len(report.requests)} "
         f"({complete} complete, {len(report.incomplete)} incomplete)"
-        + (f"; {report.unrecognised} item(s) that are not results events" if report.unrecognised else "")
-        + (f"; {report.other_events} other event(s) of the function skipped" if report.other_events else "")
+        + (f"; {plural(report.unrecognised, 'item')} that are not results events" if report.unrecognised else "")
+        + (f"; {plural(report.other_events, 'other event')} of the function skipped" if report.other_events else "")
     )
     width = output_width(console.stdout, console.environ)
     if report.events:
-        counts = report.counts
-        console.out(table(["outcome", "IDs"], [[outcome, counts.get(outcome, 0)] for outcome in OUTCOMES], width=width))
+        counts, attempts = report.counts, report.attempt_counts
+        outcomes = [*OUTCOMES, *(outcome for outcome in attempts if outcome not in OUTCOMES)]
+        rows = [[outcome, counts.get(outcome, 0), attempts.get(outcome, 0)] for outcome in outcomes]
+        console.out(table(["outcome", "IDs", "attempts"], rows, width=width))
+        console.out(_totals_line(report))
         for request in report.requests:
             if request.parts_missing:
                 console.out(
-                    f"request {request.request_id}: {request.parts_missing} part(s) of its results event missing"
+                    f"request {request.request_id}: "
+                    f"{plural(request.parts_missing, 'part')} of its results event missing"
                 )
         if report.incomplete:
             console.out("incomplete (being retried): " + ", ".join(r.request_id for r in report.incomplete))
@@ -350,6 +377,15 @@ def _print_table(console: Console, report: Report) -> None:
                 console.out(line)
         if not report.events and not report.needs_attention:
             console.out("nothing needs attention")
+
+
+def _totals_line(report: Report) -> str:
+    """What the IDs column adds up to, and why the attempts column may be larger."""
+    invalid = sum(1 for item in report.items if item.sequence_id is None)
+    values = plural(report.distinct_ids, "sequence ID") + (
+        f" and {plural(invalid, 'invalid input value')}" if invalid else ""
+    )
+    return f"{values} in {plural(len(report.items), 'attempt')}; each ID counts once above, by its latest outcome"
 
 
 def _print_attention(console: Console, report: Report) -> None:
@@ -388,11 +424,12 @@ def _plan_lines(plan: PlanSummary, width: int | None) -> list[str]:
     if plan.enqueued_messages:
         progress, counts = plan.progress, plan.progress.counts
         lines += [
-            f"  selected {plan.selected}; enqueued {plan.enqueued_ids} ID(s) in {plan.enqueued_messages} message(s)",
+            f"  selected {plan.selected:,}; enqueued {plural(plan.enqueued_ids, 'ID')} "
+            f"in {plural(plan.enqueued_messages, 'message')}",
             f"  archived {counts.get('archived', 0)}; already archived {counts.get('already_archived', 0)}; "
             f"not found {counts.get('not_found', 0)}",
             f"  need attention {progress.needing_attention}; not yet reported {progress.not_yet_reported} "
-            f"(results of {progress.messages_reported} of {len(plan.message_ids)} message(s) read)",
+            f"(results of {progress.messages_reported:,} of {plural(len(plan.message_ids), 'message')} read)",
         ]
     else:
         lines.append(f"  selected {plan.selected}; nothing enqueued" + (" (dry run)" if plan.dry_run else ""))
@@ -402,5 +439,5 @@ def _plan_lines(plan: PlanSummary, width: int | None) -> list[str]:
     elif plan.stopped:
         lines.append(f"  needs attention: the plan's outcome is {plan.outcome!r}")
     if plan.parts_missing:
-        lines.append(f"  {plan.parts_missing} part(s) of its plan event missing")
+        lines.append(f"  {plural(plan.parts_missing, 'part')} of its plan event missing")
     return lines

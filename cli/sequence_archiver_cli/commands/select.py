@@ -37,18 +37,21 @@ from sequence_archiver_cli.common import (
 )
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.output import (
+    LONG_WAIT_SECONDS,
     OutputFormat,
     Progress,
     add_output_option,
     csv_text,
+    describe_wait,
     json_line,
     output_width,
+    plural,
     table,
 )
 from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
 
 if TYPE_CHECKING:
-    from sequence_archiver import SequenceItem
+    from sequence_archiver import ReplyWait, SequenceItem
     from sequence_archiver_cli.common import Console
 
 EXAMPLES = """\
@@ -60,6 +63,7 @@ examples:
   sequence-archiver select --selection '{"status": "paused", "olderThanDays": 180}' --output table
   sequence-archiver select --selection-file policy.json   # a clean-up request, as the schedule runs it
 
+Sequences come oldest first (by creation time, as Reply sorts them), with or without --created-before.
 Paging follows Reply's top/skip/hasMore; calls are paced under the key's rate limit like the function's,
 and a 429 waits for Retry-After. Each ID is printed once.
 """
@@ -211,21 +215,33 @@ def run(args: argparse.Namespace, console: Console) -> int:
     key = api_key_source(
         secret_id=args.secret_id, variable=args.api_key_env, environ=console.environ, aws=aws_from(args)
     )
+    progress = Progress(console.stderr, label="select", total=limit, unit="sequences", enabled=not args.no_progress)
+
+    def on_wait(wait: ReplyWait) -> None:
+        """Say why nothing moves: on the bar, or (no terminal) a line on stderr for a long wait."""
+        if progress.shown:
+            progress.note(describe_wait(wait))
+        elif not args.no_progress and wait.seconds >= LONG_WAIT_SECONDS:
+            console.err(f"select: {describe_wait(wait)}")
+
     client = SequenceListClient(
         base_url=base_url,
         api_key_source=key,
         rate_limiter=rate_limiter_from(args),
         retry_policy=retry_policy_from(args),
+        on_wait=on_wait,
     )
     output: OutputFormat = args.output
     streamed = output in {OutputFormat.IDS, OutputFormat.JSONL} and not bounded
     collected: list[SequenceItem] = []
     found = 0
-    progress = Progress(console.stderr, label="select", total=limit, unit="sequences", enabled=not args.no_progress)
     try:
-        for page in list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit):
+        # Oldest first, always: the same order with or without --created-before (which needs it to stop paging),
+        # the order the function's clean-up selects in, and new sequences land after the pages already read.
+        pages = list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit, oldest_first=True)
+        for page in pages:
             found += len(page)
-            progress.update(found, note=f"{client.calls} Reply call(s)")
+            progress.update(found, note=plural(client.calls, "Reply call"))
             if streamed:
                 _print_lines(console, output, page)
             else:
@@ -250,7 +266,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not streamed:
         _print_collected(console, output, collected)
     if args.verbose:
-        console.err(f"select: {found} sequence(s) in {client.calls} Reply call(s)")
+        console.err(f"select: {plural(found, 'sequence')} in {plural(client.calls, 'Reply call')}")
     return ExitCode.OK
 
 
@@ -291,5 +307,8 @@ def sequence_row(item: SequenceItem) -> list[object]:
 
 def sequences_table(items: list[SequenceItem], *, width: int | None = None) -> str:
     """ID, status, archived, created, owner and name (cut to fit `width`), with a count below."""
-    count = f"{len(items)} sequence" + ("" if len(items) == 1 else "s")
-    return table(SEQUENCE_COLUMNS, [sequence_row(item) for item in items], width=width) + "\n" + count
+    return (
+        table(SEQUENCE_COLUMNS, [sequence_row(item) for item in items], width=width)
+        + "\n"
+        + plural(len(items), "sequence")
+    )

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     )
     from sequence_archiver.outcomes import Outcome, SequenceResult, count_outcomes
     from sequence_archiver.rate_limiter import RateLimiter, budgets_for
-    from sequence_archiver.reply_answers import ApiCall
+    from sequence_archiver.reply_answers import ApiCall, ReplyWait, WaitReason
     from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
     from sequence_archiver.results_contract import (
         PLAN_DETAIL_TYPE,
@@ -85,6 +85,8 @@ _MODULE_OF: dict[str, str] = {
     "RateLimiter": "rate_limiter",
     "budgets_for": "rate_limiter",
     "ApiCall": "reply_answers",
+    "ReplyWait": "reply_answers",
+    "WaitReason": "reply_answers",
     "ReplyClient": "reply_client",
     "RetryPolicy": "reply_client",
     "Timeouts": "reply_client",
@@ -132,6 +134,7 @@ __all__ = [
     "ReplyAuthenticationError",
     "ReplyClient",
     "ReplyRefusedError",
+    "ReplyWait",
     "RetryPolicy",
     "RetryableReplyError",
     "SecretsManagerApiKey",
@@ -144,6 +147,7 @@ __all__ = [
     "SequenceResult",
     "Settings",
     "Timeouts",
+    "WaitReason",
     "budgets_for",
     "chunk_by_count_and_size",
     "count_outcomes",

@@ -14,6 +14,7 @@ MAX_IDS_PER_REQUEST = 1_000
 MAX_REQUEST_ID_CHARS = 128
 MAX_CONTINUATION_PARTS = 100_000
 _DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() would accept "١٢" or "²"
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)")  # 5.0, .5, 1e3
 _MAX_ENVELOPE_DEPTH = 3
 _INPUT_PREVIEW_CHARS = 80
 
@@ -83,22 +84,50 @@ def _type_placeholder(value: object) -> str:
 
 
 def parse_sequence_id(value: object) -> int:
-    """Validate one sequence ID: an integer (or ASCII digit string) in 1..2147483647; nothing else."""
+    """Validate one sequence ID: an integer (or ASCII digit string) in 1..2147483647; nothing else.
+
+    A rejected value gets a reason that says what is wrong with it (and never quotes it: callers show a preview).
+    """
     if isinstance(value, bool):
         raise InvalidSequenceIdError("a boolean is not a sequence ID")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str):
         if not _DIGITS.fullmatch(value):
-            raise InvalidSequenceIdError("a sequence ID string must be 1 to 10 ASCII digits")
+            raise InvalidSequenceIdError(_string_reason(value))
         number = int(value)
     elif isinstance(value, float):
         raise InvalidSequenceIdError("a sequence ID must be an integer, not a number with a fraction or exponent")
     else:
         raise InvalidSequenceIdError(f"a sequence ID must be an integer, not {type(value).__name__}")
-    if not 1 <= number <= MAX_SEQUENCE_ID:
-        raise InvalidSequenceIdError(f"a sequence ID must be between 1 and {MAX_SEQUENCE_ID}")
+    if number < 1:
+        raise InvalidSequenceIdError(f"a sequence ID must be a positive whole number (1 to {MAX_SEQUENCE_ID})")
+    if number > MAX_SEQUENCE_ID:
+        raise InvalidSequenceIdError(f"a sequence ID must be at most {MAX_SEQUENCE_ID}")
     return number
+
+
+def _string_reason(text: str) -> str:
+    """Why a string that is not 1 to 10 ASCII digits is not a sequence ID, in the terms of what it holds."""
+    sign, rest = text[:1], text[1:]
+    signed = sign in ("+", "-") and rest.isascii() and rest.isdigit()
+    positive = f"a sequence ID must be a positive whole number (1 to {MAX_SEQUENCE_ID})"
+    rules: tuple[tuple[bool, str], ...] = (
+        (not text, "an empty string is not a sequence ID"),
+        (not text.strip(), "a blank string is not a sequence ID"),
+        (text.strip() != text, "a sequence ID string must be digits only, without spaces around them"),
+        (signed and sign == "+", "a sequence ID string must be digits only, without a + sign"),
+        (signed and bool(rest.strip("0")), positive + ", not negative"),
+        (signed, positive),  # -0
+        # More than 10 digits: never converted (int() of 5,000 digits raises).
+        (
+            text.isascii() and text.isdigit(),
+            f"a sequence ID string must be at most 10 digits, not {len(text):,} (the largest is {MAX_SEQUENCE_ID})",
+        ),
+        (bool(_DECIMAL.fullmatch(text)), "a sequence ID must be a whole number, without a decimal point or exponent"),
+        (all(char.isdigit() for char in text), "a sequence ID string must use the ASCII digits 0-9"),
+    )
+    return next((reason for applies, reason in rules if applies), "a sequence ID string must be 1 to 10 ASCII digits")
 
 
 def parse_archive_request(payload: object) -> ArchiveRequest:

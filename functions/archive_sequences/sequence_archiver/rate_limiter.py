@@ -84,9 +84,13 @@ class RateLimiter:
 
     def wait_seconds(self) -> float:
         """Seconds until a call may start; 0 when one may start now."""
+        return self.next_wait()[0]
+
+    def next_wait(self) -> tuple[float, bool]:
+        """Seconds until a call may start, and True when a 429 pause holds it back longer than the budget does."""
         now = self._clock()
-        start = max([now, self._paused_until, self._hinted_next, *(window.next_slot(now) for window in self._windows)])
-        return start - now
+        budget = max([now, self._hinted_next, *(window.next_slot(now) for window in self._windows)])
+        return max(budget, self._paused_until) - now, self._paused_until > budget
 
     def record_call(self) -> None:
         """Count a call that is being sent now."""

@@ -8,6 +8,7 @@ cleaned by the client (reply_text.clean): at most the limits below, no API key, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +30,24 @@ class ApiCall:
     operation: str
     http_status: int | None
     latency_ms: float
+
+
+class WaitReason(StrEnum):
+    """Why the client pauses before a call."""
+
+    RATE_BUDGET = "rate_budget"  # the key's budget: this instance's windows, or Reply's x-rate-limit hints
+    RETRY_AFTER = "retry_after"  # Reply said when to come back (a 429, or Retry-After on a 5xx)
+    BACKOFF = "backoff"  # the backoff before retrying a call that failed
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyWait:
+    """A pause the client is about to take before a call (for a progress display: the client sleeps anyway)."""
+
+    seconds: float
+    reason: WaitReason
+    operation: str
+    http_status: int | None = None  # the failed attempt's status before a retry; None when waiting for the budget
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,8 @@ from sequence_archiver.reply_answers import (
     BulkItemFailure,
     Problem,
     ReplyResponse,
+    ReplyWait,
+    WaitReason,
 )
 
 if TYPE_CHECKING:
@@ -377,6 +379,7 @@ class ReplyClient:
         jitter: Callable[[float], float] = _full_jitter,
         on_api_call: Callable[[ApiCall], None] | None = None,
         on_unconfirmed: Callable[[ReplyResponse | BulkArchiveResponse], None] | None = None,
+        on_wait: Callable[[ReplyWait], None] | None = None,
         tracing: Tracing | None = None,
         watchdog: CallWatchdog | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
@@ -397,6 +400,7 @@ class ReplyClient:
         self._jitter = jitter
         self._on_api_call = on_api_call or (lambda _call: None)
         self._on_unconfirmed = on_unconfirmed or (lambda _answer: None)
+        self._on_wait = on_wait or (lambda _wait: None)  # told before each pause, with its reason
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline.
@@ -500,7 +504,7 @@ class ReplyClient:
         limit = max_bytes or self._max_response_bytes
         while True:
             attempt += 1
-            self._wait_for_budget(deadline)
+            self._wait_for_budget(operation, deadline)
             try:
                 answer = self._attempt(operation, method, path, body, deadline, max_bytes=limit)
                 return interpret(self._check_transient(answer))
@@ -517,9 +521,10 @@ class ReplyClient:
                 )
                 self._api_key_source.api_key(refresh=True, deadline=deadline)
             except RetryableReplyError as exc:
-                delay = self._retry_delay(attempt, exc)
-                if delay is None or not deadline.allows(delay + self._timeouts.minimum_call_seconds):
+                pause = self._retry_delay(attempt, exc)
+                if pause is None or not deadline.allows(pause[0] + self._timeouts.minimum_call_seconds):
                     raise
+                delay, reason = pause
                 logger.info(
                     "retrying reply call",
                     extra={
@@ -531,19 +536,27 @@ class ReplyClient:
                         "reason": type(exc).__name__,
                     },
                 )
+                self._on_wait(ReplyWait(delay, reason, operation, exc.http_status))
                 self._sleep(delay)
 
-    def _retry_delay(self, attempt: int, error: RetryableReplyError) -> float | None:
-        """Seconds to wait before the next attempt, or None when attempts are used up."""
+    def _retry_delay(self, attempt: int, error: RetryableReplyError) -> tuple[float, WaitReason] | None:
+        """Seconds to wait before the next attempt and why (the longest wait: backoff, budget or Reply's word),
+        or None when attempts are used up."""
         policy = self._retry_policy
         if attempt >= policy.max_attempts:
             return None
         backoff = self._jitter(policy.backoff_ceiling(attempt))
-        return max(backoff, self._limiter.wait_seconds(), error.retry_after_seconds or 0.0)
+        budget, paused = self._limiter.next_wait()
+        waits = [
+            (backoff, WaitReason.BACKOFF),
+            (budget, WaitReason.RETRY_AFTER if paused else WaitReason.RATE_BUDGET),
+            (error.retry_after_seconds or 0.0, WaitReason.RETRY_AFTER),
+        ]
+        return max(waits, key=lambda wait: wait[0])
 
-    def _wait_for_budget(self, deadline: Deadline) -> None:
+    def _wait_for_budget(self, operation: str, deadline: Deadline) -> None:
         """Wait for the rate budget (and any 429 pause), unless that outlasts the deadline."""
-        wait = self._limiter.wait_seconds()
+        wait, paused = self._limiter.next_wait()
         if not deadline.allows(wait + self._timeouts.minimum_call_seconds):
             if self._limiter.paused_seconds > 0:
                 raise ReplyPausedError(
@@ -557,6 +570,7 @@ class ReplyClient:
                 )
             raise DeadlineExceededError("not enough time left in this invocation to call Reply")
         if wait > 0:
+            self._on_wait(ReplyWait(wait, WaitReason.RETRY_AFTER if paused else WaitReason.RATE_BUDGET, operation))
             self._sleep(wait)
 
     def _attempt(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver.api_key import ApiKeySource
     from sequence_archiver.rate_limiter import RateLimiter
-    from sequence_archiver.reply_answers import ApiCall
+    from sequence_archiver.reply_answers import ApiCall, ReplyWait
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -251,6 +251,7 @@ class SequenceListClient:
         timeouts: Timeouts | None = None,
         http: urllib3.PoolManager | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[ReplyWait], None] | None = None,
     ) -> None:
         self.calls = 0
         self._pages = SequencePages(
@@ -263,6 +264,7 @@ class SequenceListClient:
                 http=http,
                 sleep=sleep,
                 on_api_call=self._count_call,
+                on_wait=on_wait,
             )
         )
 
@@ -281,12 +283,18 @@ def list_sequences(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     limit: int | None = None,
+    oldest_first: bool = False,
 ) -> Iterator[list[SequenceItem]]:
-    """Matching sequences page by page (each ID once), until hasMore is false or `limit` are found."""
+    """Matching sequences page by page (each ID once), until hasMore is false or `limit` are found.
+
+    `oldest_first` asks Reply for creation order whatever the filter (a `created_before` filter always does).
+    """
     seen: set[int] = set()
     found = skip = 0
     while True:
-        page = read_matching_page(client.get_page, sequence_filter, skip=skip, page_size=page_size, seen=seen)
+        page = read_matching_page(
+            client.get_page, sequence_filter, skip=skip, page_size=page_size, seen=seen, oldest_first=oldest_first
+        )
         skip = page.next_skip
         matches = page.matches
         if limit is not None and found + len(matches) >= limit:
