@@ -5,7 +5,9 @@ invokes the handler with the exact SQS event shape and a fresh LocalLambdaContex
 timeout), deletes the records the handler acknowledged (everything not in ``batchItemFailures``) and leaves
 the others to reappear after their visibility timeout. The queue's redrive policy (``maxReceiveCount``)
 moves records that keep failing to the dead-letter queue, exactly as on AWS. A handler exception, an
-invalid response or an invocation that outlives its timeout fails the whole batch, as on Lambda.
+invalid response or an invocation that outlives its timeout fails the whole batch, as on Lambda. The timeout
+counts the time the invocation had a CPU for (``cpu_clock.invocation_clock``): on a loaded machine, the time
+other processes held the CPU is not the function's, as it would not be on Lambda.
 
 The real queue's visibility timeout (2100 s) is far too long for a local run. Provision the stack with a
 short one instead (``provision(..., queue_settings=QueueSettings(...))``) together with a matching short
@@ -37,6 +39,7 @@ from local.stand_ins.aws_stack import (
     sqs_event_from_messages,
 )
 from local.stand_ins.background import BackgroundService
+from local.stand_ins.cpu_clock import invocation_clock
 from local.stand_ins.lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
@@ -131,7 +134,7 @@ class BatchOutcome:
     handler_error: str | None = None
     timed_out: bool = False
     invalid_response: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the time the invocation used, counted as Lambda would (cpu_clock)
     time_had_seconds: float = 0.0  # what the context said was left when the handler was called
     response: Any = None
 
@@ -158,7 +161,7 @@ class DrainOutcome:
     handler_errors: int = 0
     timed_out: int = 0
     invalid_responses: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the time the invocation used, counted as Lambda would (cpu_clock)
     stopped: str = ""
 
 
@@ -185,8 +188,10 @@ class EventSourceMapping:
         rng: random.Random | None = None,
         settings: EventSourceSettings | None = None,
         long_poll_seconds: float = _LONG_POLL_SECONDS,
+        clock: Callable[[], Callable[[], float]] = invocation_clock,
     ) -> None:
         template = settings or event_source_settings_from_template()
+        self._clock = clock
         self._stack = stack
         self._handler = handler
         self._sqs: SQSClient = stack.sqs()
@@ -250,14 +255,17 @@ class EventSourceMapping:
         if not messages:
             return outcome
         event = sqs_event_from_messages(messages, self._stack.queue_arn, self._stack.region)
-        context = LocalLambdaContext(timeout_seconds=self.function_timeout_seconds, region=self._stack.region)
-        started = time.monotonic()
+        clock = self._clock()  # the invocation's time: a CPU of its own, as on Lambda (cpu_clock)
+        context = LocalLambdaContext(
+            timeout_seconds=self.function_timeout_seconds, region=self._stack.region, clock=clock
+        )
+        started = clock()
         outcome.time_had_seconds = context.get_remaining_time_in_millis() / 1000.0
         try:
             outcome.response = self._handler(event, context)
         except Exception as exc:  # Lambda reports any error as a failed invocation: the whole batch comes back
             outcome.handler_error = f"{type(exc).__name__}: {exc}"
-        outcome.seconds = time.monotonic() - started
+        outcome.seconds = clock() - started
         if outcome.seconds > self.function_timeout_seconds:
             # Lambda would have stopped the invocation at its timeout; nothing of the batch is deleted.
             outcome.timed_out = True
@@ -291,15 +299,17 @@ class EventSourceMapping:
 
         before_poll(n) runs once before the n-th batch is gathered (n counts batches that held records, from 0;
         empty polls in between do not call it again), after_batch(n, outcome) after that batch is settled:
-        hooks for injecting faults between invocations.
+        hooks for injecting faults between invocations. max_seconds counts, like the function timeout, only
+        the time this thread had a CPU for (cpu_clock): a loaded machine slows the drain, it does not cut it.
         """
         totals = DrainOutcome()
         started = time.monotonic()
+        own_time = self._clock()
+        own_started = own_time()
         empty_since: float | None = None
         prepared_batch = -1
         while True:
-            now = time.monotonic()
-            if now - started >= max_seconds:
+            if own_time() - own_started >= max_seconds:
                 totals.stopped = "max_seconds"
                 break
             if max_batches is not None and totals.batches >= max_batches:

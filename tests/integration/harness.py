@@ -13,6 +13,7 @@ import jsonschema
 from local.stand_ins.aws_stack import delete_messages, receive_batch, send_messages, sqs_event_from_messages
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import ModuleType
 
     from local.stand_ins.aws_stack import LocalStack
@@ -43,16 +44,23 @@ class SqsInvocation:
 
 
 def invoke_with_sqs(
-    handler: ModuleType, stack: LocalStack, bodies: list[str], context: LocalLambdaContext
+    handler: ModuleType,
+    stack: LocalStack,
+    bodies: list[str],
+    context: LocalLambdaContext | Callable[[], LocalLambdaContext],
 ) -> SqsInvocation:
-    """Send bodies to the real queue, receive them as Lambda's poller would, invoke, delete the successes."""
+    """Send bodies to the real queue, receive them as Lambda's poller would, invoke, delete the successes.
+
+    Pass a short-timeout context as a factory (`lambda: lambda_context(timeout_seconds=1.5)`): its countdown
+    then starts when the handler is invoked, as Lambda's does, not before the sends and receives above it.
+    """
     message_ids = send_messages(stack, bodies)
     messages = receive_batch(stack, max_messages=len(bodies))
     assert sorted(m["MessageId"] for m in messages) == sorted(message_ids), "the queue lost or added messages"
     by_id = {m["MessageId"]: m for m in messages}
     ordered = [by_id[message_id] for message_id in message_ids]
     event = sqs_event_from_messages(ordered, stack.queue_arn, stack.region)
-    response = handler.lambda_handler(event, context)
+    response = handler.lambda_handler(event, context() if callable(context) else context)
     failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
     delete_messages(stack, [m for m in ordered if m["MessageId"] not in failed])
     return SqsInvocation(event, response, message_ids)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
 from local.stand_ins.aws_stack import read_results_events, receive_batch, sqs_event_from_messages
 from local.stand_ins.reply_simulator import Fault
+from sequence_archiver.deadline import SAFETY_MARGIN_FRACTION
+from sequence_archiver.reply_client import Timeouts
 from tests.integration.harness import emf_metrics, invoke_with_sqs, validate_results_detail
 
 if TYPE_CHECKING:
@@ -22,20 +26,57 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-HOUR_SECONDS = 3.0  # Reply's hour, compressed: REPLY_RATE_LIMIT_TIME_SCALE = 3 / 3600
+# What an invocation of these tests does, counted in round trips to the local stack, each with a client made
+# afresh (a cold handler makes its clients on first use). Before the work deadline: the secret and 3 Reply
+# calls, with the client set-up and logging around them (generously: 8). After it: sending the continuation,
+# which may take a third of what is left of the final time (service.CONTINUATIONS_SHARE), at worst
+# 1/3 of (SAFETY_MARGIN_FRACTION - FINAL_RESERVE) = 1/15 of the timeout: 20 round trips keep it clear.
+ROUND_TRIPS_BEFORE_THE_WORK_DEADLINE = 8
+TIMEOUT_IN_ROUND_TRIPS = 20
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Reply's compressed hour and the Lambda timeout, sized from what a round trip costs on this machine now.
+
+    The timeout must leave time for the finished IDs' calls and for the continuation (else they stop with
+    DeadlineExceededError / AwsCallTimeoutError and the test says nothing about continuations); the hour must
+    outlast the timeout's work time (else the function would wait for the budget instead of deferring).
+    On an idle machine: 1.5 s and 3 s.
+    """
+
+    timeout_seconds: float
+    hour_seconds: float
+
+    @classmethod
+    def measured(cls, stack: LocalStack, simulator: ReplySimulator) -> Pace:
+        """The slowest of a few round trips (a new client and a call) to moto and to the simulator (uncounted)."""
+        costs = []
+        for _ in range(3):
+            started = time.monotonic()
+            stack.sqs().get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["VisibilityTimeout"])
+            with urllib.request.urlopen(f"{simulator.base_url}/__sim/settings", timeout=30) as answer:
+                answer.read()
+            costs.append(time.monotonic() - started)
+        round_trip = max(costs)
+        work_seconds = Timeouts().minimum_call_seconds + ROUND_TRIPS_BEFORE_THE_WORK_DEADLINE * round_trip
+        timeout = max(1.5, work_seconds / (1 - SAFETY_MARGIN_FRACTION), TIMEOUT_IN_ROUND_TRIPS * round_trip)
+        return cls(timeout_seconds=timeout, hour_seconds=max(3.0, 2 * timeout))
 
 
 @pytest.fixture
-def tiny_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Single calls, 3 a (3 s) hour: a record of 5 IDs cannot finish in one invocation."""
+def tiny_budget(aws_stack: LocalStack, reply_simulator: ReplySimulator, monkeypatch: pytest.MonkeyPatch) -> Pace:
+    """Single calls, 3 an hour (a compressed one): a record of 5 IDs cannot finish in one invocation."""
+    pace = Pace.measured(aws_stack, reply_simulator)
     monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
     monkeypatch.setenv("REPLY_RATE_LIMIT_PER_MINUTE", "0")
     monkeypatch.setenv("REPLY_RATE_LIMIT_PER_HOUR", "3")
-    monkeypatch.setenv("REPLY_RATE_LIMIT_TIME_SCALE", str(HOUR_SECONDS / 3600))
+    monkeypatch.setenv("REPLY_RATE_LIMIT_TIME_SCALE", str(pace.hour_seconds / 3600))
+    return pace
 
 
 def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only_its_unfinished_ids(
-    tiny_budget: None,
+    tiny_budget: Pace,
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
@@ -45,7 +86,12 @@ def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only
     handler = load_handler()
     ids = [101, 102, 103, 104, 105]
 
-    first = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": ids})], lambda_context(timeout_seconds=1.5))
+    first = invoke_with_sqs(
+        handler,
+        aws_stack,
+        [json.dumps({"sequenceIds": ids})],
+        lambda: lambda_context(timeout_seconds=tiny_budget.timeout_seconds),
+    )
 
     # Acknowledged: waiting for the budget is no failure, so it costs the message no receive.
     assert first.failed_message_ids == set()
@@ -61,13 +107,13 @@ def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only
     assert part_one["deferredIds"] == [104, 105]
 
     # The continuation comes back once the budget has freed up (DelaySeconds), holding only 104 and 105.
-    messages = receive_batch(aws_stack, max_messages=10, timeout_seconds=HOUR_SECONDS + 5)
+    messages = receive_batch(aws_stack, max_messages=10, timeout_seconds=tiny_budget.hour_seconds + 5)
     [continuation] = messages
     assert json.loads(continuation["Body"]) == {
         "sequenceIds": [104, 105],
         "continuation": {"requestId": request_id, "part": 2},
     }
-    time.sleep(max(0.0, HOUR_SECONDS - 1.0))  # the delay is whole seconds; let the window free completely
+    time.sleep(max(0.0, tiny_budget.hour_seconds - 1.0))  # the delay is whole seconds; let the window free completely
     event = sqs_event_from_messages(messages, aws_stack.queue_arn, aws_stack.region)
     response = handler.lambda_handler(event, lambda_context())
 
@@ -83,7 +129,7 @@ def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only
 
 
 def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
-    tiny_budget: None,
+    tiny_budget: Pace,
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
@@ -95,7 +141,10 @@ def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
     handler = load_handler()
 
     invocation = invoke_with_sqs(
-        handler, aws_stack, [json.dumps({"sequenceIds": [106, 107, 108, 109]})], lambda_context(timeout_seconds=1.5)
+        handler,
+        aws_stack,
+        [json.dumps({"sequenceIds": [106, 107, 108, 109]})],
+        lambda: lambda_context(timeout_seconds=tiny_budget.timeout_seconds),
     )
 
     # 106 failed for real, 107 and 108 were archived, 109 waits for the budget: the record is acknowledged and
@@ -107,7 +156,7 @@ def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
         107: "archived",
         108: "archived",
     }
-    [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=HOUR_SECONDS + 5)
+    [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=tiny_budget.hour_seconds + 5)
     assert json.loads(continuation["Body"])["continuation"] == {
         "requestId": invocation.message_ids[0],
         "part": 2,
@@ -116,7 +165,7 @@ def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
 
 
 def test_a_record_that_only_failed_is_retried_whole_and_counts_a_receive(
-    tiny_budget: None,
+    tiny_budget: Pace,
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,

@@ -6,6 +6,8 @@ workplace among them) serve only the project document `https://pypi.org/pypi/<na
 This audit asks the release document first, exactly like pip-audit, and falls back to the project document
 when the pin *is* the latest release, where both documents hold the same advisories. A pin behind the latest
 release that no release document covers is reported as unaudited, never as clean.
+
+Only `make audit` (tests/security/audit.py) calls this: `make test` never asks a registry anything.
 """
 
 from __future__ import annotations
@@ -22,13 +24,22 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 PYPI_JSON_API = "https://pypi.org/pypi"
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 20.0
 ATTEMPTS = 3
 USER_AGENT = "reply-sequence-archiver dependency audit (urllib)"
 
 
 class AuditUnavailableError(RuntimeError):
-    """PyPI's vulnerability data could not be read: the audit has no answer, and must not pass."""
+    """The registry's vulnerability data could not be read: the audit has no answer, and must not pass."""
+
+
+class RegistryUnreachableError(AuditUnavailableError):
+    """The registry did not answer (network, timeout, HTTP error other than 404, a body that is not JSON)."""
+
+    def __init__(self, url: str, cause: Exception) -> None:
+        super().__init__(f"{url}: {type(cause).__name__}: {cause}")
+        self.url = url
+        self.cause = cause
 
 
 class Coverage(Enum):
@@ -36,7 +47,8 @@ class Coverage(Enum):
 
     RELEASE = "release document"  # /pypi/<name>/<version>/json, as pip-audit reads it
     LATEST = "project document (the pin is the latest release)"
-    UNAUDITED = "none: the pin is behind the latest release and PyPI served no release document"
+    UNAUDITED = "none: the pin is behind the latest release and the registry served no release document"
+    UNKNOWN = "none: the registry does not list this release"
 
 
 @dataclass(frozen=True)
@@ -60,34 +72,45 @@ class PinAudit:
     name: str
     version: str
     coverage: Coverage
-    latest: str
+    latest: str | None
     advisories: tuple[Advisory, ...]
 
 
-def _get_json(url: str) -> dict[str, Any] | None:
-    """The JSON document at url, None on 404; AuditUnavailableError once retries of anything else are spent."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": USER_AGENT})
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                document: dict[str, Any] = json.loads(response.read())
+@dataclass(frozen=True)
+class Registry:
+    """A PyPI JSON API (`<base_url>/<name>/json`, `<base_url>/<name>/<version>/json`) and how patiently to ask it."""
+
+    base_url: str = PYPI_JSON_API
+    timeout_seconds: float = TIMEOUT_SECONDS
+    attempts: int = ATTEMPTS
+
+    def get_json(self, path: str) -> dict[str, Any] | None:
+        """The JSON document at base_url/path, None on 404; RegistryUnreachableError once the attempts are spent."""
+        url = f"{self.base_url.rstrip('/')}/{path}"
+        request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": USER_AGENT})
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+                    document = json.loads(response.read())
+                if not isinstance(document, dict):
+                    raise ValueError("the document is not a JSON object")
                 return document
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            failure: Exception = exc
-        except (OSError, ValueError) as exc:  # URLError, timeouts, resets, a truncated or non-JSON body
-            failure = exc
-        if attempt == ATTEMPTS:
-            raise AuditUnavailableError(f"PyPI's JSON API did not answer {url}: {failure}") from failure
-        time.sleep(attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return None
+                failure: Exception = exc
+            except (OSError, ValueError) as exc:  # URLError, timeouts, resets, a truncated or non-JSON body
+                failure = exc
+            if attempt == self.attempts:
+                raise RegistryUnreachableError(url, failure) from failure
+            time.sleep(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _advisories(document: dict[str, Any]) -> tuple[Advisory, ...]:
+def _advisories(document: dict[str, Any], url: str) -> tuple[Advisory, ...]:
     """The advisories of a PyPI JSON document, withdrawn ones left out (as pip-audit does)."""
     if not isinstance(document.get("vulnerabilities"), list):
-        raise AuditUnavailableError("PyPI's JSON document has no vulnerabilities list")
+        raise RegistryUnreachableError(url, ValueError("the JSON document has no vulnerabilities list"))
     return tuple(
         Advisory(
             id=entry["id"],
@@ -108,23 +131,23 @@ def _same_version(left: str, right: str) -> bool:
         return left == right
 
 
-def audit_pin(name: str, version: str) -> PinAudit:
-    """The advisories PyPI lists for one pinned release, and how completely PyPI answered."""
-    project = _get_json(f"{PYPI_JSON_API}/{name}/json")
+def audit_pin(registry: Registry, name: str, version: str) -> PinAudit:
+    """The advisories the registry lists for one pinned release, and how completely it answered."""
+    project = registry.get_json(f"{name}/json")
     if project is None:
-        raise AuditUnavailableError(f"{name} is not on PyPI")
-    latest = str(project["info"]["version"])
-    release = _get_json(f"{PYPI_JSON_API}/{name}/{version}/json")
+        return PinAudit(name, version, Coverage.UNKNOWN, None, ())
+    latest = str(project.get("info", {}).get("version"))
+    release = registry.get_json(f"{name}/{version}/json")
     if release is not None:
-        return PinAudit(name, version, Coverage.RELEASE, latest, _advisories(release))
+        return PinAudit(name, version, Coverage.RELEASE, latest, _advisories(release, f"{name}/{version}/json"))
     if _same_version(version, latest):
-        return PinAudit(name, version, Coverage.LATEST, latest, _advisories(project))
+        return PinAudit(name, version, Coverage.LATEST, latest, _advisories(project, f"{name}/json"))
     if not any(_same_version(version, release) for release in project.get("releases", {})):
-        raise AuditUnavailableError(f"{name} {version} is not a release on PyPI")
+        return PinAudit(name, version, Coverage.UNKNOWN, latest, ())
     return PinAudit(name, version, Coverage.UNAUDITED, latest, ())
 
 
-def audit_pins(pins: dict[str, str]) -> list[PinAudit]:
-    """Every pin audited, a few at a time; raises AuditUnavailableError if PyPI cannot answer for any of them."""
+def audit_pins(registry: Registry, pins: dict[str, str]) -> list[PinAudit]:
+    """Every pin audited, a few at a time; RegistryUnreachableError if the registry cannot answer for one of them."""
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda item: audit_pin(*item), sorted(pins.items())))
+        return list(pool.map(lambda item: audit_pin(registry, *item), sorted(pins.items())))
