@@ -256,11 +256,11 @@ def test_totals_count_ids_once_and_every_format_agrees(cli: Callable[..., Run], 
     ids = cli(*group, "--output", "ids")
 
     # The table: each ID once by its latest outcome, the attempts beside it, and needs attention agreeing with both
-    by_outcome = {line.split()[0]: line.split()[1:] for line in table_run.lines[3:10]}
+    by_outcome = {line.split()[0]: line.split()[1:] for line in table_run.lines[3:11]}
     assert by_outcome == {"archived": ["2", "2"], "already_archived": ["1", "1"], "not_found": ["1", "1"],
                           "forbidden": ["1", "2"], "conflict": ["1", "2"], "invalid": ["1", "1"],
-                          "failed": ["0", "0"]}  # fmt: skip
-    assert table_run.lines[10] == (
+                          "failed": ["0", "0"], "unconfirmed": ["0", "0"]}  # fmt: skip
+    assert table_run.lines[11] == (
         "6 sequence IDs and 1 invalid input value in 9 attempts; each ID counts once above, by its latest outcome"
     )
     assert "needs attention: 3" in table_run.lines
