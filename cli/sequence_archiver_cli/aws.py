@@ -1,8 +1,15 @@
-"""boto3 clients with the standard configuration chain, plus `--region` and `--endpoint-url`."""
+"""boto3 clients with the standard configuration chain, plus `--profile`, `--region` and `--endpoint-url`.
+
+The region is decided as aws-cli v2 decides it: `--region`, then AWS_REGION (the command line puts it in
+`AwsOptions.region`: boto3 itself reads only AWS_DEFAULT_REGION), then AWS_DEFAULT_REGION, then the profile's.
+A configuration boto3 refuses (an unknown profile, a malformed region, an unreadable config file) is an
+UnavailableError of one line, raised here, where the clients are made, never a traceback.
+"""
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -12,9 +19,14 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConfigParseError,
+    CredentialRetrievalError,
+    InvalidConfigError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ProfileNotFound,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
@@ -24,6 +36,8 @@ from sequence_archiver import is_loopback_host
 from sequence_archiver_cli.errors import UnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -31,6 +45,8 @@ if TYPE_CHECKING:
 # Short connect timeouts and the SDK's standard retries (throttling and transient errors are retried there).
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
 LOCAL_DEFAULT_REGION = "us-east-1"
+REGION_SOURCES = "--region, AWS_REGION, AWS_DEFAULT_REGION or the profile"
+NO_REGION = "no AWS region configured: pass --region or set AWS_REGION (or a region in the profile)"
 _QUEUE_URL_REGION = re.compile(r"^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:queue\.)?amazonaws\.com(?:\.cn)?$")
 
 
@@ -38,8 +54,9 @@ _QUEUE_URL_REGION = re.compile(r"^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:queue
 class AwsOptions:
     """What the command line says about AWS; None means "as boto3 would decide"."""
 
-    region: str | None = None
+    region: str | None = None  # --region, else AWS_REGION
     endpoint_url: str | None = None
+    profile: str | None = None  # --profile; None leaves AWS_PROFILE / AWS_DEFAULT_PROFILE to boto3
 
 
 def is_loopback_url(url: str) -> bool:
@@ -58,44 +75,56 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@contextmanager
+def _configuration(service: str, options: AwsOptions) -> Iterator[None]:
+    """boto3's refusals of the configuration (profile, region, config files) as one-line UnavailableErrors."""
+    try:
+        yield
+    except BotoCoreError as exc:
+        raise UnavailableError(describe_aws_error(service, exc, options=options)) from None
+
+
 def _session(options: AwsOptions, *, hint_url: str | None = None) -> boto3.session.Session:
-    session = boto3.session.Session(region_name=options.region) if options.region else boto3.session.Session()
+    session = boto3.session.Session(profile_name=options.profile, region_name=options.region)
     if session.region_name:
         return session
     region = region_from_queue_url(hint_url) if hint_url else None
     if region is None and ((hint_url and is_loopback_url(hint_url)) or options.endpoint_url):
         region = LOCAL_DEFAULT_REGION
     if region is None:
-        raise UnavailableError("no AWS region configured: pass --region or set AWS_REGION")
-    return boto3.session.Session(region_name=region)
+        raise UnavailableError(NO_REGION)
+    return boto3.session.Session(profile_name=options.profile, region_name=region)
 
 
 def sqs_client(options: AwsOptions, *, queue_url: str) -> SQSClient:
     """An SQS client for this queue; a queue URL on localhost is reached there unless an endpoint is set."""
-    session = _session(options, hint_url=queue_url)
-    client = session.client("sqs", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
-    if options.endpoint_url is None and is_loopback_url(queue_url) and not is_loopback_url(client.meta.endpoint_url):
-        # SQS's JSON protocol posts to the client's endpoint, not the queue URL's host: keep local traffic local.
-        client = session.client("sqs", endpoint_url=_origin(queue_url), config=CLIENT_CONFIG)
-    return client
+    with _configuration("SQS", options):
+        session = _session(options, hint_url=queue_url)
+        client = session.client("sqs", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+        local_queue = is_loopback_url(queue_url) and not is_loopback_url(client.meta.endpoint_url)
+        if options.endpoint_url is None and local_queue:
+            # SQS's JSON protocol posts to the client's endpoint, not the queue URL's host: keep local traffic local.
+            client = session.client("sqs", endpoint_url=_origin(queue_url), config=CLIENT_CONFIG)
+        return client
 
 
 def secretsmanager_client(options: AwsOptions) -> SecretsManagerClient:
     """A Secrets Manager client (region and endpoint from the options or boto3's configuration)."""
-    return _session(options).client("secretsmanager", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+    with _configuration("Secrets Manager", options):
+        return _session(options).client("secretsmanager", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
 
 
 def logs_client(options: AwsOptions) -> CloudWatchLogsClient:
     """A CloudWatch Logs client (region and endpoint from the options or boto3's configuration)."""
-    return _session(options).client("logs", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+    with _configuration("CloudWatch Logs", options):
+        return _session(options).client("logs", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
 
 
-def describe_aws_error(service: str, exc: Exception) -> str:
+def describe_aws_error(service: str, exc: Exception, *, options: AwsOptions | None = None) -> str:
     """One line about an AWS failure: never a stack trace, never credentials."""
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return f"{service}: no usable AWS credentials (configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
-    if isinstance(exc, NoRegionError):
-        return f"{service}: no AWS region configured: pass --region or set AWS_REGION"
+    configuration = _describe_configuration_error(service, exc, options)
+    if configuration is not None:
+        return configuration
     if isinstance(exc, BotoConnectionError):
         return f"cannot reach {service}: {exc}"
     if isinstance(exc, ClientError):
@@ -106,3 +135,26 @@ def describe_aws_error(service: str, exc: Exception) -> str:
     if isinstance(exc, BotoCoreError):
         return f"{service}: {exc}"
     return f"{service}: {type(exc).__name__}: {exc}"
+
+
+def _describe_configuration_error(service: str, exc: Exception, options: AwsOptions | None) -> str | None:
+    """The profile, region, credentials or config file boto3 refused, in one line; None for any other error."""
+    if isinstance(exc, ProfileNotFound):
+        where = "--profile" if options is not None and options.profile else "AWS_PROFILE"
+        return (
+            f"AWS profile {exc.kwargs.get('profile')!r} (from {where}) is not in the AWS config or credentials "
+            "file (~/.aws/config and ~/.aws/credentials, or $AWS_CONFIG_FILE and $AWS_SHARED_CREDENTIALS_FILE)"
+        )
+    if isinstance(exc, InvalidRegionError):
+        return f"AWS region {exc.kwargs.get('region_name')!r} is not a region name (from {REGION_SOURCES})"
+    if isinstance(exc, ConfigParseError | InvalidConfigError):
+        return f"AWS configuration: {exc}"
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        detail = "" if isinstance(exc, NoCredentialsError) else f" ({exc})"
+        return (
+            f"{service}: no usable AWS credentials{detail}: configure a profile (--profile, AWS_PROFILE) or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(exc, NoRegionError):
+        return f"{service}: {NO_REGION}"
+    return None

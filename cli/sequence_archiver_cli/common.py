@@ -12,7 +12,12 @@ from sequence_archiver import RateLimiter, RetryPolicy, Settings, budgets_for
 from sequence_archiver_cli.aws import AwsOptions
 from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode, UsageError
 from sequence_archiver_cli.id_input import InputSources
-from sequence_archiver_cli.reply_access import DEFAULT_API_KEY_VARIABLE, DEFAULT_BASE_URL
+from sequence_archiver_cli.reply_access import (
+    BASE_URL_VARIABLE,
+    DEFAULT_API_KEY_VARIABLE,
+    DEFAULT_BASE_URL,
+    validate_base_url,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -86,6 +91,53 @@ def configure_logging(stream: TextIO, *, verbose: bool) -> None:
         logger.propagate = False
 
 
+# ---------------------------------------------------------------- defaults from the environment
+
+
+@dataclass(frozen=True, slots=True)
+class FromEnvironment:
+    """An option's default, read from an environment variable once the arguments are parsed: the flag wins.
+
+    argparse keeps a default that is not a string as it is, so this marker survives parsing untouched and
+    `resolve_environment_defaults` replaces it with the variable's value (an empty one counts as unset, as in
+    `${VAR:-default}`), else `fallback`. `unless` names other options (by dest) that make this one moot when
+    given: `report --file` needs no $RESULTS_LOG_GROUP. `required` makes a missing value a UsageError saying
+    `missing`. `check` validates a value taken from the variable, naming the variable in its error.
+    """
+
+    variable: str
+    fallback: str | None = None
+    required: bool = False
+    missing: str = ""
+    unless: tuple[str, ...] = ()
+    check: Callable[[str, str], str] | None = None
+    flag_given: bool = False  # True for a `const`: the flag was given without a value, so it counts as given
+
+    def resolve(self, environ: Mapping[str, str]) -> str | None:
+        """The variable's value (checked), else the fallback; UsageError when required and neither is there."""
+        value = environ.get(self.variable) or None
+        if value is not None and self.check is not None:
+            value = self.check(value, self.variable)
+        if value is None:
+            value = self.fallback
+        if value is None and self.required:
+            raise UsageError(self.missing or f"{self.variable} is not set")
+        return value
+
+
+def resolve_environment_defaults(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """Replace every FromEnvironment left in parsed arguments with its value (see FromEnvironment)."""
+    given = {
+        name
+        for name, value in vars(args).items()
+        if value is not None and (value.flag_given if isinstance(value, FromEnvironment) else True)
+    }
+    for name, value in list(vars(args).items()):
+        if isinstance(value, FromEnvironment):
+            moot = any(other in given for other in value.unless)
+            setattr(args, name, None if moot else value.resolve(environ))
+
+
 # ---------------------------------------------------------------- argument types
 
 
@@ -137,19 +189,27 @@ def common_options() -> Parser:
 
 
 def aws_options() -> Parser:
-    """--region and --endpoint-url; otherwise boto3's usual configuration (AWS_REGION, AWS_ENDPOINT_URL...)."""
+    """--profile, --region and --endpoint-url, over boto3's usual configuration, decided as aws-cli v2 does."""
     parser = Parser(add_help=False)
-    group = parser.add_argument_group(
-        "AWS (boto3's usual configuration applies: profiles, AWS_REGION, AWS_ENDPOINT_URL)"
+    group = parser.add_argument_group("AWS (as aws-cli v2 decides: each flag, else its variable, else the profile's)")
+    group.add_argument(
+        "--profile", metavar="NAME", help="AWS profile from ~/.aws/config (default: $AWS_PROFILE, else the default)"
     )
-    group.add_argument("--region", help="AWS region (default: boto3's, else the queue URL's)")
-    group.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint, e.g. a local moto server")
+    group.add_argument(
+        "--region",
+        default=FromEnvironment("AWS_REGION"),
+        metavar="REGION",
+        help="AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else the profile's, else the queue URL's)",
+    )
+    group.add_argument(
+        "--endpoint-url", metavar="URL", help="AWS endpoint, e.g. a local moto server (default: $AWS_ENDPOINT_URL)"
+    )
     return parser
 
 
 def aws_from(args: argparse.Namespace) -> AwsOptions:
     """The AWS options of parsed arguments."""
-    return AwsOptions(region=args.region, endpoint_url=args.endpoint_url)
+    return AwsOptions(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
 
 
 def input_options() -> Parser:
@@ -191,8 +251,10 @@ def reply_options() -> Parser:
     )
     group.add_argument(
         "--base-url",
-        default=DEFAULT_BASE_URL,
-        help="Reply API base URL; https, or http to localhost (default: %(default)s)",
+        default=FromEnvironment(BASE_URL_VARIABLE, fallback=DEFAULT_BASE_URL, check=validate_base_url),
+        metavar="URL",
+        help="Reply API base URL; https, or http to localhost "
+        f"(default: ${BASE_URL_VARIABLE}, else {DEFAULT_BASE_URL})",
     )
     group.add_argument(
         "--max-attempts",

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # nothing was done: bad arguments, bad input, or a confirmation declined or impossible
     UNAVAILABLE = 3  # AWS or Reply unreachable, or an authentication / configuration error
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by a closed pipe
 
 
 EXIT_CODES_EPILOG = """\
@@ -23,6 +24,8 @@ exit codes:
      confirmation declined, or needed with no terminal to ask on (re-run with --yes)
   3  AWS or Reply unreachable, or an authentication / configuration error
   130  interrupted (Ctrl-C): what was printed is what was done
+  141  stdout was closed before all of the output was written (`| head`): the run stopped there, and
+       stderr says what was done and what was not attempted
 """
 
 
@@ -46,3 +49,9 @@ class UnavailableError(CliError):
     """A service could not be reached or refused our credentials or configuration."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+
+class OutputClosedError(CliError):
+    """stdout's reader went away (`| head`): the run stopped; the message says what was done and what was not."""
+
+    exit_code = ExitCode.OUTPUT_CLOSED

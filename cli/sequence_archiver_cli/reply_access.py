@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sequence_archiver_cli.aws import AwsOptions
 
 DEFAULT_API_KEY_VARIABLE = "REPLY_API_KEY"
+BASE_URL_VARIABLE = "REPLY_BASE_URL"  # what `make stack` exports: the default of --base-url
 DEFAULT_BASE_URL: str = Settings.model_fields["reply_api_base_url"].default
 SECRET_MAX_AGE_SECONDS: int = Settings.model_fields["secret_max_age_seconds"].default
 
@@ -137,9 +138,17 @@ def _describe_key_error(exc: ApiKeyError) -> str:
     return f"the API key secret: {exc}"
 
 
-def validate_base_url(value: str) -> str:
-    """The function's rule for REPLY_API_BASE_URL: https, or plain http to a loopback host only."""
+def validate_base_url(value: str, source: str = "--base-url") -> str:
+    """The function's rule for REPLY_API_BASE_URL: https, or plain http to a loopback host only.
+
+    `source` is where the value came from (the flag or $REPLY_BASE_URL), named in the error.
+    """
     try:
         return validate_reply_base_url(value)
     except ValueError as exc:
-        raise UsageError(f"--base-url: {exc}") from None  # the value is not echoed: it may hold credentials
+        raise UsageError(f"{source}: {exc}") from None  # the value is not echoed: it may hold credentials
+
+
+def reply_unreachable(base_url: str, reason: object, *, after_retries: bool = False) -> UnavailableError:
+    """`cannot reach Reply at URL: reason`; a validated base URL holds no credentials, query or fragment."""
+    return UnavailableError(f"cannot reach Reply at {base_url}{' after retries' if after_retries else ''}: {reason}")

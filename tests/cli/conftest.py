@@ -33,6 +33,17 @@ class Run:
         return self.out.splitlines()
 
 
+# What `make stack` exports for the CLI's defaults: a developer's shell may hold them; a test sets those it means.
+STACK_DEFAULT_VARIABLES = ("REPLY_BASE_URL", "QUEUE_URL", "RESULTS_LOG_GROUP", "RESULTS_SINK_QUEUE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _no_stack_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CLI default comes from the developer's shell."""
+    for name in STACK_DEFAULT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def no_network() -> Iterator[None]:
     """Unit tests of the CLI refuse every socket, like tests/unit."""

@@ -96,7 +96,8 @@ def test_a_rejected_key_and_an_unreachable_reply_are_exit_3(
     monkeypatch.setenv("REPLY_API_KEY", "rk_not_this_one")
 
     rejected = cli("archive", "--base-url", reply_simulator.base_url, "101", "102")
-    unreachable = cli("archive", "--base-url", f"http://127.0.0.1:{closed_port()}", "--max-attempts", "1", "101")
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    unreachable = cli("archive", "--base-url", nowhere, "--max-attempts", "1", "101")
 
     assert rejected.code == unreachable.code == 3
     assert (
@@ -104,7 +105,7 @@ def test_a_rejected_key_and_an_unreachable_reply_are_exit_3(
     )
     assert rows(rejected)["101"][0] == "failed"
     assert [r.status for r in reply_simulator.requests] == [401]  # a variable's key has nothing to re-read
-    assert unreachable.err.startswith("sequence-archiver archive: error: Reply unreachable: no answer from Reply")
+    assert unreachable.err.startswith(f"sequence-archiver archive: error: cannot reach Reply at {nowhere}: no answer")
     assert not reply_simulator.sequence(101).is_archived  # type: ignore[union-attr]
 
 

@@ -148,7 +148,8 @@ def test_no_aws_credentials_says_the_send_failed_and_lists_every_id_not_sent(aws
     assert summary.returncode == not_sent.returncode == 3
     assert summary.stderr.splitlines()[-1] == (
         "sequence-archiver enqueue: error: sent 0 of 2,500 IDs: the first SendMessageBatch call failed, 2,500 IDs not "
-        "sent: SQS: no usable AWS credentials (configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        "sent: SQS: no usable AWS credentials: configure a profile (--profile, AWS_PROFILE) or "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
     )
     assert summary.stdout.startswith(f"NOT ALL SENT: sent 0 of 25 messages (0 of 2,500 IDs) to {aws_stack.queue_url}")
     assert "sent 0 messages" not in summary.stdout

@@ -197,10 +197,12 @@ def test_a_rejected_key_a_missing_scope_and_an_unreachable_reply_are_exit_3(
     assert rejected.err.strip() == "sequence-archiver select: error: Reply rejected the API key from $WRONG_KEY (401)"
     assert "(403)" in no_scope.err
     assert "needs the sequences:read scope" in no_scope.err
-    unreachable = cli("select", "--base-url", f"http://127.0.0.1:{closed_port()}", "--max-attempts", "2")
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    unreachable = cli("select", "--base-url", nowhere, "--max-attempts", "2")
     assert unreachable.code == 3
     assert unreachable.err.strip() == (
-        "sequence-archiver select: error: Reply unreachable after retries: no answer from Reply (NewConnectionError)"
+        f"sequence-archiver select: error: cannot reach Reply at {nowhere} after retries: no answer from Reply "
+        "(NewConnectionError)"
     )
 
 

@@ -33,7 +33,7 @@ def test_every_command_has_help_with_the_exit_codes(cli: Callable[..., Run], com
     ("args", "message"),
     [
         ([], "choose a command"),
-        (["enqueue", "1"], "the following arguments are required: --queue-url"),
+        (["enqueue", "1"], "give --queue-url URL (the stack's queue), or set QUEUE_URL"),
         (["enqueue", "--queue-url", "q", "--ids-per-message", "1001", "1"], "must be between 1 and 1000"),
         (["select", "--status", "archived"], "must be one of new, active, paused"),
         (["select", "--created-before", "last tuesday"], "not an ISO 8601 date or time"),
@@ -47,7 +47,10 @@ def test_every_command_has_help_with_the_exit_codes(cli: Callable[..., Run], com
         (["enqueue", "--queue-url", "q", "--format", "xml", "1"], "invalid choice: 'xml'"),
         (["archive", "--secret-id", "s", "--api-key-env", "K", "1"], "--secret-id and --api-key-env K name two"),
         (["select", "--secret-id", "s", "--api-key-env", "K"], "--secret-id and --api-key-env K name two"),
-        (["report"], "one of the arguments --log-group --queue-url --file is required"),
+        (["report"], "choose a source: --log-group NAME (or set RESULTS_LOG_GROUP), --queue-url URL or --file FILE"),
+        (["report", "--queue-url"], "--queue-url without a URL reads $RESULTS_SINK_QUEUE_URL, which is not set"),
+        (["report", "--log-group", "g", "--file", "f"], "not allowed with argument"),
+        (["select", "--base-url", "https://x.example/v3?key=1"], "--base-url: must not have a query string"),
     ],
 )
 def test_usage_errors_are_one_line_on_stderr_with_exit_2(

@@ -33,7 +33,7 @@ from sequence_archiver_cli.common import (
     retry_policy_from,
 )
 from sequence_archiver_cli.confirmation import add_confirmation_option, confirm
-from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
+from sequence_archiver_cli.errors import ExitCode, OutputClosedError, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
 from sequence_archiver_cli.interruption import Interruption
 from sequence_archiver_cli.output import (
@@ -49,7 +49,12 @@ from sequence_archiver_cli.output import (
     rejected_lines,
     table,
 )
-from sequence_archiver_cli.reply_access import api_key_source, check_key_options, validate_base_url
+from sequence_archiver_cli.reply_access import (
+    api_key_source,
+    check_key_options,
+    reply_unreachable,
+    validate_base_url,
+)
 from sequence_archiver_cli.results_report import ATTENTION_OUTCOMES
 
 if TYPE_CHECKING:
@@ -76,7 +81,8 @@ the key's rate limit. Before acting on more than 100 IDs it asks on the terminal
 you, and is needed where no one is at a terminal). --output jsonl prints each ID's outcome as soon as
 it is known. Ctrl-C stops starting calls: the call in flight finishes, what finished is printed, the
 IDs not attempted are counted on stderr (--output ids lists them) and the exit code is 130. IDs not
-reached within --time-limit are counted the same way.
+reached within --time-limit are counted the same way. A closed stdout (`--output jsonl | head`) stops
+it the same way: stderr says what was done and what was not attempted, and the exit code is 141.
 """
 IDS_MEANING = "the IDs that need attention or another try: failed, forbidden, conflict, and those not attempted"
 RESULT_COLUMNS = ("sequenceId", "outcome", "via", "httpStatus", "error", "paused", "input")
@@ -120,7 +126,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_confirmation_option(parser)
     add_output_option(parser, choices=list(OutputFormat), default=OutputFormat.TABLE, ids_meaning=IDS_MEANING)
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, output_closed=output_closed_note)
+
+
+def output_closed_note(args: argparse.Namespace) -> str:
+    """What a closed stdout means where no archiving had started (a dry run, or before the first call)."""
+    if args.dry_run:
+        return "stdout was closed before the dry run's list was all written; nothing was sent to Reply"
+    return "stdout was closed before all of the output was written"
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -150,11 +163,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     interruption = Interruption()
     calls: list[ApiCall] = []
     progress = Progress(console.stderr, label="archive", total=count, unit="IDs", enabled=not args.no_progress)
-    done = 0
+    outcomes = OutcomeStream(printer, progress, interruption, shared_terminal=console.stdout.isatty())
 
     def on_api_call(call: ApiCall) -> None:
         calls.append(call)
-        progress.update(done, note=f"last: {call.operation} {call.http_status or 'no answer'}")
+        progress.update(outcomes.done, note=f"last: {call.operation} {call.http_status or 'no answer'}")
 
     def on_wait(wait: ReplyWait) -> None:
         """Say why nothing moves: on the bar, or (no terminal) a line on stderr for a long wait."""
@@ -162,18 +175,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
             progress.note(describe_wait(wait))
         elif not args.no_progress and wait.seconds >= LONG_WAIT_SECONDS:
             console.err(f"{PROG}: {describe_wait(wait)}")
-
-    shared_terminal = console.stdout.isatty()  # lines printed there must not land inside the progress bar
-
-    def on_result(result: SequenceResult) -> None:
-        nonlocal done
-        done += 1
-        if shared_terminal:
-            with progress.cleared():
-                printer.result(result)
-        else:
-            printer.result(result)
-        progress.update(done)
 
     client = ReplyClient(
         base_url=base_url,
@@ -196,23 +197,93 @@ def run(args: argparse.Namespace, console: Console) -> int:
         single=mode is ArchiveMode.SINGLE,
         pause_first=args.pause_first,
     )
-    printer.start()
+    try:
+        printer.start()
+    except BrokenPipeError:
+        raise OutputClosedError(f"stdout was closed before the first call: nothing was sent to Reply; "
+                                f"{plural(count, 'ID')} not attempted") from None  # fmt: skip
     with interruption.on_sigint():
-        record = stepped.run(ids.sequence_ids, on_result)
+        record = stepped.run(ids.sequence_ids, outcomes.result)
     progress.finish()
-    printer.finish(record)
+    if outcomes.output_closed or not _printed_to_the_end(printer, console, record):
+        unprinted = len(record.results) - outcomes.printed if printer.streams else None
+        raise OutputClosedError(closed_output_summary(record, count, unprinted=unprinted))
     _summarise_stop(console, record, count)
-    return _exit_code(record, ids, key.rejection())
+    return _exit_code(record, ids, key.rejection(), base_url)
 
 
-def _exit_code(record: ArchiveRecord, ids: IdInput, rejection: str) -> int:
+class OutcomeStream:
+    """Hands each final outcome to the printer; when stdout's reader goes away (`| head`), asks the run to stop.
+
+    A closed output stops the run as Ctrl-C does: the calls of the step in flight have been made and their
+    outcomes are kept (counted, not printed), and no further call starts.
+    """
+
+    def __init__(
+        self, printer: ResultPrinter, progress: Progress, interruption: Interruption, *, shared_terminal: bool
+    ) -> None:
+        """`shared_terminal`: stdout is the terminal the progress bar is drawn on, so lines must not land in it."""
+        self._printer = printer
+        self._progress = progress
+        self._interruption = interruption
+        self._shared_terminal = shared_terminal
+        self.done = 0  # outcomes known
+        self.printed = 0  # outcomes handed to stdout before it closed
+        self.output_closed = False
+
+    def result(self, result: SequenceResult) -> None:
+        """One final outcome."""
+        self.done += 1
+        if not self.output_closed:
+            try:
+                if self._shared_terminal:
+                    with self._progress.cleared():
+                        self._printer.result(result)
+                else:
+                    self._printer.result(result)
+                self.printed += 1
+            except BrokenPipeError:
+                self.output_closed = True
+                self._interruption.request()
+        self._progress.update(self.done)
+
+
+def _printed_to_the_end(printer: ResultPrinter, console: Console, record: ArchiveRecord) -> bool:
+    """Print what the format prints at the end; False when stdout's reader has gone."""
+    try:
+        printer.finish(record)
+        console.stdout.flush()
+    except BrokenPipeError:
+        return False
+    return True
+
+
+def closed_output_summary(record: ArchiveRecord, count: int, *, unprinted: int | None) -> str:
+    """One line for a run whose stdout closed: what has an outcome, what was not printed, what was not attempted.
+
+    `unprinted`: the outcomes known after the output closed (jsonl, ids); None for the formats printed at the end.
+    """
+    counts = count_outcomes(record.results)
+    done = ", ".join(f"{outcome} {number:,}" for outcome, number in counts.items() if number) or "none"
+    line = f"stdout was closed: {len(record.results):,} of {count:,} IDs have an outcome ({done})"
+    if unprinted is None:
+        line += ", printed only in part"
+    elif unprinted:
+        line += f", {unprinted:,} of them not printed"
+    left = len(record.not_attempted) + len(record.unknown)
+    if left:
+        line += f"; {plural(left, 'ID')} not attempted: archive them again (an ID already archived is reported as such)"
+    return line
+
+
+def _exit_code(record: ArchiveRecord, ids: IdInput, rejection: str, base_url: str) -> int:
     if record.stop in (StopReason.INTERRUPTED, StopReason.ABORTED):
         return ExitCode.INTERRUPTED
     if record.stop is StopReason.KEY_REJECTED:
         raise UnavailableError(rejection)
     if record.stop is StopReason.UNREACHABLE:
         failed = next(result for result in reversed(record.results) if result.outcome is Outcome.FAILED)
-        raise UnavailableError(f"Reply unreachable: {failed.error}")
+        raise reply_unreachable(base_url, failed.error)
     attention = ids.rejected or record.not_attempted or needs_attention(record.results)
     return ExitCode.ATTENTION if attention else ExitCode.OK
 
@@ -261,6 +332,11 @@ class ResultPrinter:
         self._output = output
         self._invalid = invalid
         self._results: list[SequenceResult] = []
+
+    @property
+    def streams(self) -> bool:
+        """True for the formats printed as each outcome becomes known (jsonl, ids)."""
+        return self._output in (OutputFormat.JSONL, OutputFormat.IDS)
 
     def start(self) -> None:
         """Before the first call: the outcomes already known (input values that are not IDs), for jsonl."""

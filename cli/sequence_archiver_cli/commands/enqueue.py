@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sequence_archiver import MAX_IDS_PER_REQUEST
 from sequence_archiver_cli.aws import sqs_client
 from sequence_archiver_cli.common import (
+    FromEnvironment,
     aws_from,
     aws_options,
     bounded_int,
@@ -18,7 +19,7 @@ from sequence_archiver_cli.common import (
     input_options,
 )
 from sequence_archiver_cli.confirmation import add_confirmation_option, confirm
-from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
+from sequence_archiver_cli.errors import ExitCode, OutputClosedError, UnavailableError, UsageError
 from sequence_archiver_cli.id_input import read_id_input
 from sequence_archiver_cli.output import (
     OutputFormat,
@@ -45,9 +46,11 @@ if TYPE_CHECKING:
     from sequence_archiver_cli.id_input import IdInput
 
 MESSAGES_SHOWN = 10
+QUEUE_URL_VARIABLE = "QUEUE_URL"  # what `make stack` exports: the default of --queue-url
 EXAMPLES = """\
 examples:
   sequence-archiver enqueue --queue-url "$QUEUE_URL" 101 102 103
+  sequence-archiver enqueue 101 102 103       # the same: --queue-url defaults to $QUEUE_URL
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --file ids.txt --dry-run
   sequence-archiver enqueue --queue-url "$QUEUE_URL" --csv export.csv --column "Sequence ID" --pause-first
   sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
@@ -88,7 +91,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         '({"sequenceIds": [...]}), ten messages per SendMessageBatch call.',
         epilog=epilog(EXAMPLES),
     )
-    parser.add_argument("--queue-url", required=True, metavar="URL", help="the archive requests queue")
+    parser.add_argument(
+        "--queue-url",
+        default=FromEnvironment(
+            QUEUE_URL_VARIABLE,
+            required=True,
+            missing=f"give --queue-url URL (the stack's queue), or set {QUEUE_URL_VARIABLE}",
+        ),
+        metavar="URL",
+        help=f"the archive requests queue (default: ${QUEUE_URL_VARIABLE}; one of the two is required)",
+    )
     parser.add_argument(
         "--ids-per-message",
         type=bounded_int(1, MAX_IDS_PER_REQUEST),
@@ -119,7 +131,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         synonyms={"text": OutputFormat.TABLE},
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, output_closed=output_closed_note)
+
+
+def output_closed_note(args: argparse.Namespace) -> str:
+    """What a closed stdout means before anything was sent (a dry run, or a plan with no valid ID)."""
+    del args
+    return "stdout was closed before all of the output was written; nothing was sent to the queue"
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -153,8 +171,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     report = sender.send(batches, on_batch=on_batch)
     progress.finish()
-    _print_summary(console, args, ids, messages, report)
     not_sent = _ids_of(report.not_sent)
+    try:
+        _print_summary(console, args, ids, messages, report)
+        console.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosedError(
+            f"stdout was closed before the summary was all written: sent {report.sent_ids:,} of {count:,} IDs to "
+            f"{queue_name(args.queue_url)}" + (f", {_count(len(not_sent), 'ID')} not sent" if not_sent else "")
+        ) from None
     if report.aborted:
         call = (
             "the first SendMessageBatch call"

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sequence_archiver_cli import results_log, sink_queue
 from sequence_archiver_cli.aws import describe_aws_error, logs_client, sqs_client
-from sequence_archiver_cli.common import aws_from, aws_options, bounded_int, common_options, epilog
+from sequence_archiver_cli.common import FromEnvironment, aws_from, aws_options, bounded_int, common_options, epilog
 from sequence_archiver_cli.errors import ExitCode, UnavailableError, UsageError
 from sequence_archiver_cli.output import (
     OutputFormat,
@@ -35,16 +35,20 @@ if TYPE_CHECKING:
 
 REQUEST_ID_SHOWN = 8  # tables show a request ID's first characters, like a short commit hash; JSON and CSV show all
 DEFAULT_MAX_EVENTS = 10_000  # as many as --max-messages reads from a queue: a million IDs at 100 a request
+LOG_GROUP_VARIABLE = "RESULTS_LOG_GROUP"  # what `make stack` exports: the source when none is given
+SINK_QUEUE_VARIABLE = "RESULTS_SINK_QUEUE_URL"  # read only when asked for: `--queue-url` without a URL
 ITEM_HEADERS = ("requestId", "sequenceId", "input", "outcome", "httpStatus", "via", "error", "latest")
 EXAMPLES = """\
 examples:
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP"
+  sequence-archiver report                    # the same: with no source given, $RESULTS_LOG_GROUP is read
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP" --since 2026-11-29T08:00 --output json
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP" --since 7d --needs-attention --output csv > attention.csv
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP" --needs-attention --output ids \\
     | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
   sequence-archiver report --file results.jsonl
   sequence-archiver report --queue-url "$RESULTS_SINK_QUEUE_URL" --keep
+  sequence-archiver report --queue-url --keep  # the same: --queue-url without a URL is $RESULTS_SINK_QUEUE_URL
 
 sources:
   --log-group  the stack's results log group (output ResultsLogGroupName) keeps every results event for
@@ -89,16 +93,31 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "you like), a sink queue (DRAINED: what is read is deleted unless --keep) or a file.",
         epilog=epilog(EXAMPLES),
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--log-group",
+        default=FromEnvironment(
+            LOG_GROUP_VARIABLE,
+            required=True,
+            unless=("queue_url", "file"),
+            missing=f"choose a source: --log-group NAME (or set {LOG_GROUP_VARIABLE}), --queue-url URL or --file FILE",
+        ),
         metavar="NAME",
-        help="the results log group (the stack's ResultsLogGroupName output); nothing is consumed",
+        help="the results log group (the stack's ResultsLogGroupName output); nothing is consumed "
+        f"(default, when no source is given: ${LOG_GROUP_VARIABLE})",
     )
     source.add_argument(
         "--queue-url",
+        nargs="?",
+        const=FromEnvironment(
+            SINK_QUEUE_VARIABLE,
+            required=True,
+            missing=f"--queue-url without a URL reads ${SINK_QUEUE_VARIABLE}, which is not set",
+            flag_given=True,
+        ),
         metavar="URL",
-        help="an SQS queue the results events are copied to; DRAINED: what is read is deleted unless --keep",
+        help="an SQS queue the results events are copied to; DRAINED: what is read is deleted unless --keep "
+        f"(without a URL: ${SINK_QUEUE_VARIABLE}; never read unless asked for, since reading drains it)",
     )
     source.add_argument(
         "--file", metavar="FILE", help="JSON lines or a JSON array of results (and plan) events; '-' is stdin"
@@ -145,7 +164,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=OutputFormat.TABLE,
         ids_meaning="the sequence IDs that need another try, one per line, for `enqueue -` (implies --needs-attention)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, output_closed=output_closed_note)
+
+
+def output_closed_note(args: argparse.Namespace) -> str:
+    """What a report cut short by a closed stdout did: the sink queue's messages are printed before they go."""
+    if args.queue_url is not None:
+        return (
+            "stdout was closed before the report was all written; no message was deleted from the queue "
+            "(what was read is visible again after the queue's visibility timeout)"
+        )
+    return "stdout was closed before the report was all written; nothing was consumed: run it again"
 
 
 def report_from(found: EventsRead, *, unrecognised: int = 0) -> Report:

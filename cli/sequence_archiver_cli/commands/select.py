@@ -48,7 +48,7 @@ from sequence_archiver_cli.output import (
     plural,
     table,
 )
-from sequence_archiver_cli.reply_access import api_key_source, validate_base_url
+from sequence_archiver_cli.reply_access import api_key_source, reply_unreachable, validate_base_url
 
 if TYPE_CHECKING:
     from sequence_archiver import ReplyWait, SequenceItem
@@ -122,7 +122,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help=f"sequences per call (top), 1-{MAX_PAGE_SIZE} (default: %(default)s)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, output_closed=output_closed_note)
+
+
+def output_closed_note(args: argparse.Namespace) -> str:
+    """What a listing cut short by a closed stdout (`select | head`) did."""
+    del args
+    return "stdout was closed before every sequence was listed; select changes nothing in Reply: run it again"
 
 
 def _status(text: str) -> str:
@@ -254,7 +260,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except ReplyAuthenticationError as exc:  # the key's own words: the variable or the secret it came from
         raise UnavailableError(key.rejection() if exc.http_status == 401 else str(exc)) from None
     except RetryableReplyError as exc:
-        raise UnavailableError(f"Reply unreachable after retries: {exc}") from None
+        raise reply_unreachable(base_url, exc, after_retries=True) from None
     finally:
         progress.finish()
     if bounded and choice.max_sequences is not None and found > choice.max_sequences:
