@@ -172,7 +172,7 @@ def output_closed_note(args: argparse.Namespace) -> str:
     if args.queue_url is not None:
         return (
             "stdout was closed before the report was all written; no message was deleted from the queue "
-            "(what was read is visible again after the queue's visibility timeout)"
+            "(what was read is visible again)"
         )
     return "stdout was closed before the report was all written; nothing was consumed: run it again"
 
