@@ -192,3 +192,26 @@ def test_a_report_whose_output_is_closed_deletes_nothing_and_hides_nothing(handl
 
     # The events were not reported, so they are neither deleted nor left invisible for the next reader
     assert len(drain_queue(handled.results_sink_queue_url, endpoint_url=handled.endpoint_url)) == 2
+
+
+def test_a_pause_that_happened_is_shown_beside_a_failed_archive(
+    cli: Callable[..., Run], handled: LocalStack, tmp_path: Path
+) -> None:
+    # Given a results event (as the handler published it) whose pauseFirst request paused an ID, then failed it
+    detail = read_results_events(handled, expected=2)[0]["detail"]
+    result = detail["results"][0]
+    result.update(outcome="failed", httpStatus=503, error="Reply answered 503", paused=True)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps([detail]), encoding="utf-8")
+
+    table_run = cli("report", "--file", str(path), "--needs-attention")
+    rows = cli("report", "--file", str(path), "--output", "csv").lines
+    items = [json.loads(line) for line in cli("report", "--file", str(path), "--output", "jsonl").lines]
+
+    # Then every format says the sequence was paused in Reply although its archive needs another try
+    [failed] = [line for line in table_run.lines if str(result["sequenceId"]) in line.split()]
+    assert failed.split()[2] == "failed"
+    assert "paused in Reply; Reply answered 503" in failed
+    assert rows[0].endswith(",latest,paused")
+    assert [row.split(",")[-1] for row in rows[1:]].count("true") == 1
+    assert [item["sequenceId"] for item in items if item["paused"]] == [result["sequenceId"]]

@@ -37,7 +37,7 @@ REQUEST_ID_SHOWN = 8  # tables show a request ID's first characters, like a shor
 DEFAULT_MAX_EVENTS = 10_000  # as many as --max-messages reads from a queue: a million IDs at 100 a request
 LOG_GROUP_VARIABLE = "RESULTS_LOG_GROUP"  # what `make stack` exports: the source when none is given
 SINK_QUEUE_VARIABLE = "RESULTS_SINK_QUEUE_URL"  # read only when asked for: `--queue-url` without a URL
-ITEM_HEADERS = ("requestId", "sequenceId", "input", "outcome", "httpStatus", "via", "error", "latest")
+ITEM_HEADERS = ("requestId", "sequenceId", "input", "outcome", "httpStatus", "via", "error", "latest", "paused")
 EXAMPLES = """\
 examples:
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP"
@@ -332,6 +332,7 @@ def _item_row(item: ResultItem) -> list[object]:
         item.via,
         item.error,
         "true" if item.latest else "false",
+        "true" if item.paused else "false",  # the pause of a pauseFirst request succeeded, whatever came after
     ]
 
 
@@ -439,7 +440,8 @@ def _attention_table(attention: list[ResultItem], width: int | None) -> str:
             item.outcome,
             item.via or "-",
             item.http_status if item.http_status is not None else "-",
-            item.error or "",
+            # paused in Reply (pauseFirst) although its archive needs attention: said first, so no width cuts it off
+            "; ".join(filter(None, ["paused in Reply" if item.paused else "", item.error or ""])),
         ]
         for item in attention
     ]
