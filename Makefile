@@ -14,6 +14,8 @@ SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
 LOCK_VENV := .venv-lock
 LAYER_LOCK := layers/dependencies/requirements.txt
+# The layer's wheels for Lambda's platform, downloaded at install time: the tests' `sam build` reads only these.
+WHEELHOUSE := .wheelhouse
 PYTEST_ARGS ?=
 # make test runs the suite on two workers (pytest-xdist), a test file per worker: the machine has 2 cores.
 PYTEST_WORKERS ?= 2
@@ -27,7 +29,7 @@ STACK_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli checkov-cli run stack test lint typecheck unit integration template security audit lock constraints build bench soak soak-backlog deploy clean
+.PHONY: help venv sam-cli checkov-cli wheelhouse run stack test lint typecheck unit integration template security audit lock constraints build bench soak soak-backlog deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,11 +55,24 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
+# What aws-lambda-builders asks pip for in `sam build` (BuildMethod python3.11, x86_64), with the SAM CLI's pip:
+# the closure for this machine, then Lambda's manylinux wheels for whatever was not built for it. The stamp is a
+# copy of the lock the wheels were downloaded for (tests/template/conftest.py compares the two).
+$(WHEELHOUSE)/requirements.txt: $(LAYER_LOCK) $(SAM_VENV)/.installed
+	rm -rf $(WHEELHOUSE)
+	$(SAM_VENV)/bin/python -m pip download --quiet --dest $(WHEELHOUSE) -r $(LAYER_LOCK)
+	$(SAM_VENV)/bin/python -m pip download --quiet --dest $(WHEELHOUSE) --no-deps --only-binary=:all: \
+	  --implementation cp --abi cp311 --python-version 3.11 --platform any --platform linux_x86_64 \
+	  $(foreach tag,manylinux1 manylinux2010 manylinux2014 manylinux_2_17,--platform $(tag)_x86_64) -r $(LAYER_LOCK)
+	cp $(LAYER_LOCK) $@
+
 venv: $(BIN)/.installed  ## create .venv (PYTHON=python3.13: .venv-python3.13) with the runtime and development dependencies
 
 sam-cli: $(SAM_VENV)/.installed  ## install the AWS SAM CLI into .venv-sam
 
 checkov-cli: $(CHECKOV_VENV)/.installed  ## install checkov into .venv-checkov (its pins clash with the project's)
+
+wheelhouse: $(WHEELHOUSE)/requirements.txt  ## download the layer's locked wheels for Lambda into .wheelhouse (the tests build from it offline)
 
 run: venv  ## archive the sample events end to end against a local Reply simulator and moto server
 	SAM_CLI_TELEMETRY=0 $(BIN)/python -m local.scenarios.demo
@@ -66,7 +81,7 @@ run: venv  ## archive the sample events end to end against a local Reply simulat
 stack: venv  ## Reply simulator + moto + the function on the queue, until Ctrl-C; prints the exports for a CLI campaign
 	@$(BIN)/python -m local.scenarios.stack $(STACK_ARGS)
 
-test: venv sam-cli checkov-cli lint typecheck  ## everything: lint, types, unit, integration, template, security and packaging tests
+test: venv sam-cli wheelhouse checkov-cli lint typecheck  ## everything: lint, types, unit, integration, template, security and packaging tests
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv  ## ruff (lint + format check)
@@ -82,7 +97,7 @@ unit: venv  ## unit tests only (no network)
 integration: venv  ## integration tests against moto server + the Reply simulator
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-template: venv sam-cli  ## sam validate --lint, cfn-lint, sam build and the built-artifact test
+template: venv sam-cli wheelhouse  ## sam validate --lint, cfn-lint, sam build and the built-artifact test
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest tests/template $(PYTEST_ARGS)
 
 security: venv checkov-cli  ## checkov on template.yaml; the layer's lock complete and consistent, every audit exception justified
@@ -138,6 +153,6 @@ deploy: sam-cli  ## sam build, then sam deploy with samconfig.toml (GUIDED=1 ask
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy $$guided $$region_args $(DEPLOY_ARGS)
 
 clean:  ## remove virtualenvs, build output and caches: the tree is left as `git clone` made it
-	rm -rf $(VENV) .venv-python* $(SAM_VENV) $(CHECKOV_VENV) $(LOCK_VENV) .venv-sam-tmp .aws-sam .mypy_cache .pytest_cache .ruff_cache build bench/tmp
+	rm -rf $(VENV) .venv-python* $(SAM_VENV) $(WHEELHOUSE) $(CHECKOV_VENV) $(LOCK_VENV) .venv-sam-tmp .aws-sam .mypy_cache .pytest_cache .ruff_cache build bench/tmp
 	find . -name '*.egg-info' -prune -exec rm -rf {} +
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 EVENTS_DIR = PROJECT_ROOT / "events"
+LAYER_LOCK = PROJECT_ROOT / "layers" / "dependencies" / "requirements.txt"
+# `make wheelhouse` (part of `make test` and `make template`) downloads the layer's wheels here, with a copy of
+# the lock they were downloaded for; the tests' `sam build` installs from it alone, never from a registry.
+WHEELHOUSE = PROJECT_ROOT / ".wheelhouse"
+WHEELHOUSE_LOCK = WHEELHOUSE / "requirements.txt"
 FUNCTION_LOGICAL_ID = "ArchiveSequencesFunction"
 LAYER_LOGICAL_ID = "DependenciesLayer"
 REGION = "us-east-1"
@@ -72,9 +77,26 @@ def sam_executable() -> str:
     pytest.fail("SAM CLI not found on PATH nor at .venv-sam/bin/sam; run `make sam-cli`")
 
 
+def offline_pip_environment() -> dict[str, str]:
+    """pip settings for the SAM CLI's pip runs: the wheelhouse only, no index, no pip configuration file.
+
+    aws-lambda-builders runs pip in a subprocess that inherits the environment. The machine's own pip settings
+    (PIP_* variables, pip.conf with its find-links, extra index or constraints) are left out, so nothing but
+    the wheelhouse can satisfy the lock, on this machine as on any other.
+    """
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE), "PIP_CONFIG_FILE": os.devnull}
+
+
 def sam_environment() -> dict[str, str]:
-    """The current environment with SAM telemetry off and a region set (no AWS calls are made)."""
-    return {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+    """The current environment with SAM telemetry off, a region set (no AWS calls are made) and pip offline."""
+    inherited = {name: value for name, value in os.environ.items() if not name.upper().startswith("PIP_")}
+    return {
+        **inherited,
+        **offline_pip_environment(),
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
 
 
 def _sam_python() -> str:
@@ -107,8 +129,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def built_artifact(tmp_path_factory: pytest.TempPathFactory) -> BuiltArtifact:
-    """`sam build` of template.yaml, run once per session into a temporary build directory."""
+def wheelhouse() -> Path:
+    """The wheelhouse the SAM CLI's pip installs from, checked to hold the lock as it is now (else: the next step)."""
+    if not WHEELHOUSE_LOCK.is_file():
+        pytest.fail(f"no wheelhouse at {WHEELHOUSE} for the offline `sam build`: run `make wheelhouse`")
+    if WHEELHOUSE_LOCK.read_bytes() != LAYER_LOCK.read_bytes():
+        pytest.fail(f"the wheelhouse {WHEELHOUSE} was downloaded for another lock: run `make wheelhouse`")
+    return WHEELHOUSE
+
+
+@pytest.fixture(scope="session")
+def built_artifact(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> BuiltArtifact:
+    """`sam build` of template.yaml from the wheelhouse (no registry), once per session into a temporary directory."""
     build_dir = tmp_path_factory.mktemp("sam-build") / "build"
     result = run_sam(
         "build",
@@ -119,7 +151,10 @@ def built_artifact(tmp_path_factory: pytest.TempPathFactory) -> BuiltArtifact:
         timeout=SAM_BUILD_TIMEOUT_SECONDS,
     )
     if result.returncode != 0:
-        pytest.fail(f"sam build failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        pytest.fail(
+            f"sam build failed ({result.returncode}); its pip reads only {wheelhouse} (`make wheelhouse`):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
     return BuiltArtifact(
         build_dir=build_dir,
         function_dir=build_dir / FUNCTION_LOGICAL_ID,

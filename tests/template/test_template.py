@@ -74,6 +74,28 @@ def test_cfn_lint_reports_no_findings():
 
 # ------------------------------------------------------------------ sam build
 
+# Run under the SAM CLI's interpreter with the environment its `sam build` gets: pip as aws-lambda-builders runs it.
+_PIP_DOWNLOAD_SCRIPT = """
+import json, os, subprocess, sys, tempfile
+
+def download(requirement):
+    with tempfile.TemporaryDirectory() as dest:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", dest, requirement]
+        returncode = subprocess.run(command, capture_output=True, check=False).returncode
+        return {"returncode": returncode, "files": sorted(os.listdir(dest))}
+
+print(json.dumps({"locked": download("six==1.17.0"), "unlocked": download("requests")}))
+"""
+
+
+def test_the_builds_pip_reads_the_wheelhouse_and_no_registry_nor_this_machines_pip_config(wheelhouse, sam_python):
+    # requests is on PyPI and in this machine's configured pip mirrors, but not in the layer's lock.
+    downloads = sam_python(_PIP_DOWNLOAD_SCRIPT)
+
+    assert downloads["locked"] == {"returncode": 0, "files": ["six-1.17.0-py2.py3-none-any.whl"]}
+    assert downloads["unlocked"]["returncode"] != 0
+    assert downloads["unlocked"]["files"] == []
+
 
 def test_build_holds_the_handler_and_its_package_but_no_tests(built_artifact):
     function_dir = built_artifact.function_dir
