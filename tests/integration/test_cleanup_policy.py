@@ -374,7 +374,7 @@ def test_by_default_a_clean_up_request_from_a_producer_is_refused_before_anythin
     [result] = detail["results"]
     assert result["outcome"] == "invalid"
     assert "CLEANUP_ALLOWED_TRIGGERS is direct" in result["error"]
-    assert f"not allowed from the {shape.split('-')[0]} trigger" in result["error"]
+    assert f"not allowed from the {shape.split('-', maxsplit=1)[0]} trigger" in result["error"]
     assert metric_total(capsys.readouterr().out, "CleanupRequestsRefused") == 1
 
 
