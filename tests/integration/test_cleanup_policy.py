@@ -171,8 +171,11 @@ def test_a_live_run_enqueues_exactly_the_selection_at_most_100_a_message_and_the
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
     plan_events: Callable[..., list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given 250 more paused sequences, and a scheduled policy's live run arriving as an EventBridge event
+    # Given 250 more paused sequences, and a policy's live run arriving as an EventBridge event (a rule the
+    # operator allowed to run clean-ups)
+    monkeypatch.setenv("CLEANUP_ALLOWED_TRIGGERS", "direct,eventbridge")
     reply_simulator.add_sequences(range(30_001, 30_251), status="paused")
     event = {
         "id": "scheduled-" + uuid.uuid4().hex,
@@ -295,33 +298,174 @@ def test_a_listing_longer_than_an_invocation_continues_through_the_queue_and_acc
     }
 
 
-@pytest.mark.parametrize("shape", ["eventbridge-detail-string", "sqs-body", "sqs-sns-notification"])
-def test_every_trigger_takes_a_clean_up_request(
+SNS_TOPIC = "arn:aws:sns:us-east-1:123456789012:requests"
+TRIGGER_SHAPES = ["eventbridge-detail-string", "sqs-body", "sqs-sns-notification", "sns-record"]
+
+
+def deliver(
+    handler: ModuleType, stack: LocalStack, shape: str, request: str, context: LocalLambdaContext
+) -> tuple[str, str, dict[str, Any]]:
+    """Send `request` to the handler as `shape` delivers it: its request ID, its reported trigger, the response."""
+    if shape == "eventbridge-detail-string":
+        event = {"id": "evt-1", "detail-type": "Archive Sequences", "source": "producer", "detail": request}
+        return "evt-1", "eventbridge", handler.lambda_handler(event, context)
+    if shape == "sns-record":
+        notification = {"Type": "Notification", "MessageId": "sns-1", "TopicArn": SNS_TOPIC, "Message": request}
+        event = {"Records": [{"EventSource": "aws:sns", "Sns": notification}]}
+        return "sns-1", "direct", handler.lambda_handler(event, context)
+    body = request
+    if shape == "sqs-sns-notification":
+        body = json.dumps({"Type": "Notification", "TopicArn": SNS_TOPIC, "Message": request})
+    invocation = invoke_with_sqs(handler, stack, [body], context)
+    return invocation.message_ids[0], "sqs", invocation.response
+
+
+@pytest.mark.parametrize("shape", TRIGGER_SHAPES)
+def test_every_trigger_named_in_the_setting_takes_a_clean_up_request(
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
     plan_events: Callable[..., list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
     shape: str,
 ) -> None:
-    request = json.dumps({"select": {"status": "new"}})
-    handler = load_handler()
-    if shape == "eventbridge-detail-string":
-        event = {"id": "evt-1", "detail-type": "Archive Sequences", "source": "scheduler", "detail": request}
-        handler.lambda_handler(event, lambda_context())
-        request_id, trigger = "evt-1", "eventbridge"
-    else:
-        body = request
-        if shape == "sqs-sns-notification":
-            body = json.dumps({"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": request})
-        invocation = invoke_with_sqs(handler, aws_stack, [body], lambda_context())
-        assert invocation.response == {"batchItemFailures": []}
-        request_id, trigger = invocation.message_ids[0], "sqs"
+    monkeypatch.setenv("CLEANUP_ALLOWED_TRIGGERS", "direct, eventbridge, sqs, sns")
 
+    request_id, trigger, response = deliver(
+        load_handler(), aws_stack, shape, json.dumps({"select": {"status": "new"}}), lambda_context()
+    )
+
+    if shape.startswith("sqs"):
+        assert response == {"batchItemFailures": []}
     [plan] = plan_events(expected=1)
     assert (plan["requestId"], plan["trigger"], plan["outcome"]) == (request_id, trigger, "planned")
     assert plan["sequenceIds"] == list(range(201, 206))
+
+
+@pytest.mark.parametrize("shape", TRIGGER_SHAPES)
+def test_by_default_a_clean_up_request_from_a_producer_is_refused_before_anything_is_listed(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    archive_queue: str,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    capsys: pytest.CaptureFixture[str],
+    shape: str,
+) -> None:
+    # Given the default settings, and the request of a producer trusted only to send a few IDs
+    request = json.dumps({"select": {"olderThanDays": 0}, "dryRun": False, "pauseFirst": True})
+
+    # When it arrives on a queue, a rule or a topic
+    request_id, trigger, response = deliver(load_handler(), aws_stack, shape, request, lambda_context())
+
+    # Then nothing is listed, enqueued or archived; the record is acknowledged (not retried, not dead-lettered)
+    assert list_calls(reply_simulator) == 0
+    assert archive_calls(reply_simulator) == []
+    assert queued_bodies(aws_stack) == []
+    assert drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url) == []
+    if shape.startswith("sqs"):
+        assert response == {"batchItemFailures": []}
+    # And its results event says so: a rejected request, naming the setting and the trigger
+    [envelope] = read_results_events(aws_stack, expected=1)
+    detail = validate_results_detail(envelope["detail"])
+    assert (detail["requestId"], detail["trigger"], detail["complete"]) == (request_id, trigger, True)
+    [result] = detail["results"]
+    assert result["outcome"] == "invalid"
+    assert "CLEANUP_ALLOWED_TRIGGERS is direct" in result["error"]
+    assert f"not allowed from the {shape.split('-', maxsplit=1)[0]} trigger" in result["error"]
+    assert metric_total(capsys.readouterr().out, "CleanupRequestsRefused") == 1
+
+
+def test_the_schedules_direct_invoke_still_plans_and_enqueues_by_default(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    archive_queue: str,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+) -> None:
+    # The Input template.yaml's schedule sends (Fn::ToJsonString of the parameters, each a string)
+    schedule = {"schedule": {"select": '{"status": "new"}', "dryRun": "false", "maxSequences": "10000"}}
+
+    plan = validate_plan(load_handler().lambda_handler(schedule, lambda_context()))
+
+    assert (plan["trigger"], plan["outcome"], plan["dryRun"], plan["pauseFirst"]) == (
+        "direct",
+        "enqueued",
+        False,
+        False,
+    )
+    assert [body["sequenceIds"] for body in queued_bodies(aws_stack)] == [list(range(201, 206))]
+
+
+def test_a_continuation_is_judged_by_the_trigger_of_the_request_it_carries_on(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    archive_queue: str,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    plan_events: Callable[..., list[dict[str, Any]]],  # routes plan events to the results sink
+) -> None:
+    # Given two continuations on the request queue: one of a direct request, one of a request that came by SQS
+    progress = {"part": 2, "runAt": "2026-12-07T03:00:00Z", "skip": 0, "pages": 0, "selectedIds": []}
+    direct = {"select": {"status": "new"}, "continuation": {"requestId": "r-direct", "trigger": "direct", **progress}}
+    queued = {"select": {"status": "new"}, "continuation": {"requestId": "r-sqs", "trigger": "sqs", **progress}}
+
+    invocation = invoke_with_sqs(load_handler(), aws_stack, [json.dumps(direct), json.dumps(queued)], lambda_context())
+
+    # Then the direct request's listing goes on to its plan; the other is refused, and nothing retried
+    assert invocation.response == {"batchItemFailures": []}
+    assert list_calls(reply_simulator) == 1
+    envelopes = read_results_events(aws_stack, expected=2)
+    by_type = {envelope["detail-type"]: envelope["detail"] for envelope in envelopes}
+    assert by_type[PLAN_DETAIL_TYPE]["requestId"] == "r-direct"
+    refused = validate_results_detail(by_type["Sequence Archive Results"])
+    assert "the trigger of the request this continuation carries on" in refused["results"][0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "where"),
+    [
+        # CleanupSelection values that try to set more than the selection: each is only the select field
+        ({"select": '{"status": "paused", "pauseFirst": true}'}, "schedule.select.pauseFirst"),
+        ({"select": '{"status": "paused"}, "pauseFirst": true'}, "schedule.select"),
+        ({"select": '{"status": "paused", "continuation": {"requestId": "x", "part": 2}}'}, "schedule.select"),
+        # an Input written by hand with more than the schedule may set
+        ({"select": '{"status": "paused"}', "pauseFirst": True}, "schedule.pauseFirst"),
+        ({"select": {"status": "paused"}, "dryRun": "no"}, "schedule.dryRun"),
+    ],
+)
+def test_a_schedule_input_that_smuggles_more_than_its_fields_is_rejected(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    archive_queue: str,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+    schedule: dict[str, Any],
+    where: str,
+) -> None:
+    detail = load_handler().lambda_handler({"schedule": schedule}, lambda_context())
+
+    [result] = validate_results_detail(detail)["results"]
+    assert result["outcome"] == "invalid"
+    assert result["error"].startswith("request rejected: not a valid scheduled clean-up: " + where)
+    assert reply_simulator.requests == []
+    assert queued_bodies(aws_stack) == []
+
+
+def test_a_continuation_beside_the_schedule_input_is_rejected(
+    load_handler: Callable[[], ModuleType],
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    lambda_context: Callable[..., LocalLambdaContext],
+) -> None:
+    event = {"schedule": {"select": '{"status": "paused"}'}, "continuation": {"requestId": "x", "part": 2}}
+
+    [result] = validate_results_detail(load_handler().lambda_handler(event, lambda_context()))["results"]
+
+    assert "continuation: Extra inputs are not permitted" in result["error"]
+    assert reply_simulator.requests == []
 
 
 def test_a_bad_selection_is_its_own_rejected_request_and_its_neighbours_are_archived(

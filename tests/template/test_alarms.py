@@ -43,6 +43,7 @@ def test_failures_backlog_and_throttling_each_have_an_alarm(resources):
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", FAILED_INVOCATIONS_QUEUE),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", RULE_DLQ),
         ("AWS/Lambda", "Errors", FUNCTION),
+        ("AWS/Lambda", "Throttles", FUNCTION),  # reserved concurrency equals the SQS maximum concurrency
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", REQUESTS_QUEUE),
         ("ReplySequenceArchiver", "ReplyApiThrottled", "sequence-archiver"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "CleanupScheduleDeadLetterQueue"),  # with a schedule
@@ -153,3 +154,11 @@ def test_the_email_subscription_exists_only_when_an_address_is_given(transformed
 
 def test_the_outputs_name_the_alarm_topic(sam_template):
     assert sam_template["Outputs"]["AlarmTopicArn"]["Value"] == TOPIC_REF
+
+
+def test_a_throttled_invocation_raises_the_throttles_alarm_within_five_minutes(resources):
+    alarm = alarms(resources)["ArchiveSequencesFunctionThrottlesAlarm"]
+
+    assert watched(alarm) == ("AWS/Lambda", "Throttles", FUNCTION)
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == ("Sum", 300, 1, 0)
+    assert resources[FUNCTION]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "SqsMaximumConcurrency"}

@@ -29,11 +29,29 @@ def deployed_with(deployed_template: Callable[..., dict[str, Any]], **parameters
 
 
 def scheduled_input(template: dict[str, Any], parameters: dict[str, str]) -> Any:
-    """The JSON the schedule hands the function, with the stack's parameter values put in."""
-    sub = template["Resources"][SCHEDULE]["Properties"]["Target"]["Input"]["Fn::Sub"]
+    """The JSON the schedule hands the function, with the stack's parameter values put in as CloudFormation
+    does: Fn::ToJsonString of a structure whose every leaf is a Ref to a parameter (a string value)."""
+    structure = template["Resources"][SCHEDULE]["Properties"]["Target"]["Input"]["Fn::ToJsonString"]
     declared = template["Parameters"]
     values = {name: str(spec.get("Default", "")) for name, spec in declared.items()} | parameters
-    return json.loads(re.sub(r"\$\{(\w+)\}", lambda match: values[match.group(1)], sub))
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        assert isinstance(node, dict), f"only Refs to parameters may fill the schedule's input, not {node!r}"
+        return {key: resolve(value) for key, value in node.items()}
+
+    return json.loads(json.dumps(resolve(structure)))
+
+
+def the_function_reads(document: Any) -> Any:
+    """What the function makes of a direct invoke with this payload (the real parsing, no AWS)."""
+    from sequence_archiver.deliveries import read_event
+    from sequence_archiver.request_report import EventShape
+
+    [delivery] = read_event(document, invocation_id="scheduled-run").deliveries
+    delivery.parse(EventShape.DIRECT)
+    return delivery
 
 
 def test_no_schedule_by_default(deployed_template):
@@ -93,28 +111,103 @@ def test_undelivered_runs_raise_an_alarm_on_the_topic(deployed_template):
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
-def test_the_scheduled_request_is_the_policy_with_a_dry_run_by_default(sam_template):
-    default = scheduled_input(sam_template, {})
-    live = scheduled_input(
-        sam_template,
-        {"CleanupSelection": '{"status": "paused", "createdBefore": "2025-01-01"}', "CleanupDryRun": "false"},
-    )
+def test_the_schedule_input_is_built_by_structure_each_parameter_filling_the_field_it_names(sam_template):
+    structure = sam_template["Resources"][SCHEDULE]["Properties"]["Target"]["Input"]
 
-    assert default == {"select": {"status": "paused", "olderThanDays": 180}, "dryRun": True, "maxSequences": 10000}
-    assert live["select"] == {"status": "paused", "createdBefore": "2025-01-01"}
-    assert live["dryRun"] is False
+    assert "AWS::LanguageExtensions" in sam_template["Transform"]
+    assert structure == {
+        "Fn::ToJsonString": {
+            "schedule": {
+                "select": {"Ref": "CleanupSelection"},
+                "dryRun": {"Ref": "CleanupDryRun"},
+                "maxSequences": {"Ref": "CleanupMaxSequences"},
+            }
+        }
+    }
+
+
+def test_the_scheduled_request_is_the_policy_with_a_dry_run_by_default(sam_template):
+    default = the_function_reads(scheduled_input(sam_template, {})).cleanup
+    live = the_function_reads(
+        scheduled_input(
+            sam_template,
+            {"CleanupSelection": '{"status": "paused", "createdBefore": "2025-01-01"}', "CleanupDryRun": "false"},
+        )
+    ).cleanup
+
+    assert default.select.to_json() == {"status": "paused", "olderThanDays": 180}
+    assert (default.dry_run, default.pause_first, default.max_sequences) == (True, False, 10000)
+    assert live.select.to_json() == {"status": "paused", "createdBefore": "2025-01-01T00:00:00Z"}
+    assert live.dry_run is False
 
 
 def test_the_scheduled_request_is_one_the_function_accepts_within_its_bounds(sam_template):
-    from sequence_archiver.selection import DEFAULT_MAX_SEQUENCES, MAX_SEQUENCES_CAP, parse_cleanup_request
+    from sequence_archiver.selection import DEFAULT_MAX_SEQUENCES, MAX_SEQUENCES_CAP
 
     bound = sam_template["Parameters"]["CleanupMaxSequences"]
-    request = parse_cleanup_request(scheduled_input(sam_template, {"CleanupMaxSequences": str(bound["MaxValue"])}))
+    request = the_function_reads(scheduled_input(sam_template, {"CleanupMaxSequences": str(bound["MaxValue"])})).cleanup
 
     assert request.dry_run is True
     assert request.select.status == "paused"
     assert request.max_sequences == bound["MaxValue"] == MAX_SEQUENCES_CAP
     assert bound["Default"] == DEFAULT_MAX_SEQUENCES
+
+
+SMUGGLING_SELECTIONS = [
+    '{"status": "paused"}, "pauseFirst": true',
+    '{"status": "paused", "pauseFirst": true}',
+    '{"status": "paused"}, "dryRun": false, "continuation": {"requestId": "x", "part": 2}',
+    '{"status": "paused", "continuation": {"requestId": "x", "part": 2}}',
+    '{"status": "paused"}}, "continuation": {"requestId": "x", "part": 2, "a": {"b": "c"}',
+]
+
+
+@pytest.mark.parametrize("selection", SMUGGLING_SELECTIONS)
+def test_a_selection_that_sets_other_fields_is_refused_at_deploy_time(sam_template, selection):
+    pattern = sam_template["Parameters"]["CleanupSelection"]["AllowedPattern"]
+
+    assert re.fullmatch(pattern, selection) is None
+
+
+@pytest.mark.parametrize("selection", SMUGGLING_SELECTIONS)
+def test_and_if_one_got_through_the_function_rejects_it_instead_of_obeying_it(sam_template, selection):
+    delivery = the_function_reads(scheduled_input(sam_template, {"CleanupSelection": selection}))
+
+    assert delivery.cleanup is None
+    assert delivery.rejection.startswith("not a valid scheduled clean-up: schedule.select")
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        '{"status": "paused", "olderThanDays": 180}',
+        '{"status":"PAUSED","ownerUserId":42}',
+        ' { "folderId": "6f1c3f5e-3a55-4ad3-9f77-0a4c1d2b9e10", "name": "Q3 {draft}, old" } ',
+        '{"createdAfter": "2024-01-01", "createdBefore": "2025-01-01T00:00:00Z"}',
+    ],
+)
+def test_every_selection_the_pattern_admits_with_valid_values_is_a_selection_the_function_takes(
+    sam_template, selection
+):
+    pattern = sam_template["Parameters"]["CleanupSelection"]["AllowedPattern"]
+    delivery = the_function_reads(scheduled_input(sam_template, {"CleanupSelection": selection}))
+
+    assert re.fullmatch(pattern, selection) is not None
+    assert delivery.rejection is None
+    assert delivery.cleanup.pause_first is False
+    assert delivery.cleanup.continuation is None
+
+
+@pytest.mark.parametrize(("value", "allowed"), [("direct", True), ("direct, sqs,sns", True), ("sqs,kinesis", False)])
+def test_clean_ups_are_allowed_from_direct_invokes_only_unless_the_parameter_widens_it(
+    sam_template, deployed_template, value, allowed
+):
+    parameter = sam_template["Parameters"]["CleanupAllowedTriggers"]
+    variables = deployed_template()["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+
+    assert parameter["Default"] == "direct"
+    assert variables["CLEANUP_ALLOWED_TRIGGERS"] == {"Ref": "CleanupAllowedTriggers"}
+    assert (re.fullmatch(parameter["AllowedPattern"], value) is not None) is allowed
 
 
 @pytest.mark.parametrize(

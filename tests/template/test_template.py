@@ -186,6 +186,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "SQS_MAX_RECEIVE_COUNT",
         "IDEMPOTENCY_TABLE_NAME",
         "ARCHIVE_QUEUE_URL",
+        "CLEANUP_ALLOWED_TRIGGERS",
     }
     assert variables["REPLY_API_KEY_SECRET_ID"] == {
         "Fn::If": ["CreateApiKeySecret", {"Ref": "ReplyApiKeySecret"}, {"Ref": "ReplyApiKeySecretArn"}]
@@ -199,6 +200,7 @@ def test_function_environment_matches_the_settings_contract(resources):
     assert variables["POWERTOOLS_SERVICE_NAME"] == "sequence-archiver"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ReplySequenceArchiver"
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["CLEANUP_ALLOWED_TRIGGERS"] == {"Ref": "CleanupAllowedTriggers"}
 
 
 # ------------------------------------------------------------------ queues and triggers

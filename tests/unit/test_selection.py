@@ -10,13 +10,14 @@ import pytest
 
 from sequence_archiver.cleanup import ListingStop, SelectionRun
 from sequence_archiver.exceptions import InvalidRequestError
-from sequence_archiver.request_report import Trigger
+from sequence_archiver.request_report import EventShape, Trigger
 from sequence_archiver.selection import (
     DEFAULT_MAX_SEQUENCES,
     MAX_SEQUENCES_CAP,
     CleanupRequest,
     Selection,
     parse_cleanup_request,
+    parse_scheduled_run,
 )
 from sequence_archiver.sequence_listing import SequenceFilter, SequenceItem
 
@@ -146,3 +147,57 @@ def test_archive_messages_hold_at_most_100_ids_and_pass_pause_first_on() -> None
     assert [len(body["sequenceIds"]) for body in bodies] == [100, 100, 50]
     assert [id_ for body in bodies for id_ in body["sequenceIds"]] == run.selected_ids
     assert all(body["pauseFirst"] is True for body in bodies)
+
+
+def test_a_continuation_keeps_the_trigger_its_request_arrived_on_and_an_older_one_takes_its_trigger() -> None:
+    request = parse_cleanup_request({"select": {"status": "new"}})
+    run = SelectionRun.start(request, delivery_id="sns-1", trigger=Trigger.DIRECT, now=RUN_AT, origin=EventShape.SNS)
+
+    continued = parse_cleanup_request(json.loads(run.continuation_body()))
+    older = json.loads(run.continuation_body())
+    del older["continuation"]["origin"]
+
+    assert continued.continuation is not None
+    assert (continued.continuation.trigger, continued.continuation.origin) == (Trigger.DIRECT, EventShape.SNS)
+    resumed = SelectionRun.start(continued, delivery_id="m-2", trigger=Trigger.SQS, now=RUN_AT, origin=EventShape.SQS)
+    assert resumed.origin is EventShape.SNS
+    legacy = parse_cleanup_request(older).continuation
+    assert legacy is not None
+    assert legacy.origin is EventShape.DIRECT
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"select": '{"status": "paused", "olderThanDays": 180}', "dryRun": "true", "maxSequences": "10000"},
+        {"select": {"status": "paused", "olderThanDays": 180}, "dryRun": True, "maxSequences": 10000},
+        {"select": '{"status": "paused", "olderThanDays": 180}'},
+    ],
+)
+def test_the_schedule_sets_only_the_selection_dry_run_and_max_sequences(schedule: dict[str, object]) -> None:
+    request = parse_scheduled_run({"schedule": schedule})
+
+    assert request.select == Selection(status="paused", older_than_days=180)
+    assert (request.dry_run, request.pause_first, request.max_sequences) == (True, False, DEFAULT_MAX_SEQUENCES)
+    assert request.continuation is None
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({"schedule": {"select": '{"status": "paused", "pauseFirst": true}'}}, "schedule.select.pauseFirst: Extra"),
+        ({"schedule": {"select": '{"status": "paused"}, "pauseFirst": true'}}, "schedule.select: Value error, must"),
+        ({"schedule": {"select": '{"status": "paused"}', "pauseFirst": True}}, "schedule.pauseFirst: Extra"),
+        ({"schedule": {"select": '{"status": "paused"}', "continuation": {}}}, "schedule.continuation: Extra"),
+        ({"schedule": {"select": '{"status": "paused"}'}, "continuation": {}}, "continuation: Extra"),
+        ({"schedule": {"select": '["status"]'}}, "schedule.select: Value error, must be a JSON object"),
+        ({"schedule": {"select": '{"status": "paused"}', "dryRun": "yes"}}, "schedule.dryRun"),
+        ({"schedule": {"select": '{"status": "paused"}', "maxSequences": "20001"}}, "schedule.maxSequences"),
+        ({"schedule": {"select": "{" * 5000}}, "at most 4096 characters"),
+    ],
+)
+def test_a_schedule_input_with_more_than_its_fields_is_rejected_saying_where(document: object, says: str) -> None:
+    with pytest.raises(InvalidRequestError, match="not a valid scheduled clean-up") as raised:
+        parse_scheduled_run(document)
+
+    assert says in str(raised.value)

@@ -106,3 +106,23 @@ def test_sdk_debug_logging_is_off_unless_opted_in(value: str | None, expected: b
     environment = {**REQUIRED, **({"SDK_DEBUG_LOGGING": value} if value is not None else {})}
 
     assert load_settings(environment).sdk_debug_logging is expected
+
+
+def test_clean_ups_are_allowed_only_from_direct_invokes_unless_the_setting_says_otherwise() -> None:
+    from sequence_archiver.request_report import EventShape
+
+    assert load_settings(REQUIRED).cleanup_allowed_triggers == {EventShape.DIRECT}
+    widened = load_settings({**REQUIRED, "CLEANUP_ALLOWED_TRIGGERS": " Direct, sqs,SNS "})
+    assert widened.cleanup_allowed_triggers == {EventShape.DIRECT, EventShape.SQS, EventShape.SNS}
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("direct,kinesis", "unknown trigger name(s) kinesis"), ("", "at least one trigger"), (" , ", "at least one")],
+)
+def test_an_unknown_or_empty_trigger_list_fails_the_cold_start_naming_the_variable(value: str, says: str) -> None:
+    with pytest.raises(ConfigurationError, match="CLEANUP_ALLOWED_TRIGGERS") as raised:
+        load_settings({**REQUIRED, "CLEANUP_ALLOWED_TRIGGERS": value})
+
+    assert says in str(raised.value)
+    assert "direct, eventbridge" in str(raised.value) or "sqs, eventbridge" in str(raised.value)

@@ -33,6 +33,7 @@ from sequence_archiver.exceptions import (
     ReplyRefusedError,
     RetryableReplyError,
 )
+from sequence_archiver.request_report import EventShape
 from sequence_archiver.results_contract import PlanOutcome
 from sequence_archiver.selection import SelectionProgress, utc_now
 from sequence_archiver.sequence_listing import MAX_PAGE_SIZE, read_matching_page
@@ -87,18 +88,32 @@ class SelectionRun:
     reason: str | None = None
     wait_seconds: float = 0.0
     pages_now: int = 0  # pages listed by this invocation
+    origin: EventShape | None = None  # the trigger the request arrived on (CLEANUP_ALLOWED_TRIGGERS); see start
 
     @classmethod
-    def start(cls, request: CleanupRequest, *, delivery_id: str, trigger: Trigger, now: datetime) -> SelectionRun:
-        """A new request starts at the first page; a continuation where its previous part stopped."""
+    def start(
+        cls,
+        request: CleanupRequest,
+        *,
+        delivery_id: str,
+        trigger: Trigger,
+        now: datetime,
+        origin: EventShape | None = None,
+    ) -> SelectionRun:
+        """A new request starts at the first page; a continuation where its previous part stopped.
+
+        `origin` is the event shape the request arrived on (its trigger when not given); a continuation keeps
+        its original request's.
+        """
         progress = request.continuation
         if progress is None:
-            return cls(request, delivery_id, trigger, now)
+            return cls(request, delivery_id, trigger, now, origin=origin or EventShape(trigger.value))
         return cls(
             request,
             progress.request_id,
             progress.trigger,
             progress.run_at,
+            origin=progress.origin,
             part=progress.part,
             skip=progress.skip,
             pages=progress.pages,
@@ -119,6 +134,7 @@ class SelectionRun:
             pages=self.pages,
             selected_ids=self.selected_ids,
             failures=failures,
+            origin=self.origin or EventShape(self.trigger.value),
         )
         return _compact(self.request.to_json(progress))
 
@@ -298,9 +314,11 @@ class CleanupPolicies:
         self._max_failures = max_failures
         self._now = now
 
-    def start(self, request: CleanupRequest, *, delivery_id: str, trigger: Trigger) -> SelectionRun:
-        """This invocation's part of the request (run time and progress carried by a continuation)."""
-        return SelectionRun.start(request, delivery_id=delivery_id, trigger=trigger, now=self._now())
+    def start(
+        self, request: CleanupRequest, *, delivery_id: str, trigger: Trigger, origin: EventShape | None = None
+    ) -> SelectionRun:
+        """This invocation's part of the request (run time, progress and origin carried by a continuation)."""
+        return SelectionRun.start(request, delivery_id=delivery_id, trigger=trigger, now=self._now(), origin=origin)
 
     def list_pages(self, run: SelectionRun, deadline: Deadline) -> None:
         """List pages until the selection's end, maxSequences is passed, Reply refuses, or time runs out."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.archive_request import (
@@ -22,7 +21,7 @@ from sequence_archiver.archive_request import (
 )
 from sequence_archiver.exceptions import InvalidRequestError, UnsupportedEventError
 from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
-from sequence_archiver.request_report import RequestReport, Trigger
+from sequence_archiver.request_report import EventShape, RequestReport, Trigger
 
 if TYPE_CHECKING:
     from sequence_archiver.archive_request import ArchiveRequest
@@ -33,15 +32,6 @@ if TYPE_CHECKING:
 
 MAX_FAILURE_BACKOFF_SECONDS = 900.0  # a continuation after a real failure waits 2, 4, 8 ... seconds, at most this
 _MAX_ID_CHARS = 128  # message and event IDs are short; a longer one is cut so it cannot bloat logs and events
-
-
-class EventShape(StrEnum):
-    """What the event was, which decides how the invocation answers."""
-
-    SQS = "sqs"
-    EVENTBRIDGE = "eventbridge"
-    SNS = "sns"
-    DIRECT = "direct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +64,9 @@ class Delivery:
     claim: Claim | None = None
     request: ArchiveRequest | None = None
     rejection: str | None = None
+    # A rejection that is a final answer, not a message to repair (a clean-up on a trigger not allowed to run
+    # one): the record is acknowledged, never parked in the dead-letter queue, never retried.
+    refused: bool = False
     report: RequestReport | None = None
     retry_reason: str | None = None
     postponement: Postponement | None = None
@@ -97,6 +90,11 @@ class Delivery:
     def reject(self, reason: str) -> None:
         """Not a request at all: reported as one `invalid` item (SQS records are also dead-lettered)."""
         self.rejection = reason
+
+    def refuse(self, reason: str) -> None:
+        """A well-formed request this trigger may not make: reported as rejected and acknowledged, not parked."""
+        self.rejection = reason
+        self.refused = True
 
     def retry(self, reason: str) -> None:
         """This delivery must come again (the first reason is kept)."""
@@ -172,7 +170,11 @@ class Delivery:
                 document = event_detail_document(self.payload)
             else:
                 document = self.payload
-            if isinstance(document, dict) and "select" in document:
+            if isinstance(document, dict) and "schedule" in document:
+                from sequence_archiver.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
+
+                self.cleanup = parse_scheduled_run(document)  # the schedule's input: select, dryRun, maxSequences
+            elif isinstance(document, dict) and "select" in document:
                 from sequence_archiver.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_cleanup_request(document)

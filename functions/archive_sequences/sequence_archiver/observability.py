@@ -103,6 +103,10 @@ class MetricsRecorder:
         """A payload that was not an archive request at all."""
         self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
 
+    def record_refused_cleanup(self) -> None:
+        """A clean-up request on a trigger CLEANUP_ALLOWED_TRIGGERS does not name: refused, nothing listed."""
+        self._metrics.add_metric(name="CleanupRequestsRefused", unit=MetricUnit.Count, value=1)
+
 
 # ---------------------------------------------------------------- correlation ids in every log line
 

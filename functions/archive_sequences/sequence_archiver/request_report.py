@@ -12,8 +12,17 @@ if TYPE_CHECKING:
     from sequence_archiver.outcomes import SequenceResult
 
 
+class EventShape(StrEnum):
+    """What the event was, which decides how the invocation answers and which triggers may run clean-ups."""
+
+    SQS = "sqs"
+    EVENTBRIDGE = "eventbridge"
+    SNS = "sns"
+    DIRECT = "direct"
+
+
 class Trigger(StrEnum):
-    """How the function was invoked."""
+    """How the function was invoked, as results events report it (an SNS record reports `direct`)."""
 
     SQS = "sqs"
     EVENTBRIDGE = "eventbridge"

@@ -11,6 +11,7 @@ arrives, so archive requests do not pay for these models at cold start.
 
 from __future__ import annotations
 
+import json
 import uuid  # noqa: TC003 - pydantic reads the annotations at runtime
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -28,7 +29,7 @@ from pydantic import (
 
 from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS, MAX_REQUEST_ID_CHARS, MAX_SEQUENCE_ID
 from sequence_archiver.exceptions import InvalidRequestError
-from sequence_archiver.request_report import Trigger  # noqa: TC001 - pydantic reads it at runtime
+from sequence_archiver.request_report import EventShape, Trigger  # noqa: TC001 - pydantic reads them at runtime
 from sequence_archiver.sequence_listing import STATUSES, SequenceFilter, parse_timestamp
 
 DEFAULT_MAX_SEQUENCES = 10_000
@@ -38,6 +39,7 @@ MAX_SEQUENCES_CAP = 20_000
 MAX_NAME_CHARS = 200
 MAX_OLDER_THAN_DAYS = 36_500
 MAX_SKIP = 10_000_000
+MAX_SCHEDULE_SELECTION_CHARS = 4_096  # a CloudFormation parameter value is at most 4 KB
 FILTER_NAMES = ("status", "ownerUserId", "folderId", "name", "createdAfter", "createdBefore", "olderThanDays")
 
 SequenceIdValue = Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_ID)]
@@ -134,6 +136,17 @@ class SelectionProgress(BaseModel):
     pages: StrictInt = Field(ge=0, le=MAX_SKIP)
     selected_ids: list[SequenceIdValue] = Field(alias="selectedIds", max_length=MAX_SEQUENCES_CAP + 1)
     failures: StrictInt = Field(default=0, ge=0, le=MAX_CONTINUATION_PARTS)
+    # The trigger the original request arrived on, which CLEANUP_ALLOWED_TRIGGERS is checked against (an SNS
+    # request reports trigger "direct", so it is kept apart). Continuations sent before it existed lack it:
+    # their trigger stands in.
+    origin: EventShape
+
+    @model_validator(mode="before")
+    @classmethod
+    def _origin_from_trigger(cls, data: object) -> object:
+        if isinstance(data, dict) and "origin" not in data and isinstance(data.get("trigger"), str):
+            return {**data, "origin": data["trigger"]}
+        return data
 
     @field_validator("run_at", mode="before")
     @classmethod
@@ -163,7 +176,7 @@ class CleanupRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _select_is_an_object(cls, data: object) -> object:
-        if isinstance(data, dict) and not isinstance(data.get("select"), dict):
+        if isinstance(data, dict) and not isinstance(data.get("select"), (dict, Selection)):
             raise ValueError('"select" must be an object of filters, e.g. {"status": "paused"}')
         return data
 
@@ -180,6 +193,67 @@ class CleanupRequest(BaseModel):
         return body
 
 
+class ScheduleInput(BaseModel):
+    """What the schedule may set, and nothing else: the selection, dryRun and maxSequences.
+
+    template.yaml's CleanupPolicySchedule builds its Input with Fn::ToJsonString, so each stack parameter is
+    one JSON value: CleanupSelection arrives as JSON text (an object is taken too), CleanupDryRun and
+    CleanupMaxSequences as strings or as JSON values. A selection that tries to set anything else
+    (`pauseFirst`, a `continuation`) is rejected here, not obeyed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    select: Selection
+    dry_run: StrictBool = Field(default=True, alias="dryRun")
+    max_sequences: StrictInt = Field(default=DEFAULT_MAX_SEQUENCES, alias="maxSequences", ge=1, le=MAX_SEQUENCES_CAP)
+
+    @field_validator("select", mode="before")
+    @classmethod
+    def _selection_text(cls, value: object) -> object:
+        """CleanupSelection as the template passes it: the JSON text of an object of filters."""
+        if isinstance(value, str):
+            if len(value) > MAX_SCHEDULE_SELECTION_CHARS:
+                raise ValueError(f"must be at most {MAX_SCHEDULE_SELECTION_CHARS} characters of JSON")
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object of filters, e.g. {"status": "paused"}') from None
+        if not isinstance(value, dict):
+            raise ValueError('must be a JSON object of filters, e.g. {"status": "paused"}')
+        return value
+
+    @field_validator("dry_run", mode="before")
+    @classmethod
+    def _flag_text(cls, value: object) -> object:
+        """CleanupDryRun: true or false, as a JSON boolean or the parameter's text."""
+        return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("max_sequences", mode="before")
+    @classmethod
+    def _number_text(cls, value: object) -> object:
+        """CleanupMaxSequences: a whole number, as a JSON integer or the parameter's digits."""
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
+            return int(value)
+        return value
+
+
+class ScheduledRun(BaseModel):
+    """A direct invoke by the clean-up schedule: `{"schedule": {...}}` and nothing beside it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schedule: ScheduleInput
+
+    def to_request(self) -> CleanupRequest:
+        """The clean-up request the schedule asks for: never pauseFirst, never a continuation."""
+        return CleanupRequest(
+            select=self.schedule.select,
+            dry_run=self.schedule.dry_run,
+            max_sequences=self.schedule.max_sequences,
+        )
+
+
 def is_cleanup_request(document: object) -> bool:
     """True for a payload that asks for a selection (it has `select`) rather than a list of IDs."""
     return isinstance(document, dict) and "select" in document
@@ -192,11 +266,24 @@ def parse_cleanup_request(document: object) -> CleanupRequest:
     try:
         return CleanupRequest.model_validate(document)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False, include_input=False)[:5]:
-            where = ".".join(str(part) for part in error["loc"]) or "request"
-            problems.append(f"{where}: {error['msg']}")
-        raise InvalidRequestError("not a valid clean-up request: " + "; ".join(problems)) from None
+        raise InvalidRequestError("not a valid clean-up request: " + _problems(exc)) from None
+
+
+def parse_scheduled_run(document: object) -> CleanupRequest:
+    """Validate the schedule's input (`{"schedule": {...}}`); InvalidRequestError saying what is wrong."""
+    try:
+        return ScheduledRun.model_validate(document).to_request()
+    except ValidationError as exc:
+        raise InvalidRequestError("not a valid scheduled clean-up: " + _problems(exc)) from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """The first few validation problems, each with where it is, never quoting the values."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(part) for part in error["loc"]) or "request"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
 
 
 def utc_now() -> datetime:

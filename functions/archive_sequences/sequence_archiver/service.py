@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.deadline import InvocationDeadlines
-from sequence_archiver.deliveries import EventShape, read_event
+from sequence_archiver.deliveries import read_event
 from sequence_archiver.exceptions import (
     ResultsPublishError,
     SequenceArchiveIncomplete,
@@ -25,6 +25,7 @@ from sequence_archiver.exceptions import (
 from sequence_archiver.idempotency import Claim
 from sequence_archiver.observability import correlation
 from sequence_archiver.outcomes import count_outcomes
+from sequence_archiver.request_report import EventShape
 from sequence_archiver.retry_timing import Continuation, Postponement
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from sequence_archiver.request_report import RequestReport
     from sequence_archiver.results_publisher import ResultsPublisher
     from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility
+    from sequence_archiver.selection import CleanupRequest
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class ArchiveService:
         max_receive_count: int = 5,
         idempotency: RequestIdempotency | None = None,
         cleanup: Callable[[], CleanupPolicies] | None = None,
+        cleanup_allowed_triggers: frozenset[EventShape] = frozenset({EventShape.DIRECT}),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._archiver = archiver
@@ -82,6 +85,7 @@ class ArchiveService:
         self._max_failures = max_receive_count  # the queue's redrive policy, for requests carried on by continuations
         self._idempotency = idempotency
         self._cleanup = cleanup  # a factory: clean-up policies are only built when a clean-up request arrives
+        self._cleanup_triggers = cleanup_allowed_triggers
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
 
@@ -116,7 +120,11 @@ class ArchiveService:
         if selections:
             # Listing may not starve the archive requests of the same batch: it gets half the work time then.
             archiving_too = any(delivery.request is not None for delivery in active)
-            self._select(selections, deadlines.work.share(SELECTION_SHARE) if archiving_too else deadlines.work)
+            self._select(
+                selections,
+                deadlines.work.share(SELECTION_SHARE) if archiving_too else deadlines.work,
+                arrival=invocation.shape,
+            )
         if invocation.fifo:
             self._archive_in_order(active, deadlines.work)
         else:
@@ -150,14 +158,23 @@ class ArchiveService:
             elif delivery.claim is Claim.IN_PROGRESS:
                 delivery.retry("being processed by another invocation")
 
-    def _select(self, deliveries: list[Delivery], deadline: Deadline) -> None:
-        """List each clean-up request's selection until its end or the deadline; a bad request is rejected."""
-        policies = self._cleanup() if self._cleanup is not None else None
+    def _select(self, deliveries: list[Delivery], deadline: Deadline, *, arrival: EventShape) -> None:
+        """List each clean-up request's selection until its end or the deadline; a bad request is rejected,
+        one from a trigger CLEANUP_ALLOWED_TRIGGERS does not name is refused before anything is listed."""
+        policies = None
         for delivery in deliveries:
             request = delivery.cleanup
             if request is None:
                 continue
             with correlation(delivery.delivery_id):
+                refusal = self._authority(request, arrival)
+                if refusal is not None:
+                    self._metrics.record_refused_cleanup()
+                    logger.warning("clean-up request refused", extra={"trigger": arrival.value, "reason": refusal})
+                    delivery.refuse(refusal)
+                    continue
+                if policies is None and self._cleanup is not None:
+                    policies = self._cleanup()
                 if policies is None:
                     delivery.reject("clean-up requests are not served by this function")
                     continue
@@ -166,7 +183,9 @@ class ArchiveService:
                         "a live run (dryRun false) needs the archive queue, and ARCHIVE_QUEUE_URL is not set"
                     )
                     continue
-                run = policies.start(request, delivery_id=delivery.delivery_id, trigger=delivery.trigger)
+                run = policies.start(
+                    request, delivery_id=delivery.delivery_id, trigger=delivery.trigger, origin=arrival
+                )
                 try:
                     policies.list_pages(run, deadline)
                 except Exception as exc:  # the listing contains Reply's errors; anything else is ours, and retried
@@ -185,6 +204,24 @@ class ArchiveService:
                         "reason": run.reason,
                     },
                 )
+
+    def _authority(self, request: CleanupRequest, arrival: EventShape) -> str | None:
+        """Why this trigger may not run the clean-up request, or None when it may.
+
+        A continuation is judged by the trigger of the request it carries on (the function sends continuations
+        through the request queue, so their own arrival is always SQS): the queue is not thereby allowed to
+        start clean-ups, and a continuation whose original trigger is no longer allowed stops there.
+        """
+        origin = request.continuation.origin if request.continuation is not None else arrival
+        if origin in self._cleanup_triggers:
+            return None
+        allowed = ",".join(sorted(shape.value for shape in self._cleanup_triggers))
+        carried = " (the trigger of the request this continuation carries on)" if request.continuation else ""
+        return (
+            f"clean-up requests (select) are not allowed from the {origin.value} trigger{carried}: "
+            f"CLEANUP_ALLOWED_TRIGGERS is {allowed}; send sequence IDs instead, or add {origin.value} "
+            "to CLEANUP_ALLOWED_TRIGGERS (template parameter CleanupAllowedTriggers)"
+        )
 
     def _settle_selections(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """Plan, enqueue or continue each listed selection; a request whose messages were not sent is retried."""
@@ -299,6 +336,8 @@ class ArchiveService:
                 continue
             if delivery.receipt is None or not delivery.claimable:
                 continue  # a malformed record SQS cannot redeliver: its results event says why, nothing to park
+            if delivery.refused:
+                continue  # a final answer (its results event says why): acknowledged, not dead-lettered
             body = delivery.payload if isinstance(delivery.payload, str) else ""
             with correlation(delivery.delivery_id):
                 delivery.parked = self._dead_letters is not None and self._dead_letters.park(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sequence_archiver.archiver import ArchiveMode
 from sequence_archiver.exceptions import ConfigurationError
+from sequence_archiver.request_report import EventShape
 from sequence_archiver.results_contract import RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
@@ -107,10 +108,32 @@ class Settings(BaseModel):
     idempotency_expires_after_seconds: int = Field(
         default=86_400, ge=60, le=30 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_SECONDS"
     )
+    # The triggers a clean-up request (`select`) may arrive on. `direct` alone (the default): the schedule and
+    # other direct invokes, which IAM already limits to the principals allowed lambda:InvokeFunction. A producer
+    # trusted to send a few IDs on the queue, a rule or a topic cannot run a workspace-wide clean-up.
+    cleanup_allowed_triggers: frozenset[EventShape] = Field(
+        default=frozenset({EventShape.DIRECT}), alias="CLEANUP_ALLOWED_TRIGGERS"
+    )
     # botocore, boto3, urllib3 and s3transfer log at WARNING and above only, whatever the root logger's level:
     # their DEBUG lines include response bodies, GetSecretValue's (the API key) among them. `true` lets their
     # debug lines through for local troubleshooting; Secrets Manager response bodies are still withheld.
     sdk_debug_logging: bool = Field(default=False, alias="SDK_DEBUG_LOGGING")
+
+    @field_validator("cleanup_allowed_triggers", mode="before")
+    @classmethod
+    def _trigger_names(cls, value: object) -> object:
+        """A comma-separated list of trigger names (any case, spaces allowed); at least one, none unknown."""
+        if not isinstance(value, str):
+            return value
+        names = {name.strip().lower() for name in value.split(",") if name.strip()}
+        known = [shape.value for shape in EventShape]
+        unknown = sorted(names - set(known))
+        if unknown:
+            shown = ", ".join(name[:20] for name in unknown[:4])
+            raise ValueError(f"unknown trigger name(s) {shown}: give a comma-separated list of {', '.join(known)}")
+        if not names:
+            raise ValueError(f"must name at least one trigger: a comma-separated list of {', '.join(known)}")
+        return frozenset(EventShape(name) for name in names)
 
     @field_validator("reply_api_base_url")
     @classmethod

@@ -120,5 +120,6 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         max_receive_count=settings.sqs_max_receive_count,
         idempotency=idempotency,
         cleanup=cleanup,
+        cleanup_allowed_triggers=settings.cleanup_allowed_triggers,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )
