@@ -800,9 +800,9 @@ def test_delay_fault_answers_normally_after_the_delay(api: Api) -> None:
     assert elapsed >= 0.3
     assert response.status == 200
     assert is_archived(api, 101)
-    started = time.monotonic()
-    api.archive(102)
-    assert time.monotonic() - started < 0.3
+    # The fault was used up by that call (a state check: how long the next call takes depends on the machine)
+    assert api.simulator.pending_faults() == []
+    assert api.archive(102).status == 200
 
 
 def test_delay_fault_outlasting_the_client_timeout_still_archives(api: Api) -> None:
