@@ -83,6 +83,8 @@ def test_a_key_no_header_can_carry_fails_every_id_before_any_reply_call(
     assert "UnicodeEncodeError" not in shown
     assert sum(emf_metrics(captured.out).get("SequencesFailed", [])) == 10
     assert sum(emf_metrics(captured.out).get("ReplyApiCalls", [])) == 0
+    stopped = [json.loads(line) for line in captured.out.splitlines() if '"archiving stopped"' in line]
+    assert {line["reason"] for line in stopped} == {"ApiKeyMalformedError"}  # one bulk call held all ten IDs
 
 
 def transformed_copies(key: str) -> dict[str, str]:

@@ -7,26 +7,30 @@ results event, a log line or an exception message without leaking the key, break
 
 What `clean` returns is the cleaned text itself, not the original with holes: invisible characters
 (Unicode format characters: zero-width spaces and joiners, soft hyphens, bidirectional controls, BOMs)
-are dropped, the rest is NFKC-normalised (fullwidth letters read as ASCII ones), control characters and lone
-surrogates become U+FFFD, line breaks and tabs a space. Only then is the key looked for, so a copy of it
-that Reply spread out with invisible characters, wrote in fullwidth or upper case is one run of text:
+are dropped, the rest is NFKC-normalised (fullwidth letters read as ASCII ones), control characters and
+lone surrogates become U+FFFD, line breaks and tabs a space. Only then is the key looked for, so a copy
+of it that Reply spread out with invisible characters, wrote in fullwidth or upper case is one run:
 
 - every run of at least MIN_FRAGMENT characters that is a piece of the key, compared case-insensitively
   (a cut-off `rk_live_abc...`, an upper-cased copy), becomes "[redacted]";
-- so does every such run of the key's base64 (standard and URL-safe alphabets, padded or not) and of the
-  `Bearer <key>` header's, at each of the three byte alignments a longer base64 text can put it at, and
-  of their percent-encoded forms (`Bearer%20<key>`, `Bearer+<key>`, every byte as `%XX`);
+- so does every such run of the key's base64 and of the `Bearer <key>` header's (standard and URL-safe
+  alphabets, padded or not, at each of the three byte alignments a longer base64 text can put them at),
+  and of the key's percent-encoded forms (`%XX` for reserved characters, or for every byte); in
+  `Bearer%20<key>` or `Bearer+<key>` the key's form is found and the word "Bearer" stays, so that
+  ordinary text such as "the bearer r..." is never taken for a header;
 - a text ending in the first 4 to 7 characters of the key (a key cut off by a length limit) has them
   redacted too.
+
+Every form is compared lower-cased, base64 too: one pass, and a superset of base64's exact matches (a
+random 8-character run matching by chance is as unlikely either way).
 
 A key shorter than MIN_FRAGMENT characters is no Reply key, and pieces that short are in ordinary words:
 only its exact copies (and exact copies of its encoded forms) are redacted.
 
-Cost: the work per key (its fragments, as sets of MIN_FRAGMENT-character windows) is done once and
-cached under the key's SHA-256, never the key. Each call reads at most `_RAW_WINDOW_FACTOR * (limit +
-longest encoded form)` characters, so a 1 MiB body costs what its first few kilobytes cost; the scan is
-one pass of a compiled pattern that finds runs of the key's characters, then one set look-up per window
-inside those runs.
+Cost: the work per key (its MIN_FRAGMENT-character windows and their _CHUNK-character pieces, as sets)
+is done once and cached under the key's SHA-256, never the key. Each call reads at most
+`_RAW_WINDOW_FACTOR * (limit + longest form)` characters, so a 1 MiB body costs what its first kilobyte
+or so costs; the scan is linear (see _Needles.spans). `bench/redaction.py` measures it.
 """
 
 from __future__ import annotations
