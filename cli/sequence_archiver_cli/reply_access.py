@@ -122,12 +122,13 @@ def api_key_source(
     try:
         source.api_key()
     except ApiKeyError as exc:
-        raise UnavailableError(_describe_key_error(exc)) from None
+        raise UnavailableError(_describe_key_error(exc, secret_id=secret_id)) from None
     return source
 
 
-def _describe_key_error(exc: ApiKeyError) -> str:
-    """The secret's problem in one line; for an unreadable secret, the AWS error underneath."""
+def _describe_key_error(exc: ApiKeyError, *, secret_id: str | None) -> str:
+    """The secret's problem in one line, naming the secret (never its key); for an unreadable secret, the AWS error
+    underneath."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
@@ -135,7 +136,7 @@ def _describe_key_error(exc: ApiKeyError) -> str:
         if isinstance(cause, ClientError | BotoCoreError):
             return "cannot read the API key secret: " + describe_aws_error("Secrets Manager", cause)
         cause = cause.__cause__ or cause.__context__
-    return f"the API key secret: {exc}"
+    return f"the API key secret{f' {secret_id}' if secret_id else ''}: {exc}"
 
 
 def validate_base_url(value: str, source: str = "--base-url") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -36,6 +37,50 @@ def test_malformed_secrets_are_rejected_without_quoting_them(secret: str) -> Non
         parse_secret_string(secret)
     assert KEY not in str(excinfo.value)
     assert excinfo.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "position"),
+    [
+        ("rk_live_\u20ac_SECRET_MARKER", "a non-ASCII character", 9),
+        ("rk_live_SECRET\u2028MARKER", "a line or paragraph separator", 15),
+        ("\ufeffrk_live_SECRET_MARKER", "a byte order mark", 1),
+        ("rk_live_SECRET_MARKER\ufeff", "a byte order mark", 22),
+        ("rk_live\x0bSECRET_MARKER", "a control character", 8),  # VT
+        ("rk_live_SECRET_MARKER\x0c", "a control character", 22),  # FF, even at the end
+        ("rk_live_SE\x7fCRET_MARKER", "a control character", 11),  # DEL
+        ("rk_live_SECRET_MARKER\x85x", "a control character", 22),  # C1 (NEL)
+        ("rk_live_SECRET MARKER", "a space", 15),
+        ("rk_live_SECRET\u00a0MARKER", "a non-ASCII space", 15),
+        ("rk_live_SECRET\u200bMARKER", "an invisible formatting character", 15),
+        ("rk_live_SECRET\tMARKER", "a control character", 15),
+    ],
+)
+@pytest.mark.parametrize("shape", ["bare", "json"])
+def test_a_key_no_header_can_carry_is_refused_naming_the_kind_and_place_but_not_the_key(
+    key: str, kind: str, position: int, shape: str
+) -> None:
+    secret = key if shape == "bare" else json.dumps({"apiKey": key})
+
+    with pytest.raises(ApiKeyMalformedError) as excinfo:
+        parse_secret_string(secret)
+
+    message = str(excinfo.value)
+    assert f"has {kind} at character {position} of {len(key)}" in message
+    assert not any(key[start : start + 6] in message for start in range(len(key) - 5))
+    assert excinfo.value.__cause__ is None
+
+
+@pytest.mark.parametrize("edge", [" ", "\t", "\r\n", "\n\n"])
+def test_spaces_tabs_and_line_ends_around_the_key_are_stripped(edge: str) -> None:
+    assert parse_secret_string(f"{edge}{KEY}{edge}").get_secret_value() == KEY
+    assert parse_secret_string(json.dumps({"apiKey": f"{edge}{KEY}{edge}"})).get_secret_value() == KEY
+
+
+def test_every_visible_ascii_character_is_a_valid_key_character() -> None:
+    every = "".join(chr(code) for code in range(0x21, 0x7F))
+
+    assert parse_secret_string(every).get_secret_value() == every
 
 
 # ---------------------------------------------------------------- reading the secret

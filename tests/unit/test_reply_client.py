@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutErr
 
 from sequence_archiver.deadline import Deadline
 from sequence_archiver.exceptions import (
+    ApiKeyMalformedError,
     DeadlineExceededError,
     ReplyAuthenticationError,
     ReplyMalformedResponseError,
@@ -23,7 +25,7 @@ from sequence_archiver.exceptions import (
     ReplyUnconfirmedError,
 )
 from sequence_archiver.http_deadline import CallWatchdog, current_watch
-from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS
+from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS, RateBudget, RateLimiter
 from sequence_archiver.reply_answers import (
     MAX_ERROR_TEXT,
     MAX_NAME_TEXT,
@@ -728,3 +730,52 @@ def test_an_answer_that_outlived_its_attempt_is_a_transport_error(clock: FakeClo
     with pytest.raises(ReplyTransportError):
         client.archive_sequence(42, deadline(clock, seconds=3.0))
     assert [call.http_status for call in calls] == [None]
+
+
+TRANSFORMED_KEYS = {
+    "75-percent-prefix": API_KEY[: len(API_KEY) * 3 // 4] + "...",
+    "upper-case": API_KEY.upper(),
+    "zero-width-split": "\u200b".join(API_KEY),
+    "base64-of-the-header": base64.b64encode(f"Bearer {API_KEY}".encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("copy", list(TRANSFORMED_KEYS.values()), ids=list(TRANSFORMED_KEYS))
+def test_a_transformed_copy_of_the_key_in_a_problem_or_a_server_error_leaves_no_12_character_fragment(
+    clock: FakeClock, copy: str
+) -> None:
+    body = json.dumps({"title": f"bad key {copy}", "detail": f"Authorization: Bearer {copy}", "code": copy}).encode()
+    client, _, _ = make_client(clock, [Answer(400, body), Answer(503, body), Answer(503, body)], attempts=2)
+
+    response = client.archive_sequence(42, deadline(clock))
+    with pytest.raises(ReplyServerError) as excinfo:
+        client.archive_sequence(42, deadline(clock))
+
+    shown = " ".join(map(repr, (response, excinfo.value, excinfo.value.args))).lower()
+    assert not any(API_KEY[start : start + 12].lower() in shown for start in range(len(API_KEY) - 11))
+    assert "[redacted]" in shown
+
+
+@pytest.mark.parametrize("bad_key", ["rk_\u20ac_MARKER", "rk\x0bMARKER", "rk_MARKER\x7f", "rk_MARKER\x85"])
+def test_a_key_no_header_can_carry_is_refused_before_any_call_or_budget(clock: FakeClock, bad_key: str) -> None:
+    http = FakeHttp(clock, [Answer(200, sequence_body())])
+    calls: list[ApiCall] = []
+    limiter = RateLimiter([RateBudget(1, 60.0)], clock=clock)  # one call a minute: a spent slot would show
+    client = ReplyClient(
+        base_url="https://api.reply.io/",
+        api_key_source=KeySource(bad_key),
+        retry_policy=RetryPolicy(),
+        timeouts=Timeouts(),
+        rate_limiter=limiter,
+        http=http,  # type: ignore[arg-type]
+        clock=clock,
+        sleep=clock.sleep,
+        on_api_call=calls.append,
+    )
+
+    with pytest.raises(ApiKeyMalformedError) as excinfo:
+        client.bulk_archive([1, 2], deadline(clock))
+
+    assert (http.requests, calls) == ([], [])
+    assert limiter.next_wait() == (0.0, False)  # the budget's one slot is still free
+    assert "MARKER" not in str(excinfo.value)

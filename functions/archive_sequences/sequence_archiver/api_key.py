@@ -1,15 +1,20 @@
 """The Reply API key, read from Secrets Manager through Powertools Parameters (cached, re-read on demand).
 
 Only the parsed key is kept, as a pydantic SecretStr, so no object of ours shows it in `repr()` or
-`vars()`. Powertools' own cache is switched off (`max_age=0` is never stored in the provider's `store`):
-this class caches the key for SECRET_MAX_AGE_SECONDS instead, so the raw secret string lives nowhere
-but for the moment of one read.
+`vars()`. A key is checked when it is read, once for the whole request: one that no HTTP header can
+carry as it is (anything but visible ASCII, 0x21-0x7E, inside it) is an ApiKeyMalformedError before any
+call to Reply, saying which kind of character and where, never which key.
+
+Powertools' own cache is switched off (`max_age=0` is never stored in the provider's `store`): this
+class caches the key for SECRET_MAX_AGE_SECONDS instead, so the raw secret string lives nowhere but for
+the moment of one read.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -25,7 +30,11 @@ if TYPE_CHECKING:
 
     from sequence_archiver.deadline import Deadline
 
-_FORBIDDEN_KEY_CHARS = frozenset("\r\n\t \x00")
+# What a key may be made of: the visible ASCII an HTTP header value carries unchanged (RFC 9110 field-vchar).
+_KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
+# Stripped from both ends of the secret and of its "apiKey": what `echo` and editors add (a final newline).
+# Any other character there (a BOM, U+2028, a form feed, a no-break space) is refused like one inside.
+_EDGE_WHITESPACE = " \t\r\n"
 
 
 class ApiKeySource(Protocol):
@@ -38,7 +47,7 @@ class ApiKeySource(Protocol):
 
 def parse_secret_string(secret_string: str) -> SecretStr:
     """Accept the bare key or `{"apiKey": "..."}`; the error never quotes the secret, nor chains what does."""
-    text = secret_string.strip()
+    text = secret_string.strip(_EDGE_WHITESPACE)
     if text.startswith("{"):
         document = _json_or_none(text)
         if document is None:
@@ -47,12 +56,37 @@ def parse_secret_string(secret_string: str) -> SecretStr:
         key = document.get("apiKey") if isinstance(document, dict) else None
         if not isinstance(key, str):
             raise ApiKeyMalformedError('the secret is JSON without a string "apiKey" field')
-        text = key.strip()
+        text = key.strip(_EDGE_WHITESPACE)
     if not text:
         raise ApiKeyMalformedError("the secret holds an empty API key")
-    if any(char in _FORBIDDEN_KEY_CHARS for char in text):
-        raise ApiKeyMalformedError("the API key contains whitespace or control characters")
+    check_header_safe(text)
     return SecretStr(text)
+
+
+def check_header_safe(key: str) -> None:
+    """ApiKeyMalformedError unless every character of `key` is visible ASCII; the message names the first other
+    character's kind and position (1-based), never a character of the key."""
+    if key.isascii() and _KEY_CHARACTERS.issuperset(key):
+        return
+    position, char = next((index, char) for index, char in enumerate(key, 1) if char not in _KEY_CHARACTERS)
+    raise ApiKeyMalformedError(
+        f"the API key has {_kind_of(char)} at character {position} of {len(key)}: an HTTP header carries only "
+        "visible ASCII (0x21-0x7E); check how the secret was written"
+    )
+
+
+def _kind_of(char: str) -> str:
+    """The kind of a character a key cannot hold, in words that do not say which character it is."""
+    code = ord(char)
+    kinds = (
+        (char == " ", "a space"),
+        (code < 0x20 or 0x7F <= code < 0xA0, "a control character"),
+        (char == "\ufeff", "a byte order mark"),
+        (char in "\u2028\u2029", "a line or paragraph separator"),
+        (unicodedata.category(char) == "Cf", "an invisible formatting character"),
+        (char.isspace(), "a non-ASCII space"),
+    )
+    return next((kind for matches, kind in kinds if matches), "a non-ASCII character")
 
 
 def decode_secret_binary(secret_binary: bytes) -> str:

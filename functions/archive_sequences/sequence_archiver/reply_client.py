@@ -30,6 +30,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from sequence_archiver import reply_text
+from sequence_archiver.api_key import check_header_safe
 from sequence_archiver.archive_request import MAX_SEQUENCE_ID
 from sequence_archiver.exceptions import (
     DeadlineExceededError,
@@ -577,6 +578,9 @@ class ReplyClient:
         self, operation: str, method: str, path: str, body: bytes | None, deadline: Deadline, *, max_bytes: int
     ) -> _HttpAnswer:
         api_key = self._api_key_source.api_key(deadline=deadline)
+        # Any key source's key is checked before the budget is spent: one no header can carry is a request-wide
+        # ApiKeyMalformedError here, not a UnicodeEncodeError (or a control character sent) per call.
+        check_header_safe(api_key.get_secret_value())
         timeouts = self._timeouts
         # The whole attempt ends within this budget (the watchdog sees to it); each timeout fits inside it.
         budget = min(timeouts.connect_seconds + timeouts.read_seconds, deadline.remaining_seconds())
