@@ -66,6 +66,15 @@ def invoke_with_sqs(
     return SqsInvocation(event, response, message_ids)
 
 
+def unsealed(body: str) -> dict[str, Any]:
+    """A continuation message's body without its MAC, after checking it has one (continuations.py)."""
+    document: dict[str, Any] = json.loads(body)
+    mac = document["continuation"].pop("mac")
+    assert isinstance(mac, str)
+    assert mac.startswith("v1:")
+    return document
+
+
 def validate_results_detail(detail: dict[str, Any]) -> dict[str, Any]:
     """Assert a results-event detail matches the published JSON Schema; return it."""
     jsonschema.validate(detail, RESULTS_SCHEMA)

@@ -14,7 +14,7 @@ from local.stand_ins.aws_stack import read_results_events, receive_batch, sqs_ev
 from local.stand_ins.reply_simulator import Fault
 from sequence_archiver.deadline import SAFETY_MARGIN_FRACTION
 from sequence_archiver.reply_client import Timeouts
-from tests.integration.harness import emf_metrics, invoke_with_sqs, validate_results_detail
+from tests.integration.harness import emf_metrics, invoke_with_sqs, unsealed, validate_results_detail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,7 +109,7 @@ def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only
     # The continuation comes back once the budget has freed up (DelaySeconds), holding only 104 and 105.
     messages = receive_batch(aws_stack, max_messages=10, timeout_seconds=tiny_budget.hour_seconds + 5)
     [continuation] = messages
-    assert json.loads(continuation["Body"]) == {
+    assert unsealed(continuation["Body"]) == {
         "sequenceIds": [104, 105],
         "continuation": {"requestId": request_id, "part": 2},
     }
@@ -157,7 +157,7 @@ def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
         108: "archived",
     }
     [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=tiny_budget.hour_seconds + 5)
-    assert json.loads(continuation["Body"])["continuation"] == {
+    assert unsealed(continuation["Body"])["continuation"] == {
         "requestId": invocation.message_ids[0],
         "part": 2,
         "failures": 1,

@@ -15,7 +15,7 @@ from local.stand_ins.aws_stack import (
     sqs_event_from_messages,
 )
 from local.stand_ins.reply_simulator import Fault
-from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, outcomes
+from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, outcomes, unsealed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,7 +68,7 @@ def test_only_the_record_with_a_failed_id_is_retried(
     assert [r.status for r in reply_simulator.requests if r.sequence_id == 105] == [503, 503, 503]
     assert metric_total(capsys.readouterr().out, "SequencesFailed") == 1
     [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=5)
-    assert json.loads(continuation["Body"]) == {
+    assert unsealed(continuation["Body"]) == {
         "sequenceIds": [105],
         "continuation": {"requestId": invocation.message_ids[1], "part": 2, "failures": 1},
     }

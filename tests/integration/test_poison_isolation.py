@@ -20,7 +20,7 @@ from local.stand_ins.aws_stack import (
 )
 from local.stand_ins.event_source import EventSourceMapping
 from local.stand_ins.reply_simulator import Fault
-from tests.integration.harness import outcomes, validate_results_detail
+from tests.integration.harness import outcomes, unsealed, validate_results_detail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,7 +111,7 @@ def test_a_poison_id_dead_letters_only_its_record_and_every_other_id_is_archived
     # ... only the poison ID is in the dead-letter queue, in the continuation of its record
     [dead_letter] = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
     assert dead_letter["MessageId"] == continuation_id
-    assert json.loads(dead_letter["Body"]) == {
+    assert unsealed(dead_letter["Body"]) == {
         "sequenceIds": [POISON_ID],
         "continuation": {"requestId": poison_message, "part": 2, "failures": 1},
     }

@@ -237,3 +237,46 @@ def test_a_read_that_does_not_finish_in_time_is_unavailable() -> None:
     assert time.monotonic() - started < 0.3 + 0.3
     assert isinstance(excinfo.value.__cause__, AwsCallTimeoutError)
     assert KEY not in everything_about(excinfo.value)
+
+
+# ---------------------------------------------------------------- the keys a continuation may be sealed with
+
+
+def test_earlier_keys_are_the_current_version_read_again_and_the_previous_version() -> None:
+    client = boto3.client(
+        "secretsmanager", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    stubber = Stubber(client)
+    answer = {"ARN": ARN, "Name": "reply/api-key"}
+    stubber.add_response("get_secret_value", {**answer, "SecretString": KEY}, {"SecretId": ARN})
+    stubber.add_response("get_secret_value", {**answer, "SecretString": "rk_new"}, {"SecretId": ARN})
+    stubber.add_response(
+        "get_secret_value", {**answer, "SecretString": KEY}, {"SecretId": ARN, "VersionStage": "AWSPREVIOUS"}
+    )
+    stubber.activate()
+    clock = Clock()
+    keys = source(SecretsProvider(boto3_client=client), clock)
+
+    keys.api_key()
+    earlier = keys.earlier_api_keys()
+    clock.now += 30
+    again = keys.earlier_api_keys()  # within a minute: no read (forged messages cost no reads)
+
+    assert [key.get_secret_value() for key in earlier] == ["rk_new", KEY]
+    assert again == earlier
+    assert keys.api_key().get_secret_value() == "rk_new"
+    stubber.assert_no_pending_responses()
+
+
+def test_a_secret_never_rotated_has_no_previous_key() -> None:
+    client = boto3.client(
+        "secretsmanager", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    stubber = Stubber(client)
+    stubber.add_response("get_secret_value", {"ARN": ARN, "Name": "reply/api-key", "SecretString": KEY})
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", http_status_code=400)
+    stubber.activate()
+
+    earlier = source(SecretsProvider(boto3_client=client)).earlier_api_keys()
+
+    assert [key.get_secret_value() for key in earlier] == [KEY]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sequence_archiver.cleanup import ListingStop, SelectionRun
+from sequence_archiver.continuations import compact, derive_key, seal_with
 from sequence_archiver.exceptions import InvalidRequestError
 from sequence_archiver.request_report import EventShape, Trigger
 from sequence_archiver.selection import (
@@ -113,7 +114,7 @@ def test_a_continuation_carries_the_request_its_run_time_and_progress_and_reads_
     run = SelectionRun.start(request, delivery_id="evt-1", trigger=Trigger.EVENTBRIDGE, now=RUN_AT)
     run.skip, run.pages, run.selected_ids, run.stop = 2_000, 2, [101, 102], ListingStop.WAITING
 
-    continued = parse_cleanup_request(json.loads(run.continuation_body()))
+    continued = parse_cleanup_request(run.continuation_document())
     resumed = SelectionRun.start(continued, delivery_id="sqs-message-2", trigger=Trigger.SQS, now=RUN_AT + timedelta(1))
 
     assert continued.select == request.select
@@ -134,7 +135,9 @@ def test_the_largest_continuation_fits_one_sqs_message() -> None:
     run = SelectionRun.start(request, delivery_id="r" * 128, trigger=Trigger.SQS, now=RUN_AT)
     run.selected_ids = list(range(2_147_483_647 - MAX_SEQUENCES_CAP, 2_147_483_647 + 1))  # maxSequences + 1
 
-    assert len(run.continuation_body().encode()) < SQS_MESSAGE_LIMIT_BYTES
+    body = compact(seal_with(run.continuation_document(), derive_key("a-reply-api-key")))
+
+    assert len(body.encode()) < SQS_MESSAGE_LIMIT_BYTES
 
 
 def test_archive_messages_hold_at_most_100_ids_and_pass_pause_first_on() -> None:

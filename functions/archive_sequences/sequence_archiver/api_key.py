@@ -35,6 +35,8 @@ _KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
 # Stripped from both ends of the secret and of its "apiKey": what `echo` and editors add (a final newline).
 # Any other character there (a BOM, U+2028, a form feed, a no-break space) is refused like one inside.
 _EDGE_WHITESPACE = " \t\r\n"
+PREVIOUS_STAGE = "AWSPREVIOUS"  # the staging label Secrets Manager moves the replaced version to on rotation
+EARLIER_KEYS_MIN_AGE_SECONDS = 60.0
 
 
 class ApiKeySource(Protocol):
@@ -125,6 +127,8 @@ class SecretsManagerApiKey:
         self._clock = clock
         self._key: SecretStr | None = None
         self._read_at = 0.0
+        self._earlier: tuple[SecretStr, ...] = ()
+        self._earlier_read_at: float | None = None
 
     def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
         """The key, from cache unless `refresh` or the cache is older than the max age."""
@@ -139,10 +143,44 @@ class SecretsManagerApiKey:
         self._read_at = self._clock()
         return self._key
 
-    def _read(self, deadline: Deadline | None) -> object:
+    def earlier_api_keys(self, *, deadline: Deadline | None = None) -> tuple[SecretStr, ...]:
+        """Values other than the cached one that a continuation in flight may be sealed with: the current version
+        read again (another instance may have a newer one) and the previous version (AWSPREVIOUS) while the
+        secret still has it. Read at most once per EARLIER_KEYS_MIN_AGE_SECONDS, so forged messages cost no reads.
+        """
+        now = self._clock()
+        if self._earlier_read_at is not None and now - self._earlier_read_at < EARLIER_KEYS_MIN_AGE_SECONDS:
+            return self._earlier
+        keys = [self.api_key(refresh=True, deadline=deadline)]
+        previous = self._previous(deadline)
+        if previous is not None:
+            keys.append(previous)
+        self._earlier, self._earlier_read_at = tuple(keys), now
+        return self._earlier
+
+    def _previous(self, deadline: Deadline | None) -> SecretStr | None:
+        """The previous version's key; None when the secret has none (never rotated) or it does not parse."""
         try:
+            value = self._read(deadline, stage=PREVIOUS_STAGE)
+        except ApiKeyUnavailableError as exc:
+            if isinstance(exc.__cause__, AwsCallTimeoutError):
+                raise  # out of time: the delivery is retried rather than its continuation dropped
+            return None  # no AWSPREVIOUS version (ResourceNotFoundException), or not readable: only current counts
+        try:
+            text = decode_secret_binary(value) if isinstance(value, bytes) else value
+            return parse_secret_string(text) if isinstance(text, str) else None
+        except ApiKeyMalformedError:
+            return None
+
+    def _read(self, deadline: Deadline | None, *, stage: str | None = None) -> object:
+        def get() -> object:
             # max_age=0: Powertools keeps nothing in its cache (see the module docstring).
-            return call_within(deadline, "GetSecretValue", self._provider.get, self._secret_id, max_age=0)
+            if stage is None:
+                return self._provider.get(self._secret_id, max_age=0)
+            return self._provider.get(self._secret_id, max_age=0, VersionStage=stage)
+
+        try:
+            return call_within(deadline, "GetSecretValue", get)
         except GetParameterError as exc:  # Powertools wraps every SDK failure in it
             raise ApiKeyUnavailableError(f"could not read the API key secret ({type(exc).__name__})") from exc
         except AwsCallTimeoutError as exc:

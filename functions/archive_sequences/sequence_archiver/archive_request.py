@@ -13,6 +13,11 @@ MAX_SEQUENCE_ID = 2_147_483_647
 MAX_IDS_PER_REQUEST = 1_000
 MAX_REQUEST_ID_CHARS = 128
 MAX_CONTINUATION_PARTS = 100_000
+# What a request ID may be wherever it comes from outside (a message, event or invocation ID, a continuation's
+# requestId): printable, without spaces, quotes or formula prefixes, safe in results, logs, tables and CSV.
+REQUEST_ID_CHARS = r"[A-Za-z0-9._:-]"
+REQUEST_ID_PATTERN = re.compile(f"{REQUEST_ID_CHARS}{{1,{MAX_REQUEST_ID_CHARS}}}")
+REQUEST_ID_RULE = f"1 to {MAX_REQUEST_ID_CHARS} characters of A-Z a-z 0-9 . _ : -"
 _DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() would accept "١٢" or "²"
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)")  # 5.0, .5, 1e3
 _MAX_ENVELOPE_DEPTH = 3
@@ -161,8 +166,8 @@ def _continuation(value: object) -> ContinuationOf | None:
         return None
     request_id = value.get("requestId") if isinstance(value, dict) else None
     part = value.get("part") if isinstance(value, dict) else None
-    if not isinstance(request_id, str) or not 1 <= len(request_id) <= MAX_REQUEST_ID_CHARS:
-        raise InvalidRequestError('"continuation" must hold the original "requestId" (1 to 128 characters)')
+    if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.fullmatch(request_id):
+        raise InvalidRequestError(f'"continuation" must hold the original "requestId" ({REQUEST_ID_RULE})')
     if isinstance(part, bool) or not isinstance(part, int) or not 2 <= part <= MAX_CONTINUATION_PARTS:
         raise InvalidRequestError(f'"continuation" must hold a "part" between 2 and {MAX_CONTINUATION_PARTS}')
     failures = value.get("failures", 0) if isinstance(value, dict) else 0

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.client import SQSClient
 
+    from sequence_archiver.continuations import ContinuationSeal
     from sequence_archiver.deadline import Deadline
     from sequence_archiver.request_report import Trigger
     from sequence_archiver.selection import CleanupRequest
@@ -121,8 +122,8 @@ class SelectionRun:
             failures=progress.failures,
         )
 
-    def continuation_body(self) -> str:
-        """The message that carries this request on from where its listing stopped."""
+    def continuation_document(self) -> dict[str, Any]:
+        """The message that carries this request on from where its listing stopped (unsealed)."""
         # Failures in a row: an invocation that listed a page before failing starts the count again.
         failures = (self.failures + 1 if self.pages_now == 0 else 1) if self.stop is ListingStop.FAILED else 0
         progress = SelectionProgress(
@@ -136,7 +137,7 @@ class SelectionRun:
             failures=failures,
             origin=self.origin or EventShape(self.trigger.value),
         )
-        return _compact(self.request.to_json(progress))
+        return self.request.to_json(progress)
 
     def continuation_delay(self) -> float:
         """When the continuation should come: when Reply said, or a backoff after a real failure."""
@@ -304,12 +305,14 @@ class CleanupPolicies:
         *,
         pages: SequencePages,
         archive_queue: ArchiveQueue | None,
+        seal: ContinuationSeal,
         page_size: int = MAX_PAGE_SIZE,
         max_failures: int = 5,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._pages = pages
         self.archive_queue = archive_queue
+        self._seal = seal
         self._page_size = page_size
         self._max_failures = max_failures
         self._now = now
@@ -361,7 +364,12 @@ class CleanupPolicies:
         final = self._final_plan(run)
         if final is not None or self.archive_queue is None:
             return final
-        sent = self.archive_queue.send([run.continuation_body()], deadline, delay_seconds=run.continuation_delay())
+        try:
+            body = self._seal.seal(run.continuation_document(), deadline)
+        except ApiKeyError as exc:  # no key to seal it with: nothing is sent, the request is retried
+            logger.warning("could not seal the continuation", extra={"error": type(exc).__name__})
+            return None
+        sent = self.archive_queue.send([body], deadline, delay_seconds=run.continuation_delay())
         if sent[0] is None:
             return None
         return CleanupPlan(run, PlanOutcome.CONTINUED, run.reason)

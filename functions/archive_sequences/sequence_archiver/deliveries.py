@@ -7,11 +7,13 @@ rejected, with the reason, so it fails only itself.
 
 from __future__ import annotations
 
-import json
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.archive_request import (
+    REQUEST_ID_PATTERN,
+    REQUEST_ID_RULE,
     ContinuationOf,
     encodable,
     event_detail_document,
@@ -19,19 +21,22 @@ from sequence_archiver.archive_request import (
     notification_document,
     parse_archive_request,
 )
-from sequence_archiver.exceptions import InvalidRequestError, UnsupportedEventError
+from sequence_archiver.continuations import archive_continuation, open_continuation
+from sequence_archiver.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
 from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
 from sequence_archiver.request_report import EventShape, RequestReport, Trigger
 
 if TYPE_CHECKING:
     from sequence_archiver.archive_request import ArchiveRequest
     from sequence_archiver.cleanup import CleanupPlan, SelectionRun
+    from sequence_archiver.continuations import ContinuationSeal
+    from sequence_archiver.deadline import Deadline
     from sequence_archiver.idempotency import Claim
     from sequence_archiver.retry_timing import Postponement
     from sequence_archiver.selection import CleanupRequest
 
 MAX_FAILURE_BACKOFF_SECONDS = 900.0  # a continuation after a real failure waits 2, 4, 8 ... seconds, at most this
-_MAX_ID_CHARS = 128  # message and event IDs are short; a longer one is cut so it cannot bloat logs and events
+_STAND_IN_DIGITS = 16  # of the SHA-256 that names a delivery whose own ID is not a valid request ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,20 +150,20 @@ class Delivery:
         )
         self.measured = self.report.results
 
-    def continuation_body(self) -> str | None:
-        """The message that carries a deferred request on: its unfinished IDs, its options and its marker."""
+    def continuation_document(self) -> dict[str, Any] | None:
+        """The message that carries a deferred request on (unsealed): its unfinished IDs, options and marker."""
         if self.deferral is None or self.request is None:
             return None
-        body: dict[str, Any] = {
-            "sequenceIds": list(self.deferral.sequence_ids),
-            "continuation": self.deferral.continuation.to_json(),
-        }
-        if self.request.pause_first:
-            body["pauseFirst"] = True
-        return json.dumps(body, separators=(",", ":"))
+        return archive_continuation(
+            self.deferral.sequence_ids, self.deferral.continuation, pause_first=self.request.pause_first
+        )
 
-    def parse(self, shape: EventShape) -> None:
-        """Turn the payload into a request, or into a rejection saying why; nothing raised escapes."""
+    def parse(self, shape: EventShape, seal: ContinuationSeal | None, deadline: Deadline | None = None) -> None:
+        """Turn the payload into a request, or into a rejection saying why; nothing raised escapes.
+
+        A continuation is honoured only when `seal` opens it (the function made it); any other is read as a new
+        request under this delivery's own ID. A secret that cannot be read to check it retries the delivery.
+        """
         if self.rejection is not None:
             return
         try:
@@ -170,6 +175,7 @@ class Delivery:
                 document = event_detail_document(self.payload)
             else:
                 document = self.payload
+            document = open_continuation(document, seal, deadline)
             if isinstance(document, dict) and "schedule" in document:
                 from sequence_archiver.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
 
@@ -182,6 +188,8 @@ class Delivery:
                 self.request = parse_archive_request(document)
         except InvalidRequestError as exc:
             self.reject(str(exc))
+        except ApiKeyError as exc:  # the secret the continuation's key comes from: a passing condition
+            self.retry(f"the continuation could not be checked: {exc}")
         except Exception as exc:
             self.reject(f"the request could not be read ({type(exc).__name__})")
 
@@ -227,9 +235,9 @@ def read_event(event: object, *, invocation_id: str) -> Invocation:
                     EventShape.SNS, [_sns_delivery(record, index) for index, record in enumerate(records)]
                 )
         if {"detail-type", "source", "detail", "id"} <= event.keys():
-            delivery = Delivery(_bounded_id(event["id"]), Trigger.EVENTBRIDGE, event["detail"])
+            delivery = _named(event["id"], Trigger.EVENTBRIDGE, event["detail"], "the event's id")
             return Invocation(EventShape.EVENTBRIDGE, [delivery])
-    direct = Delivery(_bounded_id(invocation_id), Trigger.DIRECT, event, claimable=False)
+    direct = _named(invocation_id, Trigger.DIRECT, event, "the invocation's request ID", claimable=False)
     return Invocation(EventShape.DIRECT, [direct])
 
 
@@ -261,7 +269,7 @@ def _sqs_delivery(record: object, index: int) -> Delivery:
         if isinstance(arn, str) and isinstance(receipt_handle, str)
         else None
     )
-    delivery = Delivery(_bounded_id(message_id), Trigger.SQS, body, receipt=receipt)
+    delivery = _named(message_id, Trigger.SQS, body, "the record's messageId", receipt=receipt)
     if not isinstance(body, str):
         delivery.reject("the SQS record's body is not a string")
     return delivery
@@ -274,7 +282,7 @@ def _sns_delivery(record: dict[str, Any], index: int) -> Delivery:
     message_id = notification.get("MessageId")
     if not isinstance(message_id, str) or not message_id:
         return _malformed(f"record-{index}", Trigger.DIRECT, f"SNS record {index} has no MessageId")
-    return Delivery(_bounded_id(message_id), Trigger.DIRECT, notification.get("Message"))
+    return _named(message_id, Trigger.DIRECT, notification.get("Message"), "the notification's MessageId")
 
 
 def _malformed(delivery_id: str, trigger: Trigger, reason: str) -> Delivery:
@@ -283,5 +291,14 @@ def _malformed(delivery_id: str, trigger: Trigger, reason: str) -> Delivery:
     return delivery
 
 
-def _bounded_id(value: object) -> str:
-    return encodable(value if isinstance(value, str) else type(value).__name__, _MAX_ID_CHARS)
+def _named(value: object, trigger: Trigger, payload: object, what: str, **options: Any) -> Delivery:
+    """A delivery named by the ID its source gave it; one that is not a valid request ID (1 to 128 of
+    A-Z a-z 0-9 . _ : -) never reaches results, logs or the CLI: the delivery is named by a stand-in made from
+    its hash (the same on every redelivery) and rejected, saying why."""
+    if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
+        return Delivery(value, trigger, payload, **options)
+    text = value if isinstance(value, str) else type(value).__name__
+    digest = hashlib.sha256(encodable(text).encode("utf-8")).hexdigest()[:_STAND_IN_DIGITS]
+    delivery = Delivery(f"invalid-id-{digest}", trigger, payload, **options)
+    delivery.reject(f"{what} is not a valid request ID ({REQUEST_ID_RULE})")
+    return delivery

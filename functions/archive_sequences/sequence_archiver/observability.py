@@ -99,6 +99,10 @@ class MetricsRecorder:
         """An event from a source the function does not serve (S3, a stream...): the invocation fails."""
         self._metrics.add_metric(name="EventsUnsupported", unit=MetricUnit.Count, value=1)
 
+    def record_forged_continuation(self) -> None:
+        """A continuation the function did not make (or one altered): honoured as a new request, never as one."""
+        self._metrics.add_metric(name="ContinuationsForged", unit=MetricUnit.Count, value=1)
+
     def record_rejected_request(self) -> None:
         """A payload that was not an archive request at all."""
         self._metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

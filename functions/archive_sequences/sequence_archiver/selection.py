@@ -27,7 +27,12 @@ from pydantic import (
     model_validator,
 )
 
-from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS, MAX_REQUEST_ID_CHARS, MAX_SEQUENCE_ID
+from sequence_archiver.archive_request import (
+    MAX_CONTINUATION_PARTS,
+    MAX_REQUEST_ID_CHARS,
+    MAX_SEQUENCE_ID,
+    REQUEST_ID_CHARS,
+)
 from sequence_archiver.exceptions import InvalidRequestError
 from sequence_archiver.request_report import EventShape, Trigger  # noqa: TC001 - pydantic reads them at runtime
 from sequence_archiver.sequence_listing import STATUSES, SequenceFilter, parse_timestamp
@@ -128,7 +133,9 @@ class SelectionProgress(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    request_id: str = Field(alias="requestId", min_length=1, max_length=MAX_REQUEST_ID_CHARS)
+    request_id: str = Field(
+        alias="requestId", min_length=1, max_length=MAX_REQUEST_ID_CHARS, pattern=f"^{REQUEST_ID_CHARS}+$"
+    )
     part: StrictInt = Field(ge=2, le=MAX_CONTINUATION_PARTS)
     trigger: Trigger
     run_at: datetime = Field(alias="runAt")

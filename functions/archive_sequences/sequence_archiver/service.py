@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sequence_archiver.deadline import InvocationDeadlines
 from sequence_archiver.deliveries import read_event
 from sequence_archiver.exceptions import (
+    ApiKeyError,
     ResultsPublishError,
     SequenceArchiveIncomplete,
     SequenceArchiverError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver.archiver import SequenceArchiver
     from sequence_archiver.cleanup import CleanupPlan, CleanupPolicies
+    from sequence_archiver.continuations import ContinuationSeal
     from sequence_archiver.dead_letters import DeadLetterQueue
     from sequence_archiver.deadline import Deadline
     from sequence_archiver.deliveries import Delivery, Invocation
@@ -74,6 +76,7 @@ class ArchiveService:
         idempotency: RequestIdempotency | None = None,
         cleanup: Callable[[], CleanupPolicies] | None = None,
         cleanup_allowed_triggers: frozenset[EventShape] = frozenset({EventShape.DIRECT}),
+        seal: ContinuationSeal | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._archiver = archiver
@@ -86,6 +89,7 @@ class ArchiveService:
         self._idempotency = idempotency
         self._cleanup = cleanup  # a factory: clean-up policies are only built when a clean-up request arrives
         self._cleanup_triggers = cleanup_allowed_triggers
+        self._seal = seal  # seals the continuations sent, opens the ones received; without it none is honoured
         self._safety_margin = deadline_safety_margin_seconds
         self._clock = clock
 
@@ -114,8 +118,8 @@ class ArchiveService:
         # A hanging idempotency table may take a quarter of the work time, never the Reply work itself.
         self._claim(deliveries, deadlines.work.share(CLAIMS_SHARE))
         active = [delivery for delivery in deliveries if _is_ours(delivery)]
-        for delivery in active:
-            delivery.parse(invocation.shape)
+        for delivery in active:  # continuations are checked with the secret the Reply work reads anyway
+            delivery.parse(invocation.shape, self._seal, deadlines.work)
         selections = [delivery for delivery in active if delivery.cleanup is not None]
         if selections:
             # Listing may not starve the archive requests of the same batch: it gets half the work time then.
@@ -266,7 +270,8 @@ class ArchiveService:
             return
         for (delivery, _), results in zip(parsed, per_request, strict=True):
             # Only an SQS record can be carried on by a continuation message sent to its queue.
-            continued = can_continue and self._continuations is not None and delivery.receipt is not None
+            continued = can_continue and self._continuations is not None and self._seal is not None
+            continued = continued and delivery.receipt is not None
             delivery.record_results(
                 tuple(results), max_failures=self._max_failures if continued and delivery.claimable else None
             )
@@ -301,16 +306,22 @@ class ArchiveService:
         """
         deferred: list[tuple[Delivery, Continuation]] = []
         for delivery in deliveries:
-            body = delivery.continuation_body()
-            if delivery.deferral is None or body is None or delivery.receipt is None:
+            document = delivery.continuation_document()
+            if delivery.deferral is None or document is None or delivery.receipt is None or self._seal is None:
                 continue
+            try:
+                body = self._seal.seal(document, deadline)
+            except ApiKeyError as exc:  # no key to seal it with: not sent, so the record is retried below
+                logger.warning("could not seal the continuation", extra={"error": type(exc).__name__})
+                body = ""
             continuation = Continuation(
                 delivery.receipt.event_source_arn, delivery.delivery_id, body, delivery.deferral.wait_seconds
             )
             deferred.append((delivery, continuation))
         if not deferred or self._continuations is None:
             return
-        sent = self._continuations.send([continuation for _, continuation in deferred], deadline=deadline)
+        sendable = [continuation for _, continuation in deferred if continuation.body]
+        sent = self._continuations.send(sendable, deadline=deadline) if sendable else set()
         for delivery, continuation in deferred:
             deferral = delivery.deferral
             if continuation.key in sent and deferral is not None:

@@ -11,6 +11,7 @@ from botocore.config import Config
 
 from sequence_archiver.api_key import SecretsManagerApiKey
 from sequence_archiver.archiver import SequenceArchiver
+from sequence_archiver.continuations import ContinuationSeal
 from sequence_archiver.dead_letters import DeadLetterQueue
 from sequence_archiver.idempotency import build_request_idempotency
 from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
@@ -44,6 +45,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         provider=SecretsProvider(boto3_client=session.client("secretsmanager", config=AWS_CLIENT_CONFIG)),
         max_age_seconds=settings.secret_max_age_seconds,
     )
+    seal = ContinuationSeal(keys=api_key, on_forged=recorder.record_forged_continuation)
     reply = ReplyClient(
         base_url=settings.reply_api_base_url,
         api_key_source=api_key,
@@ -106,6 +108,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         return CleanupPolicies(
             pages=SequencePages(reply),  # the same client: the key's rate budget and the invocation's deadline
             archive_queue=archive_queue,
+            seal=seal,
             page_size=settings.selection_page_size,
             max_failures=settings.sqs_max_receive_count,
         )
@@ -121,5 +124,6 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         idempotency=idempotency,
         cleanup=cleanup,
         cleanup_allowed_triggers=settings.cleanup_allowed_triggers,
+        seal=seal,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )
