@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
@@ -104,6 +105,31 @@ def output_width(stream: TextIO, environ: Mapping[str, str]) -> int | None:
         return None
 
 
+# Text from results events (request IDs, errors, input values) is someone else's text: in a table a control
+# character would move the cursor, clear the screen or set the window title, and a bidi override would make it
+# read differently than it is; in a spreadsheet a CSV cell that starts with a formula prefix runs as a formula.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# OWASP's CSV injection guidance: a cell starting with one of these gets a leading apostrophe.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every control character (and line separator, bidi control) as a visible escape: `\\x1b`."""
+    return _INVISIBLE.sub(_escape, text)
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: visible escapes, and a leading `'` before a formula prefix."""
+    if not isinstance(value, str):
+        return "" if value is None else value
+    return ("'" if value.startswith(FORMULA_PREFIXES) else "") + visible(value)
+
+
 def clip(value: object, width: int) -> str:
     """The text of a value, cut to `width` characters with an ellipsis."""
     text = "" if value is None else str(value)
@@ -127,8 +153,12 @@ def _fitted_widths(widths: list[int], numeric: list[bool], limit: int) -> list[i
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "", width: int | None = None
 ) -> str:
-    """Columns padded to their widest cell, numbers right-aligned; with `width`, text columns are cut to fit it."""
-    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    """Columns padded to their widest cell, numbers right-aligned; with `width`, text columns are cut to fit it.
+
+    Every cell is shown with its control characters as visible escapes (see `visible`).
+    """
+    headers = [visible(header) for header in headers]
+    cells = [["" if cell is None else visible(str(cell)) for cell in row] for row in rows]
     widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
     numeric = [bool(cells) and all(row[i].isdigit() for row in cells if row[i]) for i in range(len(headers))]
     if width is not None:
@@ -146,11 +176,12 @@ def table(
 
 
 def csv_text(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """RFC 4180 CSV with a header row (None is an empty cell), without the final newline."""
+    """RFC 4180 CSV with a header row (None is an empty cell), without the final newline; every text cell is
+    neutralised (`csv_cell`): control characters escaped, formula prefixes behind a `'`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(headers)
-    writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+    writer.writerow([csv_cell(header) for header in headers])
+    writer.writerows([[csv_cell(cell) for cell in row] for row in rows])
     return buffer.getvalue().rstrip("\n")
 
 

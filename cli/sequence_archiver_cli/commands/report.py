@@ -23,6 +23,7 @@ from sequence_archiver_cli.output import (
     output_width,
     plural,
     table,
+    visible,
 )
 from sequence_archiver_cli.results_report import OUTCOMES, EventsRead, build_report, load_items, sort_events
 
@@ -389,11 +390,11 @@ def _print_table(console: Console, report: Report) -> None:
         for request in report.requests:
             if request.parts_missing:
                 console.out(
-                    f"request {request.request_id}: "
+                    f"request {visible(request.request_id)}: "
                     f"{plural(request.parts_missing, 'part')} of its results event missing"
                 )
         if report.incomplete:
-            console.out("incomplete (being retried): " + ", ".join(r.request_id for r in report.incomplete))
+            console.out("incomplete (being retried): " + ", ".join(visible(r.request_id) for r in report.incomplete))
         if report.attention:
             console.out(f"needs attention: {len(report.attention)}")
             console.out(_attention_table(report.attention, width))
@@ -451,7 +452,7 @@ def _attention_table(attention: list[ResultItem], width: int | None) -> str:
 def _plan_lines(plan: PlanSummary, width: int | None) -> list[str]:
     """A plan in a few short lines: what it selected and enqueued, how far the archiving got, why it stopped."""
     how = ", ".join(filter(None, ["dry run" if plan.dry_run else "live", plan.trigger]))
-    lines = [f"plan {plan.request_id[:REQUEST_ID_SHOWN]} ({how}): {plan.outcome}"]
+    lines = [f"plan {visible(plan.request_id[:REQUEST_ID_SHOWN])} ({visible(how)}): {visible(plan.outcome)}"]
     if plan.enqueued_messages:
         progress, counts = plan.progress, plan.progress.counts
         lines += [
