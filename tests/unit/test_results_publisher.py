@@ -373,3 +373,31 @@ def test_a_hanging_put_events_reports_every_request_unpublished_by_the_deadline(
     assert failed == {f"m{i}" for i in range(1, 13)}
     assert time.monotonic() - started < 0.3 + 0.3
     assert events.calls == 1  # the second chunk is not started once the time is up
+
+
+def test_every_published_event_has_an_event_id_that_a_duplicate_publish_repeats() -> None:
+    """An abandoned PutEvents call that still went through, then the retry: consumers see the same eventId."""
+    events = FakeEventBridge()
+    same = report("req-1", [SequenceResult(101, Outcome.ARCHIVED)])
+    other = report("req-1", [SequenceResult(101, Outcome.ALREADY_ARCHIVED)])
+
+    for item in (same, same, other):
+        assert publisher(events).publish([item]) == set()
+
+    details = [json.loads(entry["Detail"]) for call in events.calls for entry in call]
+    for detail in details:
+        jsonschema.validate(detail, SCHEMA)
+    first, duplicate, redone = (detail["eventId"] for detail in details)
+    assert first == duplicate  # the same event twice: recognisable
+    assert redone != first  # a later delivery that saw something else is an event of its own
+
+
+def test_each_part_of_a_split_event_has_its_own_event_id() -> None:
+    events = FakeEventBridge()
+    results = [SequenceResult(n, Outcome.FAILED, error="x" * 900) for n in range(1, 1001)]
+
+    publisher(events).publish([report("req-big", results)])
+
+    details = [json.loads(entry["Detail"]) for call in events.calls for entry in call]
+    assert len(details) > 1
+    assert len({detail["eventId"] for detail in details}) == len(details)

@@ -8,6 +8,7 @@ reports go out. The PutEvents calls, their SDK retries and our own retries all e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -44,6 +45,8 @@ MAX_INPUT_CHARS = 100
 TRUNCATION_MARK = "…"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _RETRY_BASE_SECONDS = 0.2
+EVENT_ID_FIELD = "eventId"
+EVENT_ID_HEX_DIGITS = 32  # 128 bits of SHA-256
 
 
 def _json(document: object) -> str:
@@ -54,6 +57,14 @@ def _json(document: object) -> str:
         return text
     # Outside strings JSON has no surrogates; inside one, an escaped backslash makes the escape plain text.
     return _LONE_SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text)
+
+
+def event_id(detail: dict[str, Any]) -> str:
+    """The `eventId` of a results (or plan) event: a hash of its detail, so the same event published twice (a
+    retry after an abandoned PutEvents call that went through late) has the same ID and consumers can drop it."""
+    unstamped = {key: value for key, value in detail.items() if key != EVENT_ID_FIELD}
+    canonical = json.dumps(unstamped, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii", errors="backslashreplace")).hexdigest()[:EVENT_ID_HEX_DIGITS]
 
 
 def _size(document: object) -> int:
@@ -190,7 +201,7 @@ class ResultsPublisher:
     def _entries(self, request_id: str, detail: dict[str, Any], detail_type: str, items_key: str) -> list[_Entry]:
         entries = []
         for part in split_detail(detail, items_key=items_key):
-            detail_json = _json(part)
+            detail_json = _json({**part, EVENT_ID_FIELD: event_id(part)})
             entry: PutEventsRequestEntryTypeDef = {
                 "Source": self._source,
                 "DetailType": detail_type,
