@@ -67,6 +67,11 @@ def event_id(detail: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("ascii", errors="backslashreplace")).hexdigest()[:EVENT_ID_HEX_DIGITS]
 
 
+def stamped(detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail with its `eventId` (what is published, and what a direct invocation returns)."""
+    return {**detail, EVENT_ID_FIELD: event_id(detail)}
+
+
 def _size(document: object) -> int:
     return len(_json(document).encode("utf-8"))
 
@@ -201,7 +206,7 @@ class ResultsPublisher:
     def _entries(self, request_id: str, detail: dict[str, Any], detail_type: str, items_key: str) -> list[_Entry]:
         entries = []
         for part in split_detail(detail, items_key=items_key):
-            detail_json = _json({**part, EVENT_ID_FIELD: event_id(part)})
+            detail_json = _json(stamped(part))
             entry: PutEventsRequestEntryTypeDef = {
                 "Source": self._source,
                 "DetailType": detail_type,

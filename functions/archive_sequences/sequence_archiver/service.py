@@ -27,6 +27,7 @@ from sequence_archiver.idempotency import Claim
 from sequence_archiver.observability import correlation
 from sequence_archiver.outcomes import count_outcomes
 from sequence_archiver.request_report import EventShape
+from sequence_archiver.results_publisher import stamped
 from sequence_archiver.retry_timing import Continuation, Postponement
 
 if TYPE_CHECKING:
@@ -444,12 +445,12 @@ def _respond_to_request(delivery: Delivery) -> dict[str, Any]:
     if delivery.claim is Claim.IN_PROGRESS:
         raise RequestInProgressError(f"request {delivery.delivery_id} is being processed by another invocation")
     if delivery.plan is not None and delivery.retry_reason is None:
-        return delivery.plan.detail()  # a clean-up request: its plan (or its progress, when it continues)
+        return stamped(delivery.plan.detail())  # a clean-up request: its plan (or its progress, when it continues)
     if delivery.report is None:
         raise ResultsPublishError(f"request {delivery.delivery_id} could not be completed: {delivery.retry_reason}")
     if delivery.unpublished:
         raise ResultsPublishError(f"the results event of request {delivery.delivery_id} could not be published")
-    detail = delivery.report.detail()
+    detail = stamped(delivery.report.detail())
     if not delivery.report.complete:
         raise SequenceArchiveIncomplete(
             f"{detail['counts']['failed']} sequence ID(s) of request {delivery.delivery_id} failed and need a retry",
