@@ -15,6 +15,7 @@ import pytest
 from local.stand_ins.aws_stack import drain_queue, read_results_events
 from local.stand_ins.event_source import EventSourceMapping
 from local.stand_ins.reply_simulator import Fault
+from sequence_archiver.continuations import compact, derive_key, seal_with
 from tests.integration.harness import invoke_with_sqs, metric_total, outcomes, validate_results_detail
 
 if TYPE_CHECKING:
@@ -400,6 +401,7 @@ def test_the_schedules_direct_invoke_still_plans_and_enqueues_by_default(
 
 
 def test_a_continuation_is_judged_by_the_trigger_of_the_request_it_carries_on(
+    api_key: str,
     load_handler: Callable[[], ModuleType],
     aws_stack: LocalStack,
     archive_queue: str,
@@ -407,12 +409,14 @@ def test_a_continuation_is_judged_by_the_trigger_of_the_request_it_carries_on(
     lambda_context: Callable[..., LocalLambdaContext],
     plan_events: Callable[..., list[dict[str, Any]]],  # routes plan events to the results sink
 ) -> None:
-    # Given two continuations on the request queue: one of a direct request, one of a request that came by SQS
+    # Given two continuations the function sealed on the request queue: one of a direct request, one of a request
+    # that came by SQS
     progress = {"part": 2, "runAt": "2026-12-07T03:00:00Z", "skip": 0, "pages": 0, "selectedIds": []}
     direct = {"select": {"status": "new"}, "continuation": {"requestId": "r-direct", "trigger": "direct", **progress}}
     queued = {"select": {"status": "new"}, "continuation": {"requestId": "r-sqs", "trigger": "sqs", **progress}}
+    bodies = [compact(seal_with(document, derive_key(api_key))) for document in (direct, queued)]
 
-    invocation = invoke_with_sqs(load_handler(), aws_stack, [json.dumps(direct), json.dumps(queued)], lambda_context())
+    invocation = invoke_with_sqs(load_handler(), aws_stack, bodies, lambda_context())
 
     # Then the direct request's listing goes on to its plan; the other is refused, and nothing retried
     assert invocation.response == {"batchItemFailures": []}

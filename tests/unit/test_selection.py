@@ -156,8 +156,8 @@ def test_a_continuation_keeps_the_trigger_its_request_arrived_on_and_an_older_on
     request = parse_cleanup_request({"select": {"status": "new"}})
     run = SelectionRun.start(request, delivery_id="sns-1", trigger=Trigger.DIRECT, now=RUN_AT, origin=EventShape.SNS)
 
-    continued = parse_cleanup_request(json.loads(run.continuation_body()))
-    older = json.loads(run.continuation_body())
+    continued = parse_cleanup_request(run.continuation_document())
+    older = run.continuation_document()
     del older["continuation"]["origin"]
 
     assert continued.continuation is not None

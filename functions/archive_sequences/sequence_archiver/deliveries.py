@@ -175,12 +175,13 @@ class Delivery:
                 document = event_detail_document(self.payload)
             else:
                 document = self.payload
-            document = open_continuation(document, seal, deadline)
-            if isinstance(document, dict) and "schedule" in document:
+            if isinstance(document, dict) and "schedule" in document:  # never continued: a continuation is refused
                 from sequence_archiver.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_scheduled_run(document)  # the schedule's input: select, dryRun, maxSequences
-            elif isinstance(document, dict) and "select" in document:
+                return
+            document = open_continuation(document, seal, deadline)
+            if isinstance(document, dict) and "select" in document:
                 from sequence_archiver.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_cleanup_request(document)
