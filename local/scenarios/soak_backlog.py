@@ -17,7 +17,9 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -33,6 +35,7 @@ from local.stand_ins.aws_stack import (
     provision,
     read_results_events,
     send_messages,
+    sqs_client,
     start_moto_server,
     unique_name_prefix,
 )
@@ -68,6 +71,8 @@ class BacklogConfig:
     visibility_timeout_seconds: int = 2
     batch_size: int = 10
     max_seconds: float = 900.0
+    connect_timeout_seconds: float = 0.3
+    read_timeout_seconds: float = 0.5
 
     @property
     def ids(self) -> int:
@@ -88,13 +93,52 @@ class BacklogConfig:
             "REPLY_RATE_LIMIT_PER_HOUR": str(self.hourly_calls),
             "REPLY_RATE_LIMIT_TIME_SCALE": repr(self.hour_seconds / 3600.0),
             "DEADLINE_SAFETY_MARGIN_SECONDS": repr(self.safety_margin_seconds),
-            "REPLY_CONNECT_TIMEOUT_SECONDS": "0.3",
-            "REPLY_READ_TIMEOUT_SECONDS": "0.5",
+            "REPLY_CONNECT_TIMEOUT_SECONDS": repr(self.connect_timeout_seconds),
+            "REPLY_READ_TIMEOUT_SECONDS": repr(self.read_timeout_seconds),
             "REPLY_MAX_ATTEMPTS": "2",
             "REPLY_BACKOFF_BASE_SECONDS": "0.01",
             "REPLY_BACKOFF_MAX_SECONDS": "0.05",
             "SQS_MAX_RECEIVE_COUNT": str(self.max_receive_count),
         }
+
+    def paced_for(self, aws_call_seconds: float) -> BacklogConfig:
+        """This campaign with its compressed time stretched, in proportion, to what an AWS call costs here now.
+
+        After the work deadline an invocation sends its continuations and publishes its results within the
+        safety margin; with 0.2 s and an AWS call that takes a few hundred milliseconds on a loaded machine,
+        publishing runs out of time and the records are retried whole although their continuations were sent.
+        The margin is made to hold SAFETY_MARGIN_IN_AWS_CALLS calls of `aws_call_seconds` (measured just before:
+        `aws_call_seconds()`), and the invocation, Reply's hour, the visibility timeout and the Reply timeouts
+        grow by the same factor, so the proportions (and so what is measured) stay those of the campaign.
+        """
+        factor = max(1.0, SAFETY_MARGIN_IN_AWS_CALLS * aws_call_seconds / self.safety_margin_seconds)
+        return replace(
+            self,
+            hour_seconds=self.hour_seconds * factor,
+            invocation_seconds=self.invocation_seconds * factor,
+            safety_margin_seconds=self.safety_margin_seconds * factor,
+            visibility_timeout_seconds=math.ceil(self.visibility_timeout_seconds * factor),
+            connect_timeout_seconds=self.connect_timeout_seconds * factor,
+            read_timeout_seconds=self.read_timeout_seconds * factor,
+        )
+
+
+# What the safety margin must hold, in AWS calls of this machine: the continuations' SendMessageBatch and the
+# results' PutEvents (each perhaps retried), with room for the machine to slow down after the measurement.
+SAFETY_MARGIN_IN_AWS_CALLS = 10
+
+
+def aws_call_seconds(endpoint_url: str, samples: int = 5) -> float:
+    """What a call to the moto server (ListQueues on a connected client) takes on this machine now: the median
+    of a few, after one that sets the connection up; a single slow sample says little about the next second."""
+    sqs = sqs_client(endpoint_url)
+    sqs.list_queues(MaxResults=1)
+    costs = []
+    for _ in range(samples):
+        started = time.monotonic()
+        sqs.list_queues(MaxResults=1)
+        costs.append(time.monotonic() - started)
+    return statistics.median(costs)
 
 
 # The issue's scenarios: single mode 7x its hourly budget; bulk mode several times its (scaled-down) budget.
