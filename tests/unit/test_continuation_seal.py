@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from sequence_archiver.archive_request import ContinuationOf
 from sequence_archiver.continuations import (
+    WARM_BACKOFF_SECONDS,
     ContinuationSeal,
     archive_continuation,
     canonical,
@@ -18,10 +19,8 @@ from sequence_archiver.continuations import (
     matches,
     seal_with,
 )
+from sequence_archiver.deadline import Deadline
 from sequence_archiver.exceptions import ApiKeyUnavailableError
-
-if TYPE_CHECKING:
-    from sequence_archiver.deadline import Deadline
 
 KEY = "reply-key-current"
 
@@ -205,3 +204,34 @@ def test_the_key_is_derived_from_the_secret_not_the_secret_itself() -> None:
     assert len(key) == 32
     assert key != KEY.encode()
     assert key != derive_key(KEY + "x")
+
+
+@dataclass
+class CountingKeys(FakeKeys):
+    """FakeKeys that count reads of the current value and the deadline each was given."""
+
+    reads: list[float | None] = field(default_factory=list)
+
+    def api_key(self, *, refresh: bool = False, deadline: Deadline | None = None) -> SecretStr:
+        self.reads.append(deadline.remaining_seconds() if deadline is not None else None)
+        return super().api_key(refresh=refresh, deadline=deadline)
+
+
+def test_warming_the_key_for_a_new_request_takes_half_the_work_time_and_is_not_retried_for_a_minute() -> None:
+    # Given a secret that cannot be read (Secrets Manager hangs until the deadline given, then fails)
+    now = [100.0]
+    keys = CountingKeys(unreadable=True)
+    seal = ContinuationSeal(keys=keys, clock=lambda: now[0])
+    work = Deadline(expires_at=110.0, clock=lambda: now[0])
+
+    # When records that are not continuations are opened, one after another
+    for _ in range(5):
+        assert seal.open({"sequenceIds": [101]}, work).forged is None
+
+    # Then only the first tried to warm the cache, within half the work time left: the Reply client's own
+    # read has the rest, and its failure is the request-wide key error the results event reports
+    assert keys.reads == [pytest.approx(5.0)]
+    now[0] += WARM_BACKOFF_SECONDS
+    keys.unreadable = False
+    seal.open({"sequenceIds": [102]}, Deadline(expires_at=now[0] + 10.0, clock=lambda: now[0]))
+    assert len(keys.reads) == 2

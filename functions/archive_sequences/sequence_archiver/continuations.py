@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +46,11 @@ CONTINUATION_FIELD = "continuation"
 MAC_FIELD = "mac"
 MAC_VERSION = "v1"
 KEY_LABEL = b"reply-sequence-archiver continuation v1"
+# Warming the key cache while parsing may take this share of the work time left, so a hanging Secrets Manager
+# leaves the Reply client's own read the rest (its failure is the request-wide key error the results report),
+# and is not tried again for WARM_BACKOFF_SECONDS after it failed (many records would each wait otherwise).
+WARM_SHARE = 0.5
+WARM_BACKOFF_SECONDS = 60.0
 
 
 class ContinuationKeys(Protocol):
@@ -125,9 +131,17 @@ class Opened:
 class ContinuationSeal:
     """Seals the continuations the function sends and opens the ones it receives."""
 
-    def __init__(self, *, keys: ContinuationKeys, on_forged: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keys: ContinuationKeys,
+        on_forged: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._keys = keys
         self._on_forged = on_forged
+        self._clock = clock
+        self._warm_failed_at: float | None = None
 
     def seal(self, document: dict[str, Any], deadline: Deadline | None = None) -> str:
         """The message body of a continuation, with its MAC; ApiKeyError when the secret cannot be read."""
@@ -159,10 +173,15 @@ class ContinuationSeal:
         """Read the key now (it is cached), while the work time lasts: a request whose work runs out of time
         before its first Reply call can still be sealed in the little time left after it. A failure here is the
         Reply client's to report, when it reads the key itself."""
-        try:
-            self._keys.api_key(deadline=deadline)
-        except ApiKeyError:
+        now = self._clock()
+        if self._warm_failed_at is not None and now - self._warm_failed_at < WARM_BACKOFF_SECONDS:
             return
+        try:
+            self._keys.api_key(deadline=deadline.share(WARM_SHARE) if deadline is not None else None)
+        except ApiKeyError:
+            self._warm_failed_at = self._clock()
+            return
+        self._warm_failed_at = None
 
     def _opens(self, document: dict[str, Any], deadline: Deadline | None) -> bool:
         if matches(document, derive_key(self._keys.api_key(deadline=deadline).get_secret_value())):
