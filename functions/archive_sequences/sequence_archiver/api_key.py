@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-import unicodedata
 from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -22,6 +21,7 @@ from pydantic import SecretStr
 
 from sequence_archiver.aws_calls import call_within
 from sequence_archiver.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError, AwsCallTimeoutError
+from sequence_archiver.header_value import check_header_safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from sequence_archiver.deadline import Deadline
 
 # What a key may be made of: the visible ASCII an HTTP header value carries unchanged (RFC 9110 field-vchar).
-_KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
 # Stripped from both ends of the secret and of its "apiKey": what `echo` and editors add (a final newline).
 # Any other character there (a BOM, U+2028, a form feed, a no-break space) is refused like one inside.
 _EDGE_WHITESPACE = " \t\r\n"
@@ -63,32 +62,6 @@ def parse_secret_string(secret_string: str) -> SecretStr:
         raise ApiKeyMalformedError("the secret holds an empty API key")
     check_header_safe(text)
     return SecretStr(text)
-
-
-def check_header_safe(key: str) -> None:
-    """ApiKeyMalformedError unless every character of `key` is visible ASCII; the message names the first other
-    character's kind and position (1-based), never a character of the key."""
-    if key.isascii() and _KEY_CHARACTERS.issuperset(key):
-        return
-    position, char = next((index, char) for index, char in enumerate(key, 1) if char not in _KEY_CHARACTERS)
-    raise ApiKeyMalformedError(
-        f"the API key has {_kind_of(char)} at character {position} of {len(key)}: an HTTP header carries only "
-        "visible ASCII (0x21-0x7E); check how the secret was written"
-    )
-
-
-def _kind_of(char: str) -> str:
-    """The kind of a character a key cannot hold, in words that do not say which character it is."""
-    code = ord(char)
-    kinds = (
-        (char == " ", "a space"),
-        (code < 0x20 or 0x7F <= code < 0xA0, "a control character"),
-        (char == "\ufeff", "a byte order mark"),
-        (char in "\u2028\u2029", "a line or paragraph separator"),
-        (unicodedata.category(char) == "Cf", "an invisible formatting character"),
-        (char.isspace(), "a non-ASCII space"),
-    )
-    return next((kind for matches, kind in kinds if matches), "a non-ASCII character")
 
 
 def decode_secret_binary(secret_binary: bytes) -> str:

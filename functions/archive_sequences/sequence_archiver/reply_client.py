@@ -30,7 +30,6 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from sequence_archiver import reply_text
-from sequence_archiver.api_key import check_header_safe
 from sequence_archiver.archive_request import MAX_SEQUENCE_ID
 from sequence_archiver.exceptions import (
     DeadlineExceededError,
@@ -44,6 +43,7 @@ from sequence_archiver.exceptions import (
     ReplyUnconfirmedError,
     RetryableReplyError,
 )
+from sequence_archiver.header_value import check_header_safe
 from sequence_archiver.http_deadline import PROCESS_WATCHDOG, watched_pool_manager
 from sequence_archiver.observability import NoTracing
 from sequence_archiver.outcomes import SequenceSummary
