@@ -1,7 +1,7 @@
 """One invocation, whatever its trigger: one pipeline over per-delivery state, then a responder per trigger.
 
 claim → parse → archive (IDs shared across deliveries, so bulk calls span an SQS batch) → park → report →
-publish → postpone → settle. Each step works on deliveries one by one: what one delivery's content does
+publish → continue → postpone → settle. Each step works on deliveries one by one: what one delivery's content does
 (a payload that cannot be parsed, a results event that cannot be encoded, an ID Reply keeps failing)
 becomes that delivery's outcome and nothing else's. Only invocation-wide conditions (configuration, an
 unreadable key) touch every delivery. Reply work stops at the work deadline; every AWS call after it is
@@ -134,13 +134,18 @@ class ArchiveService:
             self._archive_in_order(active, deadlines.work)
         else:
             self._archive(active, deadlines.work)
-        self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
         if selections:
             self._settle_selections(selections, deadlines.final.share(CONTINUATIONS_SHARE))
         # Parking after archiving, and with a share of the time left, so a hanging SQS cannot starve publishing.
         self._park(invocation.deliveries, deadlines.final.share(PARKING_SHARE))
         self._metrics.record_invocation(result for delivery in active for result in delivery.measured)
+        # Effects in an order where a later failure never repeats an earlier one: publish the results, then send
+        # the continuations, then acknowledge (the response). A record whose results were not published is
+        # retried *without* a continuation, so its redelivery sends the one continuation of its part; a record
+        # whose continuation is not sent is retried, and its redelivery publishes again (the same part, its
+        # finished IDs `already_archived`) before sending it. See docs/failure-semantics.md (Effects once).
         self._publish(active, deadlines.final)
+        self._defer(active, deadlines.final.share(CONTINUATIONS_SHARE))
         self._postpone(active, deadlines.final)
         for delivery in active:
             if delivery.report is not None:
@@ -307,6 +312,9 @@ class ArchiveService:
         """
         deferred: list[tuple[Delivery, Continuation]] = []
         for delivery in deliveries:
+            if delivery.retry_reason is not None:  # its results were not published: retried whole, not continued
+                delivery.deferral = None
+                continue
             document = delivery.continuation_document()
             if delivery.deferral is None or document is None or delivery.receipt is None or self._seal is None:
                 continue
@@ -338,7 +346,8 @@ class ArchiveService:
                     )
                 continue
             delivery.deferral = None
-            delivery.report = None  # reported when SQS brings the record back (its finished IDs as already done)
+            # Already published: SQS brings the record back, which publishes this part again (its finished IDs
+            # as already done) and then sends the continuation.
             delivery.retry("continuation not sent")
 
     def _park(self, deliveries: Iterable[Delivery], deadline: Deadline) -> None:

@@ -1,0 +1,119 @@
+"""Effects once: a publish outage over several deliveries repeats no continuation and archives no ID twice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from local.stand_ins.aws_stack import (
+    delete_messages,
+    read_results_events,
+    receive_batch,
+    send_messages,
+    sqs_event_from_messages,
+)
+from local.stand_ins.fault_proxy import FaultProxy
+from tests.integration.harness import unsealed
+from tests.integration.test_backlog_deferral import Pace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import ModuleType
+
+    from local.stand_ins.aws_stack import LocalStack, MotoServer
+    from local.stand_ins.lambda_context import LocalLambdaContext
+    from local.stand_ins.reply_simulator import ReplySimulator
+
+pytestmark = pytest.mark.integration
+
+FAILED_DELIVERIES = 3  # the issue's outage: PutEvents fails for three deliveries of the record, then recovers
+MAX_ROUNDS = 8  # continuation rounds to drain the queue; the fixed pipeline needs 2 (parts 2 and 3)
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the session's moto server, for EventBridge only."""
+    with FaultProxy(moto_server.endpoint_url) as started:
+        yield started
+
+
+def test_a_publish_outage_over_three_deliveries_sends_one_continuation_per_part_and_archives_each_id_once(
+    aws_stack: LocalStack,
+    reply_simulator: ReplySimulator,
+    load_handler: Callable[[], ModuleType],
+    lambda_context: Callable[..., LocalLambdaContext],
+    idempotency_table: str,
+    proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pace = Pace.measured(aws_stack, reply_simulator, load_handler)
+    # Single calls, 3 an hour (a compressed one): a record of 5 IDs archives 3 and defers 2.
+    monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
+    monkeypatch.setenv("REPLY_RATE_LIMIT_PER_MINUTE", "0")
+    monkeypatch.setenv("REPLY_RATE_LIMIT_PER_HOUR", "3")
+    monkeypatch.setenv("REPLY_RATE_LIMIT_TIME_SCALE", str(pace.hour_seconds / 3600))
+    monkeypatch.setenv("RESULTS_PUBLISH_MAX_ATTEMPTS", "1")
+    for name, value in proxy.endpoint_variables(["events"]).items():
+        monkeypatch.setenv(name, value)
+    handler = load_handler()
+    ids = [101, 102, 103, 104, 105]
+    [request_id] = send_messages(aws_stack, [json.dumps({"sequenceIds": ids})])
+    [record] = receive_batch(aws_stack, max_messages=1)
+    event = sqs_event_from_messages([record], aws_stack.queue_arn, aws_stack.region)
+
+    # The outage: every delivery of the record fails to publish its results, and is retried.
+    proxy.fail_results_of([request_id])
+    for _ in range(FAILED_DELIVERIES):
+        response = handler.lambda_handler(event, lambda_context(timeout_seconds=pace.timeout_seconds))
+        assert response == {"batchItemFailures": [{"itemIdentifier": request_id}]}
+    proxy.clear()
+    response = handler.lambda_handler(event, lambda_context(timeout_seconds=pace.timeout_seconds))
+    assert response == {"batchItemFailures": []}
+    delete_messages(aws_stack, [record])
+
+    # Drain every continuation that reached the queue, counting them per part.
+    parts: Counter[tuple[str, int]] = Counter()
+    for _ in range(MAX_ROUNDS):
+        messages = receive_batch(aws_stack, max_messages=10, timeout_seconds=pace.hour_seconds + 5)
+        if not messages:
+            break
+        for message in messages:
+            marker = unsealed(message["Body"])["continuation"]
+            parts[(marker["requestId"], marker["part"])] += 1
+        batch = sqs_event_from_messages(messages, aws_stack.queue_arn, aws_stack.region)
+        response = handler.lambda_handler(batch, lambda_context(timeout_seconds=pace.timeout_seconds))
+        assert response == {"batchItemFailures": []}
+        delete_messages(aws_stack, messages)
+    else:
+        pytest.fail(f"the queue still held continuations after {MAX_ROUNDS} rounds: {dict(parts)}")
+
+    assert parts, "the record's deferred IDs were never continued"
+    assert all(count == 1 for count in parts.values()), f"a part was continued more than once: {dict(parts)}"
+    assert {request for request, _ in parts} == {request_id}
+
+    # Every ID archived once: one 200 per ID from Reply, whatever else a redelivery asked (409 already archived).
+    archived = Counter(
+        request.sequence_id
+        for request in reply_simulator.requests
+        if request.method == "POST" and request.path.endswith("/archive") and request.status == 200
+    )
+    assert archived == Counter(ids)
+    for sequence_id in ids:
+        sequence = reply_simulator.sequence(sequence_id)
+        assert sequence is not None
+        assert sequence.is_archived
+
+    # The results say so: every ID has a final archived outcome, and the last part is complete.
+    details = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
+    ours = [detail for detail in details if detail["requestId"] == request_id]
+    final: dict[int, str] = {}
+    for detail in ours:
+        for result in detail["results"]:
+            final[result["sequenceId"]] = result["outcome"]
+    assert set(final) == set(ids)
+    assert set(final.values()) <= {"archived", "already_archived"}
+    last: dict[str, Any] = max(ours, key=lambda detail: detail.get("continuation") or 1)
+    assert last["complete"] is True
