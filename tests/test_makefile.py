@@ -180,7 +180,7 @@ def test_a_python_pyenv_has_but_has_not_selected_is_found_and_gets_its_own_virtu
     assert planned.returncode == 0, planned.stderr
     planned = planned.stdout
     assert f"{newest} -m venv .venv-python3.13" in planned
-    assert ".venv-python3.13/bin/python -m pip install --quiet -r requirements-dev.txt" in planned
+    assert ".venv-python3.13/bin/python -m pip install --quiet --require-hashes -r requirements-dev.txt" in planned
 
 
 def test_the_default_python_keeps_the_plain_venv():

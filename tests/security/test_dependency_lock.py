@@ -15,11 +15,13 @@ from packaging.requirements import Requirement
 
 from tests.security.audit_exceptions import IGNORED_ADVISORIES, REVIEWED_UNAUDITED_PINS
 from tests.security.lockfile import (
+    DEV_LOCK_PATH,
     DIRECT_PATH,
     LOCK_PATH,
     PROJECT_ROOT,
     UnpinnedRequirementError,
     canonical_name,
+    read_lock,
     read_pins,
 )
 
@@ -114,15 +116,16 @@ def test_the_layer_never_ships_what_only_the_cli_needs():
 
 
 def test_the_development_environment_installs_the_cli_only_pins():
-    lines = (PROJECT_ROOT / "requirements-dev.txt").read_text().splitlines()
+    locked = {(pin.name, pin.version) for pin in read_lock(DEV_LOCK_PATH)}
 
-    assert {f"{name}=={version}" for name, version in CLI_ONLY_PINS.items()} <= set(lines)
+    assert set(CLI_ONLY_PINS.items()) <= locked
 
 
 def test_the_development_environment_installs_the_lock():
-    lines = (PROJECT_ROOT / "requirements-dev.txt").read_text().splitlines()
+    # (its hashes and the rest: tests/security/test_hashed_locks.py)
+    locked = {(pin.name, pin.version) for pin in read_lock(DEV_LOCK_PATH)}
 
-    assert "-r layers/dependencies/requirements.txt" in lines
+    assert set(read_pins(LOCK_PATH).items()) <= locked
 
 
 def test_every_audit_exception_is_justified_and_dated():
