@@ -194,7 +194,12 @@ class ArchiveService:
                     )
                     continue
                 run = policies.start(
-                    request, delivery_id=delivery.delivery_id, trigger=delivery.trigger, origin=arrival
+                    request,
+                    delivery_id=delivery.delivery_id,
+                    trigger=delivery.trigger,
+                    origin=arrival,
+                    # what an earlier delivery enqueued, when the table answered the claim; never all the time
+                    recall_within=deadline.share(CLAIMS_SHARE) if delivery.claim is Claim.NEW else None,
                 )
                 try:
                     policies.list_pages(run, deadline)
@@ -253,7 +258,9 @@ class ArchiveService:
                 continue
             delivery.plan = plan
             if plan.final:
-                self._metrics.record_plan(selected=len(run.selected_ids), enqueued=plan.enqueued_ids)
+                # What this invocation did: a redelivery that took up an earlier one's enqueueing counts nothing twice.
+                selected = 0 if run.recalled else len(run.selected_ids)
+                self._metrics.record_plan(selected=selected, enqueued=plan.enqueued_now)
 
     def _archive(self, deliveries: list[Delivery], deadline: Deadline, *, can_continue: bool = True) -> None:
         """Archive the IDs of every parsed request together; rejections become their delivery's report."""
@@ -352,6 +359,7 @@ class ArchiveService:
 
     def _park(self, deliveries: Iterable[Delivery], deadline: Deadline) -> None:
         """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain."""
+        lookups = deadline.share(0.5)  # what the table may take of parking's time, for all records together
         for delivery in deliveries:
             if delivery.rejection is None or delivery.report is None or delivery.parked or not _is_ours(delivery):
                 continue
@@ -361,16 +369,28 @@ class ArchiveService:
                 continue  # a final answer (its results event says why): acknowledged, not dead-lettered
             body = delivery.payload if isinstance(delivery.payload, str) else ""
             with correlation(delivery.delivery_id):
-                delivery.parked = self._dead_letters is not None and self._dead_letters.park(
-                    body=body,
-                    reason=delivery.rejection,
-                    message_id=delivery.delivery_id,
-                    deadline=deadline,
-                    message_group_id=delivery.receipt.message_group_id,
-                )
+                # An earlier delivery parked it, then its results event was not published: no second copy.
+                delivery.parked = self._parked_before(delivery, lookups)
+                if not delivery.parked:
+                    delivery.parked = self._dead_letters is not None and self._dead_letters.park(
+                        body=body,
+                        reason=delivery.rejection,
+                        message_id=delivery.delivery_id,
+                        deadline=deadline,
+                        message_group_id=delivery.receipt.message_group_id,
+                    )
+                    if delivery.parked and self._idempotency is not None and delivery.claim is Claim.NEW:
+                        self._idempotency.remember(_parked_key(delivery), {"parked": True}, deadline=lookups)
             if not delivery.parked:
                 delivery.report = None  # retried, and reported when it is finally parked
                 delivery.retry(f"request rejected and not dead-lettered: {delivery.rejection}")
+
+    def _parked_before(self, delivery: Delivery, deadline: Deadline) -> bool:
+        """True when the idempotency table (when it answered this delivery's claim) records the record as parked by
+        an earlier delivery."""
+        if self._idempotency is None or delivery.claim is not Claim.NEW:
+            return False
+        return self._idempotency.recall(_parked_key(delivery), deadline) is not None
 
     def _publish(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """One results event per reported delivery; a delivery whose event is not published is retried."""
@@ -418,6 +438,11 @@ class ArchiveService:
                 elif delivery.plan is not None:
                     summary = {"complete": delivery.plan.complete, "outcome": delivery.plan.outcome.value}
                     self._idempotency.complete(delivery.delivery_id, summary, deadline=deadline)
+
+
+def _parked_key(delivery: Delivery) -> str:
+    """The idempotency table's record of a parked record (delivery IDs never hold '#', so no request claims it)."""
+    return f"parked#{delivery.delivery_id}"
 
 
 def _is_ours(delivery: Delivery) -> bool:
