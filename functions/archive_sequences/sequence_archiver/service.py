@@ -298,18 +298,36 @@ class ArchiveService:
                 )
 
     def _archive_in_order(self, deliveries: list[Delivery], deadline: Deadline) -> None:
-        """A FIFO batch, by AWS's rule for FIFO sources: records in order, and at the first record that must be
-        retried, stop; it and every later record go back unprocessed, so nothing overtakes it. Continuations
-        are not used (a continuation would join the back of its message group)."""
-        stopped_at: str | None = None
+        """A FIFO batch, in order within each message group (Powertools' `skip_group_on_error`): at the first
+        record of a group that must be retried, it and the group's later records go back unprocessed, so nothing
+        overtakes it; the other groups go on. Continuations are not used (one would join the back of its group).
+
+        A record that must be retried at its last receive (ApproximateReceiveCount has reached
+        SQS_MAX_RECEIVE_COUNT) is parked by the function instead, its results published: SQS's redrive would
+        move it to the DLQ anyway, and with it every record behind it in its group, whose receive counts rose
+        with its own. Parked, it leaves the group, and the records behind it are archived now, in order.
+        """
+        stopped_by: dict[str | None, str] = {}  # message group -> the record that stopped it
         for delivery in deliveries:
-            if stopped_at is not None:
-                delivery.retry(f"unprocessed: record {stopped_at} of this FIFO batch must be retried first")
+            group = delivery.receipt.message_group_id if delivery.receipt is not None else None
+            if group in stopped_by:
+                delivery.retry(f"unprocessed: record {stopped_by[group]} of its message group must be retried first")
                 continue
             self._archive([delivery], deadline, can_continue=False)
+            if delivery.retry_reason is not None and delivery.at_last_receive(self._max_failures):
+                with correlation(delivery.delivery_id):
+                    logger.warning(
+                        "dead-lettering a record at its last receive so its message group goes on",
+                        extra={"message_group_id": group, "reason": delivery.retry_reason},
+                    )
+                delivery.give_up(
+                    f"still to be retried at receive {self._max_failures} of {self._max_failures} "
+                    f"(SQS_MAX_RECEIVE_COUNT): {delivery.retry_reason}; dead-lettered by the function so that "
+                    "the records behind it in its message group are not moved with it"
+                )
             self._park([delivery], deadline)  # a rejected record leaves its place in the group only once parked
             if delivery.retry_reason is not None:
-                stopped_at = delivery.delivery_id
+                stopped_by[group] = delivery.delivery_id
 
     def _defer(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """Records that only wait for the budget (or for time) are acknowledged and carried on by a continuation.
