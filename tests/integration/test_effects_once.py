@@ -36,6 +36,23 @@ FAILED_DELIVERIES = 3  # the issue's outage: PutEvents fails for three deliverie
 MAX_ROUNDS = 8  # continuation rounds to drain the queue; the fixed pipeline needs 2 (parts 2 and 3)
 
 
+def deliver_through_a_publish_outage(
+    handler: ModuleType,
+    event: dict[str, Any],
+    request_id: str,
+    proxy: FaultProxy,
+    context: Callable[[], LocalLambdaContext],
+) -> None:
+    """Deliver the record while PutEvents fails for its results (each delivery retried), then once more after."""
+    proxy.fail_results_of([request_id])
+    for _ in range(FAILED_DELIVERIES):
+        response = handler.lambda_handler(event, context())
+        assert response == {"batchItemFailures": [{"itemIdentifier": request_id}]}
+    proxy.clear()
+    response = handler.lambda_handler(event, context())
+    assert response == {"batchItemFailures": []}
+
+
 @pytest.fixture
 def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
     """A fault proxy in front of the session's moto server, for EventBridge only."""
@@ -68,17 +85,13 @@ def test_a_publish_outage_over_three_deliveries_sends_one_continuation_per_part_
     event = sqs_event_from_messages([record], aws_stack.queue_arn, aws_stack.region)
 
     # The outage: every delivery of the record fails to publish its results, and is retried.
-    proxy.fail_results_of([request_id])
-    for _ in range(FAILED_DELIVERIES):
-        response = handler.lambda_handler(
-            event, lambda_context(timeout_seconds=pace.timeout_seconds, clock=invocation_clock())
-        )
-        assert response == {"batchItemFailures": [{"itemIdentifier": request_id}]}
-    proxy.clear()
-    response = handler.lambda_handler(
-        event, lambda_context(timeout_seconds=pace.timeout_seconds, clock=invocation_clock())
+    deliver_through_a_publish_outage(
+        handler,
+        event,
+        request_id,
+        proxy,
+        lambda: lambda_context(timeout_seconds=pace.timeout_seconds, clock=invocation_clock()),
     )
-    assert response == {"batchItemFailures": []}
     delete_messages(aws_stack, [record])
 
     # Drain every continuation that reached the queue, counting them per part.
@@ -154,12 +167,7 @@ def test_a_publish_outage_over_three_deliveries_of_a_live_clean_up_enqueues_each
     [record] = receive_batch(aws_stack, max_messages=1)
     event = sqs_event_from_messages([record], aws_stack.queue_arn, aws_stack.region)
 
-    proxy.fail_results_of([request_id])
-    for _ in range(FAILED_DELIVERIES):
-        response = handler.lambda_handler(event, lambda_context())
-        assert response == {"batchItemFailures": [{"itemIdentifier": request_id}]}
-    proxy.clear()
-    assert handler.lambda_handler(event, lambda_context()) == {"batchItemFailures": []}
+    deliver_through_a_publish_outage(handler, event, request_id, proxy, lambda_context)
     delete_messages(aws_stack, [record])
 
     # Each selected ID is on the queue once (before: once per delivery, 92 for 23), and only the first delivery
@@ -194,12 +202,7 @@ def test_a_publish_outage_over_three_deliveries_of_a_rejected_record_parks_it_on
     [record] = receive_batch(aws_stack, max_messages=1)
     event = sqs_event_from_messages([record], aws_stack.queue_arn, aws_stack.region)
 
-    proxy.fail_results_of([request_id])
-    for _ in range(FAILED_DELIVERIES):
-        response = handler.lambda_handler(event, lambda_context())
-        assert response == {"batchItemFailures": [{"itemIdentifier": request_id}]}
-    proxy.clear()
-    assert handler.lambda_handler(event, lambda_context()) == {"batchItemFailures": []}
+    deliver_through_a_publish_outage(handler, event, request_id, proxy, lambda_context)
 
     # One copy in the dead-letter queue (before: one per delivery), and its results event says why
     parked = drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url, delete=True)

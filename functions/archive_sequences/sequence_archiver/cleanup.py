@@ -427,7 +427,7 @@ class CleanupPolicies:
     def list_pages(self, run: SelectionRun, deadline: Deadline) -> None:
         """List pages until the selection's end, maxSequences is passed, Reply refuses, or time runs out; nothing
         when an earlier delivery of this part already listed and enqueued its selection."""
-        if run.sent is not None:
+        if run.recalled:
             return
         sequence_filter = run.request.select.sequence_filter(run.run_at)
         seen = set(run.selected_ids)
@@ -503,13 +503,11 @@ class CleanupPolicies:
         message_ids: list[str | None] = list(run.sent) if run.sent is not None else [None] * len(bodies)
         unsent = [index for index, message_id in enumerate(message_ids) if message_id is None]
         sent_now = self.archive_queue.send([bodies[index] for index in unsent], deadline) if unsent else []
+        enqueued_now = 0
         for index, message_id in zip(unsent, sent_now, strict=True):
             message_ids[index] = message_id
-        enqueued_now = sum(
-            len(run.selected_ids[index * IDS_PER_MESSAGE : (index + 1) * IDS_PER_MESSAGE])
-            for index, message_id in zip(unsent, sent_now, strict=True)
-            if message_id is not None
-        )
+            if message_id is not None:
+                enqueued_now += len(run.selected_ids[index * IDS_PER_MESSAGE : (index + 1) * IDS_PER_MESSAGE])
         if enqueued_now and self._records is not None and run.recordable:  # before the plan is published
             self._records.remember(run.record_key, run.enqueue_record(message_ids), deadline)
         if any(message_id is None for message_id in message_ids):
