@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import sys
@@ -15,11 +16,13 @@ from local.stand_ins.aws_stack import (
     create_idempotency_table,
     function_environment,
     provision,
+    read_results_events,
     start_moto_server,
     unique_name_prefix,
     variables_to_unset,
 )
 from local.stand_ins.lambda_context import LocalLambdaContext
+from tests.integration.harness import PLAN_DETAIL_TYPE, validate_plan
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -181,3 +184,30 @@ def idempotency_table(aws_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) ->
     create_idempotency_table(aws_stack, name)
     monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", name)
     return name
+
+
+@pytest.fixture
+def plan_events(aws_stack: LocalStack) -> Callable[..., list[dict[str, Any]]]:
+    """Route plan events to the results sink too; the factory reads `expected` of them back, validated."""
+    events = aws_stack.events()
+    rule = aws_stack.results_rule_name + "-plans"
+    events.put_rule(
+        Name=rule,
+        EventBusName=aws_stack.results_bus_name,
+        EventPattern=json.dumps({"detail-type": [PLAN_DETAIL_TYPE]}),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=rule,
+        EventBusName=aws_stack.results_bus_name,
+        Targets=[{"Id": "plans", "Arn": aws_stack.results_sink_queue_arn}],
+    )
+
+    def read(expected: int) -> list[dict[str, Any]]:
+        envelopes = read_results_events(aws_stack, expected=expected)
+        plans = [envelope["detail"] for envelope in envelopes if envelope["detail-type"] == PLAN_DETAIL_TYPE]
+        for plan in plans:
+            validate_plan(plan)
+        return plans
+
+    return read

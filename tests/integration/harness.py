@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from local.stand_ins.lambda_context import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
+PLAN_SCHEMA = json.loads((ROOT / "schemas" / "sequence-archive-plan.json").read_text())
+PLAN_DETAIL_TYPE = "Sequence Archive Plan"
 EVENTS_DIR = ROOT / "events"
 RESULTS_SCHEMA = json.loads((ROOT / "schemas" / "sequence-archive-results.json").read_text())
 
@@ -121,3 +123,9 @@ def emf_metrics(stdout: str) -> dict[str, list[float]]:
 def metric_total(stdout: str, name: str) -> float:
     """The sum of one metric's values in stdout."""
     return sum(emf_metrics(stdout).get(name, []))
+
+
+def validate_plan(detail: dict[str, Any]) -> dict[str, Any]:
+    """Assert a plan detail matches the published JSON Schema; return it."""
+    jsonschema.validate(detail, PLAN_SCHEMA)
+    return detail

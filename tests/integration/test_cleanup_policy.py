@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import pytest
 
 from local.stand_ins.aws_stack import drain_queue, read_results_events
 from local.stand_ins.event_source import EventSourceMapping
 from local.stand_ins.reply_simulator import Fault
 from sequence_archiver.continuations import compact, derive_key, seal_with
-from tests.integration.harness import invoke_with_sqs, metric_total, outcomes, validate_results_detail
+from tests.integration.harness import (
+    PLAN_DETAIL_TYPE,
+    invoke_with_sqs,
+    metric_total,
+    outcomes,
+    validate_plan,
+    validate_results_detail,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,46 +33,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAN_SCHEMA = json.loads((ROOT / "schemas" / "sequence-archive-plan.json").read_text())
-PLAN_DETAIL_TYPE = "Sequence Archive Plan"
 LIST_PATH = "/v3/sequences"
 # The seed's sequences of the key's user that are paused and not archived, oldest first (created = ID minutes).
 SEEDED_PAUSED = [*range(101, 121), 601, 701, 702]
 SEEDED_UNARCHIVED = [*range(101, 121), *range(201, 206), *range(301, 306), 601, 701, 702]
-
-
-@pytest.fixture
-def plan_events(aws_stack: LocalStack) -> Callable[..., list[dict[str, Any]]]:
-    """Route plan events to the results sink too; the factory reads `expected` of them back, validated."""
-    events = aws_stack.events()
-    rule = aws_stack.results_rule_name + "-plans"
-    events.put_rule(
-        Name=rule,
-        EventBusName=aws_stack.results_bus_name,
-        EventPattern=json.dumps({"detail-type": [PLAN_DETAIL_TYPE]}),
-        State="ENABLED",
-    )
-    events.put_targets(
-        Rule=rule,
-        EventBusName=aws_stack.results_bus_name,
-        Targets=[{"Id": "plans", "Arn": aws_stack.results_sink_queue_arn}],
-    )
-
-    def read(expected: int) -> list[dict[str, Any]]:
-        envelopes = read_results_events(aws_stack, expected=expected)
-        plans = [envelope["detail"] for envelope in envelopes if envelope["detail-type"] == PLAN_DETAIL_TYPE]
-        for plan in plans:
-            validate_plan(plan)
-        return plans
-
-    return read
-
-
-def validate_plan(detail: dict[str, Any]) -> dict[str, Any]:
-    """Assert a plan detail matches the published JSON Schema; return it."""
-    jsonschema.validate(detail, PLAN_SCHEMA)
-    return detail
 
 
 @pytest.fixture

@@ -9,6 +9,11 @@ nothing, however many invocations it took to find out. Then one plan is publishe
 Listing failures are contained like archiving failures: a 4xx (a filter Reply does not accept) is final for
 that request; a 429, 5xx or timeout ends this invocation's listing and the continuation waits (Retry-After,
 or a backoff) before it tries again, up to the queue's maxReceiveCount times in a row.
+
+Enqueueing happens once. With the idempotency table, what a live run's last part enqueued (its selection, its
+run time and the SQS message ID of every archive message sent) is recorded in the table before the plan is
+published (`EnqueueRecord`). A redelivery of that part (its plan not published, some messages not sent)
+lists nothing: it sends only the messages not sent yet and publishes the plan the first delivery would have.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime  # noqa: TC003 - pydantic reads EnqueueRecord's annotations at runtime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS
 from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
@@ -40,7 +48,6 @@ from sequence_archiver.sequence_listing import MAX_PAGE_SIZE, read_matching_page
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import datetime
 
     from mypy_boto3_sqs.client import SQSClient
 
@@ -60,6 +67,33 @@ _SEND_ATTEMPTS = 3
 _RETRY_PAUSE_SECONDS = 0.2
 FIFO_MESSAGE_GROUP_ID = "sequence-archiver-cleanup"
 MAX_REASON_CHARS = 2_000  # the plan schema's bound
+
+
+class EffectRecords(Protocol):
+    """Where the effects a delivery did are recorded for its redelivery (the idempotency table)."""
+
+    def recall(self, key: str, deadline: Deadline | None = None) -> dict[str, Any] | None: ...
+
+    def remember(self, key: str, state: dict[str, Any], deadline: Deadline | None = None) -> bool: ...
+
+
+class EnqueueRecord(BaseModel):
+    """What a live run's last part enqueued, recorded so that a redelivery enqueues nothing twice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
+
+    selected_ids: list[int] = Field(alias="selectedIds")
+    pages: int = Field(ge=0)
+    skip: int = Field(ge=0)
+    run_at: datetime = Field(alias="runAt", strict=False)
+    message_ids: list[str | None] = Field(alias="messageIds")  # one per archive message, None where not sent
+
+    @model_validator(mode="after")
+    def _one_message_id_per_message(self) -> EnqueueRecord:
+        messages = -(-len(self.selected_ids) // IDS_PER_MESSAGE)
+        if len(self.message_ids) != messages:
+            raise ValueError(f"{len(self.message_ids)} message IDs for {messages} archive messages")
+        return self
 
 
 class ListingStop(StrEnum):
@@ -90,6 +124,37 @@ class SelectionRun:
     wait_seconds: float = 0.0
     pages_now: int = 0  # pages listed by this invocation
     origin: EventShape | None = None  # the trigger the request arrived on (CLEANUP_ALLOWED_TRIGGERS); see start
+    # What an earlier delivery of this part enqueued (from the idempotency table): its message ID per archive
+    # message, None where it was not sent. Set, the selection is the recorded one and nothing is listed.
+    sent: list[str | None] | None = None
+    recordable: bool = False  # what this part enqueues is recorded (the table is configured and answered)
+
+    @property
+    def recalled(self) -> bool:
+        """True when this part's selection was listed and (partly) enqueued by an earlier delivery."""
+        return self.sent is not None
+
+    @property
+    def record_key(self) -> str:
+        """This part's key in the idempotency table (request IDs never hold '#', so no request claims it)."""
+        return f"cleanup-enqueued#{self.request_id}#{self.part}"
+
+    def restore(self, record: EnqueueRecord) -> None:
+        """Take up the selection an earlier delivery of this part listed and enqueued (some of)."""
+        self.selected_ids = list(record.selected_ids)
+        self.pages, self.skip, self.run_at = record.pages, record.skip, record.run_at
+        self.stop, self.reason, self.wait_seconds = ListingStop.FINISHED, None, 0.0
+        self.sent = list(record.message_ids)
+
+    def enqueue_record(self, message_ids: Sequence[str | None]) -> dict[str, Any]:
+        """The state to record once archive messages were sent (see EnqueueRecord)."""
+        return {
+            "selectedIds": self.selected_ids,
+            "pages": self.pages,
+            "skip": self.skip,
+            "runAt": _timestamp(self.run_at),
+            "messageIds": list(message_ids),
+        }
 
     @classmethod
     def start(
@@ -163,6 +228,7 @@ class CleanupPlan:
     reason: str | None = None
     enqueued_ids: int = 0
     message_ids: tuple[str, ...] = ()
+    enqueued_now: int = 0  # the IDs this invocation put on the queue (an earlier delivery may have sent the rest)
 
     @property
     def request_id(self) -> str:
@@ -306,6 +372,7 @@ class CleanupPolicies:
         pages: SequencePages,
         archive_queue: ArchiveQueue | None,
         seal: ContinuationSeal,
+        records: EffectRecords | None = None,
         page_size: int = MAX_PAGE_SIZE,
         max_failures: int = 5,
         now: Callable[[], datetime] = utc_now,
@@ -313,18 +380,55 @@ class CleanupPolicies:
         self._pages = pages
         self.archive_queue = archive_queue
         self._seal = seal
+        self._records = records  # the idempotency table, when configured: enqueueing is then recorded
         self._page_size = page_size
         self._max_failures = max_failures
         self._now = now
 
     def start(
-        self, request: CleanupRequest, *, delivery_id: str, trigger: Trigger, origin: EventShape | None = None
+        self,
+        request: CleanupRequest,
+        *,
+        delivery_id: str,
+        trigger: Trigger,
+        origin: EventShape | None = None,
+        recall_within: Deadline | None = None,
     ) -> SelectionRun:
-        """This invocation's part of the request (run time, progress and origin carried by a continuation)."""
-        return SelectionRun.start(request, delivery_id=delivery_id, trigger=trigger, now=self._now(), origin=origin)
+        """This invocation's part of the request (run time, progress and origin carried by a continuation); for a
+        live run, what an earlier delivery of the same part recorded as enqueued, if anything, read by
+        `recall_within` (None: not read, as when the table did not answer the claim)."""
+        run = SelectionRun.start(request, delivery_id=delivery_id, trigger=trigger, now=self._now(), origin=origin)
+        if request.dry_run or self._records is None or recall_within is None:
+            return run
+        run.recordable = True
+        state = self._records.recall(run.record_key, recall_within)
+        if state is None:
+            return run
+        try:
+            record = EnqueueRecord.model_validate(state)
+        except ValidationError as exc:  # not what this function writes: list and enqueue as if it were not there
+            logger.warning(
+                "ignoring an unreadable enqueue record", extra={"record": run.record_key, "errors": exc.error_count()}
+            )
+            return run
+        run.restore(record)
+        logger.info(
+            "taking up what an earlier delivery enqueued",
+            extra={
+                "request_id": run.request_id,
+                "part": run.part,
+                "selected": len(record.selected_ids),
+                "messages_sent": sum(message_id is not None for message_id in record.message_ids),
+                "messages": len(record.message_ids),
+            },
+        )
+        return run
 
     def list_pages(self, run: SelectionRun, deadline: Deadline) -> None:
-        """List pages until the selection's end, maxSequences is passed, Reply refuses, or time runs out."""
+        """List pages until the selection's end, maxSequences is passed, Reply refuses, or time runs out; nothing
+        when an earlier delivery of this part already listed and enqueued its selection."""
+        if run.recalled:
+            return
         sequence_filter = run.request.select.sequence_filter(run.run_at)
         seen = set(run.selected_ids)
         limit = run.request.max_sequences
@@ -396,12 +500,26 @@ class CleanupPolicies:
         if self.archive_queue is None:  # checked before listing; kept here so a plan never claims to enqueue
             return CleanupPlan(run, PlanOutcome.FAILED, "ARCHIVE_QUEUE_URL is not set: nothing was enqueued")
         bodies = run.archive_bodies()
-        sent = self.archive_queue.send(bodies, deadline)
-        if any(message_id is None for message_id in sent):
+        message_ids: list[str | None] = list(run.sent) if run.sent is not None else [None] * len(bodies)
+        unsent = [index for index, message_id in enumerate(message_ids) if message_id is None]
+        sent_now = self.archive_queue.send([bodies[index] for index in unsent], deadline) if unsent else []
+        enqueued_now = 0
+        for index, message_id in zip(unsent, sent_now, strict=True):
+            message_ids[index] = message_id
+            if message_id is not None:
+                enqueued_now += len(run.selected_ids[index * IDS_PER_MESSAGE : (index + 1) * IDS_PER_MESSAGE])
+        if enqueued_now and self._records is not None and run.recordable:  # before the plan is published
+            self._records.remember(run.record_key, run.enqueue_record(message_ids), deadline)
+        if any(message_id is None for message_id in message_ids):
             logger.warning(
                 "selected IDs not all enqueued: the request is retried",
-                extra={"messages": len(bodies), "not_sent": sum(message_id is None for message_id in sent)},
+                extra={"messages": len(bodies), "not_sent": sum(message_id is None for message_id in message_ids)},
             )
             return None
-        message_ids = tuple(message_id for message_id in sent if message_id is not None)
-        return CleanupPlan(run, PlanOutcome.ENQUEUED, enqueued_ids=len(run.selected_ids), message_ids=message_ids)
+        return CleanupPlan(
+            run,
+            PlanOutcome.ENQUEUED,
+            enqueued_ids=len(run.selected_ids),
+            message_ids=tuple(message_id for message_id in message_ids if message_id is not None),
+            enqueued_now=enqueued_now,
+        )

@@ -46,6 +46,7 @@ class SqsReceipt:
     event_source_arn: str
     receipt_handle: str
     message_group_id: str | None = None  # FIFO queues only
+    receive_count: int | None = None  # ApproximateReceiveCount: this receive's number (1 the first time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,19 @@ class Delivery:
         """A well-formed request this trigger may not make: reported as rejected and acknowledged, not parked."""
         self.rejection = reason
         self.refused = True
+
+    def give_up(self, reason: str) -> None:
+        """A record at its last receive that would be retried: SQS's redrive would move it to the DLQ anyway (and,
+        in a FIFO group, the records behind it with it), so it is parked now; its results stand as reported."""
+        self.rejection = reason
+        self.retry_reason = None
+        self.postponement = None
+
+    def at_last_receive(self, max_receive_count: int) -> bool:
+        """True when a queue whose redrive policy allows `max_receive_count` receives moves this record to the
+        DLQ if it comes back (its ApproximateReceiveCount has reached it)."""
+        count = self.receipt.receive_count if self.receipt is not None else None
+        return count is not None and count >= max_receive_count
 
     def retry(self, reason: str) -> None:
         """This delivery must come again (the first reason is kept)."""
@@ -265,8 +279,9 @@ def _sqs_delivery(record: object, index: int) -> Delivery:
     arn, receipt_handle = record.get("eventSourceARN"), record.get("receiptHandle")
     attributes = record.get("attributes")
     group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
     receipt = (
-        SqsReceipt(arn, receipt_handle, group if isinstance(group, str) else None)
+        SqsReceipt(arn, receipt_handle, group if isinstance(group, str) else None, _receive_count(count))
         if isinstance(arn, str) and isinstance(receipt_handle, str)
         else None
     )
@@ -290,6 +305,13 @@ def _malformed(delivery_id: str, trigger: Trigger, reason: str) -> Delivery:
     delivery = Delivery(delivery_id, trigger, None, claimable=False)
     delivery.reject(reason)
     return delivery
+
+
+def _receive_count(value: object) -> int | None:
+    """ApproximateReceiveCount as SQS sends it (a string of digits); None when absent or not a count."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return None
 
 
 def _named(value: object, trigger: Trigger, payload: object, what: str, **options: Any) -> Delivery:

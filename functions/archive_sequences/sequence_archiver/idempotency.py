@@ -123,6 +123,31 @@ class RequestIdempotency:
         except _PERSISTENCE_ERRORS as exc:  # the claim then expires with the invocation
             logger.warning("could not release claim", extra={"request_id": request_id, "error": type(exc).__name__})
 
+    def recall(self, key: str, deadline: Deadline | None = None) -> dict[str, Any] | None:
+        """The state an earlier delivery recorded under `key` (see remember); None when there is none, it expired,
+        or the table cannot be read (the caller then does the work again: at least once)."""
+        try:
+            record = call_within(deadline, "GetItem", self._persistence.get_record, data=_data(key))
+        except IdempotencyItemNotFoundError:
+            return None
+        except _PERSISTENCE_ERRORS as exc:
+            logger.warning("idempotency table unavailable", extra={"record": key, "error": type(exc).__name__})
+            return None
+        if record is None or record.is_expired:
+            return None
+        state = record.response_json_as_dict()
+        return state if isinstance(state, dict) else None
+
+    def remember(self, key: str, state: dict[str, Any], deadline: Deadline | None = None) -> bool:
+        """Record the state of an effect done (for example the messages sent), so a redelivery can find it; False
+        when the table could not be written (a redelivery then does the effect again)."""
+        try:
+            call_within(deadline, "UpdateItem", self._persistence.save_success, data=_data(key), result=state)
+        except _PERSISTENCE_ERRORS as exc:
+            logger.warning("could not record an effect", extra={"record": key, "error": type(exc).__name__})
+            return False
+        return True
+
 
 def _data(request_id: str) -> dict[str, Any]:
     return {IDEMPOTENCY_KEY_PATH: request_id}

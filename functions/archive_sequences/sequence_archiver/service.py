@@ -194,7 +194,12 @@ class ArchiveService:
                     )
                     continue
                 run = policies.start(
-                    request, delivery_id=delivery.delivery_id, trigger=delivery.trigger, origin=arrival
+                    request,
+                    delivery_id=delivery.delivery_id,
+                    trigger=delivery.trigger,
+                    origin=arrival,
+                    # what an earlier delivery enqueued, when the table answered the claim; never all the time
+                    recall_within=deadline.share(CLAIMS_SHARE) if delivery.claim is Claim.NEW else None,
                 )
                 try:
                     policies.list_pages(run, deadline)
@@ -253,7 +258,9 @@ class ArchiveService:
                 continue
             delivery.plan = plan
             if plan.final:
-                self._metrics.record_plan(selected=len(run.selected_ids), enqueued=plan.enqueued_ids)
+                # What this invocation did: a redelivery that took up an earlier one's enqueueing counts nothing twice.
+                selected = 0 if run.recalled else len(run.selected_ids)
+                self._metrics.record_plan(selected=selected, enqueued=plan.enqueued_now)
 
     def _archive(self, deliveries: list[Delivery], deadline: Deadline, *, can_continue: bool = True) -> None:
         """Archive the IDs of every parsed request together; rejections become their delivery's report."""
@@ -291,18 +298,36 @@ class ArchiveService:
                 )
 
     def _archive_in_order(self, deliveries: list[Delivery], deadline: Deadline) -> None:
-        """A FIFO batch, by AWS's rule for FIFO sources: records in order, and at the first record that must be
-        retried, stop; it and every later record go back unprocessed, so nothing overtakes it. Continuations
-        are not used (a continuation would join the back of its message group)."""
-        stopped_at: str | None = None
+        """A FIFO batch, in order within each message group (Powertools' `skip_group_on_error`): at the first
+        record of a group that must be retried, it and the group's later records go back unprocessed, so nothing
+        overtakes it; the other groups go on. Continuations are not used (one would join the back of its group).
+
+        A record that must be retried at its last receive (ApproximateReceiveCount has reached
+        SQS_MAX_RECEIVE_COUNT) is parked by the function instead, its results published: SQS's redrive would
+        move it to the DLQ anyway, and with it every record behind it in its group, whose receive counts rose
+        with its own. Parked, it leaves the group, and the records behind it are archived now, in order.
+        """
+        stopped_by: dict[str | None, str] = {}  # message group -> the record that stopped it
         for delivery in deliveries:
-            if stopped_at is not None:
-                delivery.retry(f"unprocessed: record {stopped_at} of this FIFO batch must be retried first")
+            group = delivery.receipt.message_group_id if delivery.receipt is not None else None
+            if group in stopped_by:
+                delivery.retry(f"unprocessed: record {stopped_by[group]} of its message group must be retried first")
                 continue
             self._archive([delivery], deadline, can_continue=False)
+            if delivery.retry_reason is not None and delivery.at_last_receive(self._max_failures):
+                with correlation(delivery.delivery_id):
+                    logger.warning(
+                        "dead-lettering a record at its last receive so its message group goes on",
+                        extra={"message_group_id": group, "reason": delivery.retry_reason},
+                    )
+                delivery.give_up(
+                    f"still to be retried at receive {self._max_failures} of {self._max_failures} "
+                    f"(SQS_MAX_RECEIVE_COUNT): {delivery.retry_reason}; dead-lettered by the function so that "
+                    "the records behind it in its message group are not moved with it"
+                )
             self._park([delivery], deadline)  # a rejected record leaves its place in the group only once parked
             if delivery.retry_reason is not None:
-                stopped_at = delivery.delivery_id
+                stopped_by[group] = delivery.delivery_id
 
     def _defer(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """Records that only wait for the budget (or for time) are acknowledged and carried on by a continuation.
@@ -352,6 +377,7 @@ class ArchiveService:
 
     def _park(self, deliveries: Iterable[Delivery], deadline: Deadline) -> None:
         """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain."""
+        lookups = deadline.share(0.5)  # what the table may take of parking's time, for all records together
         for delivery in deliveries:
             if delivery.rejection is None or delivery.report is None or delivery.parked or not _is_ours(delivery):
                 continue
@@ -361,16 +387,28 @@ class ArchiveService:
                 continue  # a final answer (its results event says why): acknowledged, not dead-lettered
             body = delivery.payload if isinstance(delivery.payload, str) else ""
             with correlation(delivery.delivery_id):
-                delivery.parked = self._dead_letters is not None and self._dead_letters.park(
-                    body=body,
-                    reason=delivery.rejection,
-                    message_id=delivery.delivery_id,
-                    deadline=deadline,
-                    message_group_id=delivery.receipt.message_group_id,
-                )
+                # An earlier delivery parked it, then its results event was not published: no second copy.
+                delivery.parked = self._parked_before(delivery, lookups)
+                if not delivery.parked:
+                    delivery.parked = self._dead_letters is not None and self._dead_letters.park(
+                        body=body,
+                        reason=delivery.rejection,
+                        message_id=delivery.delivery_id,
+                        deadline=deadline,
+                        message_group_id=delivery.receipt.message_group_id,
+                    )
+                    if delivery.parked and self._idempotency is not None and delivery.claim is Claim.NEW:
+                        self._idempotency.remember(_parked_key(delivery), {"parked": True}, deadline=lookups)
             if not delivery.parked:
                 delivery.report = None  # retried, and reported when it is finally parked
                 delivery.retry(f"request rejected and not dead-lettered: {delivery.rejection}")
+
+    def _parked_before(self, delivery: Delivery, deadline: Deadline) -> bool:
+        """True when the idempotency table (when it answered this delivery's claim) records the record as parked by
+        an earlier delivery."""
+        if self._idempotency is None or delivery.claim is not Claim.NEW:
+            return False
+        return self._idempotency.recall(_parked_key(delivery), deadline) is not None
 
     def _publish(self, deliveries: list[Delivery], deadline: Deadline) -> None:
         """One results event per reported delivery; a delivery whose event is not published is retried."""
@@ -418,6 +456,11 @@ class ArchiveService:
                 elif delivery.plan is not None:
                     summary = {"complete": delivery.plan.complete, "outcome": delivery.plan.outcome.value}
                     self._idempotency.complete(delivery.delivery_id, summary, deadline=deadline)
+
+
+def _parked_key(delivery: Delivery) -> str:
+    """The idempotency table's record of a parked record (delivery IDs never hold '#', so no request claims it)."""
+    return f"parked#{delivery.delivery_id}"
 
 
 def _is_ours(delivery: Delivery) -> bool:

@@ -109,6 +109,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             pages=SequencePages(reply),  # the same client: the key's rate budget and the invocation's deadline
             archive_queue=archive_queue,
             seal=seal,
+            records=idempotency,  # enqueueing recorded in the idempotency table, when there is one
             page_size=settings.selection_page_size,
             max_failures=settings.sqs_max_receive_count,
         )
