@@ -22,8 +22,12 @@ _PROBE = """
 import sys, time
 started = time.perf_counter()
 if sys.argv[1] == "handler":
-    import app
-    app._service()
+    import os
+    import app  # the cold start: settings, Powertools, the handler; then what the first invocation builds
+    from aws_lambda_powertools import Metrics
+    from sequence_archiver.settings import load_settings
+    from sequence_archiver.wiring import build_service
+    build_service(load_settings(os.environ), Metrics())
 else:
     import boto3
     boto3.client("sqs")

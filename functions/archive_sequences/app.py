@@ -1,46 +1,9 @@
-"""Lambda entry point: read settings at cold start, build the service once, hand every event to it."""
+"""Lambda entry point: the handler of this instance, built once at the cold start from its environment."""
 
 from __future__ import annotations
 
 import os
-from functools import cache
-from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from sequence_archiver.handler import create_handler
 
-from sequence_archiver.observability import CorrelationIdFilter, hold_sdk_loggers_at_warning
-from sequence_archiver.settings import load_settings
-from sequence_archiver.wiring import build_service
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from sequence_archiver.service import ArchiveService
-
-settings = load_settings(os.environ)  # fails the cold start with a message naming the bad variable
-# botocore logs GetSecretValue's response at DEBUG: its loggers stay at WARNING unless SDK_DEBUG_LOGGING opts in.
-hold_sdk_loggers_at_warning(opt_in=settings.sdk_debug_logging)
-logger = Logger(service=settings.service_name)  # level from POWERTOOLS_LOG_LEVEL (or LOG_LEVEL)
-for log_handler in logger.handlers:
-    log_handler.addFilter(CorrelationIdFilter())  # shared with the package's loggers below
-copy_config_to_registered_loggers(source_logger=logger, include={"sequence_archiver"})
-metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
-# Only built when tracing is on: a disabled Tracer still imports the X-Ray SDK.
-tracer = Tracer(service=settings.service_name) if settings.tracing_enabled else None
-
-
-@cache
-def _service() -> ArchiveService:
-    return build_service(settings, metrics, tracer)
-
-
-def _archive(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Archive the sequence IDs of an SQS batch, an EventBridge event or a direct payload."""
-    return _service().handle(event, context)
-
-
-_measured = metrics.log_metrics(capture_cold_start_metric=True)(_archive)
-# Results can be large and go to EventBridge anyway: the trace keeps the subsegments, not the response.
-_traced = tracer.capture_lambda_handler(capture_response=False)(_measured) if tracer else _measured
-lambda_handler = logger.inject_lambda_context(clear_state=True)(_traced)
+lambda_handler = create_handler(os.environ)

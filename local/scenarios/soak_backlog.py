@@ -44,8 +44,8 @@ from local.stand_ins.reply_simulator import ALL_SCOPES, Fault, RateLimit, ReplyS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.reply_simulator.models import RecordedRequest
 
 FIRST_ID = 700_001
@@ -199,7 +199,7 @@ def run_backlog(
     config: BacklogConfig,
     *,
     moto_endpoint: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     apply_environment: Callable[[dict[str, str]], None],
 ) -> BacklogLedger:
     """Provision, send the campaign, drain it with the local event source mapping, and reconcile."""

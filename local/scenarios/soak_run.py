@@ -40,8 +40,8 @@ from local.stand_ins.reply_simulator import ALL_SCOPES, DEFAULT_RATE_LIMIT, Repl
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.scenarios.soak_config import SoakConfig
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.event_source import BatchOutcome, DrainOutcome
@@ -118,7 +118,7 @@ def run_soak(
     *,
     api_key: str,
     moto_endpoint: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     apply_environment: Callable[[dict[str, str]], None],
     progress: Callable[[str], None] | None = None,
     label: str = "",

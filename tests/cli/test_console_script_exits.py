@@ -25,8 +25,8 @@ from tests.integration.harness import invoke_with_sqs
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from pathlib import Path
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator.messages import HttpRequest, HttpResponse
@@ -198,7 +198,7 @@ def test_select_into_head_stops_listing_and_exits_141(gated_simulator: GatedSimu
 
 
 def test_report_from_a_sink_queue_whose_stdout_closed_deletes_nothing_and_exits_141(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:

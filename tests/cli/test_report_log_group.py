@@ -17,8 +17,8 @@ from tests.integration.harness import invoke_with_sqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -34,7 +34,7 @@ ATTENTION = [(301, None, "conflict"), (501, None, "forbidden"), (None, '"abc"', 
 
 @pytest.fixture
 def logged(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -232,7 +232,7 @@ def test_a_person_at_a_terminal_sees_the_events_read_count_and_rate(logged: Loca
 
 @pytest.fixture
 def sent_twice(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

@@ -10,8 +10,8 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
     from tests.cli.conftest import Run
@@ -24,7 +24,7 @@ POLICY = {"select": {"status": "Paused", "olderThanDays": 1}, "dryRun": True, "m
 def test_the_policy_selects_from_a_laptop_what_the_function_plans(
     cli: Callable[..., Run],
     reply_simulator: ReplySimulator,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     lambda_context: Callable[..., LocalLambdaContext],
     tmp_path: Path,
 ) -> None:

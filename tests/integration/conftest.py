@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.scenarios.lambda_instance import forget_warm_state, fresh_handler
 from local.stand_ins.aws_stack import (
     create_idempotency_table,
     function_environment,
@@ -26,54 +25,12 @@ from tests.integration.harness import PLAN_DETAIL_TYPE, validate_plan
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.reply_simulator import ReplySimulator
 
 ALL_SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
-
-
-# Process-wide flags Powertools flips after the first invocation; a new Lambda process starts with them set.
-_COLD_START_FLAGS = (
-    "aws_lambda_powertools.metrics.provider.cold_start",
-    "aws_lambda_powertools.metrics.base",
-    "aws_lambda_powertools.logging.logger",
-    "aws_lambda_powertools.tracing.tracer",
-)
-
-
-def _is_handler_module(name: str) -> bool:
-    """True for the handler module and every module of the sequence_archiver package."""
-    return name == "app" or name.split(".", 1)[0] == "sequence_archiver"
-
-
-def _handler_logger_names(service_name: str) -> list[str]:
-    """Names of the stdlib loggers the handler configures: its service logger and its modules' loggers."""
-    return [
-        name
-        for name in logging.Logger.manager.loggerDict
-        if name == service_name or name.split(".", 1)[0] == "sequence_archiver"
-    ]
-
-
-def _forget_warm_state(service_name: str) -> None:
-    """Undo what a previous import or invocation left in this process, as a fresh Lambda process would."""
-    for name in [name for name in sys.modules if _is_handler_module(name)]:
-        del sys.modules[name]
-    # Powertools reuses a configured logger (and its handler, bound to an older sys.stdout) by name.
-    for name in _handler_logger_names(service_name):
-        del logging.Logger.manager.loggerDict[name]
-    for module_name in _COLD_START_FLAGS:
-        module = sys.modules.get(module_name)
-        if module is not None and hasattr(module, "is_cold_start"):
-            module.is_cold_start = True
-    from aws_lambda_powertools import Metrics
-
-    for attribute in ("_metrics", "_dimensions", "_metadata", "_default_dimensions"):
-        shared = getattr(Metrics, attribute, None)  # class-level dicts shared by every Metrics instance
-        if isinstance(shared, dict):
-            shared.clear()
 
 
 @pytest.fixture(scope="session")
@@ -144,27 +101,24 @@ def function_env(
 
 
 @pytest.fixture
-def load_handler(function_env: dict[str, str]) -> Iterator[Callable[[], ModuleType]]:
-    """Factory: import `app` afresh (a cold start reading the current environment) and return the module.
+def load_handler(function_env: dict[str, str]) -> Iterator[Callable[[], LambdaInstance]]:
+    """Factory: a new Lambda instance (a cold start reading the current environment) through `create_handler`.
 
-    Every sequence_archiver module is re-imported too, so exception classes must be taken from the fresh
-    modules (import them after calling the factory), not from imports made when the test module loaded.
-    Powertools' cold-start flags, shared metric sets and configured loggers are reset on each call; the
-    modules and loggers that existed before the test are put back afterwards, so other tests are unaffected.
+    The function's modules stay imported, so exception classes imported when the test module loaded are the
+    function's own. Powertools' per-process state (the service logger, cold-start flags, shared metric sets) is
+    reset on each call, as a new process would have it, and once more after the test.
     """
     service_name = function_env["POWERTOOLS_SERVICE_NAME"]
-    saved_modules = {name: module for name, module in sys.modules.items() if _is_handler_module(name)}
     registry = logging.Logger.manager.loggerDict
-    saved_loggers = {name: registry[name] for name in _handler_logger_names(service_name)}
+    saved_logger = registry.get(service_name)
 
-    def load() -> ModuleType:
-        _forget_warm_state(os.environ.get("POWERTOOLS_SERVICE_NAME", service_name))
-        return importlib.import_module("app")
+    def load() -> LambdaInstance:
+        return fresh_handler()
 
     yield load
-    _forget_warm_state(service_name)
-    sys.modules.update(saved_modules)
-    registry.update(saved_loggers)
+    forget_warm_state(os.environ.get("POWERTOOLS_SERVICE_NAME", service_name))
+    if saved_logger is not None:
+        registry[service_name] = saved_logger
 
 
 @pytest.fixture

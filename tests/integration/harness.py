@@ -14,8 +14,8 @@ from local.stand_ins.aws_stack import delete_messages, receive_batch, send_messa
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
 
@@ -46,7 +46,7 @@ class SqsInvocation:
 
 
 def invoke_with_sqs(
-    handler: ModuleType,
+    handler: LambdaInstance,
     stack: LocalStack,
     bodies: list[str],
     context: LocalLambdaContext | Callable[[], LocalLambdaContext],

@@ -18,8 +18,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, metri
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -40,7 +40,7 @@ def report_ids(stack: LocalStack) -> list[str]:
 
 
 def test_a_forged_continuation_naming_another_request_neither_completes_it_nor_appears_under_it(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -79,7 +79,7 @@ def test_a_forged_continuation_naming_another_request_neither_completes_it_nor_a
 
 
 def test_a_forged_cleanup_continuation_never_enqueues_the_ids_it_names(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -118,7 +118,7 @@ def sealed_body(request_id: str, key: str) -> str:
 
 
 def test_a_continuation_sealed_before_a_key_rotation_is_honoured_while_the_previous_version_is_readable(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     api_key: str,
@@ -142,7 +142,7 @@ def test_a_continuation_sealed_before_a_key_rotation_is_honoured_while_the_previ
 
 
 def test_a_continuation_sealed_with_a_retired_key_is_a_new_request_under_its_own_id(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     api_key: str,
@@ -168,7 +168,7 @@ def test_a_continuation_sealed_with_a_retired_key_is_a_new_request_under_its_own
 
 
 def test_a_cleanup_continuation_forged_onto_the_queue_cannot_borrow_a_direct_origin(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

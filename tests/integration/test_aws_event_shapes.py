@@ -25,8 +25,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, outco
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -49,7 +49,7 @@ def archived(simulator: ReplySimulator, sequence_id: int) -> bool:
     return sequence.is_archived
 
 
-def invoke(handler: ModuleType, event: Any, context: LocalLambdaContext, stack: LocalStack) -> dict[str, Any]:
+def invoke(handler: LambdaInstance, event: Any, context: LocalLambdaContext, stack: LocalStack) -> dict[str, Any]:
     """Invoke with one event and return the results detail of its one request: the SQS record's published results
     event (after checking nothing is retried), or what a direct, SNS or EventBridge invocation returns (which is
     also the published one)."""
@@ -89,7 +89,7 @@ def test_a_shape_carrying_a_request_archives_it(
     fixture: str,
     trigger: str,
     sequence_id: int,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -122,7 +122,7 @@ def test_a_shape_without_a_request_is_a_rejected_request_saying_why(
     fixture: str,
     trigger: str,
     reason: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -139,7 +139,7 @@ def test_a_shape_without_a_request_is_a_rejected_request_saying_why(
 
 
 def test_a_rejected_sqs_record_is_parked_in_the_dead_letter_queue(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -151,7 +151,7 @@ def test_a_rejected_sqs_record_is_parked_in_the_dead_letter_queue(
 
 
 def test_a_detail_string_that_is_not_json_rejects_the_request_saying_why(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -170,7 +170,7 @@ def test_a_detail_string_that_is_not_json_rejects_the_request_saying_why(
 
 
 def test_plain_text_gets_the_same_answer_on_every_trigger(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -214,7 +214,7 @@ def test_plain_text_gets_the_same_answer_on_every_trigger(
 def test_records_of_a_source_the_function_does_not_serve_fail_loudly(
     fixture: str,
     source: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -260,7 +260,7 @@ def test_the_fifo_fixture_is_a_fifo_record() -> None:
 def test_in_a_fifo_group_the_first_record_to_retry_holds_back_every_later_one(
     fifo_stack: LocalStack,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:
@@ -302,7 +302,7 @@ def test_in_a_fifo_group_the_first_record_to_retry_holds_back_every_later_one(
 
 def test_a_rejected_record_on_a_fifo_queue_is_parked_in_the_fifo_dead_letter_queue(
     fifo_stack: LocalStack,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from tests.integration.harness import emf_metrics, invoke_with_sqs, unsealed, va
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -55,14 +56,18 @@ class Pace:
     hour_seconds: float
 
     @classmethod
-    def measured(cls, stack: LocalStack, simulator: ReplySimulator, load_handler: Callable[[], ModuleType]) -> Pace:
+    def measured(cls, stack: LocalStack, simulator: ReplySimulator, load_handler: Callable[[], LambdaInstance]) -> Pace:
         """From a cold service build and the slowest of a few round trips (a new client and a call) to moto and
         to the simulator (uncounted)."""
-        app = load_handler()
-        from sequence_archiver.wiring import build_service  # the fresh module load_handler just imported
+        load_handler()  # the cold start: settings, Powertools (its service is built on the first invocation)
+        from aws_lambda_powertools import Metrics
 
+        from sequence_archiver.settings import load_settings
+        from sequence_archiver.wiring import build_service
+
+        settings = load_settings(os.environ)
         started = time.monotonic()
-        build_service(app.settings, app.metrics, app.tracer)
+        build_service(settings, Metrics(namespace=settings.metrics_namespace, service=settings.service_name))
         cold_build = time.monotonic() - started
         costs = []
         for _ in range(3):
@@ -83,7 +88,7 @@ class Pace:
 def tiny_budget(
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Pace:
     """Single calls, 3 an hour (a compressed one): a record of 5 IDs cannot finish in one invocation."""
@@ -97,7 +102,7 @@ def tiny_budget(
 
 def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only_its_unfinished_ids(
     tiny_budget: Pace,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -150,7 +155,7 @@ def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only
 
 def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
     tiny_budget: Pace,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -186,7 +191,7 @@ def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
 
 def test_a_record_that_only_failed_is_retried_whole_and_counts_a_receive(
     tiny_budget: Pace,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

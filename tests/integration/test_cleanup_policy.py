@@ -26,8 +26,8 @@ from tests.integration.harness import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -62,7 +62,7 @@ def list_calls(simulator: ReplySimulator) -> int:
 
 
 def test_a_dry_run_lists_exactly_the_matching_unarchived_sequences_and_archives_nothing(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -118,7 +118,7 @@ def _created(days_ago: int) -> datetime:
     ],
 )
 def test_the_selection_filters_are_the_cli_filters(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
     monkeypatch: pytest.MonkeyPatch,
@@ -136,7 +136,7 @@ def test_the_selection_filters_are_the_cli_filters(
 
 
 def test_a_live_run_enqueues_exactly_the_selection_at_most_100_a_message_and_the_queue_archives_them(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -196,7 +196,7 @@ def test_a_live_run_enqueues_exactly_the_selection_at_most_100_a_message_and_the
 
 
 def test_a_selection_larger_than_max_sequences_stops_and_enqueues_nothing(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -222,7 +222,7 @@ def test_a_selection_larger_than_max_sequences_stops_and_enqueues_nothing(
 
 
 def test_a_listing_longer_than_an_invocation_continues_through_the_queue_and_accounts_for_every_page(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     start_reply_simulator: Callable[..., ReplySimulator],
@@ -278,7 +278,7 @@ TRIGGER_SHAPES = ["eventbridge-detail-string", "sqs-body", "sqs-sns-notification
 
 
 def deliver(
-    handler: ModuleType, stack: LocalStack, shape: str, request: str, context: LocalLambdaContext
+    handler: LambdaInstance, stack: LocalStack, shape: str, request: str, context: LocalLambdaContext
 ) -> tuple[str, str, dict[str, Any]]:
     """Send `request` to the handler as `shape` delivers it: its request ID, its reported trigger, the response."""
     if shape == "eventbridge-detail-string":
@@ -297,7 +297,7 @@ def deliver(
 
 @pytest.mark.parametrize("shape", TRIGGER_SHAPES)
 def test_every_trigger_named_in_the_setting_takes_a_clean_up_request(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -321,7 +321,7 @@ def test_every_trigger_named_in_the_setting_takes_a_clean_up_request(
 
 @pytest.mark.parametrize("shape", TRIGGER_SHAPES)
 def test_by_default_a_clean_up_request_from_a_producer_is_refused_before_anything_is_listed(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -354,7 +354,7 @@ def test_by_default_a_clean_up_request_from_a_producer_is_refused_before_anythin
 
 
 def test_the_schedules_direct_invoke_still_plans_and_enqueues_by_default(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -376,7 +376,7 @@ def test_the_schedules_direct_invoke_still_plans_and_enqueues_by_default(
 
 def test_a_continuation_is_judged_by_the_trigger_of_the_request_it_carries_on(
     api_key: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -415,7 +415,7 @@ def test_a_continuation_is_judged_by_the_trigger_of_the_request_it_carries_on(
     ],
 )
 def test_a_schedule_input_that_smuggles_more_than_its_fields_is_rejected(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -433,7 +433,7 @@ def test_a_schedule_input_that_smuggles_more_than_its_fields_is_rejected(
 
 
 def test_a_continuation_beside_the_schedule_input_is_rejected(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -447,7 +447,7 @@ def test_a_continuation_beside_the_schedule_input_is_rejected(
 
 
 def test_a_bad_selection_is_its_own_rejected_request_and_its_neighbours_are_archived(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -473,7 +473,7 @@ def test_a_bad_selection_is_its_own_rejected_request_and_its_neighbours_are_arch
 
 
 def test_a_live_run_without_an_archive_queue_is_rejected_naming_the_variable(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:
@@ -486,7 +486,7 @@ def test_a_live_run_without_an_archive_queue_is_rejected_naming_the_variable(
 
 
 def test_a_filter_reply_refuses_is_a_final_plan_and_nothing_continues(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,
@@ -505,7 +505,7 @@ def test_a_filter_reply_refuses_is_a_final_plan_and_nothing_continues(
 
 
 def test_a_failing_list_call_is_carried_on_with_a_backoff_not_retried_in_a_loop(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     archive_queue: str,
     reply_simulator: ReplySimulator,

@@ -19,8 +19,8 @@ from tests.integration.hostile_inputs import HOSTILE_DIRECT_PAYLOADS, HOSTILE_SQ
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -36,7 +36,7 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 def test_hostile_sqs_bodies_fail_only_themselves(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -90,7 +90,7 @@ def test_hostile_sqs_bodies_fail_only_themselves(
 @pytest.mark.parametrize("name", list(HOSTILE_DIRECT_PAYLOADS))
 def test_hostile_direct_payloads_get_a_final_answer(
     name: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -112,7 +112,7 @@ def test_hostile_direct_payloads_get_a_final_answer(
 
 
 def test_a_malformed_sqs_record_does_not_stop_its_healthy_neighbour_and_parks_nothing(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -142,7 +142,7 @@ def test_a_malformed_sqs_record_does_not_stop_its_healthy_neighbour_and_parks_no
 @pytest.mark.parametrize("seconds_left", [8.0, 2.5])
 def test_a_short_invocation_still_archives(
     seconds_left: float,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

@@ -21,8 +21,8 @@ from tests.integration.harness import details_by_request, outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -56,7 +56,7 @@ def sqs_event(stack: LocalStack, bodies: list[str]) -> tuple[dict[str, Any], lis
     return sqs_event_from_messages(ordered, stack.queue_arn, stack.region), message_ids
 
 
-def timed_invocation(handler: ModuleType, event: object, context: LocalLambdaContext) -> tuple[Any, float, float]:
+def timed_invocation(handler: LambdaInstance, event: object, context: LocalLambdaContext) -> tuple[Any, float, float]:
     """(response or raised exception, seconds used, seconds the invocation had)."""
     had = context.get_remaining_time_in_millis() / 1000.0
     started = time.monotonic()
@@ -75,7 +75,7 @@ def failed_ids(response: dict[str, Any]) -> set[str]:
 def test_a_dripping_reply_answer_costs_one_id_and_never_the_deadline(
     part: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -105,7 +105,7 @@ def test_a_dripping_reply_answer_costs_one_id_and_never_the_deadline(
 
 
 def test_reply_dripping_on_every_call_with_default_timeouts_still_ends_in_time(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -124,7 +124,7 @@ def test_reply_dripping_on_every_call_with_default_timeouts_still_ends_in_time(
 
 def test_a_hanging_eventbridge_costs_no_more_than_the_time_left(
     proxy: FaultProxy,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -144,7 +144,7 @@ def test_a_hanging_eventbridge_costs_no_more_than_the_time_left(
 
 def test_a_hanging_secrets_manager_costs_no_more_than_the_time_left(
     proxy: FaultProxy,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -164,7 +164,7 @@ def test_a_hanging_secrets_manager_costs_no_more_than_the_time_left(
 
 def test_a_hanging_sqs_while_parking_never_delays_archiving_or_publishing_the_good_record(
     proxy: FaultProxy,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -186,7 +186,7 @@ def test_a_hanging_sqs_while_parking_never_delays_archiving_or_publishing_the_go
 def test_a_hanging_idempotency_table_never_starves_the_reply_work(
     idempotency_table: str,
     proxy: FaultProxy,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -207,7 +207,7 @@ def test_a_hanging_idempotency_table_never_starves_the_reply_work(
 
 
 def test_the_key_appears_nowhere_when_reply_echoes_it(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

@@ -15,8 +15,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, outco
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -60,7 +60,7 @@ def test_a_hostile_answer_costs_at_most_its_id_and_never_the_deadline(
     name: str,
     fault: Fault,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -87,7 +87,7 @@ def test_a_hostile_answer_costs_at_most_its_id_and_never_the_deadline(
 
 
 def test_a_20_mb_sequence_name_is_archived_and_reported_in_one_results_event(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -108,7 +108,7 @@ def test_a_20_mb_sequence_name_is_archived_and_reported_in_one_results_event(
 
 
 def test_a_whole_call_team_member_not_found_falls_back_to_single_calls(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -144,7 +144,7 @@ def test_a_whole_call_team_member_not_found_falls_back_to_single_calls(
 
 
 def test_a_secret_binary_that_is_not_utf8_fails_the_ids_without_showing_its_bytes(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -167,7 +167,7 @@ def test_a_secret_binary_that_is_not_utf8_fails_the_ids_without_showing_its_byte
 
 
 def test_debug_logging_everywhere_does_not_print_the_key(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

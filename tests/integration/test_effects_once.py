@@ -24,8 +24,8 @@ from tests.integration.test_backlog_deferral import Pace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -37,7 +37,7 @@ MAX_ROUNDS = 8  # continuation rounds to drain the queue; the fixed pipeline nee
 
 
 def deliver_through_a_publish_outage(
-    handler: ModuleType,
+    handler: LambdaInstance,
     event: dict[str, Any],
     request_id: str,
     proxy: FaultProxy,
@@ -63,7 +63,7 @@ def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
 def test_a_publish_outage_over_three_deliveries_sends_one_continuation_per_part_and_archives_each_id_once(
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     lambda_context: Callable[..., LocalLambdaContext],
     idempotency_table: str,
     proxy: FaultProxy,
@@ -148,7 +148,7 @@ SELECTED = [*range(101, 121), 601, 701, 702, *range(40_001, 40_151)]
 def test_a_publish_outage_over_three_deliveries_of_a_live_clean_up_enqueues_each_selected_id_once(
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     lambda_context: Callable[..., LocalLambdaContext],
     idempotency_table: str,
     proxy: FaultProxy,
@@ -188,7 +188,7 @@ def test_a_publish_outage_over_three_deliveries_of_a_live_clean_up_enqueues_each
 
 def test_a_publish_outage_over_three_deliveries_of_a_rejected_record_parks_it_once(
     aws_stack: LocalStack,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     lambda_context: Callable[..., LocalLambdaContext],
     idempotency_table: str,
     proxy: FaultProxy,

@@ -17,8 +17,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, metri
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -52,7 +52,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_contradicting_single_200_is_reported_unconfirmed_never_archived(
     body: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -87,7 +87,7 @@ def test_a_contradicting_single_200_is_reported_unconfirmed_never_archived(
 def test_a_bulk_200_about_other_ids_reports_the_ids_sent_unconfirmed_never_archived(
     body: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -113,7 +113,7 @@ def test_a_bulk_200_about_other_ids_reports_the_ids_sent_unconfirmed_never_archi
 @pytest.mark.usefixtures("fast_retries")
 def test_a_bulk_200_naming_one_id_sent_and_one_not_keeps_the_one_and_confirms_no_other(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -133,7 +133,7 @@ def test_a_bulk_200_naming_one_id_sent_and_one_not_keeps_the_one_and_confirms_no
 @pytest.mark.usefixtures("fast_retries")
 def test_a_contradicting_200_once_then_already_archived_reports_already_archived(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -151,7 +151,7 @@ def test_a_contradicting_200_once_then_already_archived_reports_already_archived
 
 @pytest.mark.usefixtures("fast_retries")
 def test_a_pause_that_succeeded_is_reported_when_the_archive_then_fails_503(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

@@ -26,8 +26,8 @@ from tests.integration.harness import details_by_request, outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -52,7 +52,7 @@ def fifo_record(message_id: str, sequence_ids: list[int], group: str = "campaign
 
 def test_the_first_record_to_retry_stops_its_group_and_later_records_of_the_group_stay_unprocessed(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -74,7 +74,7 @@ def test_the_first_record_to_retry_stops_its_group_and_later_records_of_the_grou
 
 def test_a_fifo_record_waiting_for_the_budget_is_retried_in_place_not_continued(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -95,7 +95,7 @@ def test_a_fifo_record_waiting_for_the_budget_is_retried_in_place_not_continued(
 
 def test_another_message_group_is_not_held_back_by_a_record_that_must_be_retried(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -144,7 +144,7 @@ def fifo_stack(
 
 def test_a_poison_head_is_dead_lettered_alone_and_the_records_behind_it_are_archived_in_order(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     fifo_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

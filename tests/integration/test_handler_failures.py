@@ -23,8 +23,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, metri
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -77,7 +77,7 @@ def _logged(stdout: str, message: str) -> list[dict[str, Any]]:
 
 
 def test_only_the_record_with_a_failed_id_is_retried(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -126,7 +126,7 @@ def test_transient_faults_are_retried_within_the_invocation(
     fault: Fault,
     reason: str,
     read_timeout: float,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -159,7 +159,7 @@ def test_transient_faults_are_retried_within_the_invocation(
 
 
 def test_a_rotated_key_is_picked_up_after_one_401(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -186,7 +186,7 @@ def test_a_rotated_key_is_picked_up_after_one_401(
 
 
 def test_a_key_reply_keeps_rejecting_fails_the_request_without_calling_for_every_id(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -210,7 +210,7 @@ def test_a_key_reply_keeps_rejecting_fails_the_request_without_calling_for_every
 
 
 def test_an_unreadable_secret_fails_the_record_for_a_later_retry(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -229,7 +229,7 @@ def test_an_unreadable_secret_fails_the_record_for_a_later_retry(
 
 
 def test_without_a_dead_letter_queue_url_an_unparseable_record_is_left_to_the_redrive_policy(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -247,7 +247,7 @@ def test_without_a_dead_letter_queue_url_an_unparseable_record_is_left_to_the_re
 
 
 def test_a_record_whose_results_event_cannot_be_published_is_retried(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -266,7 +266,7 @@ def test_a_record_whose_results_event_cannot_be_published_is_retried(
 
 
 def test_no_call_starts_when_the_invocation_has_almost_no_time_left(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -294,7 +294,7 @@ def test_no_call_starts_when_the_invocation_has_almost_no_time_left(
 
 
 def test_a_retry_after_longer_than_the_time_left_fails_fast_instead_of_sleeping_past_the_deadline(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

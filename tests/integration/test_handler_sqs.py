@@ -18,8 +18,8 @@ from tests.integration.harness import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -64,7 +64,7 @@ def test_a_mixed_batch_archives_reports_every_id_and_dead_letters_the_poison_mes
     mode: str,
     api_calls: int,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -156,7 +156,7 @@ def test_a_mixed_batch_archives_reports_every_id_and_dead_letters_the_poison_mes
 
 
 def test_a_full_batch_publishes_one_valid_event_per_record_with_service_only_dimensions(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

@@ -14,8 +14,8 @@ from tests.integration.harness import details_by_request, load_event, outcomes, 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_an_eventbridge_event_returns_and_publishes_its_results_under_the_event_id(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -41,7 +41,7 @@ def test_an_eventbridge_event_returns_and_publishes_its_results_under_the_event_
 
 def test_a_direct_invocation_is_keyed_by_the_lambda_request_id(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -66,7 +66,7 @@ def test_a_direct_invocation_is_keyed_by_the_lambda_request_id(
 def test_single_id_and_sns_payloads(
     event_file: str,
     expected: dict[int, str],
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -79,7 +79,7 @@ def test_single_id_and_sns_payloads(
 
 
 def test_failed_ids_raise_sequence_archive_incomplete_after_publishing(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -112,7 +112,7 @@ def test_failed_ids_raise_sequence_archive_incomplete_after_publishing(
 def test_a_payload_that_is_not_a_request_gets_a_final_invalid_outcome(
     payload: object,
     reason: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -143,7 +143,7 @@ def test_a_payload_that_is_not_a_request_gets_a_final_invalid_outcome(
     ],
 )
 def test_bad_configuration_fails_the_cold_start_naming_the_variable(
-    variable: str, value: str, load_handler: Callable[[], ModuleType], monkeypatch: pytest.MonkeyPatch
+    variable: str, value: str, load_handler: Callable[[], LambdaInstance], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(Exception, match=variable) as excinfo:
@@ -153,7 +153,7 @@ def test_bad_configuration_fails_the_cold_start_naming_the_variable(
 
 
 def test_the_direct_return_value_is_json_serialisable(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -166,7 +166,7 @@ def test_the_direct_return_value_is_json_serialisable(
 def test_pause_first_pauses_running_sequences_then_archives_them(
     mode: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -192,7 +192,7 @@ def test_pause_first_pauses_running_sequences_then_archives_them(
 
 
 def test_without_pause_first_a_running_sequence_stays_a_conflict(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

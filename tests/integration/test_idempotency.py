@@ -13,8 +13,8 @@ from tests.integration.harness import details_by_request, load_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -34,7 +34,7 @@ def sqs_event(stack: LocalStack, body: str) -> dict:
 
 def test_a_redelivered_message_is_acknowledged_without_calling_reply_or_publishing_again(
     idempotency_table: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -54,7 +54,7 @@ def test_a_redelivered_message_is_acknowledged_without_calling_reply_or_publishi
 def test_a_request_that_must_be_retried_gives_its_claim_back(
     idempotency_table: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -76,7 +76,7 @@ def test_a_request_that_must_be_retried_gives_its_claim_back(
 
 def test_a_redelivered_eventbridge_event_is_done_once(
     idempotency_table: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -93,7 +93,7 @@ def test_a_redelivered_eventbridge_event_is_done_once(
 
 
 def test_without_a_table_redeliveries_are_processed_again(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

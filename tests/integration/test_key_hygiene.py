@@ -17,8 +17,8 @@ from tests.integration.harness import details_by_request, emf_metrics, invoke_wi
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -49,7 +49,7 @@ def fragments_of(key: str, found_in: str) -> list[str]:
 def test_a_key_no_header_can_carry_fails_every_id_before_any_reply_call(
     bad: str,
     kind: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -108,7 +108,7 @@ def test_a_transformed_copy_of_the_key_echoed_by_reply_leaves_no_fragment_in_res
     form: str,
     api_key: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

@@ -13,8 +13,8 @@ from tests.integration.harness import invoke_with_sqs, load_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -29,7 +29,7 @@ def log_lines(stdout: str) -> list[dict[str, Any]]:
 
 def test_every_line_of_an_sqs_invocation_carries_its_correlation_id(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -62,7 +62,7 @@ def test_every_line_of_an_sqs_invocation_carries_its_correlation_id(
 
 def test_eventbridge_lines_carry_the_event_id_and_the_level_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],

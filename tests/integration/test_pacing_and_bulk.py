@@ -13,8 +13,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, metri
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -31,7 +31,7 @@ def bulk_sizes(simulator: ReplySimulator) -> list[int]:
 
 def test_pacing_keeps_a_single_mode_run_under_the_rate_limit_without_one_429(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     function_env: dict[str, str],
@@ -65,7 +65,7 @@ def test_pacing_keeps_a_single_mode_run_under_the_rate_limit_without_one_429(
 def test_bulk_archives_a_whole_batch_in_chunks_and_maps_each_item_back_to_its_record(
     bulk_max_ids: int,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -99,7 +99,7 @@ def simulator_single_calls(simulator: ReplySimulator) -> int:
 
 
 def test_a_key_without_the_bulk_scope_falls_back_to_single_calls_and_remembers(
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     monkeypatch: pytest.MonkeyPatch,
@@ -123,7 +123,7 @@ def test_a_key_without_the_bulk_scope_falls_back_to_single_calls_and_remembers(
 
 def test_a_throttled_record_comes_back_after_retry_after_not_after_the_visibility_timeout(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     reply_simulator: ReplySimulator,
     lambda_context: Callable[..., LocalLambdaContext],
@@ -144,7 +144,7 @@ def test_a_throttled_record_comes_back_after_retry_after_not_after_the_visibilit
 
 def test_reply_rate_limit_headers_spread_a_nearly_spent_budget_instead_of_collecting_429s(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],

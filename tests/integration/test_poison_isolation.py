@@ -24,8 +24,8 @@ from tests.integration.harness import outcomes, unsealed, validate_results_detai
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import MotoServer
     from local.stand_ins.event_source import BatchOutcome
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -55,7 +55,7 @@ def test_a_poison_id_dead_letters_only_its_record_and_every_other_id_is_archived
     moto_server: MotoServer,
     api_key: str,
     reply_simulator: ReplySimulator,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given 5 records of 10 paused sequences, where any call naming one of them answers 500, forever

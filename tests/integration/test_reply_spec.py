@@ -16,8 +16,8 @@ from tests.integration.harness import details_by_request, invoke_with_sqs, outco
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack
     from local.stand_ins.lambda_context import LocalLambdaContext
     from local.stand_ins.reply_simulator import ReplySimulator
@@ -31,8 +31,8 @@ ANSWERS = {"assumed": Assumptions(), "spec-only": Assumptions.spec_only()}
 
 
 def start_handler(
-    monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[], ModuleType], simulator: ReplySimulator, **env: str
-) -> ModuleType:
+    monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[], LambdaInstance], simulator: ReplySimulator, **env: str
+) -> LambdaInstance:
     """The handler, cold, pointed at this simulator, with these extra environment variables."""
     monkeypatch.setenv("REPLY_API_BASE_URL", simulator.base_url)
     for name, value in env.items():
@@ -49,7 +49,7 @@ def test_a_rejected_key_is_re_read_once_then_fails_the_same_with_either_401_body
     unauthorized_body: str,
     mode: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],
@@ -167,7 +167,7 @@ def test_the_handler_reads_the_same_outcomes_from_documented_and_assumed_answers
     answers: str,
     mode: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],
@@ -215,7 +215,7 @@ def test_pause_first_archives_an_active_sequence_whether_or_not_its_409_has_a_co
     answers: str,
     mode: str,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],
@@ -243,7 +243,7 @@ def test_pause_first_archives_an_active_sequence_whether_or_not_its_409_has_a_co
 
 def test_a_bulk_size_above_replys_limit_is_halved_and_remembered_so_no_batch_fails(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],
@@ -284,7 +284,7 @@ CALLS = 41
 def paced_run(
     headers: bool,
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],
@@ -322,7 +322,7 @@ def paced_run(
 
 def test_pacing_keeps_the_same_throughput_and_no_429_without_the_x_rate_limit_headers(
     monkeypatch: pytest.MonkeyPatch,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
     start_reply_simulator: Callable[..., ReplySimulator],
     lambda_context: Callable[..., LocalLambdaContext],

@@ -19,8 +19,8 @@ from local.stand_ins.event_source import EventSourceMapping, event_source_settin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.lambda_context import LocalLambdaContext
 
@@ -67,7 +67,7 @@ def test_no_id_is_lost_under_injected_faults(
     idempotency: bool,
     moto_server: MotoServer,
     api_key: str,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

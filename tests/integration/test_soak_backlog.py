@@ -13,8 +13,8 @@ from local.stand_ins.aws_stack import variables_to_unset
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
+    from local.scenarios.lambda_instance import LambdaInstance
     from local.stand_ins.aws_stack import MotoServer
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ BULK = BacklogConfig(
 def test_a_campaign_several_times_the_hourly_budget_loses_nothing_and_redoes_almost_nothing(
     config: BacklogConfig,
     moto_server: MotoServer,
-    load_handler: Callable[[], ModuleType],
+    load_handler: Callable[[], LambdaInstance],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def apply_environment(environment: dict[str, str]) -> None:

@@ -46,7 +46,7 @@ def scheduled_input(template: dict[str, Any], parameters: dict[str, str]) -> Any
 
 def the_function_reads(document: Any) -> Any:
     """What the function makes of a direct invoke with this payload (the real parsing, no AWS)."""
-    from sequence_archiver.deliveries import read_event
+    from sequence_archiver.pipeline.deliveries import read_event
     from sequence_archiver.request_report import EventShape
 
     [delivery] = read_event(document, invocation_id="scheduled-run").deliveries

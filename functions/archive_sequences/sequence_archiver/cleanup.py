@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS
 from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
 from sequence_archiver.batching import chunk_by_count_and_size
+from sequence_archiver.continuations import MAX_CONTINUATION_DELAY_SECONDS, failure_backoff
 from sequence_archiver.exceptions import (
     ApiKeyError,
     DeadlineExceededError,
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IDS_PER_MESSAGE = 100  # what one archive request message carries (the bulk endpoint's size)
-MAX_CONTINUATION_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 _BATCH_ENTRIES = 10  # SendMessageBatch's limit
 _BATCH_BYTES = 256 * 1024
 _SEND_ATTEMPTS = 3
@@ -207,7 +207,7 @@ class SelectionRun:
     def continuation_delay(self) -> float:
         """When the continuation should come: when Reply said, or a backoff after a real failure."""
         if self.stop is ListingStop.FAILED:
-            return max(self.wait_seconds, min(MAX_CONTINUATION_DELAY_SECONDS, 2.0 ** (self.failures + 1)))
+            return max(self.wait_seconds, failure_backoff(self.failures + 1))
         return self.wait_seconds
 
     def archive_bodies(self) -> list[str]:

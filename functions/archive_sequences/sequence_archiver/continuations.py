@@ -40,6 +40,15 @@ if TYPE_CHECKING:
     from sequence_archiver.archive_request import ContinuationOf
     from sequence_archiver.deadline import Deadline
 
+MAX_CONTINUATION_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+
+
+def failure_backoff(failures: int) -> float:
+    """The one backoff of every continuation after a real failure (an archive part's or a listing's): 2, 4, 8 ...
+    seconds for its 1st, 2nd, 3rd ... failure, at most SQS's longest delay."""
+    return float(min(MAX_CONTINUATION_DELAY_SECONDS, 2.0**failures))
+
+
 logger = logging.getLogger(__name__)
 
 CONTINUATION_FIELD = "continuation"

@@ -116,6 +116,10 @@ class ResultsPublishError(SequenceArchiverError):
     """Results events could not be put on the event bus after retries."""
 
 
+class RequestInProgressError(SequenceArchiverError):
+    """Another invocation is processing the same request right now; this delivery must be retried."""
+
+
 class SequenceArchiveIncomplete(SequenceArchiverError):  # noqa: N818 - the name is part of the public contract
     """Some sequence IDs ended `failed`; raised for non-SQS triggers so the caller's retry takes over."""
 

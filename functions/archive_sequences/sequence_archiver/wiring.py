@@ -15,11 +15,13 @@ from sequence_archiver.continuations import ContinuationSeal
 from sequence_archiver.dead_letters import DeadLetterQueue
 from sequence_archiver.idempotency import build_request_idempotency
 from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
+from sequence_archiver.pipeline.effects import Effects
+from sequence_archiver.pipeline.service import ArchiveService
+from sequence_archiver.pipeline.work import Work
 from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.results_publisher import ResultsPublisher
 from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
-from sequence_archiver.service import ArchiveService
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
@@ -114,17 +116,28 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             max_failures=settings.sqs_max_receive_count,
         )
 
+    archiver = SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids)
     return ArchiveService(
-        archiver=SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids),
-        publisher=publisher,
+        work=Work(
+            archiver=archiver,
+            metrics=recorder,
+            idempotency=idempotency,
+            seal=seal,
+            cleanup=cleanup,
+            cleanup_allowed_triggers=settings.cleanup_allowed_triggers,
+        ),
+        effects=Effects(
+            publisher=publisher,
+            metrics=recorder,
+            dead_letters=dead_letters,
+            visibility=RecordVisibility(sqs_client=sqs, queues=source_queues),
+            continuations=ContinuationQueue(sqs_client=sqs, queues=source_queues),
+            idempotency=idempotency,
+            seal=seal,
+            cleanup=cleanup,
+        ),
         metrics=recorder,
-        dead_letters=dead_letters,
-        visibility=RecordVisibility(sqs_client=sqs, queues=source_queues),
-        continuations=ContinuationQueue(sqs_client=sqs, queues=source_queues),
         max_receive_count=settings.sqs_max_receive_count,
         idempotency=idempotency,
-        cleanup=cleanup,
-        cleanup_allowed_triggers=settings.cleanup_allowed_triggers,
-        seal=seal,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )

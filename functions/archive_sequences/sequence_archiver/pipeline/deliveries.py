@@ -14,28 +14,25 @@ from typing import TYPE_CHECKING, Any
 from sequence_archiver.archive_request import (
     REQUEST_ID_PATTERN,
     REQUEST_ID_RULE,
-    ContinuationOf,
     encodable,
     event_detail_document,
     message_body_document,
     notification_document,
     parse_archive_request,
 )
-from sequence_archiver.continuations import archive_continuation, open_continuation
+from sequence_archiver.continuations import open_continuation
 from sequence_archiver.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
-from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
-from sequence_archiver.request_report import EventShape, RequestReport, Trigger
+from sequence_archiver.idempotency import Claim
+from sequence_archiver.request_report import EventShape, Trigger
 
 if TYPE_CHECKING:
     from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.cleanup import CleanupPlan, SelectionRun
+    from sequence_archiver.cleanup import SelectionRun
     from sequence_archiver.continuations import ContinuationSeal
     from sequence_archiver.deadline import Deadline
-    from sequence_archiver.idempotency import Claim
-    from sequence_archiver.retry_timing import Postponement
+    from sequence_archiver.outcomes import SequenceResult
     from sequence_archiver.selection import CleanupRequest
 
-MAX_FAILURE_BACKOFF_SECONDS = 900.0  # a continuation after a real failure waits 2, 4, 8 ... seconds, at most this
 _STAND_IN_DIGITS = 16  # of the SHA-256 that names a delivery whose own ID is not a valid request ID
 
 
@@ -49,18 +46,13 @@ class SqsReceipt:
     receive_count: int | None = None  # ApproximateReceiveCount: this receive's number (1 the first time)
 
 
-@dataclass(frozen=True, slots=True)
-class Deferral:
-    """IDs carried on to a continuation message, which part it is, and how long to wait before it comes."""
-
-    sequence_ids: tuple[int, ...]
-    continuation: ContinuationOf
-    wait_seconds: float
-
-
 @dataclass
 class Delivery:
-    """One unit of work and its state as it goes through the pipeline; its errors are only its own."""
+    """One unit of work and what its work found: who claimed it, what it asked, what Reply answered.
+
+    The facts only: what the delivery comes to (done, rejected, deferred, retried...) is decided from them, in
+    one place (verdicts.decide), and applied once (effects). Its errors are only its own.
+    """
 
     delivery_id: str
     trigger: Trigger
@@ -73,16 +65,11 @@ class Delivery:
     # A rejection that is a final answer, not a message to repair (a clean-up on a trigger not allowed to run
     # one): the record is acknowledged, never parked in the dead-letter queue, never retried.
     refused: bool = False
-    report: RequestReport | None = None
-    retry_reason: str | None = None
-    postponement: Postponement | None = None
-    parked: bool = False
-    unpublished: bool = False
-    deferral: Deferral | None = None
-    measured: tuple[SequenceResult, ...] = ()  # what metrics count: every result but the IDs that only waited
+    held: str | None = None  # why its work could not be done now, so it must come again (the first reason)
+    behind: str | None = None  # FIFO: the record of its message group that must be retried first
+    results: tuple[SequenceResult, ...] | None = None  # what Reply's answers came to, one per ID
     cleanup: CleanupRequest | None = None  # a clean-up policy's request (a selection) instead of IDs
     selection_run: SelectionRun | None = None  # this invocation's part of the clean-up request
-    plan: CleanupPlan | None = None  # what the clean-up request came to (continued, or its final plan)
 
     @property
     def request_id(self) -> str:
@@ -93,6 +80,11 @@ class Delivery:
             return self.cleanup.continuation.request_id
         return self.delivery_id
 
+    @property
+    def ours(self) -> bool:
+        """Not already done and not held by another invocation: this invocation does its work."""
+        return self.claim not in (Claim.COMPLETED, Claim.IN_PROGRESS)
+
     def reject(self, reason: str) -> None:
         """Not a request at all: reported as one `invalid` item (SQS records are also dead-lettered)."""
         self.rejection = reason
@@ -102,75 +94,16 @@ class Delivery:
         self.rejection = reason
         self.refused = True
 
-    def give_up(self, reason: str) -> None:
-        """A record at its last receive that would be retried: SQS's redrive would move it to the DLQ anyway (and,
-        in a FIFO group, the records behind it with it), so it is parked now; its results stand as reported."""
-        self.rejection = reason
-        self.retry_reason = None
-        self.postponement = None
+    def hold(self, reason: str) -> None:
+        """Its work could not be done in this invocation: it must come again (the first reason is kept)."""
+        if self.held is None:
+            self.held = reason
 
     def at_last_receive(self, max_receive_count: int) -> bool:
         """True when a queue whose redrive policy allows `max_receive_count` receives moves this record to the
         DLQ if it comes back (its ApproximateReceiveCount has reached it)."""
         count = self.receipt.receive_count if self.receipt is not None else None
         return count is not None and count >= max_receive_count
-
-    def retry(self, reason: str) -> None:
-        """This delivery must come again (the first reason is kept)."""
-        if self.retry_reason is None:
-            self.retry_reason = reason
-
-    def record_results(self, results: tuple[SequenceResult, ...], *, max_failures: int | None) -> None:
-        """Report what happened to the request's items, and decide how its unfinished IDs go on.
-
-        Finished work is never redone and waiting is no failure. When `max_failures` is given (the record
-        can be carried on by a continuation message, i.e. an SQS record), the record is acknowledged and a
-        continuation carries its unfinished IDs on when they only waited for the rate budget or the time, or
-        when some ID really failed but others finished here, so they are not archived again (up to
-        `max_failures` such deliveries; the queue's maxReceiveCount). Otherwise the record is retried
-        whole, and its receives count towards the redrive policy, so a poison ID still reaches the DLQ.
-        """
-        marker = self.request.continuation if self.request is not None else None
-        self.measured = tuple(result for result in results if not result.deferred)
-        failed = [result for result in results if result.outcome is Outcome.FAILED]
-        really_failed = any(not result.deferred for result in failed)
-        progress = any(result.sequence_id is not None and result.outcome is not Outcome.FAILED for result in results)
-        base = marker or ContinuationOf(self.delivery_id, 1)
-        if (
-            failed
-            and max_failures is not None
-            and self.request is not None
-            and (not really_failed or (progress and base.failures + 1 < max_failures))
-        ):
-            carried = tuple(result.sequence_id for result in failed if result.sequence_id is not None)
-            waits = [result.retry_after_seconds or 0.0 for result in failed]
-            if really_failed:  # back off like a retry would, longer each time
-                waits.append(min(MAX_FAILURE_BACKOFF_SECONDS, 2.0 ** (base.failures + 1)))
-            self.deferral = Deferral(carried, base.next(failed=really_failed), max(waits))
-            final = tuple(result for result in results if result.outcome is not Outcome.FAILED)
-            self.report = RequestReport(self.request_id, self.trigger, final, base.part, carried)
-            return
-        self.report = RequestReport(self.request_id, self.trigger, results, marker.part if marker else None)
-        if any_failed(results):
-            self.retry(f"{len(failed)} sequence ID(s) failed")
-
-    def record_rejection(self) -> None:
-        """Report the rejection as the request's only result."""
-        reason = self.rejection or "request rejected"
-        self.report = RequestReport(
-            self.delivery_id,
-            self.trigger,
-            (SequenceResult(None, Outcome.INVALID, error=f"request rejected: {reason}"),),
-        )
-        self.measured = self.report.results
-
-    def continuation_document(self) -> dict[str, Any] | None:
-        """The message that carries a deferred request on (unsealed): its unfinished IDs, options and marker."""
-        if self.deferral is None or self.request is None:
-            return None
-        return archive_continuation(
-            self.deferral.sequence_ids, self.deferral.continuation, pause_first=self.request.pause_first
-        )
 
     def parse(self, shape: EventShape, seal: ContinuationSeal | None, deadline: Deadline | None = None) -> None:
         """Turn the payload into a request, or into a rejection saying why; nothing raised escapes.
@@ -204,7 +137,7 @@ class Delivery:
         except InvalidRequestError as exc:
             self.reject(str(exc))
         except ApiKeyError as exc:  # the secret the continuation's key comes from: a passing condition
-            self.retry(f"the continuation could not be checked: {exc}")
+            self.hold(f"the continuation could not be checked: {exc}")
         except Exception as exc:
             self.reject(f"the request could not be read ({type(exc).__name__})")
 
