@@ -8,7 +8,7 @@ Powertools' own variables (log level, sampling) are read by Powertools from the 
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from sequence_archiver.pipeline.service import ArchiveService
+    from sequence_archiver.settings import Settings
 
     LambdaHandler = Callable[[Any, LambdaContext], dict[str, Any]]  # what create_handler returns
 
@@ -41,16 +42,27 @@ def create_handler(environ: Mapping[str, str]) -> LambdaHandler:
     # Only built when tracing is on: a disabled Tracer still imports the X-Ray SDK.
     tracer = Tracer(service=settings.service_name) if settings.tracing_enabled else None
 
-    @cache
-    def service() -> ArchiveService:
-        return build_service(settings, metrics, tracer)
-
-    def archive(event: Any, context: LambdaContext) -> dict[str, Any]:
-        """Archive the sequence IDs of an SQS batch, an EventBridge event or a direct payload."""
-        return service().handle(event, context)
-
-    measured = metrics.log_metrics(capture_cold_start_metric=True)(archive)
+    function = ArchiveFunction(settings, metrics, tracer)
+    measured = metrics.log_metrics(capture_cold_start_metric=True)(function.archive)
     # Results can be large and go to EventBridge anyway: the trace keeps the subsegments, not the response.
     traced = tracer.capture_lambda_handler(capture_response=False)(measured) if tracer else measured
     handler: LambdaHandler = logger.inject_lambda_context(clear_state=True)(traced)
     return handler
+
+
+class ArchiveFunction:
+    """One Lambda instance's pipeline, built on its first invocation from the settings its cold start read."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, tracer: Tracer | None) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._tracer = tracer
+
+    @cached_property
+    def service(self) -> ArchiveService:
+        """The pipeline and its clients (built once)."""
+        return build_service(self._settings, self._metrics, self._tracer)
+
+    def archive(self, event: Any, context: LambdaContext) -> dict[str, Any]:
+        """Archive the sequence IDs of an SQS batch, an EventBridge event or a direct payload."""
+        return self.service.handle(event, context)

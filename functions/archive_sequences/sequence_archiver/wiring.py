@@ -16,6 +16,7 @@ from sequence_archiver.dead_letters import DeadLetterQueue
 from sequence_archiver.idempotency import build_request_idempotency
 from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
 from sequence_archiver.pipeline.effects import Effects
+from sequence_archiver.pipeline.selections import Selections
 from sequence_archiver.pipeline.service import ArchiveService
 from sequence_archiver.pipeline.work import Work
 from sequence_archiver.rate_limiter import RateLimiter, budgets_for
@@ -120,11 +121,11 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
     return ArchiveService(
         work=Work(
             archiver=archiver,
-            metrics=recorder,
+            selections=Selections(
+                metrics=recorder, cleanup=cleanup, allowed_triggers=settings.cleanup_allowed_triggers
+            ),
             idempotency=idempotency,
             seal=seal,
-            cleanup=cleanup,
-            cleanup_allowed_triggers=settings.cleanup_allowed_triggers,
         ),
         effects=Effects(
             publisher=publisher,

@@ -121,6 +121,11 @@ class Effects:
                 continue
             delivery = item.delivery
             with correlation(delivery.delivery_id):
+                if delivery.rejection is None:  # a FIFO record given up at its last receive
+                    logger.warning(
+                        "dead-lettering a record at its last receive so its message group goes on",
+                        extra={"message_group_id": _group(delivery), "reason": item.verdict.reason},
+                    )
                 item.parked = self._parked_before(delivery, lookups) or self._send_to_dead_letters(item, deadline)
                 if item.parked and self._idempotency is not None and delivery.claim is Claim.NEW:
                     self._idempotency.remember(_parked_key(delivery), {"parked": True}, deadline=lookups)
@@ -280,6 +285,10 @@ class Effects:
                 elif item.plan is not None:
                     summary = {"complete": item.plan.complete, "outcome": item.plan.outcome.value}
                     self._idempotency.complete(delivery.delivery_id, summary, deadline=deadline)
+
+
+def _group(delivery: Delivery) -> str | None:
+    return delivery.receipt.message_group_id if delivery.receipt is not None else None
 
 
 def _parked_key(delivery: Delivery) -> str:

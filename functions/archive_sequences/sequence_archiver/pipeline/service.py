@@ -18,19 +18,18 @@ from sequence_archiver.exceptions import UnsupportedEventError
 from sequence_archiver.observability import correlation
 from sequence_archiver.pipeline.deliveries import read_event
 from sequence_archiver.pipeline.effects import Settlement
+from sequence_archiver.pipeline.fifo import archive_in_order
 from sequence_archiver.pipeline.responses import respond
-from sequence_archiver.pipeline.verdicts import Fate, Rules, decide
+from sequence_archiver.pipeline.verdicts import Rules, decide
 from sequence_archiver.request_report import EventShape
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from sequence_archiver.deadline import Deadline
     from sequence_archiver.idempotency import RequestIdempotency
     from sequence_archiver.observability import MetricsRecorder
-    from sequence_archiver.pipeline.deliveries import Delivery
     from sequence_archiver.pipeline.effects import Effects
     from sequence_archiver.pipeline.work import Work
 
@@ -80,7 +79,7 @@ class ArchiveService:
             active = self._work.prepare(invocation, deadlines)
             rules = Rules(self._effects.can_continue, self._max_receive_count, fifo=invocation.fifo)
             if invocation.fifo:
-                settled = self._in_order(active, rules, deadlines.work)
+                settled = archive_in_order(active, self._work, self._effects, rules, deadlines.work)
             else:
                 self._work.archive(active, deadlines.work)
                 settled = {id(delivery): Settlement(delivery, decide(delivery, rules)) for delivery in active}
@@ -90,28 +89,3 @@ class ArchiveService:
             ]
             self._effects.apply(settlements, deadlines)
         return respond(invocation.shape, settlements)
-
-    def _in_order(self, deliveries: Sequence[Delivery], rules: Rules, deadline: Deadline) -> dict[int, Settlement]:
-        """A FIFO batch, in order within each message group (Powertools' `skip_group_on_error`): at the first
-        record of a group that must be retried, it and the group's later records go back unprocessed, so nothing
-        overtakes it; the other groups go on. A rejected (or given-up) record leaves its place in the group only
-        once parked, so it is parked here, before the records behind it are archived."""
-        stopped_by: dict[str | None, str] = {}  # message group -> the record that stopped it
-        settled: dict[int, Settlement] = {}
-        for delivery in deliveries:
-            group = delivery.receipt.message_group_id if delivery.receipt is not None else None
-            delivery.behind = stopped_by.get(group)
-            if delivery.behind is None:
-                self._work.archive([delivery], deadline)
-            settlement = Settlement(delivery, decide(delivery, rules))
-            if settlement.verdict.fate is Fate.REJECTED and delivery.rejection is None:
-                with correlation(delivery.delivery_id):
-                    logger.warning(
-                        "dead-lettering a record at its last receive so its message group goes on",
-                        extra={"message_group_id": group, "reason": settlement.verdict.reason},
-                    )
-            self._effects.park([settlement], deadline)
-            if settlement.verdict.retried and delivery.behind is None:
-                stopped_by[group] = delivery.delivery_id
-            settled[id(delivery)] = settlement
-        return settled

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sequence_archiver.archive_request import ContinuationOf
 from sequence_archiver.continuations import failure_backoff
 from sequence_archiver.idempotency import Claim
-from sequence_archiver.outcomes import Outcome, SequenceResult, any_failed
+from sequence_archiver.outcomes import Outcome, SequenceResult
 from sequence_archiver.request_report import RequestReport
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def _archived(delivery: Delivery, results: tuple[SequenceResult, ...], rules: Ru
         deferral = Deferral(carried, base.next(failed=really_failed), max(waits))
         return Verdict(Fate.DEFERRED, report=report, deferral=deferral, measured=measured)
     report = RequestReport(delivery.request_id, delivery.trigger, results, marker.part if marker else None)
-    if not any_failed(results):
+    if not failed:
         return Verdict(Fate.DONE, report=report, measured=measured)
     waits = [result.retry_after_seconds for result in results if result.retry_after_seconds is not None]
     retry_after = max(waits) if waits and delivery.receipt is not None else None
