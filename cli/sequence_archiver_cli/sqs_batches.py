@@ -1,21 +1,30 @@
 """Requests as SQS messages: IDs packed into bodies, bodies into SendMessageBatch calls, failed entries retried.
 
-To a FIFO queue every message carries a message group ID and a deduplication ID derived from its group and body.
+The bodies are the function's own contract (`archive_request_body`, beside its parser) and the entries follow
+the function's SQS policy (`batch_entry`: to a FIFO queue, a message group ID and a deduplication ID derived
+from the group and the body).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sequence_archiver import MAX_IDS_PER_REQUEST, RetryPolicy, chunk_by_count_and_size
+from sequence_archiver import (
+    MAX_ENTRIES_PER_CALL,
+    MAX_IDS_PER_REQUEST,
+    MAX_PAYLOAD_BYTES,
+    OutgoingMessage,
+    RetryPolicy,
+    archive_request_body,
+    batch_entry,
+    chunk_by_count_and_size,
+    is_message_group_id,
+)
 from sequence_archiver_cli.aws import describe_aws_error
 
 if TYPE_CHECKING:
@@ -24,31 +33,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
-MAX_ENTRIES_PER_CALL = 10
-MAX_PAYLOAD_BYTES = 256 * 1024  # SQS's limit for one message and for a whole SendMessageBatch call
 DEFAULT_IDS_PER_MESSAGE = 100
-FIFO_QUEUE_SUFFIX = ".fifo"  # SQS requires it of every FIFO queue's name
-_MESSAGE_GROUP_ID = re.compile(r"[!-~]{1,128}")  # SQS: 1 to 128 ASCII letters, digits and punctuation
-
-
-def is_fifo_queue(queue_url: str) -> bool:
-    """True for a FIFO queue's URL: the queue name (its last path segment) ends in `.fifo`."""
-    return queue_url.rstrip("/").rsplit("/", 1)[-1].endswith(FIFO_QUEUE_SUFFIX)
-
-
-def is_message_group_id(value: str) -> bool:
-    """True for a message group ID SQS accepts."""
-    return _MESSAGE_GROUP_ID.fullmatch(value) is not None
-
-
-def deduplication_id(message_group_id: str, body: str) -> str:
-    """The same body to the same group always gets the same ID (a SHA-256, 64 hex characters).
-
-    So an entry resent within SQS's 5-minute deduplication window (a retried entry SQS had in fact taken, a
-    re-run of the same command) is not queued twice, and a FIFO queue without content-based deduplication
-    accepts the messages too. The group is part of it: the same IDs sent for two campaigns are two messages.
-    """
-    return hashlib.sha256(f"{message_group_id}\n{body}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +47,6 @@ class PlannedMessage:
     def size(self) -> int:
         """Bytes the body counts against SQS's limits."""
         return len(self.body.encode("utf-8"))
-
-
-def request_body(sequence_ids: Sequence[int], *, pause_first: bool) -> str:
-    """The message body the function parses: `{"sequenceIds": [...]}`, plus `"pauseFirst": true` when asked."""
-    document: dict[str, Any] = {"sequenceIds": list(sequence_ids)}
-    if pause_first:
-        document["pauseFirst"] = True
-    return json.dumps(document, separators=(",", ":"))
 
 
 def plan_messages(
@@ -86,7 +63,7 @@ def plan_messages(
     messages: list[PlannedMessage] = []
     while pending:
         chunk = pending.pop(0)
-        message = PlannedMessage(chunk, request_body(chunk, pause_first=pause_first))
+        message = PlannedMessage(chunk, archive_request_body(chunk, pause_first=pause_first))
         if message.size > max_message_bytes and len(chunk) > 1:
             half = len(chunk) // 2
             pending[:0] = [chunk[:half], chunk[half:]]
@@ -222,8 +199,10 @@ class BatchSender:
             self._sleep(self._jitter(0.0, self._backoff.backoff_ceiling(attempt)))
 
     def _entry(self, entry_id: str, message: PlannedMessage) -> SendMessageBatchRequestEntryTypeDef:
-        entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": message.body}
-        if self._message_group_id is not None:
-            entry["MessageGroupId"] = self._message_group_id
-            entry["MessageDeduplicationId"] = deduplication_id(self._message_group_id, message.body)
+        """The entry under the function's SQS policy (sequence_archiver.sqs_sender): to a FIFO queue, this
+        command's group and a deduplication ID derived from the group and the body."""
+        outgoing = OutgoingMessage(entry_id, message.body, message_group_id=self._message_group_id)
+        entry: SendMessageBatchRequestEntryTypeDef = batch_entry(
+            entry_id, outgoing, fifo=self._message_group_id is not None
+        )
         return entry

@@ -31,6 +31,7 @@ from sequence_archiver.outcomes import Outcome, SequenceResult
 from sequence_archiver.request_report import RequestReport, Trigger
 from sequence_archiver.results_publisher import ResultsPublisher
 from sequence_archiver.retry_timing import Postponement, RecordVisibility
+from sequence_archiver.sqs_sender import SqsSender
 from sequence_archiver.wiring import AWS_CLIENT_CONFIG
 
 if TYPE_CHECKING:
@@ -105,7 +106,9 @@ def adapters(aws_stack: LocalStack, proxy: FaultProxy) -> Adapters:
             provider=SecretsProvider(boto3_client=client("secretsmanager")),
             max_age_seconds=0,  # every call reads the secret
         ),
-        dead_letters=DeadLetterQueue(sqs_client=lambda: sqs, queue_url=aws_stack.dead_letter_queue_url),
+        dead_letters=DeadLetterQueue(
+            sender=SqsSender(sqs_client=lambda: sqs), queue_url=aws_stack.dead_letter_queue_url
+        ),
         visibility=RecordVisibility(sqs_client=lambda: sqs),
         idempotency=idempotency,
     )

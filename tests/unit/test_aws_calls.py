@@ -17,6 +17,7 @@ from sequence_archiver.deadline import Deadline
 from sequence_archiver.exceptions import AwsCallTimeoutError, SequenceArchiverError
 from sequence_archiver.idempotency import Claim, RequestIdempotency
 from sequence_archiver.retry_timing import MAX_VISIBILITY_SECONDS, Postponement, RecordVisibility
+from sequence_archiver.sqs_sender import SqsSender
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -122,7 +123,10 @@ BOUND = 0.3  # the issue's bound: time used <= time left + 0.3 s
 
 
 def test_parking_a_record_on_a_hanging_queue_returns_false_in_time(never_answers: threading.Event) -> None:
-    queue = DeadLetterQueue(sqs_client=lambda: Hanging(never_answers), queue_url="https://sqs/dlq")  # type: ignore[arg-type,return-value]
+    queue = DeadLetterQueue(
+        sender=SqsSender(sqs_client=lambda: Hanging(never_answers)),  # type: ignore[arg-type,return-value]
+        queue_url="https://sqs/dlq",
+    )
     started = time.monotonic()
 
     assert queue.park(body="{}", reason="unparseable", message_id="m1", deadline=deadline_in(0.3)) is False

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sequence_archiver.archive_request import (
         MAX_IDS_PER_REQUEST,
         ArchiveRequest,
+        archive_request_body,
         parse_archive_request,
         parse_sequence_id,
         preview,
@@ -55,6 +56,15 @@ if TYPE_CHECKING:
         parse_timestamp,
     )
     from sequence_archiver.settings import Settings, is_loopback_host, validate_reply_base_url
+    from sequence_archiver.sqs_sender import (
+        MAX_ENTRIES_PER_CALL,
+        MAX_PAYLOAD_BYTES,
+        OutgoingMessage,
+        batch_entry,
+        deduplication_id,
+        is_fifo_queue,
+        is_message_group_id,
+    )
 
 # Each public name and the module (of this package) that defines it.
 _MODULE_OF: dict[str, str] = {
@@ -63,6 +73,7 @@ _MODULE_OF: dict[str, str] = {
     "parse_secret_string": "api_key",
     "MAX_IDS_PER_REQUEST": "archive_request",
     "ArchiveRequest": "archive_request",
+    "archive_request_body": "archive_request",
     "parse_archive_request": "archive_request",
     "parse_sequence_id": "archive_request",
     "preview": "archive_request",
@@ -108,12 +119,21 @@ _MODULE_OF: dict[str, str] = {
     "Settings": "settings",
     "is_loopback_host": "settings",
     "validate_reply_base_url": "settings",
+    "MAX_ENTRIES_PER_CALL": "sqs_sender",
+    "MAX_PAYLOAD_BYTES": "sqs_sender",
+    "OutgoingMessage": "sqs_sender",
+    "batch_entry": "sqs_sender",
+    "deduplication_id": "sqs_sender",
+    "is_fifo_queue": "sqs_sender",
+    "is_message_group_id": "sqs_sender",
 }
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_ENTRIES_PER_CALL",
     "MAX_IDS_PER_REQUEST",
     "MAX_PAGE_SIZE",
+    "MAX_PAYLOAD_BYTES",
     "PLAN_DETAIL_TYPE",
     "RESULTS_DETAIL_TYPE",
     "RESULTS_EVENT_SOURCE",
@@ -128,6 +148,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidSequenceIdError",
     "Outcome",
+    "OutgoingMessage",
     "PlanOutcome",
     "RateLimiter",
     "ReplyApiError",
@@ -148,11 +169,16 @@ __all__ = [
     "Settings",
     "Timeouts",
     "WaitReason",
+    "archive_request_body",
+    "batch_entry",
     "budgets_for",
     "chunk_by_count_and_size",
     "count_outcomes",
+    "deduplication_id",
     "is_cleanup_request",
+    "is_fifo_queue",
     "is_loopback_host",
+    "is_message_group_id",
     "list_sequences",
     "parse_archive_request",
     "parse_cleanup_request",

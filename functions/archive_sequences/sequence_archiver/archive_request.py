@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.exceptions import InvalidRequestError, InvalidSequenceIdError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MAX_SEQUENCE_ID = 2_147_483_647
 MAX_IDS_PER_REQUEST = 1_000
@@ -76,6 +79,15 @@ def preview(value: object) -> str:
     if len(text) > _INPUT_PREVIEW_CHARS:
         text = text[: _INPUT_PREVIEW_CHARS - 1] + "…"
     return encodable(text)
+
+
+def archive_request_body(sequence_ids: Sequence[int], *, pause_first: bool = False) -> str:
+    """The message body `parse_archive_request` reads: `{"sequenceIds": [...]}`, plus `"pauseFirst": true` when
+    asked (compact JSON). The CLI's `enqueue` and a clean-up's archive requests write it."""
+    document: dict[str, Any] = {"sequenceIds": list(sequence_ids)}
+    if pause_first:
+        document["pauseFirst"] = True
+    return json.dumps(document, separators=(",", ":"))
 
 
 def encodable(text: str, limit: int | None = None) -> str:

@@ -18,10 +18,8 @@ lists nothing: it sends only the messages not sent yet and publishes the plan th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime  # noqa: TC003 - pydantic reads EnqueueRecord's annotations at runtime
 from enum import StrEnum
@@ -29,10 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS
-from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
-from sequence_archiver.batching import chunk_by_count_and_size
-from sequence_archiver.continuations import MAX_CONTINUATION_DELAY_SECONDS, failure_backoff
+from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS, archive_request_body
+from sequence_archiver.continuations import failure_backoff
 from sequence_archiver.exceptions import (
     ApiKeyError,
     DeadlineExceededError,
@@ -46,25 +42,21 @@ from sequence_archiver.request_report import EventShape
 from sequence_archiver.results_contract import PlanOutcome
 from sequence_archiver.selection import SelectionProgress, utc_now
 from sequence_archiver.sequence_listing import MAX_PAGE_SIZE, read_matching_page
+from sequence_archiver.sqs_sender import OutgoingMessage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-    from mypy_boto3_sqs.client import SQSClient
 
     from sequence_archiver.continuations import ContinuationSeal
     from sequence_archiver.deadline import Deadline
     from sequence_archiver.request_report import Trigger
     from sequence_archiver.selection import CleanupRequest
     from sequence_archiver.sequence_listing import SequencePages
+    from sequence_archiver.sqs_sender import SqsSender
 
 logger = logging.getLogger(__name__)
 
 IDS_PER_MESSAGE = 100  # what one archive request message carries (the bulk endpoint's size)
-_BATCH_ENTRIES = 10  # SendMessageBatch's limit
-_BATCH_BYTES = 256 * 1024
-_SEND_ATTEMPTS = 3
-_RETRY_PAUSE_SECONDS = 0.2
 FIFO_MESSAGE_GROUP_ID = "sequence-archiver-cleanup"
 MAX_REASON_CHARS = 2_000  # the plan schema's bound
 
@@ -214,7 +206,7 @@ class SelectionRun:
         """The archive request messages for the selected IDs: at most IDS_PER_MESSAGE each, pauseFirst passed on."""
         ids = self.selected_ids
         return [
-            _compact({"sequenceIds": ids[start : start + IDS_PER_MESSAGE], "pauseFirst": self.request.pause_first})
+            archive_request_body(ids[start : start + IDS_PER_MESSAGE], pause_first=self.request.pause_first)
             for start in range(0, len(ids), IDS_PER_MESSAGE)
         ]
 
@@ -300,67 +292,20 @@ def _stopped_by(error: Exception) -> tuple[ListingStop, str, float]:
 
 
 class ArchiveQueue:
-    """Sends messages to the archive queue (ARCHIVE_QUEUE_URL) with SendMessageBatch, every call by the deadline."""
+    """Sends archive requests to the archive queue (ARCHIVE_QUEUE_URL), every call by the deadline."""
 
-    def __init__(
-        self,
-        *,
-        sqs_client: Callable[[], SQSClient],
-        queue_url: str,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._sqs_client = sqs_client  # a factory: the client is only built when a request needs it
+    def __init__(self, *, sender: SqsSender, queue_url: str) -> None:
+        self._sender = sender
         self.queue_url = queue_url
-        self._fifo = queue_url.endswith(".fifo")
-        self._sleep = sleep
 
     def send(self, bodies: Sequence[str], deadline: Deadline, *, delay_seconds: float = 0.0) -> list[str | None]:
         """Send every body; return each one's SQS message ID, None for those not sent by the deadline."""
-        message_ids: list[str | None] = [None] * len(bodies)
-        pending = list(range(len(bodies)))
-        for attempt in range(1, _SEND_ATTEMPTS + 1):
-            chunks = chunk_by_count_and_size(
-                pending,
-                size_of=lambda index: len(bodies[index].encode()),
-                max_items=_BATCH_ENTRIES,
-                max_bytes=_BATCH_BYTES,
-            )
-            for chunk in chunks:
-                try:
-                    response = call_within(
-                        deadline,
-                        "SendMessageBatch",
-                        self._sqs_client().send_message_batch,
-                        QueueUrl=self.queue_url,
-                        Entries=[self._entry(index, bodies[index], delay_seconds) for index in chunk],
-                    )
-                except Exception as exc:  # SDK errors, AwsCallTimeoutError: these entries were not sent
-                    logger.warning(
-                        "could not send to the archive queue",
-                        extra={"entries": len(chunk), "error": type(exc).__name__},
-                    )
-                    continue
-                for entry in response.get("Successful", []):
-                    message_ids[int(entry["Id"])] = entry["MessageId"]
-            pending = [index for index in pending if message_ids[index] is None]
-            if (
-                not pending
-                or attempt == _SEND_ATTEMPTS
-                or not deadline.allows(_RETRY_PAUSE_SECONDS + MIN_ATTEMPT_SECONDS)
-            ):
-                break
-            logger.warning("retrying messages the archive queue did not take", extra={"entries": len(pending)})
-            self._sleep(_RETRY_PAUSE_SECONDS)
-        return message_ids
-
-    def _entry(self, index: int, body: str, delay_seconds: float) -> Any:
-        entry: dict[str, Any] = {"Id": str(index), "MessageBody": body}
-        if self._fifo:  # FIFO queues take no per-message delay; a group and a deduplication ID instead
-            entry["MessageGroupId"] = FIFO_MESSAGE_GROUP_ID
-            entry["MessageDeduplicationId"] = hashlib.sha256(body.encode()).hexdigest()
-        else:
-            entry["DelaySeconds"] = int(min(MAX_CONTINUATION_DELAY_SECONDS, max(0.0, delay_seconds)) + 0.999)
-        return entry
+        messages = [
+            OutgoingMessage(str(index), body, delay_seconds=delay_seconds, message_group_id=FIFO_MESSAGE_GROUP_ID)
+            for index, body in enumerate(bodies)
+        ]
+        taken = self._sender.send(self.queue_url, messages, deadline)
+        return [taken.get(message.key) for message in messages]
 
 
 class CleanupPolicies:

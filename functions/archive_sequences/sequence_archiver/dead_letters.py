@@ -6,15 +6,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from sequence_archiver.archive_request import encodable
-from sequence_archiver.aws_calls import call_within
+from sequence_archiver.sqs_sender import OutgoingMessage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageRequestTypeDef
-
     from sequence_archiver.deadline import Deadline
+    from sequence_archiver.sqs_sender import SqsSender
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +20,8 @@ _MAX_ATTRIBUTE_CHARS = 1_000
 class DeadLetterQueue:
     """Sends a rejected record's original body to the DLQ, with the reason as a message attribute."""
 
-    def __init__(self, *, sqs_client: Callable[[], SQSClient], queue_url: str) -> None:
-        self._sqs_client = sqs_client  # a factory: the client is only built when a record needs it
+    def __init__(self, *, sender: SqsSender, queue_url: str) -> None:
+        self._sender = sender
         self._queue_url = queue_url
 
     def park(
@@ -37,29 +33,23 @@ class DeadLetterQueue:
         deadline: Deadline | None = None,
         message_group_id: str | None = None,
     ) -> bool:
-        """True once the DLQ holds the message; False when it could not be sent by `deadline` (the caller retries)."""
-        try:
-            client = self._sqs_client()  # built here, on the caller's thread: boto3 sessions are not thread-safe
-            request: SendMessageRequestTypeDef = {
-                "QueueUrl": self._queue_url,
-                "MessageBody": body,
-                "MessageAttributes": {
-                    "RejectionReason": {"DataType": "String", "StringValue": _attribute_text(reason)},
-                    "OriginalMessageId": {"DataType": "String", "StringValue": _attribute_text(message_id)},
-                    "RejectedBy": {"DataType": "String", "StringValue": "reply-sequence-archiver"},
-                },
-            }
-            if self._queue_url.endswith(".fifo"):
-                # A FIFO DLQ needs a group (the record's own, so a redrive keeps the groups) and a deduplication ID.
-                request["MessageGroupId"] = (message_group_id or "rejected")[:128]
-                request["MessageDeduplicationId"] = message_id[:128]
-            call_within(deadline, "SendMessage", client.send_message, **request)
-        # SDK errors (BotoCoreError, ClientError), AwsCallTimeoutError, or any surprise: this record is not parked.
-        except Exception as exc:
-            logger.error(
-                "could not send rejected record to the dead-letter queue",
-                extra={"message_id": message_id, "error": type(exc).__name__},
-            )
+        """True once the DLQ holds the message; False when it could not be sent by `deadline` (the caller retries).
+
+        To a FIFO DLQ it goes in the record's own group (so a redrive keeps the groups), deduplicated on its
+        message ID."""
+        message = OutgoingMessage(
+            message_id,
+            body,
+            message_group_id=message_group_id or "rejected",
+            deduplication_id=message_id,
+            attributes={
+                "RejectionReason": _attribute_text(reason),
+                "OriginalMessageId": _attribute_text(message_id),
+                "RejectedBy": "reply-sequence-archiver",
+            },
+        )
+        if message_id not in self._sender.send(self._queue_url, [message], deadline):
+            logger.error("could not send rejected record to the dead-letter queue", extra={"message_id": message_id})
             return False
         logger.warning(
             "rejected record sent to the dead-letter queue",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sequence_archiver.aws_calls import call_within
-from sequence_archiver.batching import chunk_by_count_and_size
+from sequence_archiver.sqs_sender import OutgoingMessage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -26,13 +26,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
     from sequence_archiver.deadline import Deadline
+    from sequence_archiver.sqs_sender import SqsSender
 
 logger = logging.getLogger(__name__)
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit: 12 hours
-MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds: a longer wait comes back early and is deferred again
-_BATCHED = 10  # entries per SendMessageBatch
-_BATCH_BYTES = 256 * 1024
 
 
 class SourceQueues:
@@ -73,8 +71,8 @@ class Continuation:
 class ContinuationQueue:
     """Sends continuations to the queue their record came from; reports which ones SQS took."""
 
-    def __init__(self, *, sqs_client: Callable[[], SQSClient], queues: SourceQueues) -> None:
-        self._sqs_client = sqs_client
+    def __init__(self, *, sender: SqsSender, queues: SourceQueues) -> None:
+        self._sender = sender
         self._queues = queues
 
     def send(self, continuations: Sequence[Continuation], deadline: Deadline | None = None) -> set[str]:
@@ -86,36 +84,13 @@ class ContinuationQueue:
         for arn, items in by_queue.items():
             try:
                 queue_url = self._queues.url(arn, deadline)
-                chunks = chunk_by_count_and_size(
-                    items,
-                    size_of=lambda item: len(item.body.encode()),
-                    max_items=_BATCHED,
-                    max_bytes=_BATCH_BYTES,
-                )
-                for chunk in chunks:
-                    response = call_within(
-                        deadline,
-                        "SendMessageBatch",
-                        self._sqs_client().send_message_batch,
-                        QueueUrl=queue_url,
-                        Entries=[
-                            {"Id": str(index), "MessageBody": item.body, "DelaySeconds": _delay(item)}
-                            for index, item in enumerate(chunk)
-                        ],
-                    )
-                    sent.update(chunk[int(entry["Id"])].key for entry in response.get("Successful", []))
-                    if response.get("Failed"):
-                        logger.warning("some continuations were not sent", extra={"failed": len(response["Failed"])})
             # SDK errors, AwsCallTimeoutError, a bad ARN (ValueError) or any surprise: those records are retried.
             except Exception as exc:
                 logger.warning("could not send continuations", extra={"queue_arn": arn, "error": type(exc).__name__})
+                continue
+            messages = [OutgoingMessage(item.key, item.body, delay_seconds=item.delay_seconds) for item in items]
+            sent.update(self._sender.send(queue_url, messages, deadline))
         return sent
-
-
-def _delay(item: Continuation) -> int:
-    """Whole seconds SQS accepts; a NaN or negative wait means now."""
-    seconds = item.delay_seconds if item.delay_seconds == item.delay_seconds else 0.0
-    return math.ceil(max(0.0, min(seconds, MAX_DELAY_SECONDS)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from sequence_archiver.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.results_publisher import ResultsPublisher
 from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
+from sequence_archiver.sqs_sender import SqsSender
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
@@ -82,8 +83,9 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         tracing=tracing,
     )
     sqs = cache(lambda: session.client("sqs", config=AWS_CLIENT_CONFIG))  # only unhappy paths need SQS
+    sender = SqsSender(sqs_client=sqs)  # every message the function sends
     dead_letters = (
-        DeadLetterQueue(sqs_client=sqs, queue_url=settings.dead_letter_queue_url)
+        DeadLetterQueue(sender=sender, queue_url=settings.dead_letter_queue_url)
         if settings.dead_letter_queue_url
         else None
     )
@@ -106,7 +108,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         from sequence_archiver.sequence_listing import SequencePages  # noqa: PLC0415 - on first use
 
         archive_queue = (
-            ArchiveQueue(sqs_client=sqs, queue_url=settings.archive_queue_url) if settings.archive_queue_url else None
+            ArchiveQueue(sender=sender, queue_url=settings.archive_queue_url) if settings.archive_queue_url else None
         )
         return CleanupPolicies(
             pages=SequencePages(reply),  # the same client: the key's rate budget and the invocation's deadline
@@ -132,7 +134,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             metrics=recorder,
             dead_letters=dead_letters,
             visibility=RecordVisibility(sqs_client=sqs, queues=source_queues),
-            continuations=ContinuationQueue(sqs_client=sqs, queues=source_queues),
+            continuations=ContinuationQueue(sender=sender, queues=source_queues),
             idempotency=idempotency,
             seal=seal,
             cleanup=cleanup,
