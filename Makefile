@@ -45,7 +45,7 @@ STACK_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-cli checkov-cli wheelhouse run stack test lint typecheck unit integration template security audit lock constraints build bench soak soak-backlog deploy clean
+.PHONY: help venv sam-cli checkov-cli wheelhouse run stack test lint typecheck unit functional integration template security audit lock constraints build bench soak soak-backlog deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ typecheck: venv  ## mypy --strict on the function and the local stack
 
 unit: venv  ## unit tests only (no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+functional: venv  ## the pipeline in-process against fakes of Reply, EventBridge, SQS and DynamoDB (no network, a fake clock)
+	$(BIN)/python -m pytest tests/functional $(PYTEST_ARGS)
 
 integration: venv  ## integration tests against moto server + the Reply simulator
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
