@@ -55,6 +55,7 @@ class Settlement:
     plan: CleanupPlan | None = None  # what a clean-up request came to once enqueued (continued, or final)
     parked: bool = False
     unpublished: bool = False  # its results or plan event could not be published
+    continued: bool = False  # its continuation was sent
     withdrawn: bool = False  # its report is not published now (a rejected record that could not be parked)
 
     @property
@@ -100,17 +101,16 @@ class Effects:
     def apply(self, settlements: Sequence[Settlement], deadlines: InvocationDeadlines) -> None:
         """Every effect of the settlements, once each, in order; a failed one retries its delivery."""
         final = deadlines.final
-        self._count(settlements)
         self._enqueue(settlements, final.share(CONTINUATIONS_SHARE))
         # Parking with a share of the time left, so a hanging SQS cannot starve publishing.
         self.park(settlements, final.share(PARKING_SHARE))
-        self._metrics.record_invocation(result for item in settlements for result in item.verdict.measured)
         self._publish(settlements, final)
         self._continue(settlements, final.share(CONTINUATIONS_SHARE))
         self._postpone(settlements, final)
         for item in settlements:
             _log_settlement(item)
         self._settle_claims(settlements, final)
+        self._measure(settlements)
 
     def park(self, settlements: Sequence[Settlement], deadline: Deadline) -> None:
         """Rejected SQS records go to the dead-letter queue ourselves, so they are not retried in vain; one that
@@ -134,16 +134,6 @@ class Effects:
 
     # ---------------------------------------------------------------- one kind of effect each
 
-    def _count(self, settlements: Sequence[Settlement]) -> None:
-        """Metrics of what the work found: duplicates, rejected requests."""
-        for item in settlements:
-            if item.verdict.fate is Fate.DUPLICATE:
-                self._metrics.record_duplicate_request()
-            elif item.delivery.rejection is not None and item.delivery.ours:
-                self._metrics.record_rejected_request()
-                with correlation(item.delivery.delivery_id):
-                    logger.error("request rejected", extra={"reason": item.delivery.rejection})
-
     def _enqueue(self, settlements: Sequence[Settlement], deadline: Deadline) -> None:
         """Plan, enqueue or continue each listed selection; a request whose messages were not sent is retried."""
         selections = [item for item in settlements if item.verdict.selecting and not item.verdict.retried]
@@ -161,10 +151,6 @@ class Effects:
                     logger.exception("settling the selection failed unexpectedly", extra={"error": type(exc).__name__})
             if item.plan is None:
                 item.fail("the clean-up request's messages were not all sent to the archive queue")
-            elif item.plan.final:
-                # What this invocation did: a redelivery that took up an earlier one's enqueueing counts nothing twice.
-                selected = 0 if run.recalled else len(run.selected_ids)
-                self._metrics.record_plan(selected=selected, enqueued=item.plan.enqueued_now)
 
     def _send_to_dead_letters(self, item: Settlement, deadline: Deadline) -> bool:
         delivery = item.delivery
@@ -227,16 +213,16 @@ class Effects:
                 # IDs as already done) and then sends the continuation.
                 item.fail("continuation not sent")
                 continue
-            self._metrics.record_deferred(len(deferral.sequence_ids))
-            with correlation(item.delivery.delivery_id):
-                logger.info(
-                    "record deferred to a continuation",
-                    extra={
-                        "ids": len(deferral.sequence_ids),
-                        "part": deferral.continuation.part,
-                        "delay_seconds": round(continuation.delay_seconds, 1),
-                    },
-                )
+            item.continued = True
+            logger.info(
+                "record deferred to a continuation",
+                extra={
+                    "correlation_id": item.delivery.delivery_id,
+                    "ids": len(deferral.sequence_ids),
+                    "part": deferral.continuation.part,
+                    "delay_seconds": round(continuation.delay_seconds, 1),
+                },
+            )
 
     def _continuation(self, item: Settlement, deadline: Deadline) -> Continuation | None:
         """The sealed continuation of a deferred record (an empty body when it could not be sealed)."""
@@ -286,6 +272,22 @@ class Effects:
                     summary = {"complete": item.plan.complete, "outcome": item.plan.outcome.value}
                     self._idempotency.complete(delivery.delivery_id, summary, deadline=deadline)
 
+    def _measure(self, settlements: Sequence[Settlement]) -> None:
+        """The invocation's metrics, counted once from what its deliveries came to."""
+        for item in settlements:
+            if item.verdict.fate is Fate.DUPLICATE:
+                self._metrics.record_duplicate_request()
+            elif item.delivery.rejection is not None and item.delivery.ours:
+                self._metrics.record_rejected_request()
+            run = item.delivery.selection_run
+            if item.plan is not None and item.plan.final and run is not None:
+                # What this invocation did: a redelivery that took up an earlier one's enqueueing counts nothing twice.
+                selected = 0 if run.recalled else len(run.selected_ids)
+                self._metrics.record_plan(selected=selected, enqueued=item.plan.enqueued_now)
+            if item.continued and item.verdict.deferral is not None:
+                self._metrics.record_deferred(len(item.verdict.deferral.sequence_ids))
+        self._metrics.record_invocation(result for item in settlements for result in item.verdict.measured)
+
 
 def _group(delivery: Delivery) -> str | None:
     return delivery.receipt.message_group_id if delivery.receipt is not None else None
@@ -299,34 +301,38 @@ def _parked_key(delivery: Delivery) -> str:
 def _log_settlement(item: Settlement) -> None:
     """One line per request that was worked on: what it came to."""
     retry = item.verdict.reason if item.verdict.retried else None
+    if item.delivery.rejection is not None and item.delivery.ours:
+        logger.error(
+            "request rejected", extra={"correlation_id": item.delivery.delivery_id, "reason": item.delivery.rejection}
+        )
     if item.report is not None:
         report = item.report
         counts = {key: value for key, value in count_outcomes(report.results).items() if value}
-        with correlation(report.request_id):
-            logger.info(
-                "archive request finished",
-                extra={
-                    "request_id": report.request_id,
-                    "trigger": report.trigger.value,
-                    "complete": report.complete,
-                    "retry": retry,
-                    **counts,
-                },
-            )
+        logger.info(
+            "archive request finished",
+            extra={
+                "correlation_id": report.request_id,
+                "request_id": report.request_id,
+                "trigger": report.trigger.value,
+                "complete": report.complete,
+                "retry": retry,
+                **counts,
+            },
+        )
     if item.plan is not None:
         plan = item.plan
-        with correlation(plan.request_id):
-            logger.info(
-                "clean-up request finished" if plan.final else "clean-up request continues",
-                extra={
-                    "request_id": plan.request_id,
-                    "outcome": plan.outcome.value,
-                    "complete": plan.complete,
-                    "selected": len(plan.run.selected_ids),
-                    "enqueued": plan.enqueued_ids,
-                    "pages": plan.run.pages,
-                    "part": plan.run.part,
-                    "reason": plan.reason,
-                    "retry": retry,
-                },
-            )
+        logger.info(
+            "clean-up request finished" if plan.final else "clean-up request continues",
+            extra={
+                "correlation_id": plan.request_id,
+                "request_id": plan.request_id,
+                "outcome": plan.outcome.value,
+                "complete": plan.complete,
+                "selected": len(plan.run.selected_ids),
+                "enqueued": plan.enqueued_ids,
+                "pages": plan.run.pages,
+                "part": plan.run.part,
+                "reason": plan.reason,
+                "retry": retry,
+            },
+        )
