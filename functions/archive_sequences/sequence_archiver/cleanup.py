@@ -18,7 +18,6 @@ lists nothing: it sends only the messages not sent yet and publishes the plan th
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime  # noqa: TC003 - pydantic reads EnqueueRecord's annotations at runtime
@@ -272,10 +271,6 @@ class CleanupPlan:
 
 def _timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def _compact(document: object) -> str:
-    return json.dumps(document, separators=(",", ":"))
 
 
 def _stopped_by(error: Exception) -> tuple[ListingStop, str, float]:

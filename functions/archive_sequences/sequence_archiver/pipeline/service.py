@@ -78,11 +78,11 @@ class ArchiveService:
             )
             active = self._work.prepare(invocation, deadlines)
             rules = Rules(self._effects.can_continue, self._max_receive_count, fifo=invocation.fifo)
+            settled: dict[int, Settlement] = {}  # FIFO records are decided (and parked) in order, as they go
             if invocation.fifo:
                 settled = archive_in_order(active, self._work, self._effects, rules, deadlines.work)
             else:
                 self._work.archive(active, deadlines.work)
-                settled = {id(delivery): Settlement(delivery, decide(delivery, rules)) for delivery in active}
             settlements = [
                 settled.get(id(delivery)) or Settlement(delivery, decide(delivery, rules))
                 for delivery in invocation.deliveries
