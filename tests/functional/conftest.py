@@ -45,7 +45,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def pipeline_builder(clock: FakeClock) -> PipelineBuilder:
-    """Builds a pipeline on the test's clock: `mode`, `bulk_max_ids`, `idempotency`, `max_receive_count`."""
+    """Builds a pipeline on the test's clock: `mode`, `bulk_max_ids`, `idempotency`, `max_receive_count`,
+    `dead_letter_queue`."""
 
     def build(
         *,
@@ -53,9 +54,15 @@ def pipeline_builder(clock: FakeClock) -> PipelineBuilder:
         bulk_max_ids: int = 100,
         idempotency: bool = False,
         max_receive_count: int = MAX_RECEIVE_COUNT,
+        dead_letter_queue: bool = True,
     ) -> Pipeline:
         return build_pipeline(
-            clock, mode=mode, bulk_max_ids=bulk_max_ids, idempotency=idempotency, max_receive_count=max_receive_count
+            clock,
+            mode=mode,
+            bulk_max_ids=bulk_max_ids,
+            idempotency=idempotency,
+            max_receive_count=max_receive_count,
+            dead_letter_queue=dead_letter_queue,
         )
 
     return build

@@ -23,6 +23,7 @@ from local.stand_ins.lambda_context import LocalLambdaContext
 from sequence_archiver.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.continuations import ContinuationSeal
 from sequence_archiver.exceptions import (
+    DeadlineExceededError,
     RateBudgetExhaustedError,
     ReplyServerError,
     ReplyThrottledError,
@@ -35,11 +36,12 @@ from sequence_archiver.pipeline.effects import Effects
 from sequence_archiver.pipeline.selections import Selections
 from sequence_archiver.pipeline.service import ArchiveService
 from sequence_archiver.pipeline.work import Work
-from sequence_archiver.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
+from sequence_archiver.reply_answers import ApiCall, BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
+from sequence_archiver.reply_client import Timeouts
 from sequence_archiver.results_publisher import stamped
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -57,6 +59,7 @@ FIFO_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:reply-sequence-archiver-req
 MAX_RECEIVE_COUNT = 4  # the queue's redrive policy in these tests (SQS_MAX_RECEIVE_COUNT)
 BUDGET_WAIT_SECONDS = 40.0  # how long the fake rate budget says it needs to free up
 THROTTLE_RETRY_AFTER_SECONDS = 30.0  # Retry-After of the fake Reply's 429
+MINIMUM_CALL_SECONDS = Timeouts().minimum_call_seconds  # the real client starts no call with less time left
 
 
 # ---------------------------------------------------------------- time
@@ -88,6 +91,7 @@ class Answer(Enum):
     RUNNING = "running"  # 409 sequenceAction.invalidState: an active sequence that must be paused first
     THROTTLED = "throttled"  # 429 with Retry-After: the client gives up with ReplyThrottledError
     NOT_FOUND = "not_found"  # 404 sequenceAction.notFound
+    FORBIDDEN = "forbidden"  # 403 sequenceAction.forbidden: the key's user may not archive it
 
 
 class FakeReply:
@@ -97,10 +101,14 @@ class FakeReply:
     every later call. It raises what the real client raises once its own retries are over (ReplyServerError
     for a 503, ReplyUnconfirmedError for a 200 that does not confirm the archive...), and, with a `budget`,
     RateBudgetExhaustedError without making the call once that many calls were made, as the client does when
-    its pacing would have to wait past the invocation's end.
+    its pacing would have to wait past the invocation's end, and DeadlineExceededError without making the call
+    when the deadline leaves less than the client's minimum call time. Each call made is reported to
+    `on_api_call` (the metrics' ReplyApiCalls), as the client reports each HTTP attempt (one attempt per call:
+    the client's own retries are not modelled).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_api_call: Callable[[ApiCall], None] | None = None) -> None:
+        self._on_api_call = on_api_call
         self.archived: set[int] = set()  # Reply's state: the sequences archived
         self.paused: set[int] = set()
         self.calls: Counter[int] = Counter()  # archive calls made that named the ID (single or bulk)
@@ -125,9 +133,10 @@ class FakeReply:
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive."""
-        self._spend()
+        self._spend(deadline)
         self.calls[sequence_id] += 1
         answer = self._answer(sequence_id, consume=True)
+        self._report("archive_sequence", answer)
         if answer is Answer.UNAVAILABLE:
             raise ReplyServerError("Reply answered 503", http_status=503)
         if answer is Answer.THROTTLED:
@@ -143,6 +152,10 @@ class FakeReply:
             raise ReplyUnconfirmedError(response.unconfirmed or "", answer=response)
         if answer is Answer.NOT_FOUND:
             return ReplyResponse(404, problem=Problem(title="Not Found", code="sequenceAction.notFound"))
+        if answer is Answer.FORBIDDEN:
+            return ReplyResponse(
+                403, problem=Problem(title="Forbidden", detail=FORBIDDEN_DETAIL, code="sequenceAction.forbidden")
+            )
         if answer is Answer.RUNNING:
             return ReplyResponse(
                 409,
@@ -163,11 +176,12 @@ class FakeReply:
 
     def bulk_archive(self, sequence_ids: list[int], deadline: Deadline) -> BulkArchiveResponse:
         """POST /v3/sequences/archive: a 503 or 429 for one ID fails the whole call; else 200 with the failed items."""
-        self._spend()
+        self._spend(deadline)
         self.bulk_calls.append(tuple(sequence_ids))
         for sequence_id in sequence_ids:
             self.calls[sequence_id] += 1
         answers = {sequence_id: self._answer(sequence_id, consume=False) for sequence_id in sequence_ids}
+        self._report("bulk_archive", *answers.values())
         if Answer.UNAVAILABLE in answers.values():
             raise ReplyServerError("Reply answered 503", http_status=503)
         if Answer.THROTTLED in answers.values():
@@ -179,6 +193,8 @@ class FakeReply:
             answer = self._answer(sequence_id, consume=True)
             if answer is Answer.NOT_FOUND:
                 failures[sequence_id] = BulkItemFailure("notFound")
+            elif answer is Answer.FORBIDDEN:
+                failures[sequence_id] = BulkItemFailure("forbidden", FORBIDDEN_DETAIL)
             elif answer is Answer.RUNNING:
                 failures[sequence_id] = BulkItemFailure("invalidState", "Sequence is active. Pause it first")
             elif sequence_id in self.archived:
@@ -192,23 +208,33 @@ class FakeReply:
 
     def pause_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/pause: always 200 (pausing is idempotent in Reply)."""
-        self._spend()
+        self._spend(deadline)
+        self._report("pause_sequence", Answer.ARCHIVE)
         self.pauses[sequence_id] += 1
         self.paused.add(sequence_id)
         return ReplyResponse(200, sequence=SequenceSummary(_name(sequence_id), "paused", is_archived=False))
 
     # ------------------------------------------------------------ internals
 
-    def _spend(self) -> None:
-        if self.budget is None:
-            return
-        if self.budget <= 0:
+    def _spend(self, deadline: Deadline | None) -> None:
+        """The client's checks before a call: the rate budget, then the time left; then the call is made."""
+        if self.budget is not None and self.budget <= 0:
             self.budget_refusals += 1
             raise RateBudgetExhaustedError(
                 f"the rate budget frees up in {BUDGET_WAIT_SECONDS:.1f}s, after this invocation ends",
                 retry_after_seconds=BUDGET_WAIT_SECONDS,
             )
-        self.budget -= 1
+        if deadline is not None and not deadline.allows(MINIMUM_CALL_SECONDS):
+            raise DeadlineExceededError("not enough time left in this invocation to call Reply")
+        if self.budget is not None:
+            self.budget -= 1
+
+    def _report(self, operation: str, *answers: Answer) -> None:
+        """One HTTP attempt made, with the status it got, to the metrics."""
+        if self._on_api_call is None:
+            return
+        status = 503 if Answer.UNAVAILABLE in answers else 429 if Answer.THROTTLED in answers else 200
+        self._on_api_call(ApiCall(operation, status, 1.0))
 
     def _answer(self, sequence_id: int, *, consume: bool) -> Answer:
         script = self._scripts.get(sequence_id)
@@ -222,6 +248,9 @@ class FakeReply:
         self.archived.add(sequence_id)
         self.archives[sequence_id] += 1
         self.archive_order.append(sequence_id)
+
+
+FORBIDDEN_DETAIL = "You are not allowed to archive this sequence"
 
 
 def _name(sequence_id: int) -> str:
@@ -348,10 +377,13 @@ class ParkedMessage:
 
 
 class FakeDeadLetterQueue:
-    """Stands in for DeadLetterQueue (SendMessage to the DLQ): keeps every message parked."""
+    """Stands in for DeadLetterQueue (SendMessage to the DLQ): keeps every message parked; with `unavailable`,
+    every SendMessage fails (nothing parked), as when SQS cannot be reached."""
 
     def __init__(self) -> None:
         self.parked: list[ParkedMessage] = []
+        self.unavailable = False
+        self.refused = 0  # park calls that failed
 
     def park(
         self,
@@ -362,7 +394,10 @@ class FakeDeadLetterQueue:
         deadline: Deadline | None = None,
         message_group_id: str | None = None,
     ) -> bool:
-        """Park the message; True (the DLQ holds it)."""
+        """Park the message; True when the DLQ holds it."""
+        if self.unavailable:
+            self.refused += 1
+            return False
         self.parked.append(ParkedMessage(body, reason, message_id, message_group_id))
         return True
 
@@ -547,6 +582,70 @@ def failed_items(response: dict[str, Any]) -> list[str]:
     return [item["itemIdentifier"] for item in response["batchItemFailures"]]
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One batch the event source handed the function: its records' message IDs, the ones it asked back, and
+    the bulk calls Reply got while the function handled it."""
+
+    message_ids: tuple[str, ...]
+    failed: tuple[str, ...]
+    bulk_calls: tuple[tuple[int, ...], ...]
+
+
+@dataclass
+class EventSource:
+    """Lambda's event source mapping on one queue, with the queue's redrive policy, in-process.
+
+    It hands the function batches of the visible messages (at most `batch_size`), deletes what the partial
+    batch response acknowledges, makes the records it names visible again one receive later (in their order,
+    ahead of newer messages, as a FIFO group keeps them), and moves a record asked back at its
+    `max_receive_count`th receive to `redriven` (SQS's redrive to the DLQ) instead. Continuations the function
+    sent to this queue become new messages. Delays and visibility timeouts are not modelled: what comes back
+    comes back in the next batch.
+    """
+
+    queue: SqsQueue
+    pipeline: Pipeline
+    max_receive_count: int = MAX_RECEIVE_COUNT
+    batch_size: int = 10
+    visible: deque[dict[str, Any]] = field(default_factory=deque)
+    redriven: list[dict[str, Any]] = field(default_factory=list)  # moved to the DLQ by the redrive policy
+    batches: list[Batch] = field(default_factory=list)
+    _continuations_seen: int = 0
+
+    def send(self, *records: dict[str, Any]) -> None:
+        """Messages on the queue, in this order."""
+        self.visible.extend(records)
+
+    def drain(self, max_batches: int = 50) -> None:
+        """Deliver batches until the queue is empty (asserts it empties within `max_batches`)."""
+        self._continuations_seen = len(self.pipeline.continuations.sent)
+        for _ in range(max_batches):
+            if not self.visible:
+                return
+            records = [self.visible.popleft() for _ in range(min(self.batch_size, len(self.visible)))]
+            bulk_calls_before = len(self.pipeline.reply.bulk_calls)
+            response = self.pipeline.handle(sqs_event(*records))
+            failed = failed_items(response)
+            message_ids = tuple(str(record["messageId"]) for record in records)
+            bulk_calls = tuple(self.pipeline.reply.bulk_calls[bulk_calls_before:])
+            self.batches.append(Batch(message_ids, tuple(failed), bulk_calls))
+            again = []
+            for record in records:
+                if record["messageId"] not in failed:
+                    continue
+                if int(record["attributes"]["ApproximateReceiveCount"]) >= self.max_receive_count:
+                    self.redriven.append(record)
+                else:
+                    again.extend(redelivered(sqs_event(record))["Records"])
+            self.visible.extendleft(reversed(again))
+            sent = self.pipeline.continuations.sent[self._continuations_seen :]
+            self._continuations_seen = len(self.pipeline.continuations.sent)
+            ours = [item for item in sent if item.event_source_arn == self.queue.arn]
+            self.visible.extend(self.queue.continuation(item) for item in ours)
+        raise AssertionError(f"the queue still held {len(self.visible)} messages after {max_batches} batches")
+
+
 # ---------------------------------------------------------------- the pipeline
 
 
@@ -591,8 +690,10 @@ class PipelineBuilder(Protocol):
         bulk_max_ids: int = 100,
         idempotency: bool = False,
         max_receive_count: int = MAX_RECEIVE_COUNT,
+        dead_letter_queue: bool = True,
     ) -> Pipeline:
-        """REPLY_ARCHIVE_MODE, REPLY_BULK_MAX_IDS, an IDEMPOTENCY_TABLE_NAME or none, SQS_MAX_RECEIVE_COUNT."""
+        """REPLY_ARCHIVE_MODE, REPLY_BULK_MAX_IDS, an IDEMPOTENCY_TABLE_NAME or none, SQS_MAX_RECEIVE_COUNT, a
+        DEAD_LETTER_QUEUE_URL or none."""
         ...
 
 
@@ -603,13 +704,16 @@ def build_pipeline(
     bulk_max_ids: int = 100,
     idempotency: bool = False,
     max_receive_count: int = MAX_RECEIVE_COUNT,
+    dead_letter_queue: bool = True,
     deadline_safety_margin_seconds: float = 5.0,
 ) -> Pipeline:
     """The ArchiveService build_service would make, with fakes in place of Reply, AWS and the secret: the archive
-    mode and bulk size, whether an idempotency table is configured, the queue's maxReceiveCount."""
-    reply = FakeReply()
+    mode and bulk size, whether an idempotency table is configured, the queue's maxReceiveCount, whether a
+    dead-letter queue URL is configured (without one the function parks nothing: `dead_letters` is still there,
+    and stays empty)."""
     metrics = FakeMetrics()
     recorder = MetricsRecorder(metrics)  # type: ignore[arg-type]
+    reply = FakeReply(on_api_call=recorder.record_api_call)
     publisher = FakeResultsPublisher()
     continuations = FakeContinuationQueue()
     dead_letters = FakeDeadLetterQueue()
@@ -626,7 +730,7 @@ def build_pipeline(
         effects=Effects(
             publisher=publisher,  # type: ignore[arg-type]
             metrics=recorder,
-            dead_letters=dead_letters,  # type: ignore[arg-type]
+            dead_letters=dead_letters if dead_letter_queue else None,  # type: ignore[arg-type]
             visibility=visibility,  # type: ignore[arg-type]
             continuations=continuations,  # type: ignore[arg-type]
             idempotency=table,  # type: ignore[arg-type]
