@@ -1,4 +1,8 @@
-"""A record that waits for the rate budget is carried on by a continuation: no receive spent, no ID done twice."""
+"""The rate budget, end to end: under a tiny budget (a compressed hour) a record that only failed is retried whole
+through the real handler and queue. The deferral cases (a record waiting for the budget continued with only its
+unfinished IDs, a real failure carried on beside finished IDs) are functional: tests/functional/
+test_backlog_deferral.py and test_redeliveries.py; the real rate limiter's deferrals over a whole campaign are
+test_soak_backlog.py's."""
 
 from __future__ import annotations
 
@@ -11,12 +15,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.stand_ins.aws_stack import read_results_events, receive_batch, sqs_event_from_messages
-from local.stand_ins.cpu_clock import invocation_clock
+from local.stand_ins.aws_stack import read_results_events
 from local.stand_ins.reply_simulator import Fault
 from sequence_archiver.deadline import SAFETY_MARGIN_FRACTION
 from sequence_archiver.reply_client import Timeouts
-from tests.integration.harness import emf_metrics, invoke_with_sqs, unsealed, validate_results_detail
+from tests.integration.harness import invoke_with_sqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,95 +101,6 @@ def tiny_budget(
     monkeypatch.setenv("REPLY_RATE_LIMIT_PER_HOUR", "3")
     monkeypatch.setenv("REPLY_RATE_LIMIT_TIME_SCALE", str(pace.hour_seconds / 3600))
     return pace
-
-
-def test_a_record_waiting_for_the_budget_is_acknowledged_and_continued_with_only_its_unfinished_ids(
-    tiny_budget: Pace,
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    handler = load_handler()
-    ids = [101, 102, 103, 104, 105]
-
-    first = invoke_with_sqs(
-        handler,
-        aws_stack,
-        [json.dumps({"sequenceIds": ids})],
-        lambda: lambda_context(timeout_seconds=tiny_budget.timeout_seconds, clock=invocation_clock()),
-    )
-
-    # Acknowledged: waiting for the budget is no failure, so it costs the message no receive.
-    assert first.failed_message_ids == set()
-    assert reply_simulator.api_calls == 3
-    metrics = emf_metrics(capsys.readouterr().out)
-    assert sum(metrics["RecordsDeferred"]) == 1
-    assert sum(metrics["SequencesDeferred"]) == 2
-    [part_one] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
-    validate_results_detail(part_one)
-    request_id = first.message_ids[0]
-    assert (part_one["requestId"], part_one["continuation"], part_one["complete"]) == (request_id, 1, False)
-    assert [result["sequenceId"] for result in part_one["results"]] == [101, 102, 103]
-    assert part_one["deferredIds"] == [104, 105]
-
-    # The continuation comes back once the budget has freed up (DelaySeconds), holding only 104 and 105.
-    messages = receive_batch(aws_stack, max_messages=10, timeout_seconds=tiny_budget.hour_seconds + 5)
-    [continuation] = messages
-    assert unsealed(continuation["Body"]) == {
-        "sequenceIds": [104, 105],
-        "continuation": {"requestId": request_id, "part": 2},
-    }
-    time.sleep(max(0.0, tiny_budget.hour_seconds - 1.0))  # the delay is whole seconds; let the window free completely
-    event = sqs_event_from_messages(messages, aws_stack.queue_arn, aws_stack.region)
-    response = handler.lambda_handler(event, lambda_context())
-
-    assert response == {"batchItemFailures": []}
-    assert reply_simulator.api_calls == 5  # no ID archived twice
-    [part_two] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
-    validate_results_detail(part_two)
-    assert (part_two["requestId"], part_two["continuation"], part_two["complete"]) == (request_id, 2, True)
-    assert {result["sequenceId"]: result["outcome"] for result in part_two["results"]} == {
-        104: "archived",
-        105: "archived",
-    }
-
-
-def test_a_real_failure_beside_finished_ids_is_carried_on_without_redoing_them(
-    tiny_budget: Pace,
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("REPLY_MAX_ATTEMPTS", "1")
-    reply_simulator.inject(Fault(kind="status", status=500, times=None, sequence_id=106))
-    handler = load_handler()
-
-    invocation = invoke_with_sqs(
-        handler,
-        aws_stack,
-        [json.dumps({"sequenceIds": [106, 107, 108, 109]})],
-        lambda: lambda_context(timeout_seconds=tiny_budget.timeout_seconds, clock=invocation_clock()),
-    )
-
-    # 106 failed for real, 107 and 108 were archived, 109 waits for the budget: the record is acknowledged and
-    # a continuation carries 106 and 109 on, counting the failure, so 107 and 108 are never archived again.
-    assert invocation.failed_message_ids == set()
-    [detail] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
-    assert (detail["continuation"], detail["deferredIds"]) == (1, [106, 109])
-    assert {result["sequenceId"]: result["outcome"] for result in detail["results"]} == {
-        107: "archived",
-        108: "archived",
-    }
-    [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=tiny_budget.hour_seconds + 5)
-    assert unsealed(continuation["Body"])["continuation"] == {
-        "requestId": invocation.message_ids[0],
-        "part": 2,
-        "failures": 1,
-    }
 
 
 def test_a_record_that_only_failed_is_retried_whole_and_counts_a_receive(
