@@ -1,4 +1,7 @@
-"""Failure semantics through the real handler: what is retried, what is final, and that nothing is lost."""
+"""Failure semantics through the real handler and Reply client: transient faults retried within the invocation,
+a rotated or rejected key, an unreadable secret, a Retry-After past the deadline. What the pipeline decides
+for a failed ID, a record that cannot be parked or published, and an invocation with no time left are
+functional cases (tests/functional/test_failure_semantics.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from local.stand_ins.aws_stack import (
-    drain_queue,
     read_results_events,
-    receive_batch,
-    send_messages,
-    sqs_event_from_messages,
 )
 from local.stand_ins.reply_simulator import Fault
-from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, outcomes, unsealed
+from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,40 +73,6 @@ def _logged(stdout: str, message: str) -> list[dict[str, Any]]:
             if entry.get("message") == message:
                 found.append(entry)
     return found
-
-
-def test_only_the_record_with_a_failed_id_is_retried(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    reply_simulator.inject(Fault(kind="status", status=503, times=None, sequence_id=105))
-    handler = load_handler()
-
-    invocation = invoke_with_sqs(
-        handler,
-        aws_stack,
-        [json.dumps({"sequenceIds": [101]}), json.dumps({"sequenceIds": [105, 102]})],
-        lambda_context(),
-    )
-
-    # The second record's 102 is done: it is acknowledged, and a continuation carries only 105 on (counting the
-    # failure), so 102 is never archived again. The first record is untouched by its neighbour's failure.
-    assert invocation.failed_message_ids == set()
-    details = details_by_request(read_results_events(aws_stack, expected=2))
-    assert details[invocation.message_ids[0]]["complete"] is True
-    carried = details[invocation.message_ids[1]]
-    assert (carried["complete"], carried["continuation"], carried["deferredIds"]) == (False, 1, [105])
-    assert outcomes(carried) == {102: "archived"}
-    assert [r.status for r in reply_simulator.requests if r.sequence_id == 105] == [503, 503, 503]
-    assert metric_total(capsys.readouterr().out, "SequencesFailed") == 1
-    [continuation] = receive_batch(aws_stack, max_messages=10, timeout_seconds=5)
-    assert unsealed(continuation["Body"]) == {
-        "sequenceIds": [105],
-        "continuation": {"requestId": invocation.message_ids[1], "part": 2, "failures": 1},
-    }
 
 
 @pytest.mark.parametrize(
@@ -226,71 +191,6 @@ def test_an_unreadable_secret_fails_the_record_for_a_later_retry(
     assert [r["outcome"] for r in detail["results"]] == ["failed", "failed"]
     assert "secret" in detail["results"][0]["error"]
     assert reply_simulator.api_calls == 0
-
-
-def test_without_a_dead_letter_queue_url_an_unparseable_record_is_left_to_the_redrive_policy(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "")
-    handler = load_handler()
-
-    invocation = invoke_with_sqs(handler, aws_stack, ['{"sequenceIds": "101"}', "117"], lambda_context())
-
-    assert invocation.failed_message_ids == {invocation.message_ids[0]}
-    assert drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url) == []
-    details = details_by_request(read_results_events(aws_stack, expected=1))
-    assert set(details) == {invocation.message_ids[1]}
-
-
-def test_a_record_whose_results_event_cannot_be_published_is_retried(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("RESULTS_EVENT_BUS_NAME", "no-such-bus")
-    monkeypatch.setenv("RESULTS_PUBLISH_MAX_ATTEMPTS", "2")
-    handler = load_handler()
-
-    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [118]})], lambda_context())
-
-    assert invocation.failed_message_ids == set(invocation.message_ids)
-    sequence = reply_simulator.sequence(118)
-    assert sequence is not None
-    assert sequence.is_archived  # the retry will find it already archived: archiving is idempotent
-
-
-def test_no_call_starts_when_the_invocation_has_almost_no_time_left(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-) -> None:
-    handler = load_handler()
-    handler.lambda_handler({}, lambda_context(aws_request_id="warm-up"))  # a warm instance: clients are built
-    send_messages(aws_stack, [json.dumps({"sequenceIds": [119, 120]})])
-    [message] = receive_batch(aws_stack, max_messages=1)
-    event = sqs_event_from_messages([message], aws_stack.queue_arn, aws_stack.region)
-
-    # 0.3 s left: the work deadline (a quarter earlier) leaves less than a Reply call needs, not too little to publish.
-    response = handler.lambda_handler(event, lambda_context(timeout_seconds=0.3))
-
-    # No Reply call starts, and nothing is lost: the record is carried on by a continuation (it ran out of time,
-    # it did not fail), or, when even the continuation does not fit in the 0.1 s left, left to SQS's retry.
-    assert reply_simulator.api_calls == 0
-    if response == {"batchItemFailures": []}:
-        detail = details_by_request(read_results_events(aws_stack, expected=2))[message["MessageId"]]
-        assert (detail["complete"], detail["continuation"], detail["deferredIds"]) == (False, 1, [119, 120])
-        assert detail["results"] == []
-        [continuation] = receive_batch(aws_stack, max_messages=10)
-        assert json.loads(continuation["Body"])["sequenceIds"] == [119, 120]
-    else:
-        assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
 
 
 def test_a_retry_after_longer_than_the_time_left_fails_fast_instead_of_sleeping_past_the_deadline(
