@@ -92,6 +92,7 @@ class Answer(Enum):
     THROTTLED = "throttled"  # 429 with Retry-After: the client gives up with ReplyThrottledError
     NOT_FOUND = "not_found"  # 404 sequenceAction.notFound
     FORBIDDEN = "forbidden"  # 403 sequenceAction.forbidden: the key's user may not archive it
+    SALES_AGENT = "sales_agent"  # 409 sequenceAction.salesAgentNotAllowed: a sales agent's sequence
 
 
 class FakeReply:
@@ -156,6 +157,13 @@ class FakeReply:
             return ReplyResponse(
                 403, problem=Problem(title="Forbidden", detail=FORBIDDEN_DETAIL, code="sequenceAction.forbidden")
             )
+        if answer is Answer.SALES_AGENT:
+            return ReplyResponse(
+                409,
+                problem=Problem(
+                    title="Conflict", detail=SALES_AGENT_DETAIL, code="sequenceAction.salesAgentNotAllowed"
+                ),
+            )
         if answer is Answer.RUNNING:
             return ReplyResponse(
                 409,
@@ -195,6 +203,8 @@ class FakeReply:
                 failures[sequence_id] = BulkItemFailure("notFound")
             elif answer is Answer.FORBIDDEN:
                 failures[sequence_id] = BulkItemFailure("forbidden", FORBIDDEN_DETAIL)
+            elif answer is Answer.SALES_AGENT:
+                failures[sequence_id] = BulkItemFailure("salesAgentNotAllowed", SALES_AGENT_DETAIL)
             elif answer is Answer.RUNNING:
                 failures[sequence_id] = BulkItemFailure("invalidState", "Sequence is active. Pause it first")
             elif sequence_id in self.archived:
@@ -251,6 +261,7 @@ class FakeReply:
 
 
 FORBIDDEN_DETAIL = "You are not allowed to archive this sequence"
+SALES_AGENT_DETAIL = "A sales agent's sequence cannot be archived"
 
 
 def _name(sequence_id: int) -> str:

@@ -155,6 +155,9 @@ def test_a_pause_first_request_whose_pause_worked_but_archive_failed_reports_pau
     [result] = detail["results"]
     assert result["outcome"] == "failed"
     assert result["paused"] is True  # the sequence has stopped sending, although it is not archived
+    assert result["httpStatus"] == 503
+    assert 51 in pipeline.reply.paused
+    assert 51 not in pipeline.reply.archived
     assert detail["complete"] is False
 
 

@@ -1,4 +1,5 @@
-"""Every claim true, through the real handler: a contradicting 200 is never `archived`, and a pause is reported.
+"""Every claim true, through the real handler: a contradicting 200 is never `archived`. (A pause that worked
+before an archive that failed is reported `paused`: a functional case, tests/functional/test_standard_queue.py.)
 
 The Reply simulator's `body` fault replaces a real answer's body (and status): the archive ran in the simulator,
 but what Reply said about it contradicts itself, so the results event says `unconfirmed`, never `archived`.
@@ -147,31 +148,3 @@ def test_a_contradicting_200_once_then_already_archived_reports_already_archived
     # The simulator did archive it on the first call: the retry's 409 sequenceAction.archived is the truth.
     [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
     assert outcomes(detail) == {104: "already_archived"}
-
-
-@pytest.mark.usefixtures("fast_retries")
-def test_a_pause_that_succeeded_is_reported_when_the_archive_then_fails_503(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-) -> None:
-    # Given: 301 is running; its first archive is answered as usual (409: pause it first), every later one 503
-    archive_path = "/v3/sequences/301/archive"
-    reply_simulator.inject(Fault(kind="headers", path_prefix=archive_path, headers=(("X-Test", "first"),)))
-    reply_simulator.inject(Fault(kind="status", status=503, path_prefix=archive_path, times=None))
-    handler = load_handler()
-
-    invocation = invoke_with_sqs(
-        handler, aws_stack, [json.dumps({"sequenceIds": [301], "pauseFirst": True})], lambda_context()
-    )
-
-    # Then: the ID failed (retried), and the result says the campaign was paused in Reply
-    assert invocation.failed_message_ids == set(invocation.message_ids)
-    [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
-    [result] = detail["results"]
-    assert (result["outcome"], result["httpStatus"], result.get("paused")) == ("failed", 503, True)
-    sequence = reply_simulator.sequence(301)
-    assert sequence is not None
-    assert (sequence.status, sequence.is_archived) == ("paused", False)
-    assert [r.path for r in reply_simulator.requests].count("/v3/sequences/301/pause") == 1

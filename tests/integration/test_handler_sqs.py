@@ -1,4 +1,5 @@
-"""The SQS trigger end to end: real queue on moto, real handler, Reply simulator over HTTP."""
+"""The SQS trigger end to end: real queue on moto, real handler, Reply simulator over HTTP: a mixed batch in single
+mode (real answers, EMF metrics, the DLQ's message attributes) and a full batch's metric dimensions."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def sns_envelope(message: object) -> str:
     )
 
 
-@pytest.mark.parametrize(("mode", "api_calls"), [("single", 11), ("auto", 1)])
+# The same batch in bulk mode (auto: one call) is a functional case, tests/functional/test_bulk_batches.py.
+@pytest.mark.parametrize(("mode", "api_calls"), [("single", 11)])
 def test_a_mixed_batch_archives_reports_every_id_and_dead_letters_the_poison_message(
     mode: str,
     api_calls: int,

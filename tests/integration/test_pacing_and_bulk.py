@@ -61,7 +61,8 @@ def test_pacing_keeps_a_single_mode_run_under_the_rate_limit_without_one_429(
     assert simulator.api_calls == 60
 
 
-@pytest.mark.parametrize("bulk_max_ids", [3, 100])
+# In chunks of 3 (and of 100 again) in the functional tier: tests/functional/test_bulk_batches.py.
+@pytest.mark.parametrize("bulk_max_ids", [100])
 def test_bulk_archives_a_whole_batch_in_chunks_and_maps_each_item_back_to_its_record(
     bulk_max_ids: int,
     monkeypatch: pytest.MonkeyPatch,
