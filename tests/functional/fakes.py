@@ -23,6 +23,7 @@ from local.stand_ins.lambda_context import LocalLambdaContext
 from sequence_archiver.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.continuations import ContinuationSeal
 from sequence_archiver.exceptions import (
+    ApiKeyUnavailableError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
     ReplyServerError,
@@ -78,6 +79,11 @@ class FakeClock:
         """Let `seconds` pass."""
         self.now += seconds
 
+    def hang_until(self, deadline: Deadline | None) -> None:
+        """A call that never answers, bounded by its deadline: it returns (failing) when the deadline is up."""
+        assert deadline is not None, "a call that can hang was made without a deadline"
+        self.now = max(self.now, deadline.expires_at)
+
 
 # ---------------------------------------------------------------- Reply
 
@@ -119,6 +125,7 @@ class FakeReply:
         self.bulk_calls: list[tuple[int, ...]] = []
         self.budget: int | None = None  # calls left before RateBudgetExhaustedError; None: no limit
         self.budget_refusals = 0  # calls refused for the budget (never made)
+        self.key_unreadable = False  # the API key's secret cannot be read: no call can be made
         self._scripts: dict[int, deque[Answer]] = {}
 
     def script(self, sequence_id: int, *answers: Answer) -> None:
@@ -227,7 +234,10 @@ class FakeReply:
     # ------------------------------------------------------------ internals
 
     def _spend(self, deadline: Deadline | None) -> None:
-        """The client's checks before a call: the rate budget, then the time left; then the call is made."""
+        """The client's checks before a call: the API key, the rate budget, then the time left; then the call
+        is made."""
+        if self.key_unreadable:
+            raise ApiKeyUnavailableError("could not read the API key secret (ResourceNotFoundException)")
         if self.budget is not None and self.budget <= 0:
             self.budget_refusals += 1
             raise RateBudgetExhaustedError(
@@ -294,12 +304,14 @@ class FakeResultsPublisher:
     """Stands in for ResultsPublisher (EventBridge PutEvents): keeps the details it published, each checked
     against the published results schema; told to, it fails whole calls (an outage), publishing nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.events: list[dict[str, Any]] = []  # the results-event details published, in order
         self.plans: list[dict[str, Any]] = []
         self.calls = 0
         self.failed_calls = 0
         self.fail_next = 0  # calls to fail from now on, every report of them unpublished
+        self.hangs = False  # PutEvents never answers: each call takes all the time it is given, and fails
+        self._clock = clock
 
     def publish(
         self, reports: Iterable[RequestReport], deadline: Deadline | None = None, *, plans: Iterable[CleanupPlan] = ()
@@ -307,8 +319,10 @@ class FakeResultsPublisher:
         """Publish every report; the request IDs that were not published."""
         reports, plans = list(reports), list(plans)
         self.calls += 1
-        if self.fail_next > 0:
-            self.fail_next -= 1
+        if self.hangs and self._clock is not None:
+            self._clock.hang_until(deadline)
+        if self.fail_next > 0 or self.hangs:
+            self.fail_next = max(0, self.fail_next - 1)
             self.failed_calls += 1
             return {report.request_id for report in reports} | {plan.request_id for plan in plans}
         for report in reports:
@@ -391,10 +405,12 @@ class FakeDeadLetterQueue:
     """Stands in for DeadLetterQueue (SendMessage to the DLQ): keeps every message parked; with `unavailable`,
     every SendMessage fails (nothing parked), as when SQS cannot be reached."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.parked: list[ParkedMessage] = []
         self.unavailable = False
+        self.hangs = False  # SendMessage never answers: each call takes all the time it is given, and fails
         self.refused = 0  # park calls that failed
+        self._clock = clock
 
     def park(
         self,
@@ -406,7 +422,9 @@ class FakeDeadLetterQueue:
         message_group_id: str | None = None,
     ) -> bool:
         """Park the message; True when the DLQ holds it."""
-        if self.unavailable:
+        if self.hangs and self._clock is not None:
+            self._clock.hang_until(deadline)
+        if self.unavailable or self.hangs:
             self.refused += 1
             return False
         self.parked.append(ParkedMessage(body, reason, message_id, message_group_id))
@@ -438,11 +456,19 @@ class FakeIdempotency:
     """Stands in for RequestIdempotency (Powertools idempotency on DynamoDB): the table as a dict; with
     `unavailable` every call fails as a table that cannot be reached does (claims UNAVAILABLE, nothing kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.records: dict[str, _Record] = {}
         self.unavailable = False
+        self.hangs = False  # the table never answers: each call takes all the time it is given, and fails
         self.claims: list[tuple[str, Claim]] = []
         self.contexts: list[LambdaContext] = []
+        self._clock = clock
+
+    def _reachable(self, deadline: Deadline | None) -> bool:
+        """False when the table cannot be reached (a hanging one only after the call's time is up)."""
+        if self.hangs and self._clock is not None:
+            self._clock.hang_until(deadline)
+        return not (self.unavailable or self.hangs)
 
     def completed_before(self, request_id: str) -> None:
         """An earlier delivery of the request finished it."""
@@ -458,7 +484,7 @@ class FakeIdempotency:
 
     def claim(self, request_id: str, deadline: Deadline | None = None) -> Claim:
         """Mark the request in progress, unless it is done or being done."""
-        if self.unavailable:
+        if not self._reachable(deadline):
             claim = Claim.UNAVAILABLE
         elif request_id not in self.records:
             self.records[request_id] = _Record("in_progress")
@@ -470,22 +496,22 @@ class FakeIdempotency:
 
     def complete(self, request_id: str, summary: dict[str, Any], deadline: Deadline | None = None) -> None:
         """Record the request as done."""
-        if not self.unavailable:
+        if self._reachable(deadline):
             self.records[request_id] = _Record("completed", dict(summary))
 
     def release(self, request_id: str, reason: str, deadline: Deadline | None = None) -> None:
         """Drop the claim so the retry is processed."""
-        if not self.unavailable:
+        if self._reachable(deadline):
             self.records.pop(request_id, None)
 
     def recall(self, key: str, deadline: Deadline | None = None) -> dict[str, Any] | None:
         """The state remembered under `key`, if any."""
-        record = None if self.unavailable else self.records.get(key)
+        record = self.records.get(key) if self._reachable(deadline) else None
         return dict(record.state) if record is not None and record.status == "completed" else None
 
     def remember(self, key: str, state: dict[str, Any], deadline: Deadline | None = None) -> bool:
         """Remember an effect done; False when the table cannot be written."""
-        if self.unavailable:
+        if not self._reachable(deadline):
             return False
         self.records[key] = _Record("completed", dict(state))
         return True
@@ -725,11 +751,11 @@ def build_pipeline(
     metrics = FakeMetrics()
     recorder = MetricsRecorder(metrics)  # type: ignore[arg-type]
     reply = FakeReply(on_api_call=recorder.record_api_call)
-    publisher = FakeResultsPublisher()
+    publisher = FakeResultsPublisher(clock)
     continuations = FakeContinuationQueue()
-    dead_letters = FakeDeadLetterQueue()
+    dead_letters = FakeDeadLetterQueue(clock)
     visibility = FakeRecordVisibility()
-    table = FakeIdempotency() if idempotency else None
+    table = FakeIdempotency(clock) if idempotency else None
     seal = ContinuationSeal(keys=FakeKeys(), on_forged=recorder.record_forged_continuation, clock=clock)
     service = ArchiveService(
         work=Work(
