@@ -1,7 +1,7 @@
 """The rate budget, end to end: under a tiny budget (a compressed hour) a record that only failed is retried whole
 through the real handler and queue. The deferral cases (a record waiting for the budget continued with only its
 unfinished IDs, a real failure carried on beside finished IDs) are functional: tests/functional/
-test_backlog_deferral.py and test_redeliveries.py; the real rate limiter's deferrals over a whole campaign are
+test_budget_deferral.py and test_redeliveries.py; the real rate limiter's deferrals over a whole campaign are
 test_soak_backlog.py's."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 invocation still archives, against the local stack.
 
 The hostile corpus (hostile_inputs.py: over a hundred SQS bodies and direct payloads) runs in the functional
-tier, tests/functional/test_containment.py, through the same pipeline in-process.
+tier, tests/functional/test_hostile_inputs.py, through the same pipeline in-process.
 """
 
 from __future__ import annotations

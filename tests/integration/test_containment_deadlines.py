@@ -4,7 +4,7 @@ Each test runs the real handler with a short Lambda timeout against the local st
 through the simulator's drip and echo faults. Time used is measured against the time the invocation had: the
 issue's bound is time left plus 0.3 s. A hanging AWS service is bounded per adapter against real hanging
 endpoints in test_aws_hangs.py, and the pipeline's sharing of the time between them (a hanging EventBridge,
-SQS, idempotency table or secret costs only its own step) is tests/functional/test_containment_deadlines.py's.
+SQS, idempotency table or secret costs only its own step) is tests/functional/test_hanging_dependencies.py's.
 """
 
 from __future__ import annotations

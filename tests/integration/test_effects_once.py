@@ -1,7 +1,7 @@
 """Effects once, end to end: a publish outage (a fault proxy in front of EventBridge) over several deliveries of a
 live clean-up enqueues no selected ID twice, on the real queue. The same outage over an archive request (one
 continuation per part, each ID archived once) and over a rejected record (parked once) are functional cases:
-tests/functional/test_redeliveries.py and tests/functional/test_effects_once.py."""
+tests/functional/test_redeliveries.py and tests/functional/test_rejected_record_parked_once.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """FIFO sources keep their order, through the real handler: at the first record of a message group that must be
 retried, that record and every later one of its group go back unprocessed (AWS's rule for FIFO event sources).
 Other groups going on, a record waiting for the budget retried in place, and a poison head dead-lettered by the
-function at its last receive are functional cases (tests/functional/test_fifo_order.py,
+function at its last receive are functional cases (tests/functional/test_fifo_groups.py,
 test_fifo_and_direct.py); the real FIFO dead-letter queue is test_aws_event_shapes.py's."""
 
 from __future__ import annotations

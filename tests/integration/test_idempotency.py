@@ -1,6 +1,6 @@
 """At-least-once delivery, effectively once, on a real DynamoDB table: a redelivered request does not call Reply
 or publish twice. A retried request giving its claim back, a redelivered EventBridge event and redeliveries
-without a table are functional cases (tests/functional/test_idempotency.py)."""
+without a table are functional cases (tests/functional/test_at_least_once.py)."""
 
 from __future__ import annotations
 
