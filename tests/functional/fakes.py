@@ -99,6 +99,7 @@ class Answer(Enum):
     NOT_FOUND = "not_found"  # 404 sequenceAction.notFound
     FORBIDDEN = "forbidden"  # 403 sequenceAction.forbidden: the key's user may not archive it
     SALES_AGENT = "sales_agent"  # 409 sequenceAction.salesAgentNotAllowed: a sales agent's sequence
+    TEAM_MEMBER_GONE = "team_member_gone"  # 400 sequenceAction.teamMemberNotFound: its owner left the team
 
 
 class FakeReply:
@@ -126,11 +127,22 @@ class FakeReply:
         self.budget: int | None = None  # calls left before RateBudgetExhaustedError; None: no limit
         self.budget_refusals = 0  # calls refused for the budget (never made)
         self.key_unreadable = False  # the API key's secret cannot be read: no call can be made
+        self._bulk_refusals: deque[BulkArchiveResponse] = deque()  # whole-call answers for the next bulk calls
+        self._bulk_refused_always: BulkArchiveResponse | None = None
         self._scripts: dict[int, deque[Answer]] = {}
 
     def script(self, sequence_id: int, *answers: Answer) -> None:
         """Reply answers these, in turn, to the ID's archive calls; the last one from then on."""
         self._scripts[sequence_id] = deque(answers)
+
+    def refuse_bulk(self, status: int, code: str, *, times: int | None = None) -> None:
+        """The bulk endpoint refuses whole calls with this status and problem code, archiving nothing: the next
+        `times` calls, or every call from now on (None)."""
+        refusal = BulkArchiveResponse(status, problem=Problem(title="Refused", detail="Refused.", code=code))
+        if times is None:
+            self._bulk_refused_always = refusal
+        else:
+            self._bulk_refusals.extend([refusal] * times)
 
     def poison(self, *sequence_ids: int) -> None:
         """These IDs always fail with a 503."""
@@ -158,26 +170,9 @@ class FakeReply:
                 unconfirmed="Reply answered 200 to the archive saying the sequence is not archived (isArchived false)",
             )
             raise ReplyUnconfirmedError(response.unconfirmed or "", answer=response)
-        if answer is Answer.NOT_FOUND:
-            return ReplyResponse(404, problem=Problem(title="Not Found", code="sequenceAction.notFound"))
-        if answer is Answer.FORBIDDEN:
-            return ReplyResponse(
-                403, problem=Problem(title="Forbidden", detail=FORBIDDEN_DETAIL, code="sequenceAction.forbidden")
-            )
-        if answer is Answer.SALES_AGENT:
-            return ReplyResponse(
-                409,
-                problem=Problem(
-                    title="Conflict", detail=SALES_AGENT_DETAIL, code="sequenceAction.salesAgentNotAllowed"
-                ),
-            )
-        if answer is Answer.RUNNING:
-            return ReplyResponse(
-                409,
-                problem=Problem(
-                    title="Conflict", detail="Sequence is active. Pause it first", code="sequenceAction.invalidState"
-                ),
-            )
+        refusal = SINGLE_REFUSALS.get(answer)
+        if refusal is not None:
+            return refusal
         if sequence_id in self.archived:
             return ReplyResponse(
                 409,
@@ -195,6 +190,10 @@ class FakeReply:
         self.bulk_calls.append(tuple(sequence_ids))
         for sequence_id in sequence_ids:
             self.calls[sequence_id] += 1
+        refusal = self._bulk_refusals.popleft() if self._bulk_refusals else self._bulk_refused_always
+        if refusal is not None:
+            self._report("bulk_archive", status=refusal.http_status)
+            return refusal
         answers = {sequence_id: self._answer(sequence_id, consume=False) for sequence_id in sequence_ids}
         self._report("bulk_archive", *answers.values())
         if Answer.UNAVAILABLE in answers.values():
@@ -212,6 +211,8 @@ class FakeReply:
                 failures[sequence_id] = BulkItemFailure("forbidden", FORBIDDEN_DETAIL)
             elif answer is Answer.SALES_AGENT:
                 failures[sequence_id] = BulkItemFailure("salesAgentNotAllowed", SALES_AGENT_DETAIL)
+            elif answer is Answer.TEAM_MEMBER_GONE:
+                failures[sequence_id] = BulkItemFailure("teamMemberNotFound", "Team member is not found.")
             elif answer is Answer.RUNNING:
                 failures[sequence_id] = BulkItemFailure("invalidState", "Sequence is active. Pause it first")
             elif sequence_id in self.archived:
@@ -249,11 +250,12 @@ class FakeReply:
         if self.budget is not None:
             self.budget -= 1
 
-    def _report(self, operation: str, *answers: Answer) -> None:
+    def _report(self, operation: str, *answers: Answer, status: int | None = None) -> None:
         """One HTTP attempt made, with the status it got, to the metrics."""
         if self._on_api_call is None:
             return
-        status = 503 if Answer.UNAVAILABLE in answers else 429 if Answer.THROTTLED in answers else 200
+        if status is None:
+            status = 503 if Answer.UNAVAILABLE in answers else 429 if Answer.THROTTLED in answers else 200
         self._on_api_call(ApiCall(operation, status, 1.0))
 
     def _answer(self, sequence_id: int, *, consume: bool) -> Answer:
@@ -272,6 +274,28 @@ class FakeReply:
 
 FORBIDDEN_DETAIL = "You are not allowed to archive this sequence"
 SALES_AGENT_DETAIL = "A sales agent's sequence cannot be archived"
+# Reply's final refusals of a single archive call, by the answer scripted.
+SINGLE_REFUSALS = {
+    Answer.NOT_FOUND: ReplyResponse(404, problem=Problem(title="Not Found", code="sequenceAction.notFound")),
+    Answer.FORBIDDEN: ReplyResponse(
+        403, problem=Problem(title="Forbidden", detail=FORBIDDEN_DETAIL, code="sequenceAction.forbidden")
+    ),
+    Answer.TEAM_MEMBER_GONE: ReplyResponse(
+        400,
+        problem=Problem(
+            title="Bad Request", detail="Team member is not found.", code="sequenceAction.teamMemberNotFound"
+        ),
+    ),
+    Answer.SALES_AGENT: ReplyResponse(
+        409, problem=Problem(title="Conflict", detail=SALES_AGENT_DETAIL, code="sequenceAction.salesAgentNotAllowed")
+    ),
+    Answer.RUNNING: ReplyResponse(
+        409,
+        problem=Problem(
+            title="Conflict", detail="Sequence is active. Pause it first", code="sequenceAction.invalidState"
+        ),
+    ),
+}
 
 
 def _name(sequence_id: int) -> str:

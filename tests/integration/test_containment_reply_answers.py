@@ -1,4 +1,6 @@
-"""Hostile answers from Reply and hostile secrets, through the real handler: bounded, contained, never leaked."""
+"""Hostile answers from Reply and hostile secrets, through the real handler: bounded, contained, never leaked.
+(A whole-call bulk `teamMemberNotFound` falling back to single calls: tests/functional/test_bulk_fallbacks.py.)
+"""
 
 from __future__ import annotations
 
@@ -105,42 +107,6 @@ def test_a_20_mb_sequence_name_is_archived_and_reported_in_one_results_event(
     [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
     assert outcomes(detail) == {109: "archived", 110: "archived"} or outcomes(detail)[109] == "already_archived"
     assert len(json.dumps(detail)) < 256 * 1024
-
-
-def test_a_whole_call_team_member_not_found_falls_back_to_single_calls(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("REPLY_ARCHIVE_MODE", "bulk")
-    problem = {
-        "title": "Bad Request",
-        "status": 400,
-        "detail": "Team member is not found.",
-        "code": "sequenceAction.teamMemberNotFound",
-    }
-    reply_simulator.inject(
-        Fault(kind="body", status=400, times=1, path_prefix="/v3/sequences/archive", body=json.dumps(problem))
-    )
-    handler = load_handler()
-
-    invocation = invoke_with_sqs(
-        handler,
-        aws_stack,
-        [json.dumps({"sequenceIds": [111, 601]}), json.dumps({"sequenceIds": [112]})],
-        lambda_context(),
-    )
-
-    assert invocation.failed_message_ids == set()
-    details = details_by_request(read_results_events(aws_stack, expected=2))
-    first, second = (details[message_id] for message_id in invocation.message_ids)
-    # The injected answer replaced a bulk call that Reply had carried out: single calls find 111 and 112 done.
-    done = {"archived", "already_archived"}
-    assert outcomes(first)[601] == "forbidden"  # only the ID whose team member is gone
-    assert outcomes(first)[111] in done
-    assert outcomes(second)[112] in done
 
 
 def test_a_secret_binary_that_is_not_utf8_fails_the_ids_without_showing_its_bytes(

@@ -1,4 +1,5 @@
-"""Archive as fast as Reply allows and never faster: pacing, bulk archive, fallback, retry timing."""
+"""Archive as fast as Reply allows and never faster: pacing, bulk archive, retry timing. (The fallback to single
+calls for a key without the bulk scope is a functional case: tests/functional/test_bulk_fallbacks.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
-OPERATE_ONLY = frozenset({"sequences:read", "sequences:operate"})
 ALL_SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
 BULK_PATH = "/v3/sequences/archive"
 
@@ -97,29 +97,6 @@ def test_bulk_archives_a_whole_batch_in_chunks_and_maps_each_item_back_to_its_re
 
 def simulator_single_calls(simulator: ReplySimulator) -> int:
     return sum(1 for r in simulator.requests if r.path != BULK_PATH)
-
-
-def test_a_key_without_the_bulk_scope_falls_back_to_single_calls_and_remembers(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    start_reply_simulator: Callable[..., ReplySimulator],
-    monkeypatch: pytest.MonkeyPatch,
-    lambda_context: Callable[..., LocalLambdaContext],
-    api_key: str,
-) -> None:
-    simulator = start_reply_simulator(api_keys={api_key: OPERATE_ONLY})
-    monkeypatch.setenv("REPLY_API_BASE_URL", simulator.base_url)
-    handler = load_handler()
-
-    first = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [103, 104, 402]})], lambda_context())
-    second = invoke_with_sqs(handler, aws_stack, [json.dumps({"sequenceIds": [105, 106]})], lambda_context())
-
-    assert first.failed_message_ids == second.failed_message_ids == set()
-    details = details_by_request(read_results_events(aws_stack, expected=2))
-    assert outcomes(details[first.message_ids[0]]) == {103: "archived", 104: "archived", 402: "already_archived"}
-    assert outcomes(details[second.message_ids[0]]) == {105: "archived", 106: "archived"}
-    assert [(r.path, r.status) for r in simulator.requests if r.path == BULK_PATH] == [(BULK_PATH, 403)]
-    assert simulator_single_calls(simulator) == 5
 
 
 def test_a_throttled_record_comes_back_after_retry_after_not_after_the_visibility_timeout(
