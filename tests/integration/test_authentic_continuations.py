@@ -1,4 +1,6 @@
-"""The function honours a continuation only if it made it: a forged one never reports under another request."""
+"""The function honours a continuation only if it made it: a forged one never reports under another request.
+(A clean-up continuation forged onto the queue claiming a direct origin is refused as the queue's own request:
+tests/functional/test_cleanup_refusals.py.)"""
 
 from __future__ import annotations
 
@@ -165,43 +167,3 @@ def test_a_continuation_sealed_with_a_retired_key_is_a_new_request_under_its_own
     [detail] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
     assert (detail["requestId"], detail["complete"], "continuation" in detail) == (message_id, True, False)
     assert [result["outcome"] for result in detail["results"]] == ["archived"]
-
-
-def test_a_cleanup_continuation_forged_onto_the_queue_cannot_borrow_a_direct_origin(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Clean-ups are allowed from direct invokes only (the default); a queue producer writes a continuation that
-    claims its request arrived directly, with a live run and selected IDs of its choosing."""
-    monkeypatch.setenv("ARCHIVE_QUEUE_URL", aws_stack.queue_url)
-    handler = load_handler()
-    forged = {
-        "select": {"status": "paused"},
-        "dryRun": False,
-        "continuation": {
-            "requestId": "victim-request",
-            "part": 2,
-            "trigger": "direct",
-            "origin": "direct",
-            "runAt": "2026-01-01T00:00:00Z",
-            "skip": 0,
-            "pages": 1,
-            "selectedIds": [VICTIM_ID, FORGER_ID],
-        },
-    }
-
-    invocation = invoke_with_sqs(handler, aws_stack, [json.dumps(forged)], lambda_context())
-
-    # Then it is a clean-up request that arrived on the queue, refused as one: nothing listed, enqueued or archived
-    [message_id] = invocation.message_ids
-    assert invocation.failed_message_ids == set()
-    [detail] = [envelope["detail"] for envelope in read_results_events(aws_stack, expected=1)]
-    assert detail["requestId"] == message_id
-    [result] = detail["results"]
-    assert result["outcome"] == "invalid"
-    assert "not allowed from the sqs trigger" in result["error"]
-    assert reply_simulator.api_calls == 0
-    assert drain_queue(aws_stack.queue_url, endpoint_url=aws_stack.endpoint_url) == []

@@ -1,5 +1,8 @@
 """Clean-up policies through the real handler: a selection listed from the simulator (paging, filters), its plan
-event, the archive queue on moto, the bounds, continuations, and failures contained to their own request."""
+event, the archive queue on moto, the bounds, continuations, and failures contained to their own request.
+Requests refused or rejected before any listing (a trigger CLEANUP_ALLOWED_TRIGGERS does not name, a schedule
+input smuggling more than its fields, a bad selection) are functional cases:
+tests/functional/test_cleanup_refusals.py."""
 
 from __future__ import annotations
 
@@ -319,40 +322,6 @@ def test_every_trigger_named_in_the_setting_takes_a_clean_up_request(
     assert plan["sequenceIds"] == list(range(201, 206))
 
 
-@pytest.mark.parametrize("shape", TRIGGER_SHAPES)
-def test_by_default_a_clean_up_request_from_a_producer_is_refused_before_anything_is_listed(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    archive_queue: str,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    capsys: pytest.CaptureFixture[str],
-    shape: str,
-) -> None:
-    # Given the default settings, and the request of a producer trusted only to send a few IDs
-    request = json.dumps({"select": {"olderThanDays": 0}, "dryRun": False, "pauseFirst": True})
-
-    # When it arrives on a queue, a rule or a topic
-    request_id, trigger, response = deliver(load_handler(), aws_stack, shape, request, lambda_context())
-
-    # Then nothing is listed, enqueued or archived; the record is acknowledged (not retried, not dead-lettered)
-    assert list_calls(reply_simulator) == 0
-    assert archive_calls(reply_simulator) == []
-    assert queued_bodies(aws_stack) == []
-    assert drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url) == []
-    if shape.startswith("sqs"):
-        assert response == {"batchItemFailures": []}
-    # And its results event says so: a rejected request, naming the setting and the trigger
-    [envelope] = read_results_events(aws_stack, expected=1)
-    detail = validate_results_detail(envelope["detail"])
-    assert (detail["requestId"], detail["trigger"], detail["complete"]) == (request_id, trigger, True)
-    [result] = detail["results"]
-    assert result["outcome"] == "invalid"
-    assert "CLEANUP_ALLOWED_TRIGGERS is direct" in result["error"]
-    assert f"not allowed from the {shape.split('-', maxsplit=1)[0]} trigger" in result["error"]
-    assert metric_total(capsys.readouterr().out, "CleanupRequestsRefused") == 1
-
-
 def test_the_schedules_direct_invoke_still_plans_and_enqueues_by_default(
     load_handler: Callable[[], LambdaInstance],
     aws_stack: LocalStack,
@@ -400,76 +369,6 @@ def test_a_continuation_is_judged_by_the_trigger_of_the_request_it_carries_on(
     assert by_type[PLAN_DETAIL_TYPE]["requestId"] == "r-direct"
     refused = validate_results_detail(by_type["Sequence Archive Results"])
     assert "the trigger of the request this continuation carries on" in refused["results"][0]["error"]
-
-
-@pytest.mark.parametrize(
-    ("schedule", "where"),
-    [
-        # CleanupSelection values that try to set more than the selection: each is only the select field
-        ({"select": '{"status": "paused", "pauseFirst": true}'}, "schedule.select.pauseFirst"),
-        ({"select": '{"status": "paused"}, "pauseFirst": true'}, "schedule.select"),
-        ({"select": '{"status": "paused", "continuation": {"requestId": "x", "part": 2}}'}, "schedule.select"),
-        # an Input written by hand with more than the schedule may set
-        ({"select": '{"status": "paused"}', "pauseFirst": True}, "schedule.pauseFirst"),
-        ({"select": {"status": "paused"}, "dryRun": "no"}, "schedule.dryRun"),
-    ],
-)
-def test_a_schedule_input_that_smuggles_more_than_its_fields_is_rejected(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    archive_queue: str,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-    schedule: dict[str, Any],
-    where: str,
-) -> None:
-    detail = load_handler().lambda_handler({"schedule": schedule}, lambda_context())
-
-    [result] = validate_results_detail(detail)["results"]
-    assert result["outcome"] == "invalid"
-    assert result["error"].startswith("request rejected: not a valid scheduled clean-up: " + where)
-    assert reply_simulator.requests == []
-    assert queued_bodies(aws_stack) == []
-
-
-def test_a_continuation_beside_the_schedule_input_is_rejected(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-) -> None:
-    event = {"schedule": {"select": '{"status": "paused"}'}, "continuation": {"requestId": "x", "part": 2}}
-
-    [result] = validate_results_detail(load_handler().lambda_handler(event, lambda_context()))["results"]
-
-    assert "continuation: Extra inputs are not permitted" in result["error"]
-    assert reply_simulator.requests == []
-
-
-def test_a_bad_selection_is_its_own_rejected_request_and_its_neighbours_are_archived(
-    load_handler: Callable[[], LambdaInstance],
-    aws_stack: LocalStack,
-    archive_queue: str,
-    reply_simulator: ReplySimulator,
-    lambda_context: Callable[..., LocalLambdaContext],
-) -> None:
-    bodies = [json.dumps({"select": {"status": "archived"}}), json.dumps({"sequenceIds": [101]})]
-
-    invocation = invoke_with_sqs(load_handler(), aws_stack, bodies, lambda_context())
-
-    assert invocation.response == {"batchItemFailures": []}
-    details = {
-        e["detail"]["requestId"]: validate_results_detail(e["detail"])
-        for e in read_results_events(aws_stack, expected=2)
-    }
-    rejected, archived = (details[message_id] for message_id in invocation.message_ids)
-    [result] = rejected["results"]
-    assert result["outcome"] == "invalid"
-    assert "select.status" in result["error"]
-    assert outcomes(archived) == {101: "archived"}
-    [parked] = drain_queue(aws_stack.dead_letter_queue_url, endpoint_url=aws_stack.endpoint_url)
-    assert parked["Body"] == bodies[0]
-    assert list_calls(reply_simulator) == 0
 
 
 def test_a_live_run_without_an_archive_queue_is_rejected_naming_the_variable(
