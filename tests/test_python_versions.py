@@ -143,7 +143,7 @@ def test_the_cli_and_function_modules_load_on_python_3_13(tmp_path: Path) -> Non
         "sequence_archiver_cli.errors",
         "sequence_archiver_cli.output",
         "sequence_archiver_cli.id_input",
-        "sequence_archiver.archiver",
-        "sequence_archiver.reply_client",
-        "sequence_archiver.archive_request",
+        "sequence_archiver.archiving.archiver",
+        "sequence_archiver.reply.client",
+        "sequence_archiver.core.archive_request",
     } <= set(imported)

@@ -14,8 +14,8 @@ import pytest
 from local.stand_ins.aws_stack import read_results_events, receive_batch, sqs_event_from_messages
 from local.stand_ins.cpu_clock import invocation_clock
 from local.stand_ins.reply_simulator import Fault
-from sequence_archiver.deadline import SAFETY_MARGIN_FRACTION
-from sequence_archiver.reply_client import Timeouts
+from sequence_archiver.core.deadline import SAFETY_MARGIN_FRACTION
+from sequence_archiver.reply.client import Timeouts
 from tests.integration.harness import emf_metrics, invoke_with_sqs, unsealed, validate_results_detail
 
 if TYPE_CHECKING:

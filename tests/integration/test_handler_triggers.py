@@ -89,7 +89,7 @@ def test_failed_ids_raise_sequence_archive_incomplete_after_publishing(
     monkeypatch.setenv("REPLY_ARCHIVE_MODE", "single")
     reply_simulator.inject(Fault(kind="status", status=503, sequence_id=114))
     handler = load_handler()
-    exceptions = importlib.import_module("sequence_archiver.exceptions")
+    exceptions = importlib.import_module("sequence_archiver.core.exceptions")
 
     with pytest.raises(exceptions.SequenceArchiveIncomplete) as excinfo:
         handler.lambda_handler({"sequenceIds": [113, 114]}, lambda_context())

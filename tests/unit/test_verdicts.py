@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sequence_archiver.archive_request import ArchiveRequest, ContinuationOf
-from sequence_archiver.idempotency import Claim
-from sequence_archiver.outcomes import Outcome, SequenceResult
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.archive_request import ArchiveRequest, ContinuationOf
+from sequence_archiver.core.outcomes import Outcome, SequenceResult
+from sequence_archiver.core.request_report import Trigger
 from sequence_archiver.pipeline.deliveries import Delivery, SqsReceipt
 from sequence_archiver.pipeline.effects import Settlement
 from sequence_archiver.pipeline.verdicts import Fate, Rules, decide
-from sequence_archiver.request_report import Trigger
 
 STANDARD = Rules(can_continue=True, max_receive_count=4)
 FIFO = Rules(can_continue=True, max_receive_count=4, fifo=True)

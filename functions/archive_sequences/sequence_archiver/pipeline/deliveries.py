@@ -11,7 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.archive_request import (
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.archive_request import (
     REQUEST_ID_PATTERN,
     REQUEST_ID_RULE,
     encodable,
@@ -20,18 +21,17 @@ from sequence_archiver.archive_request import (
     notification_document,
     parse_archive_request,
 )
-from sequence_archiver.continuations import open_continuation
-from sequence_archiver.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
-from sequence_archiver.idempotency import Claim
-from sequence_archiver.request_report import EventShape, Trigger
+from sequence_archiver.core.continuations import open_continuation
+from sequence_archiver.core.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
+from sequence_archiver.core.request_report import EventShape, Trigger
 
 if TYPE_CHECKING:
-    from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.cleanup import SelectionRun
-    from sequence_archiver.continuations import ContinuationSeal
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.outcomes import SequenceResult
-    from sequence_archiver.selection import CleanupRequest
+    from sequence_archiver.archiving.cleanup import SelectionRun
+    from sequence_archiver.archiving.selection import CleanupRequest
+    from sequence_archiver.core.archive_request import ArchiveRequest
+    from sequence_archiver.core.continuations import ContinuationSeal
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.outcomes import SequenceResult
 
 _STAND_IN_DIGITS = 16  # of the SHA-256 that names a delivery whose own ID is not a valid request ID
 
@@ -123,13 +123,13 @@ class Delivery:
             else:
                 document = self.payload
             if isinstance(document, dict) and "schedule" in document:  # never continued: a continuation is refused
-                from sequence_archiver.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
+                from sequence_archiver.archiving.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_scheduled_run(document)  # the schedule's input: select, dryRun, maxSequences
                 return
             document = open_continuation(document, seal, deadline)
             if isinstance(document, dict) and "select" in document:
-                from sequence_archiver.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
+                from sequence_archiver.archiving.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_cleanup_request(document)
             else:

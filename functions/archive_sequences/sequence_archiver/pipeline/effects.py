@@ -16,28 +16,28 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sequence_archiver.continuations import archive_continuation
-from sequence_archiver.exceptions import ApiKeyError
-from sequence_archiver.idempotency import Claim
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.aws.retry_timing import Continuation, Postponement
+from sequence_archiver.core.continuations import archive_continuation
+from sequence_archiver.core.exceptions import ApiKeyError
+from sequence_archiver.core.outcomes import count_outcomes
 from sequence_archiver.observability import correlation
-from sequence_archiver.outcomes import count_outcomes
 from sequence_archiver.pipeline.verdicts import Fate
-from sequence_archiver.retry_timing import Continuation, Postponement
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from sequence_archiver.cleanup import CleanupPlan, CleanupPolicies
-    from sequence_archiver.continuations import ContinuationSeal
-    from sequence_archiver.dead_letters import DeadLetterQueue
-    from sequence_archiver.deadline import Deadline, InvocationDeadlines
-    from sequence_archiver.idempotency import RequestIdempotency
+    from sequence_archiver.archiving.cleanup import CleanupPlan, CleanupPolicies
+    from sequence_archiver.aws.dead_letters import DeadLetterQueue
+    from sequence_archiver.aws.idempotency import RequestIdempotency
+    from sequence_archiver.aws.results_publisher import ResultsPublisher
+    from sequence_archiver.aws.retry_timing import ContinuationQueue, RecordVisibility
+    from sequence_archiver.core.continuations import ContinuationSeal
+    from sequence_archiver.core.deadline import Deadline, InvocationDeadlines
+    from sequence_archiver.core.request_report import RequestReport
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.pipeline.deliveries import Delivery
     from sequence_archiver.pipeline.verdicts import Verdict
-    from sequence_archiver.request_report import RequestReport
-    from sequence_archiver.results_publisher import ResultsPublisher
-    from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility
 
 logger = logging.getLogger(__name__)
 

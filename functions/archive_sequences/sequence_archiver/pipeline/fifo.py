@@ -16,7 +16,7 @@ from sequence_archiver.pipeline.verdicts import decide
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
     from sequence_archiver.pipeline.deliveries import Delivery
     from sequence_archiver.pipeline.effects import Effects
     from sequence_archiver.pipeline.verdicts import Rules

@@ -11,18 +11,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sequence_archiver.idempotency import Claim
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.observability import correlation
-from sequence_archiver.request_report import EventShape
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from sequence_archiver.cleanup import CleanupPolicies
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.archiving.cleanup import CleanupPolicies
+    from sequence_archiver.archiving.selection import CleanupRequest
+    from sequence_archiver.core.deadline import Deadline
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.pipeline.deliveries import Delivery
-    from sequence_archiver.selection import CleanupRequest
 
 logger = logging.getLogger(__name__)
 

@@ -13,22 +13,22 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.deadline import InvocationDeadlines
-from sequence_archiver.exceptions import UnsupportedEventError
+from sequence_archiver.core.deadline import InvocationDeadlines
+from sequence_archiver.core.exceptions import UnsupportedEventError
+from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.observability import correlation
 from sequence_archiver.pipeline.deliveries import read_event
 from sequence_archiver.pipeline.effects import Settlement
 from sequence_archiver.pipeline.fifo import archive_in_order
 from sequence_archiver.pipeline.responses import respond
 from sequence_archiver.pipeline.verdicts import Rules, decide
-from sequence_archiver.request_report import EventShape
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from sequence_archiver.idempotency import RequestIdempotency
+    from sequence_archiver.aws.idempotency import RequestIdempotency
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.pipeline.effects import Effects
     from sequence_archiver.pipeline.work import Work

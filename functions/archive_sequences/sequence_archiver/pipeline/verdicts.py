@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sequence_archiver.archive_request import ContinuationOf
-from sequence_archiver.continuations import failure_backoff
-from sequence_archiver.idempotency import Claim
-from sequence_archiver.outcomes import Outcome, SequenceResult
-from sequence_archiver.request_report import RequestReport
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.archive_request import ContinuationOf
+from sequence_archiver.core.continuations import failure_backoff
+from sequence_archiver.core.outcomes import Outcome, SequenceResult
+from sequence_archiver.core.request_report import RequestReport
 
 if TYPE_CHECKING:
     from sequence_archiver.pipeline.deliveries import Delivery

@@ -16,10 +16,10 @@ from sequence_archiver.observability import correlation
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.archiver import SequenceArchiver
-    from sequence_archiver.continuations import ContinuationSeal
-    from sequence_archiver.deadline import Deadline, InvocationDeadlines
-    from sequence_archiver.idempotency import RequestIdempotency
+    from sequence_archiver.archiving.archiver import SequenceArchiver
+    from sequence_archiver.aws.idempotency import RequestIdempotency
+    from sequence_archiver.core.continuations import ContinuationSeal
+    from sequence_archiver.core.deadline import Deadline, InvocationDeadlines
     from sequence_archiver.pipeline.deliveries import Delivery, Invocation
     from sequence_archiver.pipeline.selections import Selections
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sequence_archiver.outcomes import SequenceSummary
+    from sequence_archiver.core.outcomes import SequenceSummary
 
 MAX_ERROR_TEXT = 200  # characters of Reply's problem text (title, detail, code, bulk errors) kept
 MAX_NAME_TEXT = 200  # characters of a sequence's name kept in results events

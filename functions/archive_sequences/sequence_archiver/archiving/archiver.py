@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from sequence_archiver.archive_request import InvalidSequenceId
-from sequence_archiver.exceptions import (
+from sequence_archiver.core.archive_request import InvalidSequenceId
+from sequence_archiver.core.exceptions import (
     ApiKeyError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
@@ -22,15 +22,15 @@ from sequence_archiver.exceptions import (
     RetryableReplyError,
     SequenceArchiverError,
 )
-from sequence_archiver.outcomes import Outcome, SequenceResult, Via
-from sequence_archiver.reply_answers import SEQUENCE_ACTION_NAMESPACE, BulkArchiveResponse, ReplyResponse
+from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via
+from sequence_archiver.core.reply_answers import SEQUENCE_ACTION_NAMESPACE, BulkArchiveResponse, ReplyResponse
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.reply_answers import Problem
+    from sequence_archiver.core.archive_request import ArchiveRequest
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.reply_answers import Problem
 
 logger = logging.getLogger(__name__)
 
