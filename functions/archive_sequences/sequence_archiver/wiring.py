@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sequence_archiver.archiving.cleanup import CleanupPolicies
     from sequence_archiver.settings import Settings
 
-# Every AWS call is bounded as a whole by the time left (aws_calls.call_within). These settings only shape a
+# Every AWS call is bounded as a whole by the time left (aws/calls.py: call_within). These settings only shape a
 # call inside that bound: short socket timeouts (each read, not the call) end an abandoned call's thread
 # soon, and the standard retry mode makes 3 attempts in all (`max_attempts` would count retries).
 AWS_CLIENT_CONFIG = Config(

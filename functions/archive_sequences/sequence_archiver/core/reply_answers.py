@@ -2,7 +2,7 @@
 
 These are the core's own types: the HTTP client produces them and the archiver consumes them, so the
 archiver needs no HTTP client to be imported or tested. Every text in them that came from Reply was
-cleaned by the client (reply_text.clean): at most the limits below, no API key, safe to encode.
+cleaned by the client (reply/text.py: clean): at most the limits below, no API key, safe to encode.
 """
 
 from __future__ import annotations

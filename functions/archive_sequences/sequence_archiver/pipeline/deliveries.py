@@ -15,7 +15,6 @@ from sequence_archiver.aws.idempotency import Claim
 from sequence_archiver.core.archive_request import (
     REQUEST_ID_PATTERN,
     REQUEST_ID_RULE,
-    encodable,
     event_detail_document,
     message_body_document,
     notification_document,
@@ -194,13 +193,15 @@ _MAX_SOURCE_CHARS = 64
 
 
 def _record_source(record: object) -> str | None:
-    """The event source a record names (`eventSource`, or SNS's `EventSource`), bounded; None if none."""
+    """The event source a record names (`eventSource`, or SNS's `EventSource`), bounded and printable (anything
+    but visible ASCII escaped); None if none."""
     if not isinstance(record, dict):
         return None
     source = record.get("eventSource", record.get("EventSource"))
     if not isinstance(source, str):
         return None
-    return encodable(source, _MAX_SOURCE_CHARS)
+    bounded = source[:_MAX_SOURCE_CHARS]
+    return bounded if bounded.isascii() and bounded.isprintable() else ascii(bounded)
 
 
 def _sqs_delivery(record: object, index: int) -> Delivery:
@@ -254,7 +255,7 @@ def _named(value: object, trigger: Trigger, payload: object, what: str, **option
     if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
         return Delivery(value, trigger, payload, **options)
     text = value if isinstance(value, str) else type(value).__name__
-    digest = hashlib.sha256(encodable(text).encode("utf-8")).hexdigest()[:_STAND_IN_DIGITS]
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:_STAND_IN_DIGITS]
     delivery = Delivery(f"invalid-id-{digest}", trigger, payload, **options)
     delivery.reject(f"{what} is not a valid request ID ({REQUEST_ID_RULE})")
     return delivery
