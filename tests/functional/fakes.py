@@ -33,7 +33,7 @@ from sequence_archiver.core.exceptions import (
 from sequence_archiver.core.outcomes import SequenceSummary
 from sequence_archiver.core.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
 from sequence_archiver.observability import MetricsRecorder
-from sequence_archiver.pipeline.effects import Effects
+from sequence_archiver.pipeline.effects.apply import Effects
 from sequence_archiver.pipeline.selections import Selections
 from sequence_archiver.pipeline.service import ArchiveService
 from sequence_archiver.pipeline.work import Work

@@ -17,7 +17,7 @@ from sequence_archiver.aws.retry_timing import ContinuationQueue, RecordVisibili
 from sequence_archiver.aws.sqs import SqsSender
 from sequence_archiver.core.continuations import ContinuationSeal
 from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
-from sequence_archiver.pipeline.effects import Effects
+from sequence_archiver.pipeline.effects.apply import Effects
 from sequence_archiver.pipeline.selections import Selections
 from sequence_archiver.pipeline.service import ArchiveService
 from sequence_archiver.pipeline.work import Work

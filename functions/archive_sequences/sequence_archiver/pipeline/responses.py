@@ -13,7 +13,7 @@ from sequence_archiver.pipeline.verdicts import Fate
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.pipeline.effects import Settlement
+    from sequence_archiver.pipeline.effects.settlement import Settlement
 
 
 def respond(shape: EventShape, settlements: Sequence[Settlement]) -> dict[str, Any]:

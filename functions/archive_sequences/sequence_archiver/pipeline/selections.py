@@ -2,7 +2,7 @@
 
 A clean-up request is the other kind of work beside archive requests (work.py): its listing shares the key's
 rate budget and the invocation's deadline; what its listing found is planned and enqueued as an effect
-(effects.py). A request from a trigger CLEANUP_ALLOWED_TRIGGERS does not name is refused before anything is
+(effects/enqueueing.py). A request from a trigger CLEANUP_ALLOWED_TRIGGERS does not name is refused before anything is
 listed.
 """
 

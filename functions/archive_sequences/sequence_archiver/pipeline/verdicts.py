@@ -2,7 +2,7 @@
 
 `decide` reads a delivery's facts (its claim, its request or rejection, Reply's answers, its receipt) and
 returns a frozen `Verdict`. The effects (publishing, parking, continuing, postponing, settling the claim) are
-then planned from the verdicts and applied once each (effects.py); a failed effect turns its verdict into a
+then planned from the verdicts and applied once each (effects/); a failed effect turns its verdict into a
 retry there, and nowhere else.
 """
 
@@ -66,7 +66,7 @@ class Verdict:
     deferral: Deferral | None = None  # DEFERRED: what the continuation carries
     retry_after_seconds: float | None = None  # RETRY: when Reply said to come back (a 429), if it did
     measured: tuple[SequenceResult, ...] = ()  # what metrics count: every result but the IDs that only waited
-    selecting: bool = False  # a clean-up request whose listing is to be planned or enqueued (effects.py)
+    selecting: bool = False  # a clean-up request whose listing is to be planned or enqueued (effects/enqueueing.py)
 
     @property
     def retried(self) -> bool:

@@ -3,7 +3,7 @@
 Each step works on deliveries one by one, so what one delivery's content does (a payload that cannot be parsed,
 an ID Reply keeps failing) becomes that delivery's facts and nothing else's; only the archive step spans the
 batch, so bulk calls span an SQS batch. Nothing here decides a delivery's fate (verdicts.py) or has an effect
-beyond Reply and the claims (effects.py). Reply work stops at the work deadline.
+beyond Reply and the claims (effects/). Reply work stops at the work deadline.
 """
 
 from __future__ import annotations
