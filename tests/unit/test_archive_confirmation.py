@@ -16,12 +16,8 @@ import urllib3
 from aws_lambda_powertools import Metrics
 from pydantic import SecretStr
 
-from sequence_archiver.archiving.archiver import (
-    ArchiveMode,
-    SequenceArchiver,
-    classify_bulk_response,
-    classify_response,
-)
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.archiving.classification import classify_bulk_response, classify_response
 from sequence_archiver.core.archive_request import parse_archive_request
 from sequence_archiver.core.deadline import Deadline
 from sequence_archiver.core.exceptions import (

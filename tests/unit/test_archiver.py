@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver, classify_response
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.archiving.classification import classify_response
 from sequence_archiver.core.archive_request import parse_archive_request
 from sequence_archiver.core.deadline import Deadline
 from sequence_archiver.core.exceptions import (

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver, classify_bulk_response
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.archiving.classification import classify_bulk_response
 from sequence_archiver.core.archive_request import parse_archive_request
 from sequence_archiver.core.deadline import Deadline
 from sequence_archiver.core.exceptions import (
