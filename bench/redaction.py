@@ -1,7 +1,7 @@
 """What redacting the API key costs on a 64 KiB problem body, in microseconds per call (median).
 
     .venv/bin/python -m bench.redaction
-    git show REV:functions/archive_sequences/sequence_archiver/reply_text.py > /tmp/baseline_reply_text.py
+    git show REV:functions/archive_sequences/sequence_archiver/reply/text.py > /tmp/baseline_reply_text.py
     .venv/bin/python -m bench.redaction --baseline /tmp/baseline_reply_text.py   # side by side
 
 Each case is timed `--repeat` times (each timing the mean of `--number` calls) and the median is printed:
@@ -25,7 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sequence_archiver import reply_client, reply_text
+from sequence_archiver.reply import parsing
+from sequence_archiver.reply import text as reply_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,8 +73,8 @@ def cases() -> dict[str, Callable[[ModuleType], object]]:
 
     def problem(body: bytes) -> Callable[[ModuleType], object]:
         def run(module: ModuleType) -> object:
-            reply_client.reply_text = module  # type: ignore[attr-defined]  # parse_problem calls reply_text.clean
-            return reply_client.parse_problem(body, secret=KEY)
+            parsing.reply_text = module  # type: ignore[attr-defined]  # parse_problem calls reply_text.clean
+            return parsing.parse_problem(body, secret=KEY)
 
         return run
 
@@ -94,7 +95,7 @@ def median_microseconds(call: Callable[[], object], *, number: int, repeat: int)
 def main(argv: list[str] | None = None) -> int:
     """Print one line per case: this implementation's median, and the baseline's when given."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", type=Path, help="a reply_text.py to compare with, side by side")
+    parser.add_argument("--baseline", type=Path, help="a reply text.py to compare with, side by side")
     parser.add_argument("--number", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             print(f"{name:44}" + "".join(f"{figure:18.1f}" for figure in figures))
     finally:
-        reply_client.reply_text = reply_text  # type: ignore[attr-defined]
+        parsing.reply_text = reply_text  # type: ignore[attr-defined]
     return 0
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from sequence_archiver import Outcome, parse_archive_request
+from sequence_archiver.public import Outcome, parse_archive_request
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from sequence_archiver import ApiCall, Deadline, SequenceArchiver, SequenceResult
+    from sequence_archiver.public import ApiCall, Deadline, SequenceArchiver, SequenceResult
     from sequence_archiver_cli.interruption import Interruption
 
 

@@ -32,7 +32,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from sequence_archiver import is_loopback_host
+from sequence_archiver.public import is_loopback_host
 from sequence_archiver_cli.errors import UnavailableError
 
 if TYPE_CHECKING:

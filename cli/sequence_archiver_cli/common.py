@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from sequence_archiver import RateLimiter, RetryPolicy, Settings, budgets_for
+from sequence_archiver.public import RateLimiter, RetryPolicy, Settings, budgets_for
 from sequence_archiver_cli.aws import AwsOptions
 from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode, UsageError
 from sequence_archiver_cli.id_input import InputSources

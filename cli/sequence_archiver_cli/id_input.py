@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from sequence_archiver import InvalidSequenceIdError, parse_sequence_id, preview
+from sequence_archiver.public import InvalidSequenceIdError, parse_sequence_id, preview
 from sequence_archiver_cli.errors import UsageError
 
 if TYPE_CHECKING:

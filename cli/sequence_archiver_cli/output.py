@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
-from sequence_archiver import WaitReason
+from sequence_archiver.public import WaitReason
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from sequence_archiver import ReplyWait
+    from sequence_archiver.public import ReplyWait
     from sequence_archiver_cli.id_input import RejectedValue
 
 REJECTED_SHOWN = 20

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver import PLAN_DETAIL_TYPE, Outcome, PlanOutcome
+from sequence_archiver.public import PLAN_DETAIL_TYPE, Outcome, PlanOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sequence_archiver import (
+from sequence_archiver.public import (
     ApiKeyError,
     ApiKeyMalformedError,
     ReplyAuthenticationError,
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from sequence_archiver import Deadline
+    from sequence_archiver.public import Deadline
     from sequence_archiver_cli.aws import AwsOptions
 
 DEFAULT_API_KEY_VARIABLE = "REPLY_API_KEY"

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, Outcome
+from sequence_archiver.public import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, Outcome
 from sequence_archiver_cli.errors import UsageError
 from sequence_archiver_cli.plan_report import ID_ATTENTION_OUTCOMES, plan_event_from, summarise_plans
 

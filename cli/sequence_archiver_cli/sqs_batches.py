@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sequence_archiver import (
+from sequence_archiver.public import (
     MAX_ENTRIES_PER_CALL,
     MAX_IDS_PER_REQUEST,
     MAX_PAYLOAD_BYTES,
@@ -199,7 +199,7 @@ class BatchSender:
             self._sleep(self._jitter(0.0, self._backoff.backoff_ceiling(attempt)))
 
     def _entry(self, entry_id: str, message: PlannedMessage) -> SendMessageBatchRequestEntryTypeDef:
-        """The entry under the function's SQS policy (sequence_archiver.sqs_sender): to a FIFO queue, this
+        """The entry under the function's SQS policy (sequence_archiver.aws.sqs): to a FIFO queue, this
         command's group and a deduplication ID derived from the group and the body."""
         outgoing = OutgoingMessage(entry_id, message.body, message_group_id=self._message_group_id)
         entry: SendMessageBatchRequestEntryTypeDef = batch_entry(

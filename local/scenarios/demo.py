@@ -368,7 +368,7 @@ def _import_handler() -> tuple[ModuleType, type[Exception], str]:
     cold_start = io.StringIO()
     with contextlib.redirect_stdout(_FollowStdout(cold_start)):
         app = importlib.import_module("app")
-    exceptions = importlib.import_module("sequence_archiver.exceptions")
+    exceptions = importlib.import_module("sequence_archiver.core.exceptions")
     incomplete_type: type[Exception] = exceptions.SequenceArchiveIncomplete
     return app, incomplete_type, cold_start.getvalue()
 

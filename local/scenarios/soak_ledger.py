@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from local.scenarios.soak_phases import PoisonLedger, account_poison
 from local.scenarios.soak_traffic import EXPECTED_OUTCOMES
-from sequence_archiver.archive_request import ArchiveRequest, InvalidSequenceId, parse_message_body
-from sequence_archiver.exceptions import InvalidRequestError
+from sequence_archiver.core.archive_request import ArchiveRequest, InvalidSequenceId, parse_message_body
+from sequence_archiver.core.exceptions import InvalidRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

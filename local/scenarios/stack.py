@@ -37,7 +37,7 @@ from local.stand_ins.aws_stack import (
     start_moto_server,
 )
 from local.stand_ins.event_source import EventSourceMapping, EventSourcePoller, event_source_settings_from_template
-from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE
+from sequence_archiver.core.results_contract import RESULTS_DETAIL_TYPE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 
 from local.stand_ins.background import BackgroundService
-from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
+from sequence_archiver.core.results_contract import RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver.archive_request import parse_message_body
+from sequence_archiver.core.archive_request import parse_message_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable

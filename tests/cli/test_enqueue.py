@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from local.stand_ins.aws_stack import provision, unique_name_prefix
-from sequence_archiver import deduplication_id
-from sequence_archiver.archive_request import parse_message_body
+from sequence_archiver.core.archive_request import parse_message_body
+from sequence_archiver.public import deduplication_id
 from tests.cli.terminal import run_without_terminal
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The command line uses the function package through its public API (`sequence_archiver.__all__`) only."""
+"""The command line uses the function package through its public API (`sequence_archiver.public`) only."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import sequence_archiver
+from sequence_archiver import public
 
 CLI_ROOT = Path(__file__).resolve().parents[2] / "cli" / "sequence_archiver_cli"
 CLI_MODULES = sorted(CLI_ROOT.rglob("*.py"))
@@ -34,5 +34,5 @@ def function_package_imports(path: Path) -> list[tuple[str, list[str]]]:
 @pytest.mark.parametrize("path", CLI_MODULES, ids=lambda path: str(path.relative_to(CLI_ROOT)))
 def test_the_cli_imports_only_the_package_s_public_names(path: Path) -> None:
     for module, names in function_package_imports(path):
-        assert module == "sequence_archiver", f"{path.name} reaches into {module}"
-        assert set(names) <= set(sequence_archiver.__all__), f"{path.name} imports non-public {names}"
+        assert module == "sequence_archiver.public", f"{path.name} reaches into {module}"
+        assert set(names) <= set(public.__all__), f"{path.name} imports non-public {names}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from local.stand_ins.aws_stack import read_results_log
-from sequence_archiver.results_contract import RESULTS_EVENT_SOURCE
+from sequence_archiver.core.results_contract import RESULTS_EVENT_SOURCE
 from tests.cli.terminal import TerminalSession, run_without_terminal
 from tests.integration.harness import invoke_with_sqs
 

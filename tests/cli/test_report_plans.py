@@ -11,7 +11,7 @@ import pytest
 
 from local.stand_ins.aws_stack import drain_queue, read_results_log
 from local.stand_ins.event_source import EventSourceMapping
-from sequence_archiver.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
+from sequence_archiver.core.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
 from tests.cli.terminal import run_without_terminal
 
 if TYPE_CHECKING:

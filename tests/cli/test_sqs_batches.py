@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from sequence_archiver import MAX_ENTRIES_PER_CALL, MAX_PAYLOAD_BYTES, deduplication_id, is_fifo_queue
-from sequence_archiver.archive_request import parse_message_body
+from sequence_archiver.core.archive_request import parse_message_body
+from sequence_archiver.public import MAX_ENTRIES_PER_CALL, MAX_PAYLOAD_BYTES, deduplication_id, is_fifo_queue
 from sequence_archiver_cli.sqs_batches import (
     BatchSender,
     plan_batches,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver.sequence_listing import SequenceFilter, SequenceItem
+from sequence_archiver.reply.listing import SequenceFilter, SequenceItem
 from sequence_archiver_cli.output import Progress, csv_text, plural, table
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pytest_socket import disable_socket, enable_socket
 
-from sequence_archiver.archiver import ArchiveMode
+from sequence_archiver.archiving.archiver import ArchiveMode
 from tests.functional.fakes import (
     FIFO_QUEUE_ARN,
     MAX_RECEIVE_COUNT,

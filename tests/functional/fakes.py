@@ -20,9 +20,11 @@ import jsonschema
 from pydantic import SecretStr
 
 from local.stand_ins.lambda_context import LocalLambdaContext
-from sequence_archiver.archiver import ArchiveMode, SequenceArchiver
-from sequence_archiver.continuations import ContinuationSeal
-from sequence_archiver.exceptions import (
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.aws.results_publisher import stamped
+from sequence_archiver.core.continuations import ContinuationSeal
+from sequence_archiver.core.exceptions import (
     ApiKeyUnavailableError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
@@ -30,26 +32,24 @@ from sequence_archiver.exceptions import (
     ReplyThrottledError,
     ReplyUnconfirmedError,
 )
-from sequence_archiver.idempotency import Claim
+from sequence_archiver.core.outcomes import SequenceSummary
+from sequence_archiver.core.reply_answers import ApiCall, BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
 from sequence_archiver.observability import MetricsRecorder
-from sequence_archiver.outcomes import SequenceSummary
-from sequence_archiver.pipeline.effects import Effects
+from sequence_archiver.pipeline.effects.apply import Effects
 from sequence_archiver.pipeline.selections import Selections
 from sequence_archiver.pipeline.service import ArchiveService
 from sequence_archiver.pipeline.work import Work
-from sequence_archiver.reply_answers import ApiCall, BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
-from sequence_archiver.reply_client import Timeouts
-from sequence_archiver.results_publisher import stamped
+from sequence_archiver.reply.client import Timeouts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from sequence_archiver.cleanup import CleanupPlan
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.request_report import RequestReport
-    from sequence_archiver.retry_timing import Continuation, Postponement
+    from sequence_archiver.archiving.cleanup import CleanupPlan
+    from sequence_archiver.aws.retry_timing import Continuation, Postponement
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.request_report import RequestReport
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_SCHEMA = json.loads((ROOT / "schemas" / "sequence-archive-results.json").read_text())

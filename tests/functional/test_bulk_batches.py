@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from sequence_archiver.archiver import ArchiveMode
+from sequence_archiver.archiving.archiver import ArchiveMode
 from tests.functional.fakes import Answer, Pipeline, PipelineBuilder, SqsQueue, outcomes, sqs_event
 
 ALREADY_ARCHIVED, RUNNING, NOT_FOUND, FORBIDDEN = 401, 301, 999_999, 501  # Reply's answers for these IDs

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sequence_archiver.archiver import ArchiveMode
+from sequence_archiver.archiving.archiver import ArchiveMode
 from tests.functional.fakes import Answer, PipelineBuilder, SqsQueue, outcomes, sqs_event
 
 

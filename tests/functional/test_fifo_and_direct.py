@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from sequence_archiver.exceptions import SequenceArchiveIncomplete
+from sequence_archiver.core.exceptions import SequenceArchiveIncomplete
 from tests.functional.fakes import MAX_RECEIVE_COUNT, Pipeline, SqsQueue, failed_items, outcomes, sqs_event
 
 POISON = 900  # Reply answers 503 for it every time

@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from sequence_archiver.archiver import ArchiveMode
+from sequence_archiver.archiving.archiver import ArchiveMode
 from tests.functional.fakes import EventSource, PipelineBuilder, SqsQueue, outcomes
 
 RECORDS, IDS_PER_RECORD = 5, 10

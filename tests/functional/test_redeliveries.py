@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sequence_archiver.continuations import derive_key, seal_with
+from sequence_archiver.core.continuations import derive_key, seal_with
 from tests.functional.fakes import (
     BUDGET_WAIT_SECONDS,
     OTHER_API_KEY,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sequence_archiver.archiver import ArchiveMode
-from sequence_archiver.retry_timing import Postponement
+from sequence_archiver.archiving.archiver import ArchiveMode
+from sequence_archiver.aws.retry_timing import Postponement
 from tests.functional.fakes import (
     STANDARD_QUEUE_ARN,
     THROTTLE_RETRY_AFTER_SECONDS,

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sequence_archiver.archiver import ArchiveMode
+from sequence_archiver.archiving.archiver import ArchiveMode
 from tests.functional.fakes import (
     RESULTS_SCHEMA,
     Answer,

@@ -12,8 +12,8 @@ import pytest
 
 from local.stand_ins.aws_stack import drain_queue, read_results_events, read_results_log
 from local.stand_ins.reply_simulator import Fault
-from sequence_archiver.archive_request import ContinuationOf
-from sequence_archiver.continuations import archive_continuation, compact, derive_key, seal_with
+from sequence_archiver.core.archive_request import ContinuationOf
+from sequence_archiver.core.continuations import archive_continuation, compact, derive_key, seal_with
 from tests.cli.terminal import run_without_terminal
 from tests.integration.conftest import ALL_SCOPES
 from tests.integration.harness import details_by_request, invoke_with_sqs, metric_total, validate_results_detail

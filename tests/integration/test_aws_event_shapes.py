@@ -220,7 +220,7 @@ def test_records_of_a_source_the_function_does_not_serve_fail_loudly(
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:
     handler = load_handler()
-    exceptions = importlib.import_module("sequence_archiver.exceptions")  # the module the handler just imported
+    exceptions = importlib.import_module("sequence_archiver.core.exceptions")  # the module the handler just imported
 
     with pytest.raises(Exception) as excinfo:  # noqa: PT011 - the type is checked by name: the module is fresh
         handler.lambda_handler(aws_event(fixture), lambda_context())

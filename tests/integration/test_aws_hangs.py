@@ -21,17 +21,17 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from local.stand_ins.aws_stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, RESULTS_EVENT_SOURCE
 from local.stand_ins.fault_proxy import FaultProxy
 from local.stand_ins.lambda_context import LocalLambdaContext
-from sequence_archiver.api_key import SecretsManagerApiKey
-from sequence_archiver.dead_letters import DeadLetterQueue
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import ApiKeyUnavailableError
-from sequence_archiver.idempotency import Claim, build_request_idempotency
+from sequence_archiver.aws.dead_letters import DeadLetterQueue
+from sequence_archiver.aws.idempotency import Claim, build_request_idempotency
+from sequence_archiver.aws.results_publisher import ResultsPublisher
+from sequence_archiver.aws.retry_timing import Postponement, RecordVisibility
+from sequence_archiver.aws.sqs import SqsSender
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import ApiKeyUnavailableError
+from sequence_archiver.core.outcomes import Outcome, SequenceResult
+from sequence_archiver.core.request_report import RequestReport, Trigger
 from sequence_archiver.observability import SDK_LOGGERS, hold_sdk_loggers_at_warning
-from sequence_archiver.outcomes import Outcome, SequenceResult
-from sequence_archiver.request_report import RequestReport, Trigger
-from sequence_archiver.results_publisher import ResultsPublisher
-from sequence_archiver.retry_timing import Postponement, RecordVisibility
-from sequence_archiver.sqs_sender import SqsSender
+from sequence_archiver.reply.api_key import SecretsManagerApiKey
 from sequence_archiver.wiring import AWS_CLIENT_CONFIG
 
 if TYPE_CHECKING:

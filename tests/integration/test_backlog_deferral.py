@@ -17,8 +17,8 @@ import pytest
 
 from local.stand_ins.aws_stack import read_results_events
 from local.stand_ins.reply_simulator import Fault
-from sequence_archiver.deadline import SAFETY_MARGIN_FRACTION
-from sequence_archiver.reply_client import Timeouts
+from sequence_archiver.core.deadline import SAFETY_MARGIN_FRACTION
+from sequence_archiver.reply.client import Timeouts
 from tests.integration.harness import invoke_with_sqs
 
 if TYPE_CHECKING:

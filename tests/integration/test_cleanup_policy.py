@@ -17,7 +17,7 @@ from local.stand_ins.aws_stack import drain_queue, read_results_events
 from local.stand_ins.cpu_clock import invocation_clock
 from local.stand_ins.event_source import EventSourceMapping
 from local.stand_ins.reply_simulator import Fault
-from sequence_archiver.continuations import compact, derive_key, seal_with
+from sequence_archiver.core.continuations import compact, derive_key, seal_with
 from tests.integration.harness import (
     PLAN_DETAIL_TYPE,
     invoke_with_sqs,

@@ -42,7 +42,7 @@ from local.stand_ins.aws_stack import (
     send_messages,
     sqs_event_from_messages,
 )
-from sequence_archiver.http_deadline import BoundedResolver, CallWatchdog, watched_pool_manager
+from sequence_archiver.reply.http_deadline import BoundedResolver, CallWatchdog, watched_pool_manager
 from tests.integration.harness import ROOT, details_by_request, outcomes
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from local.stand_ins.aws_stack import (
     variables_to_unset,
 )
 from local.stand_ins.event_source import BatchOutcome, EventSourceMapping, EventSourcePoller
-from sequence_archiver.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
+from sequence_archiver.core.results_contract import PLAN_DETAIL_TYPE, RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -15,17 +15,17 @@ import urllib3
 from pydantic import SecretStr
 
 from local.stand_ins.reply_simulator import Fault
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import (
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import (
     ReplyMalformedResponseError,
     ReplyServerError,
     ReplyThrottledError,
     ReplyTransportError,
     ReplyUnconfirmedError,
 )
-from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS, RateBudget, RateLimiter
-from sequence_archiver.reply_answers import MAX_NAME_TEXT, BulkArchiveResponse
-from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.core.reply_answers import MAX_NAME_TEXT, BulkArchiveResponse
+from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.rate_limiter import MAX_SERVER_WAIT_SECONDS, RateBudget, RateLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable

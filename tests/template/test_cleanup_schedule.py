@@ -46,8 +46,8 @@ def scheduled_input(template: dict[str, Any], parameters: dict[str, str]) -> Any
 
 def the_function_reads(document: Any) -> Any:
     """What the function makes of a direct invoke with this payload (the real parsing, no AWS)."""
+    from sequence_archiver.core.request_report import EventShape
     from sequence_archiver.pipeline.deliveries import read_event
-    from sequence_archiver.request_report import EventShape
 
     [delivery] = read_event(document, invocation_id="scheduled-run").deliveries
     delivery.parse(EventShape.DIRECT, None)  # a schedule is never a continuation: no seal is needed to read it
@@ -142,7 +142,7 @@ def test_the_scheduled_request_is_the_policy_with_a_dry_run_by_default(sam_templ
 
 
 def test_the_scheduled_request_is_one_the_function_accepts_within_its_bounds(sam_template):
-    from sequence_archiver.selection import DEFAULT_MAX_SEQUENCES, MAX_SEQUENCES_CAP
+    from sequence_archiver.archiving.selection import DEFAULT_MAX_SEQUENCES, MAX_SEQUENCES_CAP
 
     bound = sam_template["Parameters"]["CleanupMaxSequences"]
     request = the_function_reads(scheduled_input(sam_template, {"CleanupMaxSequences": str(bound["MaxValue"])})).cleanup

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from local.stand_ins.aws_stack import results_log_group_name
-from sequence_archiver.results_contract import RESULTS_EVENT_SOURCE
+from sequence_archiver.core.results_contract import RESULTS_EVENT_SOURCE
 from tests.template.helpers import as_list, parse_sub_json, resource_policy_statements
 
 pytestmark = pytest.mark.template

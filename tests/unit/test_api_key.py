@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.stub import Stubber
 
-from sequence_archiver.api_key import SecretsManagerApiKey, parse_secret_string
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError, AwsCallTimeoutError
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError, AwsCallTimeoutError
+from sequence_archiver.reply.api_key import SecretsManagerApiKey, parse_secret_string
 
 KEY = "rk_live_SECRET_MARKER_0123456789"
 

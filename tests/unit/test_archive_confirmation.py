@@ -16,20 +16,22 @@ import urllib3
 from aws_lambda_powertools import Metrics
 from pydantic import SecretStr
 
-from sequence_archiver.archive_request import parse_archive_request
-from sequence_archiver.archiver import ArchiveMode, SequenceArchiver, classify_bulk_response, classify_response
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import (
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.archiving.classification import classify_bulk_response, classify_response
+from sequence_archiver.core.archive_request import parse_archive_request
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import (
     DeadlineExceededError,
     ReplyMalformedResponseError,
     ReplyServerError,
     ReplyUnconfirmedError,
 )
+from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via, count_outcomes
+from sequence_archiver.core.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
+from sequence_archiver.core.request_report import RequestReport, Trigger
 from sequence_archiver.observability import MetricsRecorder
-from sequence_archiver.outcomes import Outcome, SequenceResult, Via, count_outcomes
-from sequence_archiver.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
-from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts, read_archive_answer, read_bulk_answer
-from sequence_archiver.request_report import RequestReport, Trigger
+from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.parsing import read_archive_answer, read_bulk_answer
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -169,7 +171,7 @@ def test_a_bulk_200_about_the_ids_sent_confirms_those_it_leaves_out() -> None:
 def test_foreign_bulk_keys_are_logged_few_and_short(caplog: pytest.LogCaptureFixture) -> None:
     body = json.dumps({f"9{n:04d}" + "x" * 100: {} for n in range(50)}).encode()
 
-    with caplog.at_level(logging.WARNING, logger="sequence_archiver.reply_client"):
+    with caplog.at_level(logging.WARNING, logger="sequence_archiver.reply.client"):
         read_bulk_answer(200, body, requested=REQUESTED)
 
     [record] = [record for record in caplog.records if record.getMessage().startswith("bulk archive answered")]

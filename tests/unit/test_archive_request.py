@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from sequence_archiver.archive_request import (
+from sequence_archiver.core.archive_request import (
     MAX_IDS_PER_REQUEST,
     InvalidSequenceId,
     parse_archive_request,
     parse_message_body,
     parse_sequence_id,
 )
-from sequence_archiver.exceptions import InvalidRequestError, InvalidSequenceIdError
+from sequence_archiver.core.exceptions import InvalidRequestError, InvalidSequenceIdError
 
 
 @pytest.mark.parametrize(

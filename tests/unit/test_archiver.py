@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sequence_archiver.archive_request import parse_archive_request
-from sequence_archiver.archiver import ArchiveMode, SequenceArchiver, classify_response
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import (
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.archiving.classification import classify_response
+from sequence_archiver.core.archive_request import parse_archive_request
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import (
     ApiKeyUnavailableError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
@@ -22,8 +23,8 @@ from sequence_archiver.exceptions import (
     ReplyThrottledError,
     ReplyTransportError,
 )
-from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary, Via
-from sequence_archiver.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
+from sequence_archiver.core.outcomes import Outcome, SequenceResult, SequenceSummary, Via
+from sequence_archiver.core.reply_answers import BulkArchiveResponse, BulkItemFailure, Problem, ReplyResponse
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
@@ -157,13 +158,13 @@ class BulkApi(ScriptedApi):
 
 
 def bulk_ok(**failures: tuple[str, str | None]) -> object:
-    from sequence_archiver.reply_answers import BulkArchiveResponse, BulkItemFailure
+    from sequence_archiver.core.reply_answers import BulkArchiveResponse, BulkItemFailure
 
     return BulkArchiveResponse(200, {int(k.lstrip("_")): BulkItemFailure(*v) for k, v in failures.items()})
 
 
 def test_bulk_item_errors_map_to_outcomes_and_unlisted_ids_are_archived(clock: FakeClock) -> None:
-    from sequence_archiver.archiver import ArchiveMode
+    from sequence_archiver.archiving.archiver import ArchiveMode
 
     api = BulkApi(
         [
@@ -202,7 +203,7 @@ def test_bulk_item_errors_map_to_outcomes_and_unlisted_ids_are_archived(clock: F
 
 
 def test_ids_of_several_requests_are_archived_once_in_chunks_and_mapped_back(clock: FakeClock) -> None:
-    from sequence_archiver.archiver import ArchiveMode
+    from sequence_archiver.archiving.archiver import ArchiveMode
 
     api = BulkApi([bulk_ok(), bulk_ok(_5=("notFound", None))])
     archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=3)  # type: ignore[arg-type]
@@ -219,7 +220,7 @@ def test_ids_of_several_requests_are_archived_once_in_chunks_and_mapped_back(clo
 
 
 def test_auto_mode_uses_the_single_endpoint_for_a_lone_id(clock: FakeClock) -> None:
-    from sequence_archiver.archiver import ArchiveMode
+    from sequence_archiver.archiving.archiver import ArchiveMode
 
     api = BulkApi([], {7: ReplyResponse(200)})
     archiver = SequenceArchiver(api, mode=ArchiveMode.AUTO)  # type: ignore[arg-type]
@@ -231,8 +232,8 @@ def test_auto_mode_uses_the_single_endpoint_for_a_lone_id(clock: FakeClock) -> N
 
 
 def test_a_bulk_403_falls_back_to_single_calls_for_the_life_of_the_instance(clock: FakeClock) -> None:
-    from sequence_archiver.archiver import ArchiveMode
-    from sequence_archiver.reply_answers import BulkArchiveResponse
+    from sequence_archiver.archiving.archiver import ArchiveMode
+    from sequence_archiver.core.reply_answers import BulkArchiveResponse
 
     api = BulkApi(
         [BulkArchiveResponse(403, problem=Problem(code="sequenceAction.forbidden"))],
@@ -255,8 +256,8 @@ def test_a_bulk_403_falls_back_to_single_calls_for_the_life_of_the_instance(cloc
 
 
 def test_a_bulk_validation_error_uses_single_calls_for_that_chunk_only(clock: FakeClock) -> None:
-    from sequence_archiver.archiver import ArchiveMode
-    from sequence_archiver.reply_answers import BulkArchiveResponse
+    from sequence_archiver.archiving.archiver import ArchiveMode
+    from sequence_archiver.core.reply_answers import BulkArchiveResponse
 
     api = BulkApi(
         [BulkArchiveResponse(400, problem=Problem(has_validation_errors=True)), bulk_ok()],
@@ -272,7 +273,7 @@ def test_a_bulk_validation_error_uses_single_calls_for_that_chunk_only(clock: Fa
 
 
 def test_a_failed_bulk_call_fails_its_ids_with_the_retry_hint_and_the_next_chunk_goes_on(clock: FakeClock) -> None:
-    from sequence_archiver.archiver import ArchiveMode
+    from sequence_archiver.archiving.archiver import ArchiveMode
 
     api = BulkApi([ReplyThrottledError("429", http_status=429, retry_after_seconds=42), bulk_ok()])
     archiver = SequenceArchiver(api, mode=ArchiveMode.BULK, bulk_max_ids=2)  # type: ignore[arg-type]
@@ -675,7 +676,7 @@ def test_an_unexpected_exception_fails_only_the_ids_of_that_call(
     archiver = SequenceArchiver(api, mode=mode, bulk_max_ids=3)
     request = parse_archive_request({"sequenceIds": [1, 2, 3, 4, 5], "pauseFirst": pause_first})
 
-    with caplog.at_level(logging.ERROR, logger="sequence_archiver.archiver"):
+    with caplog.at_level(logging.ERROR, logger="sequence_archiver.archiving.archiver"):
         results = archiver.archive(request, Deadline(clock.now + 60, clock))
 
     assert {r.sequence_id for r in results if r.outcome is Outcome.FAILED} == broken_ids

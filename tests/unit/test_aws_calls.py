@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from sequence_archiver.aws_calls import call_within
-from sequence_archiver.dead_letters import DeadLetterQueue
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import AwsCallTimeoutError, SequenceArchiverError
-from sequence_archiver.idempotency import Claim, RequestIdempotency
-from sequence_archiver.retry_timing import MAX_VISIBILITY_SECONDS, Postponement, RecordVisibility
-from sequence_archiver.sqs_sender import SqsSender
+from sequence_archiver.aws.calls import call_within
+from sequence_archiver.aws.dead_letters import DeadLetterQueue
+from sequence_archiver.aws.idempotency import Claim, RequestIdempotency
+from sequence_archiver.aws.retry_timing import MAX_VISIBILITY_SECONDS, Postponement, RecordVisibility
+from sequence_archiver.aws.sqs import SqsSender
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import AwsCallTimeoutError, SequenceArchiverError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
 
-from sequence_archiver.http_deadline import (
+from sequence_archiver.reply.http_deadline import (
     AddressInfo,
     BoundedResolver,
     CallWatchdog,

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver.archive_request import parse_archive_request
-from sequence_archiver.archiver import ArchiveMode, SequenceArchiver, classify_bulk_response
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import (
+from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
+from sequence_archiver.archiving.classification import classify_bulk_response
+from sequence_archiver.core.archive_request import parse_archive_request
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import (
     ApiKeyUnavailableError,
     RateBudgetExhaustedError,
     ReplyAuthenticationError,
@@ -20,15 +21,15 @@ from sequence_archiver.exceptions import (
     ReplyServerError,
     ReplyTransportError,
 )
-from sequence_archiver.outcomes import Outcome, SequenceResult, Via
-from sequence_archiver.reply_answers import (
+from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via
+from sequence_archiver.core.reply_answers import (
     MAX_ERROR_POINTERS,
     BulkArchiveResponse,
     BulkItemFailure,
     Problem,
     ReplyResponse,
 )
-from sequence_archiver.reply_client import parse_problem, read_bulk_answer
+from sequence_archiver.reply.parsing import parse_problem, read_bulk_answer
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sequence_archiver.cleanup import IDS_PER_MESSAGE, CleanupPolicies
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.request_report import Trigger
-from sequence_archiver.results_contract import PlanOutcome
-from sequence_archiver.selection import parse_cleanup_request
-from sequence_archiver.sequence_listing import SequenceItem
+from sequence_archiver.archiving.cleanup import IDS_PER_MESSAGE, CleanupPolicies
+from sequence_archiver.archiving.selection import parse_cleanup_request
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.request_report import Trigger
+from sequence_archiver.core.results_contract import PlanOutcome
+from sequence_archiver.reply.listing import SequenceItem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from sequence_archiver.archive_request import ContinuationOf
-from sequence_archiver.continuations import (
+from sequence_archiver.core.archive_request import ContinuationOf
+from sequence_archiver.core.continuations import (
     WARM_BACKOFF_SECONDS,
     ContinuationSeal,
     archive_continuation,
@@ -19,8 +19,8 @@ from sequence_archiver.continuations import (
     matches,
     seal_with,
 )
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import ApiKeyUnavailableError
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import ApiKeyUnavailableError
 
 KEY = "reply-key-current"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sequence_archiver.deadline import FINAL_RESERVE_SECONDS, Deadline, InvocationDeadlines
+from sequence_archiver.core.deadline import FINAL_RESERVE_SECONDS, Deadline, InvocationDeadlines
 
 
 class Context:

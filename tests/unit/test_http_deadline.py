@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver import http_deadline
-from sequence_archiver.http_deadline import CallWatchdog, current_watch, watched_pool_manager
+from sequence_archiver.reply import http_deadline
+from sequence_archiver.reply.http_deadline import CallWatchdog, current_watch, watched_pool_manager
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock

@@ -100,7 +100,7 @@ def read_key_from_mocked_secrets_manager() -> str:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from moto import mock_aws
 
-    from sequence_archiver.api_key import SecretsManagerApiKey
+    from sequence_archiver.reply.api_key import SecretsManagerApiKey
 
     with mock_aws():
         client = boto3.client(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sequence_archiver.rate_limiter import (
+from sequence_archiver.reply.rate_limiter import (
     MAX_SERVER_WAIT_SECONDS,
     RateBudget,
     RateLimiter,

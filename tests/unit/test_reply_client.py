@@ -13,8 +13,8 @@ import urllib3
 from pydantic import SecretStr
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import (
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import (
     ApiKeyMalformedError,
     DeadlineExceededError,
     ReplyAuthenticationError,
@@ -24,9 +24,7 @@ from sequence_archiver.exceptions import (
     ReplyTransportError,
     ReplyUnconfirmedError,
 )
-from sequence_archiver.http_deadline import CallWatchdog, current_watch
-from sequence_archiver.rate_limiter import MAX_SERVER_WAIT_SECONDS, RateBudget, RateLimiter
-from sequence_archiver.reply_answers import (
+from sequence_archiver.core.reply_answers import (
     MAX_ERROR_TEXT,
     MAX_NAME_TEXT,
     MAX_STATUS_TEXT,
@@ -35,14 +33,10 @@ from sequence_archiver.reply_answers import (
     ReplyWait,
     WaitReason,
 )
-from sequence_archiver.reply_client import (
-    MAX_RESPONSE_BYTES,
-    ReplyClient,
-    RetryPolicy,
-    Timeouts,
-    parse_problem,
-    parse_retry_after,
-)
+from sequence_archiver.reply.client import MAX_RESPONSE_BYTES, ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.http_deadline import CallWatchdog, current_watch
+from sequence_archiver.reply.parsing import parse_problem, parse_retry_after
+from sequence_archiver.reply.rate_limiter import MAX_SERVER_WAIT_SECONDS, RateBudget, RateLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -248,7 +242,7 @@ def test_every_pause_is_announced_before_it_is_taken_with_its_reason(
     script: list[Answer | Exception],
     expected: list[tuple[WaitReason, int | None, float]],
 ) -> None:
-    from sequence_archiver.rate_limiter import RateBudget, RateLimiter
+    from sequence_archiver.reply.rate_limiter import RateBudget, RateLimiter
 
     waits: list[ReplyWait] = []
     client, _, _ = make_client(clock, script, on_wait=waits.append)
@@ -409,7 +403,7 @@ def test_a_malformed_bulk_answer_is_retried(clock: FakeClock) -> None:
 
 
 def test_rate_limit_headers_slow_the_client_down(clock: FakeClock) -> None:
-    from sequence_archiver.rate_limiter import RateBudget, RateLimiter
+    from sequence_archiver.reply.rate_limiter import RateBudget, RateLimiter
 
     limiter = RateLimiter([RateBudget(100, 60)], clock=clock, wall_clock=lambda: 1_000_000.0)
     exhausted = {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1970-01-12T13:47:10Z"}  # epoch 1_000_030
@@ -423,8 +417,8 @@ def test_rate_limit_headers_slow_the_client_down(clock: FakeClock) -> None:
 
 
 def test_pacing_that_would_pass_the_deadline_fails_fast_with_a_retry_hint(clock: FakeClock) -> None:
-    from sequence_archiver.exceptions import RateBudgetExhaustedError
-    from sequence_archiver.rate_limiter import RateBudget, RateLimiter
+    from sequence_archiver.core.exceptions import RateBudgetExhaustedError
+    from sequence_archiver.reply.rate_limiter import RateBudget, RateLimiter
 
     client, http, _ = make_client(clock, [Answer(200, sequence_body(42))])
     client._limiter = RateLimiter([RateBudget(1, 60)], clock=clock)

@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from sequence_archiver.reply_text import MIN_FRAGMENT, REDACTED, base64_forms, clean, normalise
+from sequence_archiver.reply.text import MIN_FRAGMENT, REDACTED, base64_forms, clean, normalise
 
 KEY = "rk_unit_SECRET_MARKER_123"
 

@@ -12,10 +12,7 @@ import jsonschema
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.outcomes import Outcome, SequenceResult, SequenceSummary, Via
-from sequence_archiver.request_report import RequestReport, Trigger
-from sequence_archiver.results_publisher import (
+from sequence_archiver.aws.results_publisher import (
     DETAIL_TYPE,
     MAX_ERROR_CHARS,
     MAX_INPUT_CHARS,
@@ -24,6 +21,9 @@ from sequence_archiver.results_publisher import (
     ResultsPublisher,
     split_detail,
 )
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.outcomes import Outcome, SequenceResult, SequenceSummary, Via
+from sequence_archiver.core.request_report import RequestReport, Trigger
 from tests.unit.conftest import FakeClock
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "sequence-archive-results.json").read_text())

@@ -8,11 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sequence_archiver.cleanup import ListingStop, SelectionRun
-from sequence_archiver.continuations import compact, derive_key, seal_with
-from sequence_archiver.exceptions import InvalidRequestError
-from sequence_archiver.request_report import EventShape, Trigger
-from sequence_archiver.selection import (
+from sequence_archiver.archiving.cleanup import ListingStop, SelectionRun
+from sequence_archiver.archiving.selection import (
     DEFAULT_MAX_SEQUENCES,
     MAX_SEQUENCES_CAP,
     CleanupRequest,
@@ -20,7 +17,10 @@ from sequence_archiver.selection import (
     parse_cleanup_request,
     parse_scheduled_run,
 )
-from sequence_archiver.sequence_listing import SequenceFilter, SequenceItem
+from sequence_archiver.core.continuations import compact, derive_key, seal_with
+from sequence_archiver.core.exceptions import InvalidRequestError
+from sequence_archiver.core.request_report import EventShape, Trigger
+from sequence_archiver.reply.listing import SequenceFilter, SequenceItem
 
 RUN_AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 SQS_MESSAGE_LIMIT_BYTES = 256 * 1024

@@ -9,11 +9,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from sequence_archiver.cleanup import CleanupPlan, SelectionRun
-from sequence_archiver.request_report import Trigger
-from sequence_archiver.results_contract import PlanOutcome
-from sequence_archiver.results_publisher import split_detail
-from sequence_archiver.selection import parse_cleanup_request
+from sequence_archiver.archiving.cleanup import CleanupPlan, SelectionRun
+from sequence_archiver.archiving.selection import parse_cleanup_request
+from sequence_archiver.aws.results_publisher import split_detail
+from sequence_archiver.core.request_report import Trigger
+from sequence_archiver.core.results_contract import PlanOutcome
 
 PLAN_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "sequence-archive-plan.json").read_text())
 RUN_AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)

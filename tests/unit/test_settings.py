@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sequence_archiver.exceptions import ConfigurationError
+from sequence_archiver.core.exceptions import ConfigurationError
 from sequence_archiver.settings import load_settings
 
 REQUIRED = {"REPLY_API_KEY_SECRET_ID": "reply/api-key"}
@@ -109,7 +109,7 @@ def test_sdk_debug_logging_is_off_unless_opted_in(value: str | None, expected: b
 
 
 def test_clean_ups_are_allowed_only_from_direct_invokes_unless_the_setting_says_otherwise() -> None:
-    from sequence_archiver.request_report import EventShape
+    from sequence_archiver.core.request_report import EventShape
 
     assert load_settings(REQUIRED).cleanup_allowed_triggers == {EventShape.DIRECT}
     widened = load_settings({**REQUIRED, "CLEANUP_ALLOWED_TRIGGERS": " Direct, sqs,SNS "})

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.sqs_sender import (
+from sequence_archiver.aws.sqs import (
     MAX_ENTRIES_PER_CALL,
     OutgoingMessage,
     SqsSender,
@@ -18,6 +17,7 @@ from sequence_archiver.sqs_sender import (
     deduplication_id,
     is_fifo_queue,
 )
+from sequence_archiver.core.deadline import Deadline
 
 STANDARD = "https://sqs.us-east-1.amazonaws.com/123456789012/requests"
 FIFO = "https://sqs.us-east-1.amazonaws.com/123456789012/requests.fifo"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sequence_archiver.archive_request import ArchiveRequest, ContinuationOf
-from sequence_archiver.idempotency import Claim
-from sequence_archiver.outcomes import Outcome, SequenceResult
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.archive_request import ArchiveRequest, ContinuationOf
+from sequence_archiver.core.outcomes import Outcome, SequenceResult
+from sequence_archiver.core.request_report import Trigger
 from sequence_archiver.pipeline.deliveries import Delivery, SqsReceipt
-from sequence_archiver.pipeline.effects import Settlement
+from sequence_archiver.pipeline.effects.settlement import Settlement
 from sequence_archiver.pipeline.verdicts import Fate, Rules, decide
-from sequence_archiver.request_report import Trigger
 
 STANDARD = Rules(can_continue=True, max_receive_count=4)
 FIFO = Rules(can_continue=True, max_receive_count=4, fifo=True)
@@ -168,8 +168,8 @@ def test_a_failed_effect_retries_once_keeping_the_first_reason_and_dropping_the_
     delivery.results = (archived(1), failed(2, deferred=True))
     settlement = Settlement(delivery, decide(delivery, STANDARD))
 
-    settlement.fail("results event not published")
-    settlement.fail("continuation not sent")
+    settlement.failed.append("results event not published")
+    settlement.failed.append("continuation not sent")
 
     assert (settlement.verdict.fate, settlement.verdict.reason) == (Fate.RETRY, "results event not published")
     assert settlement.verdict.deferral is None  # its redelivery sends the one continuation of its part
@@ -181,7 +181,8 @@ def test_a_record_that_could_not_be_parked_withdraws_its_report_until_it_is() ->
     delivery.reject("not JSON")
     settlement = Settlement(delivery, decide(delivery, STANDARD))
 
-    settlement.fail("request rejected and not dead-lettered: not JSON", withdraw_report=True)
+    settlement.failed.append("request rejected and not dead-lettered: not JSON")
+    settlement.withdrawn = True
 
     assert settlement.verdict.retried
     assert not settlement.verdict.park

@@ -6,7 +6,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver import (
+from sequence_archiver.public import (
     MAX_IDS_PER_REQUEST,
     ArchiveMode,
     Deadline,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-    from sequence_archiver import ApiCall, ReplyWait
+    from sequence_archiver.public import ApiCall, ReplyWait
     from sequence_archiver_cli.archive_steps import ArchiveRecord
     from sequence_archiver_cli.common import Console
     from sequence_archiver_cli.id_input import IdInput

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver import MAX_IDS_PER_REQUEST, is_fifo_queue, is_message_group_id
+from sequence_archiver.public import MAX_IDS_PER_REQUEST, is_fifo_queue, is_message_group_id
 from sequence_archiver_cli.aws import sqs_client
 from sequence_archiver_cli.common import (
     FromEnvironment,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver import (
+from sequence_archiver.public import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     STATUSES,
@@ -51,7 +51,7 @@ from sequence_archiver_cli.output import (
 from sequence_archiver_cli.reply_access import api_key_source, reply_unreachable, validate_base_url
 
 if TYPE_CHECKING:
-    from sequence_archiver import ReplyWait, SequenceItem
+    from sequence_archiver.public import ReplyWait, SequenceItem
     from sequence_archiver_cli.common import Console
 
 EXAMPLES = """\

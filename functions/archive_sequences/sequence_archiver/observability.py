@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sequence_archiver.outcomes import Outcome
-from sequence_archiver.reply_answers import BulkArchiveResponse
+from sequence_archiver.core.outcomes import Outcome
+from sequence_archiver.core.reply_answers import BulkArchiveResponse
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from aws_lambda_powertools import Metrics, Tracer
 
-    from sequence_archiver.outcomes import SequenceResult
-    from sequence_archiver.reply_answers import ApiCall, ReplyResponse
+    from sequence_archiver.core.outcomes import SequenceResult
+    from sequence_archiver.core.reply_answers import ApiCall, ReplyResponse
 
 # One EMF blob holds at most 100 values per metric; a uniform sample of that size keeps the latency
 # percentiles honest without paying (in CPU and log volume) for every single call of a large batch.

@@ -8,10 +8,10 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sequence_archiver.archiver import ArchiveMode
-from sequence_archiver.exceptions import ConfigurationError
-from sequence_archiver.request_report import EventShape
-from sequence_archiver.results_contract import RESULTS_EVENT_SOURCE
+from sequence_archiver.archiving.archiver import ArchiveMode
+from sequence_archiver.core.exceptions import ConfigurationError
+from sequence_archiver.core.request_report import EventShape
+from sequence_archiver.core.results_contract import RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

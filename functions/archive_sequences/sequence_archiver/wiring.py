@@ -9,29 +9,29 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
-from sequence_archiver.api_key import SecretsManagerApiKey
-from sequence_archiver.archiver import SequenceArchiver
-from sequence_archiver.continuations import ContinuationSeal
-from sequence_archiver.dead_letters import DeadLetterQueue
-from sequence_archiver.idempotency import build_request_idempotency
+from sequence_archiver.archiving.archiver import SequenceArchiver
+from sequence_archiver.aws.dead_letters import DeadLetterQueue
+from sequence_archiver.aws.idempotency import build_request_idempotency
+from sequence_archiver.aws.results_publisher import ResultsPublisher
+from sequence_archiver.aws.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
+from sequence_archiver.aws.sqs import SqsSender
+from sequence_archiver.core.continuations import ContinuationSeal
 from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
-from sequence_archiver.pipeline.effects import Effects
+from sequence_archiver.pipeline.effects.apply import Effects
 from sequence_archiver.pipeline.selections import Selections
 from sequence_archiver.pipeline.service import ArchiveService
 from sequence_archiver.pipeline.work import Work
-from sequence_archiver.rate_limiter import RateLimiter, budgets_for
-from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
-from sequence_archiver.results_publisher import ResultsPublisher
-from sequence_archiver.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
-from sequence_archiver.sqs_sender import SqsSender
+from sequence_archiver.reply.api_key import SecretsManagerApiKey
+from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.rate_limiter import RateLimiter, budgets_for
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
 
-    from sequence_archiver.cleanup import CleanupPolicies
+    from sequence_archiver.archiving.cleanup import CleanupPolicies
     from sequence_archiver.settings import Settings
 
-# Every AWS call is bounded as a whole by the time left (aws_calls.call_within). These settings only shape a
+# Every AWS call is bounded as a whole by the time left (aws/calls.py: call_within). These settings only shape a
 # call inside that bound: short socket timeouts (each read, not the call) end an abandoned call's thread
 # soon, and the standard retry mode makes 3 attempts in all (`max_attempts` would count retries).
 AWS_CLIENT_CONFIG = Config(
@@ -104,8 +104,8 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
     @cache
     def cleanup() -> CleanupPolicies:
         """Built on the first clean-up request: archive requests never import the selection models."""
-        from sequence_archiver.cleanup import ArchiveQueue, CleanupPolicies  # noqa: PLC0415 - on first use
-        from sequence_archiver.sequence_listing import SequencePages  # noqa: PLC0415 - on first use
+        from sequence_archiver.archiving.cleanup import ArchiveQueue, CleanupPolicies  # noqa: PLC0415 - on first use
+        from sequence_archiver.reply.listing import SequencePages  # noqa: PLC0415 - on first use
 
         archive_queue = (
             ArchiveQueue(sender=sender, queue_url=settings.archive_queue_url) if settings.archive_queue_url else None

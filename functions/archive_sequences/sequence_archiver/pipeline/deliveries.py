@@ -11,27 +11,26 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.archive_request import (
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.archive_request import (
     REQUEST_ID_PATTERN,
     REQUEST_ID_RULE,
-    encodable,
     event_detail_document,
     message_body_document,
     notification_document,
     parse_archive_request,
 )
-from sequence_archiver.continuations import open_continuation
-from sequence_archiver.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
-from sequence_archiver.idempotency import Claim
-from sequence_archiver.request_report import EventShape, Trigger
+from sequence_archiver.core.continuations import open_continuation
+from sequence_archiver.core.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
+from sequence_archiver.core.request_report import EventShape, Trigger
 
 if TYPE_CHECKING:
-    from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.cleanup import SelectionRun
-    from sequence_archiver.continuations import ContinuationSeal
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.outcomes import SequenceResult
-    from sequence_archiver.selection import CleanupRequest
+    from sequence_archiver.archiving.cleanup import SelectionRun
+    from sequence_archiver.archiving.selection import CleanupRequest
+    from sequence_archiver.core.archive_request import ArchiveRequest
+    from sequence_archiver.core.continuations import ContinuationSeal
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.outcomes import SequenceResult
 
 _STAND_IN_DIGITS = 16  # of the SHA-256 that names a delivery whose own ID is not a valid request ID
 
@@ -123,13 +122,13 @@ class Delivery:
             else:
                 document = self.payload
             if isinstance(document, dict) and "schedule" in document:  # never continued: a continuation is refused
-                from sequence_archiver.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
+                from sequence_archiver.archiving.selection import parse_scheduled_run  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_scheduled_run(document)  # the schedule's input: select, dryRun, maxSequences
                 return
             document = open_continuation(document, seal, deadline)
             if isinstance(document, dict) and "select" in document:
-                from sequence_archiver.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
+                from sequence_archiver.archiving.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
 
                 self.cleanup = parse_cleanup_request(document)
             else:
@@ -194,13 +193,15 @@ _MAX_SOURCE_CHARS = 64
 
 
 def _record_source(record: object) -> str | None:
-    """The event source a record names (`eventSource`, or SNS's `EventSource`), bounded; None if none."""
+    """The event source a record names (`eventSource`, or SNS's `EventSource`), bounded and printable (anything
+    but visible ASCII escaped); None if none."""
     if not isinstance(record, dict):
         return None
     source = record.get("eventSource", record.get("EventSource"))
     if not isinstance(source, str):
         return None
-    return encodable(source, _MAX_SOURCE_CHARS)
+    bounded = source[:_MAX_SOURCE_CHARS]
+    return bounded if bounded.isascii() and bounded.isprintable() else ascii(bounded)
 
 
 def _sqs_delivery(record: object, index: int) -> Delivery:
@@ -254,7 +255,7 @@ def _named(value: object, trigger: Trigger, payload: object, what: str, **option
     if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
         return Delivery(value, trigger, payload, **options)
     text = value if isinstance(value, str) else type(value).__name__
-    digest = hashlib.sha256(encodable(text).encode("utf-8")).hexdigest()[:_STAND_IN_DIGITS]
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:_STAND_IN_DIGITS]
     delivery = Delivery(f"invalid-id-{digest}", trigger, payload, **options)
     delivery.reject(f"{what} is not a valid request ID ({REQUEST_ID_RULE})")
     return delivery

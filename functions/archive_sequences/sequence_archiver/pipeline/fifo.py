@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sequence_archiver.pipeline.effects import Settlement
+from sequence_archiver.pipeline.effects.settlement import Settlement
 from sequence_archiver.pipeline.verdicts import decide
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
     from sequence_archiver.pipeline.deliveries import Delivery
-    from sequence_archiver.pipeline.effects import Effects
+    from sequence_archiver.pipeline.effects.apply import Effects
     from sequence_archiver.pipeline.verdicts import Rules
     from sequence_archiver.pipeline.work import Work
 

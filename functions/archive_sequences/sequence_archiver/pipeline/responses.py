@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.exceptions import RequestInProgressError, ResultsPublishError, SequenceArchiveIncomplete
+from sequence_archiver.aws.results_publisher import stamped
+from sequence_archiver.core.exceptions import RequestInProgressError, ResultsPublishError, SequenceArchiveIncomplete
+from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.pipeline.verdicts import Fate
-from sequence_archiver.request_report import EventShape
-from sequence_archiver.results_publisher import stamped
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.pipeline.effects import Settlement
+    from sequence_archiver.pipeline.effects.settlement import Settlement
 
 
 def respond(shape: EventShape, settlements: Sequence[Settlement]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A clean-up request is the other kind of work beside archive requests (work.py): its listing shares the key's
 rate budget and the invocation's deadline; what its listing found is planned and enqueued as an effect
-(effects.py). A request from a trigger CLEANUP_ALLOWED_TRIGGERS does not name is refused before anything is
+(effects/enqueueing.py). A request from a trigger CLEANUP_ALLOWED_TRIGGERS does not name is refused before anything is
 listed.
 """
 
@@ -11,18 +11,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sequence_archiver.idempotency import Claim
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.observability import correlation
-from sequence_archiver.request_report import EventShape
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from sequence_archiver.cleanup import CleanupPolicies
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.archiving.cleanup import CleanupPolicies
+    from sequence_archiver.archiving.selection import CleanupRequest
+    from sequence_archiver.core.deadline import Deadline
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.pipeline.deliveries import Delivery
-    from sequence_archiver.selection import CleanupRequest
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The event is read into deliveries (deliveries.py); their work is done for the whole batch (work.py: claim,
 parse, list, archive, so bulk calls span an SQS batch); each one's fate is decided by a pure function
-(verdicts.py); the effects of all verdicts are applied once each (effects.py); the trigger gets its answer
+(verdicts.py); the effects of all verdicts are applied once each (effects/apply.py); the trigger gets its answer
 (responses.py). Only invocation-wide conditions (configuration, an unreadable key) touch every delivery. Reply
 work stops at the work deadline; every AWS call after it is bounded by the final deadline (see deadline.py).
 """
@@ -13,24 +13,24 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.deadline import InvocationDeadlines
-from sequence_archiver.exceptions import UnsupportedEventError
+from sequence_archiver.core.deadline import InvocationDeadlines
+from sequence_archiver.core.exceptions import UnsupportedEventError
+from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.observability import correlation
 from sequence_archiver.pipeline.deliveries import read_event
-from sequence_archiver.pipeline.effects import Settlement
+from sequence_archiver.pipeline.effects.settlement import Settlement
 from sequence_archiver.pipeline.fifo import archive_in_order
 from sequence_archiver.pipeline.responses import respond
 from sequence_archiver.pipeline.verdicts import Rules, decide
-from sequence_archiver.request_report import EventShape
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from sequence_archiver.idempotency import RequestIdempotency
+    from sequence_archiver.aws.idempotency import RequestIdempotency
     from sequence_archiver.observability import MetricsRecorder
-    from sequence_archiver.pipeline.effects import Effects
+    from sequence_archiver.pipeline.effects.apply import Effects
     from sequence_archiver.pipeline.work import Work
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 `decide` reads a delivery's facts (its claim, its request or rejection, Reply's answers, its receipt) and
 returns a frozen `Verdict`. The effects (publishing, parking, continuing, postponing, settling the claim) are
-then planned from the verdicts and applied once each (effects.py); a failed effect turns its verdict into a
+then planned from the verdicts and applied once each (effects/); a failed effect turns its verdict into a
 retry there, and nowhere else.
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sequence_archiver.archive_request import ContinuationOf
-from sequence_archiver.continuations import failure_backoff
-from sequence_archiver.idempotency import Claim
-from sequence_archiver.outcomes import Outcome, SequenceResult
-from sequence_archiver.request_report import RequestReport
+from sequence_archiver.aws.idempotency import Claim
+from sequence_archiver.core.archive_request import ContinuationOf
+from sequence_archiver.core.continuations import failure_backoff
+from sequence_archiver.core.outcomes import Outcome, SequenceResult
+from sequence_archiver.core.request_report import RequestReport
 
 if TYPE_CHECKING:
     from sequence_archiver.pipeline.deliveries import Delivery
@@ -66,7 +66,7 @@ class Verdict:
     deferral: Deferral | None = None  # DEFERRED: what the continuation carries
     retry_after_seconds: float | None = None  # RETRY: when Reply said to come back (a 429), if it did
     measured: tuple[SequenceResult, ...] = ()  # what metrics count: every result but the IDs that only waited
-    selecting: bool = False  # a clean-up request whose listing is to be planned or enqueued (effects.py)
+    selecting: bool = False  # a clean-up request whose listing is to be planned or enqueued (effects/enqueueing.py)
 
     @property
     def retried(self) -> bool:

@@ -3,7 +3,7 @@
 Each step works on deliveries one by one, so what one delivery's content does (a payload that cannot be parsed,
 an ID Reply keeps failing) becomes that delivery's facts and nothing else's; only the archive step spans the
 batch, so bulk calls span an SQS batch. Nothing here decides a delivery's fate (verdicts.py) or has an effect
-beyond Reply and the claims (effects.py). Reply work stops at the work deadline.
+beyond Reply and the claims (effects/). Reply work stops at the work deadline.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from sequence_archiver.observability import correlation
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.archiver import SequenceArchiver
-    from sequence_archiver.continuations import ContinuationSeal
-    from sequence_archiver.deadline import Deadline, InvocationDeadlines
-    from sequence_archiver.idempotency import RequestIdempotency
+    from sequence_archiver.archiving.archiver import SequenceArchiver
+    from sequence_archiver.aws.idempotency import RequestIdempotency
+    from sequence_archiver.core.continuations import ContinuationSeal
+    from sequence_archiver.core.deadline import Deadline, InvocationDeadlines
     from sequence_archiver.pipeline.deliveries import Delivery, Invocation
     from sequence_archiver.pipeline.selections import Selections
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.deadline import Deadline
-from sequence_archiver.exceptions import ReplyMalformedResponseError, ReplyRefusedError
-from sequence_archiver.reply_answers import MAX_NAME_TEXT
-from sequence_archiver.reply_client import ReplyClient, RetryPolicy, Timeouts
-from sequence_archiver.reply_text import clean
+from sequence_archiver.core.deadline import Deadline
+from sequence_archiver.core.exceptions import ReplyMalformedResponseError, ReplyRefusedError
+from sequence_archiver.core.reply_answers import MAX_NAME_TEXT
+from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.text import clean
 
 if TYPE_CHECKING:
     import uuid
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
     import urllib3
 
-    from sequence_archiver.api_key import ApiKeySource
-    from sequence_archiver.rate_limiter import RateLimiter
-    from sequence_archiver.reply_answers import ApiCall, ReplyWait
+    from sequence_archiver.core.reply_answers import ApiCall, ReplyWait
+    from sequence_archiver.reply.api_key import ApiKeySource
+    from sequence_archiver.reply.rate_limiter import RateLimiter
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",

@@ -27,15 +27,15 @@ from pydantic import (
     model_validator,
 )
 
-from sequence_archiver.archive_request import (
+from sequence_archiver.core.archive_request import (
     MAX_CONTINUATION_PARTS,
     MAX_REQUEST_ID_CHARS,
     MAX_SEQUENCE_ID,
     REQUEST_ID_CHARS,
 )
-from sequence_archiver.exceptions import InvalidRequestError
-from sequence_archiver.request_report import EventShape, Trigger  # noqa: TC001 - pydantic reads them at runtime
-from sequence_archiver.sequence_listing import STATUSES, SequenceFilter, parse_timestamp
+from sequence_archiver.core.exceptions import InvalidRequestError
+from sequence_archiver.core.request_report import EventShape, Trigger  # noqa: TC001 - pydantic reads them at runtime
+from sequence_archiver.reply.listing import STATUSES, SequenceFilter, parse_timestamp
 
 DEFAULT_MAX_SEQUENCES = 10_000
 # The most a request may allow: a continuation carries the IDs selected so far, and 20,000 IDs of 10 digits

@@ -14,14 +14,14 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
-from sequence_archiver.batching import chunk_by_count_and_size
-from sequence_archiver.exceptions import AwsCallTimeoutError
+from sequence_archiver.aws.calls import MIN_ATTEMPT_SECONDS, call_within
+from sequence_archiver.core.batching import chunk_by_count_and_size
+from sequence_archiver.core.exceptions import AwsCallTimeoutError
+from sequence_archiver.core.results_contract import PLAN_DETAIL_TYPE
+from sequence_archiver.core.results_contract import RESULTS_DETAIL_TYPE as DETAIL_TYPE
 from sequence_archiver.observability import NoTracing
-from sequence_archiver.results_contract import PLAN_DETAIL_TYPE
-from sequence_archiver.results_contract import RESULTS_DETAIL_TYPE as DETAIL_TYPE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -29,10 +29,9 @@ if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef, PutEventsResponseTypeDef
 
-    from sequence_archiver.cleanup import CleanupPlan
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.request_report import RequestReport
     from sequence_archiver.observability import Tracing
-    from sequence_archiver.request_report import RequestReport
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +149,15 @@ def split_detail(
     ]
 
 
+class Publishable(Protocol):
+    """What an event is published from: a results report, or a clean-up plan (archiving.cleanup.CleanupPlan)."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    def detail(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     request_id: str
@@ -178,12 +186,12 @@ class ResultsPublisher:
         self._sleep = sleep
 
     def publish(
-        self, reports: Iterable[RequestReport], deadline: Deadline | None = None, *, plans: Iterable[CleanupPlan] = ()
+        self, reports: Iterable[RequestReport], deadline: Deadline | None = None, *, plans: Iterable[Publishable] = ()
     ) -> set[str]:
         """Publish every report (and clean-up plan); return the request IDs with an entry that never got through."""
         failed: set[str] = set()
         entries: list[_Entry] = []
-        documents: list[tuple[RequestReport | CleanupPlan, str, str]] = [
+        documents: list[tuple[Publishable, str, str]] = [
             *((report, DETAIL_TYPE, "results") for report in reports),
             *((plan, PLAN_DETAIL_TYPE, "sequenceIds") for plan in plans),
         ]

@@ -30,15 +30,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sequence_archiver.exceptions import ApiKeyError
+from sequence_archiver.core.exceptions import ApiKeyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from pydantic import SecretStr
 
-    from sequence_archiver.archive_request import ContinuationOf
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.archive_request import ContinuationOf
+    from sequence_archiver.core.deadline import Deadline
 
 MAX_CONTINUATION_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 

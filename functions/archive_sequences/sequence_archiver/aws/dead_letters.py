@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sequence_archiver.archive_request import encodable
-from sequence_archiver.sqs_sender import OutgoingMessage
+from sequence_archiver.aws.sqs import OutgoingMessage
+from sequence_archiver.core.archive_request import encodable
 
 if TYPE_CHECKING:
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.sqs_sender import SqsSender
+    from sequence_archiver.aws.sqs import SqsSender
+    from sequence_archiver.core.deadline import Deadline
 
 logger = logging.getLogger(__name__)
 

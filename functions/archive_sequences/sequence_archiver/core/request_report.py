@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.outcomes import any_failed, count_outcomes
+from sequence_archiver.core.outcomes import any_failed, count_outcomes
 
 if TYPE_CHECKING:
-    from sequence_archiver.outcomes import SequenceResult
+    from sequence_archiver.core.outcomes import SequenceResult
 
 
 class EventShape(StrEnum):

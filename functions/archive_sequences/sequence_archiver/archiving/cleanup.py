@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sequence_archiver.archive_request import MAX_CONTINUATION_PARTS, archive_request_body
-from sequence_archiver.continuations import failure_backoff
-from sequence_archiver.exceptions import (
+from sequence_archiver.archiving.selection import SelectionProgress, utc_now
+from sequence_archiver.aws.sqs import OutgoingMessage
+from sequence_archiver.core.archive_request import MAX_CONTINUATION_PARTS, archive_request_body
+from sequence_archiver.core.continuations import failure_backoff
+from sequence_archiver.core.exceptions import (
     ApiKeyError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
@@ -37,21 +39,19 @@ from sequence_archiver.exceptions import (
     ReplyRefusedError,
     RetryableReplyError,
 )
-from sequence_archiver.request_report import EventShape
-from sequence_archiver.results_contract import PlanOutcome
-from sequence_archiver.selection import SelectionProgress, utc_now
-from sequence_archiver.sequence_listing import MAX_PAGE_SIZE, read_matching_page
-from sequence_archiver.sqs_sender import OutgoingMessage
+from sequence_archiver.core.request_report import EventShape
+from sequence_archiver.core.results_contract import PlanOutcome
+from sequence_archiver.reply.listing import MAX_PAGE_SIZE, read_matching_page
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from sequence_archiver.continuations import ContinuationSeal
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.request_report import Trigger
-    from sequence_archiver.selection import CleanupRequest
-    from sequence_archiver.sequence_listing import SequencePages
-    from sequence_archiver.sqs_sender import SqsSender
+    from sequence_archiver.archiving.selection import CleanupRequest
+    from sequence_archiver.aws.sqs import SqsSender
+    from sequence_archiver.core.continuations import ContinuationSeal
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.request_report import Trigger
+    from sequence_archiver.reply.listing import SequencePages
 
 logger = logging.getLogger(__name__)
 

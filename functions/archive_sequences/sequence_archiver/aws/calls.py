@@ -16,12 +16,12 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from sequence_archiver.exceptions import AwsCallTimeoutError
+from sequence_archiver.core.exceptions import AwsCallTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
 
 P = ParamSpec("P")
 T = TypeVar("T")

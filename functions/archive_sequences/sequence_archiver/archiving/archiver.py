@@ -1,4 +1,8 @@
-"""The archiving core: requests' sequence IDs in, one outcome per ID out. No AWS, no event shapes."""
+"""The archiving strategy: requests' sequence IDs in, one outcome per ID out. No AWS, no event shapes.
+
+Which calls to make (single or bulk chunks spanning requests, a bulk refusal falling back to single calls, a
+poison ID isolated by halving, pausing first) is decided here; what each answer means is classification.py's.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +12,40 @@ from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from sequence_archiver.archive_request import InvalidSequenceId
-from sequence_archiver.exceptions import (
+from sequence_archiver.archiving.classification import (
+    TEAM_MEMBER_NOT_FOUND_CODE,
+    classify_bulk_response,
+    classify_response,
+    failed_result,
+    pausing_may_help,
+    unexpected_failure,
+)
+from sequence_archiver.core.archive_request import InvalidSequenceId
+from sequence_archiver.core.exceptions import (
     ApiKeyError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
-    ReplyApiError,
     ReplyAuthenticationError,
-    ReplyPausedError,
     ReplyThrottledError,
-    ReplyTransportError,
     ReplyUnconfirmedError,
     RetryableReplyError,
     SequenceArchiverError,
 )
-from sequence_archiver.outcomes import Outcome, SequenceResult, Via
-from sequence_archiver.reply_answers import SEQUENCE_ACTION_NAMESPACE, BulkArchiveResponse, ReplyResponse
+from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via
+from sequence_archiver.core.reply_answers import BulkArchiveResponse, ReplyResponse
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sequence_archiver.archive_request import ArchiveRequest
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.reply_answers import Problem
+    from sequence_archiver.core.archive_request import ArchiveRequest
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.reply_answers import Problem
 
 logger = logging.getLogger(__name__)
 
-ALREADY_ARCHIVED_CODE = "sequenceaction.archived"
-TEAM_MEMBER_NOT_FOUND_CODE = "sequenceaction.teammembernotfound"
-SALES_AGENT_CODE = "salesagentnotallowed"
 # The validation error's pointer Reply names when a bulk call holds too many IDs ("'ids' must contain between
 # 1 and 100 items."): the chunk is halved, never the message read.
 BULK_IDS_POINTER = "/ids"
-# Bulk per-item errors are bare SequenceActionError variants; compared case-insensitively.
-BULK_ITEM_OUTCOMES = {
-    "notfound": Outcome.NOT_FOUND,
-    "forbidden": Outcome.FORBIDDEN,
-    "archived": Outcome.ALREADY_ARCHIVED,
-    "salesagentnotallowed": Outcome.CONFLICT,
-    "teammembernotfound": Outcome.FORBIDDEN,
-}
 # A bulk call refused as a whole with these means "not for this key or this API": use single calls.
 BULK_UNAVAILABLE_STATUSES = frozenset({403, 404, 405})
 # Errors that hold for every later ID too: stop calling instead of proving them again per ID.
@@ -87,113 +85,6 @@ class SequenceArchiveApi(Protocol):
         ...
 
 
-def classify_response(sequence_id: int, response: ReplyResponse, via: Via = Via.SINGLE) -> SequenceResult:
-    """Map a final Reply answer to an outcome (see the README's outcome table)."""
-    status, problem = response.http_status, response.problem
-    code = (problem.code or "").lower() if problem else ""
-    reason = (problem.short_reason() if problem else None) or f"HTTP {status} from Reply"
-
-    def result(outcome: Outcome, error: str | None = reason) -> SequenceResult:
-        return SequenceResult(sequence_id, outcome, status, error, response.sequence, via=via)
-
-    if 200 <= status < 300:
-        # A 2xx whose body does not say this sequence is archived is no archive: `unconfirmed`, with the reason.
-        unconfirmed = response.unconfirmed
-        return result(Outcome.ARCHIVED if unconfirmed is None else Outcome.UNCONFIRMED, unconfirmed)
-    if status == 409:
-        # Archiving is idempotent for us: "already archived" is the state we wanted, and a 409 with that code
-        # says so by its status and code alike (unlike a 2xx whose body says otherwise, it contradicts nothing).
-        # Any other 409 (for example an active sequence that was not paused first) is a final conflict.
-        return result(Outcome.ALREADY_ARCHIVED if code == ALREADY_ARCHIVED_CODE else Outcome.CONFLICT)
-    if status == 404 or (status == 400 and code.endswith(".notfound")):
-        return result(Outcome.NOT_FOUND)
-    if status == 403 or (status == 400 and code == TEAM_MEMBER_NOT_FOUND_CODE):
-        return result(Outcome.FORBIDDEN)
-    if status == 400 and problem is not None and problem.has_validation_errors:
-        return result(Outcome.INVALID)
-    # Anything else is unexpected: report it as failed so it is retried and, if it persists,
-    # ends in the dead-letter queue where a person can look at it.
-    return result(Outcome.FAILED, f"unexpected answer from Reply: {reason}")
-
-
-def classify_bulk_response(sequence_ids: Sequence[int], response: BulkArchiveResponse) -> list[SequenceResult]:
-    """Outcomes of one bulk call: unlisted IDs were archived; listed ones by their error slug.
-
-    An item of a 200 answer has no HTTP status of its own: it is reported with `http_status` None and its
-    error as a single call's would read (`sequenceAction.forbidden: <details>`), never as "forbidden 200".
-    A whole-call refusal (4xx, 5xx) is the status every ID of the call got. An unconfirmed 200 (keys that are
-    not the IDs sent, an empty body) archived none of the IDs it leaves out for sure: they are `unconfirmed`,
-    with the answer's status; the items it lists for IDs sent keep their outcomes.
-    """
-    status = response.http_status
-    if not 200 <= status < 300:
-        return [
-            classify_response(sequence_id, ReplyResponse(status, problem=response.problem), Via.BULK)
-            for sequence_id in sequence_ids
-        ]
-    results = []
-    for sequence_id in sequence_ids:
-        failure = response.failures.get(sequence_id)
-        if failure is None and response.unconfirmed is not None:
-            results.append(SequenceResult(sequence_id, Outcome.UNCONFIRMED, status, response.unconfirmed, via=Via.BULK))
-            continue
-        if failure is None:
-            results.append(SequenceResult(sequence_id, Outcome.ARCHIVED, via=Via.BULK))
-            continue
-        # An error we do not know is still a final refusal for this item; it is reported, not retried.
-        outcome = BULK_ITEM_OUTCOMES.get(_bulk_variant(failure.error), Outcome.CONFLICT)
-        results.append(SequenceResult(sequence_id, outcome, None, failure.short_reason(), via=Via.BULK))
-    return results
-
-
-def _bulk_variant(error: str) -> str:
-    """A bulk item's error as a bare lower-case variant (`Forbidden`, `sequenceAction.forbidden` -> `forbidden`)."""
-    variant = error.lower()
-    namespace = SEQUENCE_ACTION_NAMESPACE.lower()
-    return variant[len(namespace) :] if variant.startswith(namespace) else variant
-
-
-def _pausing_may_help(result: SequenceResult) -> bool:
-    """A conflict other than a sales-agent sequence (which pausing does not change)."""
-    return result.outcome is Outcome.CONFLICT and SALES_AGENT_CODE not in (result.error or "").lower()
-
-
-# Waiting for these is no failure of the ID: it was not tried (the budget, a 429 pause or the time ran out).
-_DEFERRING_ERRORS = (RateBudgetExhaustedError, ReplyPausedError, DeadlineExceededError)
-# Errors that carry no answer from Reply to this call: nothing came back, or the call was never made.
-_NO_ANSWER_ERRORS = (ReplyTransportError, *_DEFERRING_ERRORS)
-
-
-def _failed(
-    sequence_id: int, error: SequenceArchiverError, *, prefix: str = "", via: Via | None = None
-) -> SequenceResult:
-    """A `failed` result; `via` (the endpoint called) is kept only when Reply answered that call."""
-    status = error.http_status if isinstance(error, ReplyApiError) else None
-    retry_after = error.retry_after_seconds if isinstance(error, RetryableReplyError) else None
-    answered = isinstance(error, ReplyApiError) and not isinstance(error, _NO_ANSWER_ERRORS)
-    return SequenceResult(
-        sequence_id,
-        Outcome.FAILED,
-        status,
-        prefix + str(error),
-        retry_after_seconds=retry_after,
-        deferred=isinstance(error, _DEFERRING_ERRORS),
-        via=via if answered else None,
-    )
-
-
-def _unexpected(sequence_ids: Sequence[int], error: Exception, operation: str) -> dict[int, SequenceResult]:
-    """A bug, not an answer: the IDs of that one call fail (retryably). Only the type is logged and reported,
-    since the text of an arbitrary exception may hold anything."""
-    reason = type(error).__name__
-    logger.error(
-        "unexpected error while calling reply",
-        extra={"operation": operation, "ids": len(sequence_ids), "error": reason},
-    )
-    text = f"unexpected error while calling Reply ({reason})"
-    return {sequence_id: SequenceResult(sequence_id, Outcome.FAILED, error=text) for sequence_id in sequence_ids}
-
-
 @dataclass(frozen=True, slots=True)
 class _Group:
     """IDs to archive in one call; `cause` is the failure of the larger call they were split from."""
@@ -228,7 +119,7 @@ def _unfinished(group: _Group, stop: SequenceArchiverError) -> dict[int, Sequenc
     """Results for the IDs of a group a stop left unarchived."""
     if group.cause is not None:
         return _not_isolated(group, str(stop))
-    return {sequence_id: _failed(sequence_id, stop, prefix="not attempted: ") for sequence_id in group.ids}
+    return {sequence_id: failed_result(sequence_id, stop, prefix="not attempted: ") for sequence_id in group.ids}
 
 
 def _split(group: _Group, cause: SequenceResult, groups: deque[_Group], results: dict[int, SequenceResult]) -> None:
@@ -335,7 +226,7 @@ class SequenceArchiver:
                 stop = self._archive_single(chunk[0], deadline, results)
             if stop is not None:
                 results.update(
-                    {sequence_id: _failed(sequence_id, stop, prefix="not attempted: ") for sequence_id in pending}
+                    {sequence_id: failed_result(sequence_id, stop, prefix="not attempted: ") for sequence_id in pending}
                 )
                 break
         return results
@@ -347,13 +238,13 @@ class SequenceArchiver:
         candidates = [
             sequence_id
             for sequence_id in results
-            if sequence_id in pause_first and _pausing_may_help(results[sequence_id])
+            if sequence_id in pause_first and pausing_may_help(results[sequence_id])
         ]
         for position, sequence_id in enumerate(candidates):
             stop = self._pause_then_archive(sequence_id, deadline, results)
             if stop is not None:
                 for other in candidates[position + 1 :]:
-                    results[other] = _failed(other, stop, prefix="not attempted: ")
+                    results[other] = failed_result(other, stop, prefix="not attempted: ")
                 return
 
     def _pause_then_archive(
@@ -364,13 +255,13 @@ class SequenceArchiver:
         try:
             paused = self._api.pause_sequence(sequence_id, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
-            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
+            results[sequence_id] = failed_result(sequence_id, exc, via=Via.SINGLE)
             return exc
         except RetryableReplyError as exc:
-            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
+            results[sequence_id] = failed_result(sequence_id, exc, via=Via.SINGLE)
             return None
         except Exception as exc:  # a bug in one call fails that ID only
-            results.update(_unexpected([sequence_id], exc, "pause_sequence"))
+            results.update(unexpected_failure([sequence_id], exc, "pause_sequence"))
             return None
         if not 200 <= paused.http_status < 300:
             results[sequence_id] = classify_response(sequence_id, paused)
@@ -407,13 +298,13 @@ class SequenceArchiver:
         try:
             response = self._archive_call(sequence_id, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
-            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
+            results[sequence_id] = failed_result(sequence_id, exc, via=Via.SINGLE)
             logger.warning("archiving stopped", extra={"sequence_id": sequence_id, "reason": type(exc).__name__})
             return exc
         except RetryableReplyError as exc:
-            results[sequence_id] = _failed(sequence_id, exc, via=Via.SINGLE)
+            results[sequence_id] = failed_result(sequence_id, exc, via=Via.SINGLE)
         except Exception as exc:  # a bug in one call fails that ID only
-            results.update(_unexpected([sequence_id], exc, "archive_sequence"))
+            results.update(unexpected_failure([sequence_id], exc, "archive_sequence"))
         else:
             results[sequence_id] = classify_response(sequence_id, response)
         return None
@@ -426,7 +317,7 @@ class SequenceArchiver:
             stop = self._archive_single(sequence_id, deadline, results)
             if stop is not None:
                 rest = sequence_ids[position + 1 :]
-                results.update({other: _failed(other, stop, prefix="not attempted: ") for other in rest})
+                results.update({other: failed_result(other, stop, prefix="not attempted: ") for other in rest})
                 return stop
         return None
 
@@ -500,15 +391,15 @@ class SequenceArchiver:
         try:
             response = self._bulk_call(ids, deadline)
         except _REQUEST_WIDE_ERRORS as exc:
-            results.update({sequence_id: _failed(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
+            results.update({sequence_id: failed_result(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
             logger.warning("archiving stopped", extra={"ids": len(ids), "reason": type(exc).__name__})
             return exc
         except RetryableReplyError as exc:
             if not isinstance(exc, _NOT_ABOUT_CONTENT):
-                return _failed(ids[0], exc, via=Via.BULK)  # split: the failure may lie in one of the IDs
-            results.update({sequence_id: _failed(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
+                return failed_result(ids[0], exc, via=Via.BULK)  # split: the failure may lie in one of the IDs
+            results.update({sequence_id: failed_result(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
         except Exception as exc:  # a bug in one call fails that call's IDs only
-            results.update(_unexpected(ids, exc, "bulk_archive"))
+            results.update(unexpected_failure(ids, exc, "bulk_archive"))
         else:
             return self._take_bulk_answer(ids, response, deadline, results)
         return None

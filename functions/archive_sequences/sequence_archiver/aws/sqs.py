@@ -17,15 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.aws_calls import MIN_ATTEMPT_SECONDS, call_within
-from sequence_archiver.batching import chunk_by_count_and_size
+from sequence_archiver.aws.calls import MIN_ATTEMPT_SECONDS, call_within
+from sequence_archiver.core.batching import chunk_by_count_and_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from mypy_boto3_sqs.client import SQSClient
 
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
 
 logger = logging.getLogger(__name__)
 

@@ -23,15 +23,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sequence_archiver.aws_calls import call_within
-from sequence_archiver.exceptions import AwsCallTimeoutError
+from sequence_archiver.aws.calls import call_within
+from sequence_archiver.core.exceptions import AwsCallTimeoutError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 These are the core's own types: the HTTP client produces them and the archiver consumes them, so the
 archiver needs no HTTP client to be imported or tested. Every text in them that came from Reply was
-cleaned by the client (reply_text.clean): at most the limits below, no API key, safe to encode.
+cleaned by the client (reply/text.py: clean): at most the limits below, no API key, safe to encode.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sequence_archiver.outcomes import SequenceSummary
+    from sequence_archiver.core.outcomes import SequenceSummary
 
 MAX_ERROR_TEXT = 200  # characters of Reply's problem text (title, detail, code, bulk errors) kept
 MAX_NAME_TEXT = 200  # characters of a sequence's name kept in results events

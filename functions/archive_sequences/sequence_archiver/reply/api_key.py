@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Protocol
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import SecretStr
 
-from sequence_archiver.aws_calls import call_within
-from sequence_archiver.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError, AwsCallTimeoutError
-from sequence_archiver.header_value import check_header_safe
+from sequence_archiver.aws.calls import call_within
+from sequence_archiver.core.exceptions import ApiKeyMalformedError, ApiKeyUnavailableError, AwsCallTimeoutError
+from sequence_archiver.reply.header_value import check_header_safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from sequence_archiver.deadline import Deadline
+    from sequence_archiver.core.deadline import Deadline
 
 # What a key may be made of: the visible ASCII an HTTP header value carries unchanged (RFC 9110 field-vchar).
 # Stripped from both ends of the secret and of its "apiKey": what `echo` and editors add (a final newline).

@@ -17,16 +17,16 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sequence_archiver.aws_calls import call_within
-from sequence_archiver.sqs_sender import OutgoingMessage
+from sequence_archiver.aws.calls import call_within
+from sequence_archiver.aws.sqs import OutgoingMessage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from mypy_boto3_sqs.client import SQSClient
 
-    from sequence_archiver.deadline import Deadline
-    from sequence_archiver.sqs_sender import SqsSender
+    from sequence_archiver.aws.sqs import SqsSender
+    from sequence_archiver.core.deadline import Deadline
 
 logger = logging.getLogger(__name__)
 

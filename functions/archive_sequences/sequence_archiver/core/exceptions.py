@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sequence_archiver.reply_answers import BulkArchiveResponse, Problem, ReplyResponse
+    from sequence_archiver.core.reply_answers import BulkArchiveResponse, Problem, ReplyResponse
 
 
 class SequenceArchiverError(Exception):

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.exceptions import InvalidRequestError, InvalidSequenceIdError
+from sequence_archiver.core.exceptions import InvalidRequestError, InvalidSequenceIdError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

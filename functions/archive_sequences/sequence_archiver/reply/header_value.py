@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from sequence_archiver.exceptions import ApiKeyMalformedError
+from sequence_archiver.core.exceptions import ApiKeyMalformedError
 
 _KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
 

@@ -1,0 +1,1 @@
+"""The archiving strategies: archiving IDs (single or bulk, pause first), clean-up selections and their policies."""

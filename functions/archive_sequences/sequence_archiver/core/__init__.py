@@ -1,0 +1,1 @@
+"""The core types every layer speaks: requests, outcomes, reports, answers, deadlines, errors, continuations."""
