@@ -3,10 +3,6 @@ event is done once, and without an idempotency table a redelivery is processed a
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 from tests.functional.fakes import (
     Answer,
     Pipeline,
@@ -17,13 +13,7 @@ from tests.functional.fakes import (
     redelivered,
     sqs_event,
 )
-
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-
-
-def load_event(name: str) -> Any:
-    """A sample event from events/."""
-    return json.loads((EVENTS_DIR / name).read_text())
+from tests.sample_events import load_event
 
 
 def test_a_request_that_must_be_retried_gives_its_claim_back(

@@ -10,6 +10,7 @@ import pytest
 
 from sequence_archiver.archiving.archiver import ArchiveMode
 from tests.functional.fakes import Answer, Pipeline, PipelineBuilder, SqsQueue, outcomes, sqs_event
+from tests.sample_events import eventbridge_envelope, sns_envelope
 
 ALREADY_ARCHIVED, RUNNING, NOT_FOUND, FORBIDDEN = 401, 301, 999_999, 501  # Reply's answers for these IDs
 
@@ -22,36 +23,6 @@ def seeded(pipeline: Pipeline) -> Pipeline:
     pipeline.reply.script(NOT_FOUND, Answer.NOT_FOUND)
     pipeline.reply.script(FORBIDDEN, Answer.FORBIDDEN)
     return pipeline
-
-
-def eventbridge_envelope(detail: object) -> str:
-    """An EventBridge event as an SQS body (an EventBridge rule targeting the queue)."""
-    return json.dumps(
-        {
-            "version": "0",
-            "id": "0d079340-135a-c8c6-95c2-41fb8f496c53",
-            "detail-type": "Archive Sequences",
-            "source": "reply.sequence-archiver.requests",
-            "account": "123456789012",
-            "time": "2026-11-29T09:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": detail,
-        }
-    )
-
-
-def sns_envelope(message: object) -> str:
-    """An SNS notification as an SQS body (a topic subscription without raw message delivery)."""
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-            "TopicArn": "arn:aws:sns:us-east-1:123456789012:archive-requests",
-            "Message": json.dumps(message),
-            "Timestamp": "2026-11-29T09:00:00.000Z",
-        }
-    )
 
 
 def test_a_mixed_bulk_batch_archives_reports_every_id_and_dead_letters_the_unparseable_message(

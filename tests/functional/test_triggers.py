@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
@@ -19,13 +17,7 @@ from tests.functional.fakes import (
     PipelineBuilder,
     outcomes,
 )
-
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-
-
-def load_event(name: str) -> Any:
-    """A sample event from events/."""
-    return json.loads((EVENTS_DIR / name).read_text())
+from tests.sample_events import load_event
 
 
 @pytest.mark.parametrize(

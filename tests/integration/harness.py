@@ -22,13 +22,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_SCHEMA = json.loads((ROOT / "schemas" / "sequence-archive-plan.json").read_text())
 PLAN_DETAIL_TYPE = "Sequence Archive Plan"
-EVENTS_DIR = ROOT / "events"
 RESULTS_SCHEMA = json.loads((ROOT / "schemas" / "sequence-archive-results.json").read_text())
-
-
-def load_event(name: str) -> Any:
-    """A sample event from events/."""
-    return json.loads((EVENTS_DIR / name).read_text())
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tests.integration.harness import (
     metric_total,
     outcomes,
 )
+from tests.sample_events import eventbridge_envelope, sns_envelope
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,38 +27,6 @@ if TYPE_CHECKING:
     from local.stand_ins.reply_simulator import ReplySimulator
 
 pytestmark = pytest.mark.integration
-
-
-def eventbridge_envelope(detail: object) -> str:
-    return json.dumps(
-        {
-            "version": "0",
-            "id": "0d079340-135a-c8c6-95c2-41fb8f496c53",
-            "detail-type": "Archive Sequences",
-            "source": "reply.sequence-archiver.requests",
-            "account": "123456789012",
-            "time": "2026-11-29T09:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": detail,
-        }
-    )
-
-
-def sns_envelope(message: object) -> str:
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-            "TopicArn": "arn:aws:sns:us-east-1:123456789012:archive-requests",
-            "Message": json.dumps(message),
-            "Timestamp": "2026-11-29T09:00:00.000Z",
-            "SignatureVersion": "1",
-            "Signature": "EXAMPLE",
-            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
-            "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-        }
-    )
 
 
 # The same batch in bulk mode (auto: one call) is a functional case, tests/functional/test_bulk_batches.py.

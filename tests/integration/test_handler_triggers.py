@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from local.stand_ins.aws_stack import read_results_events
-from tests.integration.harness import details_by_request, load_event, outcomes, validate_results_detail
+from tests.integration.harness import details_by_request, outcomes, validate_results_detail
+from tests.sample_events import load_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable

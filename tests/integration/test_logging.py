@@ -9,7 +9,8 @@ import pytest
 
 from local.stand_ins.aws_stack import read_results_events
 from local.stand_ins.reply_simulator import Fault
-from tests.integration.harness import invoke_with_sqs, load_event
+from tests.integration.harness import invoke_with_sqs
+from tests.sample_events import load_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
