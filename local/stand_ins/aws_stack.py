@@ -739,3 +739,18 @@ def create_idempotency_table(stack: LocalStack, name: str) -> Any:
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
     )
     return dynamodb
+
+
+def create_rate_budget_table(stack: LocalStack, name: str) -> Any:
+    """The shared rate budget table as template.yaml's RateBudgetTable: partition key `pk`, TTL on `expires_at`."""
+    dynamodb: Any = boto3_session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    return dynamodb

@@ -94,6 +94,9 @@ class Settings(BaseModel):
     rate_limit_per_hour: int = Field(default=3000, ge=0, le=1_000_000, alias="REPLY_RATE_LIMIT_PER_HOUR")
     rate_limit_instances: int = Field(default=1, ge=1, le=1000, alias="REPLY_RATE_LIMIT_INSTANCES")
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1.0, alias="REPLY_RATE_LIMIT_TIME_SCALE")
+    # The shared rate budget (aws/rate_budget.py): every instance draws on one budget per Reply user in this
+    # DynamoDB table. Unset: each instance keeps to its static share (the budget / REPLY_RATE_LIMIT_INSTANCES).
+    rate_budget_table_name: str | None = Field(default=None, alias="RATE_BUDGET_TABLE_NAME", max_length=255)
     archive_mode: ArchiveMode = Field(default=ArchiveMode.AUTO, alias="REPLY_ARCHIVE_MODE")
     bulk_max_ids: int = Field(default=100, ge=1, le=1000, alias="REPLY_BULK_MAX_IDS")
     # The request queue's redrive maxReceiveCount: how many deliveries with a real failure a request carried on
@@ -152,10 +155,11 @@ class Settings(BaseModel):
         """Accept AUTO/Single/bulk alike."""
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("dead_letter_queue_url", "idempotency_table_name", "archive_queue_url")
+    @field_validator("dead_letter_queue_url", "idempotency_table_name", "archive_queue_url", "rate_budget_table_name")
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
-        """Treat an empty DEAD_LETTER_QUEUE_URL, IDEMPOTENCY_TABLE_NAME or ARCHIVE_QUEUE_URL as not configured."""
+        """Treat an empty DEAD_LETTER_QUEUE_URL, IDEMPOTENCY_TABLE_NAME, ARCHIVE_QUEUE_URL or RATE_BUDGET_TABLE_NAME
+        as not configured."""
         return value or None
 
     @field_validator("archive_queue_url")

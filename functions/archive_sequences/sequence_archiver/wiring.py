@@ -12,6 +12,12 @@ from botocore.config import Config
 from sequence_archiver.archiving.archiver import SequenceArchiver
 from sequence_archiver.aws.dead_letters import DeadLetterQueue
 from sequence_archiver.aws.idempotency import build_request_idempotency
+from sequence_archiver.aws.rate_budget import (
+    GRANT_LIFETIME_SECONDS,
+    MIN_GRANT_LIFETIME_SECONDS,
+    SharedRateBudget,
+    windows_for,
+)
 from sequence_archiver.aws.results_publisher import ResultsPublisher
 from sequence_archiver.aws.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
 from sequence_archiver.aws.sqs import SqsSender
@@ -26,7 +32,10 @@ from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.reply.rate_limiter import RateLimiter, budgets_for
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools import Metrics, Tracer
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from sequence_archiver.archiving.cleanup import CleanupPolicies
     from sequence_archiver.settings import Settings
@@ -44,6 +53,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
     session = boto3.session.Session()
     tracing = PowertoolsTracing(tracer) if tracer is not None and not tracer.disabled else NoTracing()
     recorder = MetricsRecorder(metrics)
+    dynamodb = cache(lambda: session.client("dynamodb", config=AWS_CLIENT_CONFIG))  # one client for both tables
     api_key = SecretsManagerApiKey(
         secret_id=settings.reply_api_key_secret_id,
         provider=SecretsProvider(boto3_client=session.client("secretsmanager", config=AWS_CLIENT_CONFIG)),
@@ -70,6 +80,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
                 time_scale=settings.rate_limit_time_scale,
             ),
             instances=settings.rate_limit_instances,
+            shared=shared_rate_budget(settings, dynamodb),
         ),
         on_api_call=recorder.record_api_call,
         on_unconfirmed=recorder.record_unconfirmed_answer,
@@ -93,7 +104,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         build_request_idempotency(
             table_name=settings.idempotency_table_name,
             expires_after_seconds=settings.idempotency_expires_after_seconds,
-            dynamodb_client=session.client("dynamodb", config=AWS_CLIENT_CONFIG),
+            dynamodb_client=dynamodb(),
             function_name=settings.service_name,
         )
         if settings.idempotency_table_name
@@ -143,4 +154,21 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         max_receive_count=settings.sqs_max_receive_count,
         idempotency=idempotency,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
+    )
+
+
+def shared_rate_budget(settings: Settings, dynamodb: Callable[[], DynamoDBClient]) -> SharedRateBudget | None:
+    """The budget every instance draws on, when RATE_BUDGET_TABLE_NAME names its table; else None (static shares)."""
+    if not settings.rate_budget_table_name:
+        return None
+    scale = settings.rate_limit_time_scale
+    return SharedRateBudget(
+        dynamodb_client=dynamodb(),
+        table_name=settings.rate_budget_table_name,
+        budgets=windows_for(
+            per_minute=settings.rate_limit_per_minute, per_hour=settings.rate_limit_per_hour, time_scale=scale
+        ),
+        # Benchmarks shrink Reply's windows (REPLY_RATE_LIMIT_TIME_SCALE): a grant's lifetime shrinks with them,
+        # never below what a table write and a call's start need.
+        grant_lifetime_seconds=max(MIN_GRANT_LIFETIME_SECONDS, GRANT_LIFETIME_SECONDS * scale),
     )

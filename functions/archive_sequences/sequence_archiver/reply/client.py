@@ -14,6 +14,7 @@ Reply's answers are treated as untrusted input:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -38,6 +39,7 @@ from sequence_archiver.core.exceptions import (
     ReplyUnconfirmedError,
     RetryableReplyError,
 )
+from sequence_archiver.core.rate_budgets import key_fingerprint
 from sequence_archiver.core.reply_answers import (
     ApiCall,
     BulkArchiveResponse,
@@ -283,9 +285,14 @@ class ReplyClient:
         limit = max_bytes or self._max_response_bytes
         while True:
             attempt += 1
-            self._wait_for_budget(operation, deadline)
+            api_key = self._api_key_source.api_key(deadline=deadline)
+            # Any key source's key is checked before the budget is spent: one no header can carry is a request-wide
+            # ApiKeyMalformedError here, not a UnicodeEncodeError (or a control character sent) per call.
+            check_header_safe(api_key.get_secret_value())
+            # The key is read first: a call booked in a shared budget must start soon after it is booked.
+            self._wait_for_budget(operation, deadline, budget_key=_budget_key(api_key.get_secret_value()))
             try:
-                answer = self._attempt(operation, method, path, body, deadline, max_bytes=limit)
+                answer = self._attempt(operation, method, path, body, deadline, api_key=api_key, max_bytes=limit)
                 return interpret(self._check_transient(answer))
             except _Unauthorized:
                 if key_refreshed:
@@ -333,9 +340,26 @@ class ReplyClient:
         ]
         return max(waits, key=lambda wait: wait[0])
 
-    def _wait_for_budget(self, operation: str, deadline: Deadline) -> None:
-        """Wait for the rate budget (and any 429 pause), unless that outlasts the deadline."""
-        wait, paused = self._limiter.next_wait()
+    def _wait_for_budget(self, operation: str, deadline: Deadline, *, budget_key: str) -> None:
+        """Wait for the rate budget (and any 429 pause), unless that outlasts the deadline.
+
+        A shared budget is asked again after each wait, until it books a call for this instance.
+        """
+        while True:
+            wait, paused = self._limiter.next_wait(deadline, budget_key)
+            self._check_wait_fits(wait, deadline)
+            if wait <= 0 and self._limiter.take_call():
+                return  # counted as started: the attempt follows at once
+            if wait <= 0:
+                continue  # a shared grant lapsed in between: book again
+            self._on_wait(ReplyWait(wait, WaitReason.RETRY_AFTER if paused else WaitReason.RATE_BUDGET, operation))
+            self._sleep(wait)
+            if not self._limiter.sharing:  # the static share's wait ends with a free slot
+                self._limiter.take_call()
+                return
+
+    def _check_wait_fits(self, wait: float, deadline: Deadline) -> None:
+        """Raise when a wait of `wait` seconds and a call after it would outlast the deadline."""
         if not deadline.allows(wait + self._timeouts.minimum_call_seconds):
             if self._limiter.paused_seconds > 0:
                 raise ReplyPausedError(
@@ -348,17 +372,18 @@ class ReplyClient:
                     f"the rate budget frees up in {wait:.1f}s, after this invocation ends", retry_after_seconds=wait
                 )
             raise DeadlineExceededError("not enough time left in this invocation to call Reply")
-        if wait > 0:
-            self._on_wait(ReplyWait(wait, WaitReason.RETRY_AFTER if paused else WaitReason.RATE_BUDGET, operation))
-            self._sleep(wait)
 
     def _attempt(
-        self, operation: str, method: str, path: str, body: bytes | None, deadline: Deadline, *, max_bytes: int
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: bytes | None,
+        deadline: Deadline,
+        *,
+        api_key: SecretStr,
+        max_bytes: int,
     ) -> _HttpAnswer:
-        api_key = self._api_key_source.api_key(deadline=deadline)
-        # Any key source's key is checked before the budget is spent: one no header can carry is a request-wide
-        # ApiKeyMalformedError here, not a UnicodeEncodeError (or a control character sent) per call.
-        check_header_safe(api_key.get_secret_value())
         timeouts = self._timeouts
         # The whole attempt ends within this budget (the watchdog sees to it); each timeout fits inside it.
         budget = min(timeouts.connect_seconds + timeouts.read_seconds, deadline.remaining_seconds())
@@ -374,7 +399,6 @@ class ReplyClient:
         }
         if body is not None:
             headers["Content-Type"] = "application/json"
-        self._limiter.record_call()
         started = self._clock()
         status: int | None = None
         try:
@@ -445,6 +469,12 @@ class ReplyClient:
                 retry_after_seconds=parse_retry_after(answer.retry_after),
             )
         return answer
+
+
+@functools.lru_cache(maxsize=8)
+def _budget_key(api_key: str) -> str:
+    """The rate budget a key draws on (its user's): a fingerprint, computed once per key."""
+    return key_fingerprint(api_key)
 
 
 def _read_at_most(response: urllib3.BaseHTTPResponse, limit: int) -> bytes | None:

@@ -16,12 +16,18 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sequence_archiver.core.rate_budgets import RateBudget
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from sequence_archiver.core.deadline import Deadline
+    from sequence_archiver.core.rate_budgets import BudgetAnswer, SharedBudget
+
+__all__ = ["MAX_SERVER_WAIT_SECONDS", "RateBudget", "RateLimiter", "bounded_wait", "budgets_for"]
 
 MAX_SERVER_WAIT_SECONDS = 900.0  # the longest pause a Reply header can impose on this instance
 _MAX_HEADER_CHARS = 64  # longer rate-limit header values are garbage, not numbers or dates
@@ -33,17 +39,12 @@ _PLENTY_REMAINING = 999_999_999
 _WINDOW_SLACK_FRACTION = 0.02
 _WINDOW_SLACK_MIN_SECONDS = 0.05
 
-
-@dataclass(frozen=True, slots=True)
-class RateBudget:
-    """At most `limit` calls in any `window_seconds`."""
-
-    limit: int
-    window_seconds: float
-
-    def share(self, instances: int) -> RateBudget:
-        """This instance's part of a budget shared by `instances` concurrent instances (at least 1 call)."""
-        return RateBudget(max(1, self.limit // max(1, instances)), self.window_seconds)
+# With a shared budget: how long the static share rules after the table failed once, before trying it again.
+FALLBACK_SECONDS = 60.0
+# Calls booked at once from the shared budget at most; fewer when calls are slow (a grant must be used in time).
+MAX_GRANT_BLOCK = 4
+# A grant's calls are meant to start within this share of its lifetime (the rest is margin for a slow call).
+_GRANT_USE_FRACTION = 0.5
 
 
 class _Window:
@@ -65,7 +66,12 @@ class _Window:
 
 
 class RateLimiter:
-    """Tells the client how long to wait before its next call; one per Lambda instance."""
+    """Tells the client how long to wait before its next call; one per Lambda instance.
+
+    Alone it keeps to its static share. With a `shared` budget (aws/rate_budget.py) every instance draws
+    on one budget: `next_wait` with a deadline and a budget key books a few calls at a time there, and
+    the static share rules only for FALLBACK_SECONDS after the shared budget could not be reached.
+    """
 
     def __init__(
         self,
@@ -74,6 +80,7 @@ class RateLimiter:
         instances: int = 1,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        shared: SharedBudget | None = None,
     ) -> None:
         self._windows = [_Window(budget) for budget in budgets]
         self._instances = max(1, instances)
@@ -81,26 +88,130 @@ class RateLimiter:
         self._wall_clock = wall_clock
         self._paused_until = 0.0
         self._hinted_next = 0.0
+        self._shared = shared
+        self._fallback_until = 0.0
+        self._granted = 0  # calls booked in the shared budget and not yet started
+        self._grant_expires = 0.0
+        self._pause_to_share = 0.0  # a 429 pause (epoch seconds) not yet recorded in the shared budget
+        self._call_started: float | None = None
+        self._call_seconds: float | None = None  # a moving average of how long a call (and its handling) takes
+
+    @property
+    def sharing(self) -> bool:
+        """True while calls are booked in the shared budget (not during a fallback to the static share)."""
+        return self._shared is not None and self._clock() >= self._fallback_until
 
     def wait_seconds(self) -> float:
         """Seconds until a call may start; 0 when one may start now."""
         return self.next_wait()[0]
 
-    def next_wait(self) -> tuple[float, bool]:
-        """Seconds until a call may start, and True when a 429 pause holds it back longer than the budget does."""
+    def next_wait(self, deadline: Deadline | None = None, budget_key: str | None = None) -> tuple[float, bool]:
+        """Seconds until a call may start, and True when a 429 pause holds it back longer than the budget does.
+
+        With a shared budget, a deadline and a budget key, a 0 means a call is booked for this instance.
+        """
         now = self._clock()
+        self._note_call_ended(now)
+        if self.sharing:
+            if deadline is None or budget_key is None:  # an estimate (say for a retry): the pause or a hint
+                hinted = max(now, self._hinted_next)
+                return max(hinted, self._paused_until) - now, self._paused_until > hinted
+            shared_wait = self._shared_wait(now, deadline, budget_key)
+            if shared_wait is not None:
+                return shared_wait
+            now = self._clock()
         budget = max([now, self._hinted_next, *(window.next_slot(now) for window in self._windows)])
         return max(budget, self._paused_until) - now, self._paused_until > budget
+
+    def _shared_wait(self, now: float, deadline: Deadline, budget_key: str) -> tuple[float, bool] | None:
+        """The shared budget's wait, booking calls when none are held; None to keep to the static share."""
+        shared = self._shared
+        if shared is None:
+            return None
+        if self._pause_to_share > 0:  # Reply's 429 goes to the table first: every instance pauses with this one
+            recorded = shared.reserve(budget_key, 0, deadline, pause_until=self._pause_to_share)
+            if recorded is None:
+                self._fallback_until = self._clock() + FALLBACK_SECONDS
+                return None
+            self._pause_to_share = 0.0
+        held = self._held_wait(now)
+        if held is not None:
+            return held
+        if self._granted > 0:  # the grant lapsed unused: calls are slower than it assumed
+            self._call_seconds = shared.grant_lifetime_seconds
+        self._granted = 0
+        answer = shared.reserve(budget_key, self._block_size(), deadline, pause_until=self._pause_to_share)
+        if answer is None:
+            self._fallback_until = self._clock() + FALLBACK_SECONDS
+            return None
+        self._pause_to_share = 0.0
+        return self._follow(answer)
+
+    def _held_wait(self, now: float) -> tuple[float, bool] | None:
+        """The wait this instance knows without asking: a 429 pause, a "none left" hint, or a call held already."""
+        if self._paused_until > now:
+            return self._paused_until - now, True
+        if self._hinted_next > now:
+            return self._hinted_next - now, False
+        if self._granted > 0 and now < self._grant_expires:
+            return 0.0, False
+        return None
+
+    def _follow(self, answer: BudgetAnswer) -> tuple[float, bool]:
+        """Take what the shared budget answered: a pause every instance keeps, a grant, or a wait."""
+        now = self._clock()
+        if answer.paused:
+            self._paused_until = max(self._paused_until, now + bounded_wait(answer.wait_seconds))
+            return self._paused_until - now, True
+        if answer.granted > 0:
+            self._granted = answer.granted
+            self._grant_expires = now + answer.use_within_seconds
+            return 0.0, False
+        return max(0.0, answer.wait_seconds), False
+
+    def _block_size(self) -> int:
+        """Calls to book at once: as many as start well within a grant's lifetime, at most MAX_GRANT_BLOCK."""
+        if self._shared is None or self._call_seconds is None:
+            return 1
+        usable = self._shared.grant_lifetime_seconds * _GRANT_USE_FRACTION
+        return max(1, min(MAX_GRANT_BLOCK, int(usable / max(self._call_seconds, 1e-3))))
+
+    def _note_call_ended(self, now: float) -> None:
+        """The call started last has ended by now: fold its duration into the moving average."""
+        if self._call_started is None:
+            return
+        took = now - self._call_started
+        self._call_started = None
+        self._call_seconds = took if self._call_seconds is None else 0.7 * self._call_seconds + 0.3 * took
+
+    def take_call(self) -> bool:
+        """Start a call now, counted in every window; False, counting nothing, when the shared budget's grant
+        lapsed since `next_wait` (a slow moment between the two): the caller books again first."""
+        if self.sharing and (self._granted <= 0 or self._clock() >= self._grant_expires):
+            if self._granted > 0 and self._shared is not None:
+                self._call_seconds = self._shared.grant_lifetime_seconds  # calls are slower than the grant assumed
+            self._granted = 0
+            return False
+        self.record_call()
+        return True
 
     def record_call(self) -> None:
         """Count a call that is being sent now."""
         now = self._clock()
         for window in self._windows:
             window.sent.append(now)
+        if self._granted > 0:
+            self._granted -= 1
+            self._call_started = now
 
     def pause(self, seconds: float) -> None:
-        """Stop every call of this instance for `seconds` (after a 429), at most MAX_SERVER_WAIT_SECONDS."""
-        self._paused_until = max(self._paused_until, self._clock() + bounded_wait(seconds))
+        """Stop every call of this instance (and, when shared, of every instance) for `seconds` after a 429,
+        at most MAX_SERVER_WAIT_SECONDS."""
+        wait = bounded_wait(seconds)
+        self._paused_until = max(self._paused_until, self._clock() + wait)
+        self._granted = 0  # what was booked is not sent: Reply refuses calls now
+        if self._shared is not None:
+            self._pause_to_share = max(self._pause_to_share, self._wall_clock() + wait)
 
     @property
     def paused_seconds(self) -> float:
@@ -108,13 +219,19 @@ class RateLimiter:
         return max(0.0, self._paused_until - self._clock())
 
     def observe(self, *, remaining: int | None, reset_epoch_seconds: float | None) -> None:
-        """Follow Reply's `x-rate-limit-remaining`/`-reset` hints: spread what is left until the reset."""
+        """Follow Reply's `x-rate-limit-remaining`/`-reset` hints: spread what is left until the reset.
+
+        While sharing only "none left" is followed: the shared budget already divides what is left.
+        """
         if remaining is None or reset_epoch_seconds is None:
             return
         seconds_to_reset = bounded_wait(reset_epoch_seconds - self._wall_clock())
         now = self._clock()
         if remaining <= 0:
             self._hinted_next = now + seconds_to_reset
+            return
+        if self.sharing:
+            self._hinted_next = 0.0
             return
         my_remaining = remaining / self._instances
         spacing = seconds_to_reset / my_remaining if my_remaining >= 1 else seconds_to_reset
