@@ -151,6 +151,9 @@ class FakeReply:
 
     # ------------------------------------------------------------ SequenceArchiveApi
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
+
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive."""
         self._spend(deadline)

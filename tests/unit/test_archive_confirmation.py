@@ -299,6 +299,9 @@ class PauseThenFail:
     def __init__(self, after_pause: ReplyResponse | Exception) -> None:
         self.after_pause, self.archives = after_pause, 0
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
+
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self.archives += 1
         if self.archives == 1:

@@ -79,6 +79,9 @@ class ScriptedApi:
     def __init__(self, answers: dict[int, ReplyResponse | Exception]) -> None:
         self.answers, self.calls = answers, []  # type: list[int]
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
+
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self.calls.append(sequence_id)
         answer = self.answers[sequence_id]
@@ -294,6 +297,9 @@ class PausingApi(ScriptedApi):
         super().__init__({})
         self.archives, self.pauses, self.paused = archives, pauses, []  # type: ignore[var-annotated]
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
+
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self.calls.append(sequence_id)
         return self.archives[sequence_id].pop(0)
@@ -394,6 +400,9 @@ class PoisonApi:
             return BulkArchiveResponse(self.failure, problem=Problem(code="sequenceAction.somethingNew"))
         failures = {i: BulkItemFailure("invalidState", "Pause it first") for i in sequence_ids if i in self.running}
         return BulkArchiveResponse(200, failures)
+
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self._spend(deadline)
@@ -642,6 +651,9 @@ class BuggyApi(PoisonApi):
             self.bulk_calls.append(list(sequence_ids))
             raise KeyError("rk_live_SECRET in the text")
         return super().bulk_archive(sequence_ids, deadline)
+
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         if sequence_id in self.broken:

@@ -156,6 +156,9 @@ class ScriptedApi:
         self.calls: list[int] = []
         self.bulk_calls: list[list[int]] = []
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """No rate budget here."""
+
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self.calls.append(sequence_id)
         answer = self.answers.get(sequence_id, ReplyResponse(200))

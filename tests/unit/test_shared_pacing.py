@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sequence_archiver.core.deadline import Deadline
-from sequence_archiver.core.rate_budgets import BudgetAnswer, RateBudget
+from sequence_archiver.core.rate_budgets import BudgetAnswer, RateBudget, Unused
 from sequence_archiver.reply.rate_limiter import FALLBACK_SECONDS, MAX_GRANT_BLOCK, RateLimiter
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tests.unit.conftest import FakeClock
 
 KEY = "key:" + "1" * 32
@@ -23,11 +25,19 @@ class ScriptedBudget:
     answers: list[BudgetAnswer | None]
     grant_lifetime_seconds: float = 1.0
     asked: list[tuple[int, float]] = field(default_factory=list)
+    given_back: list[Unused] = field(default_factory=list)
 
     def reserve(
-        self, budget_key: str, calls: int, deadline: Deadline, *, pause_until: float = 0.0
+        self,
+        budget_key: str,
+        calls: int,
+        deadline: Deadline,
+        *,
+        pause_until: float = 0.0,
+        give_back: Sequence[Unused] = (),
     ) -> BudgetAnswer | None:
         self.asked.append((calls, pause_until))
+        self.given_back.extend(give_back)
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
@@ -57,6 +67,19 @@ def test_a_grant_that_lapsed_is_not_used(clock: FakeClock) -> None:
     assert pacing.next_wait(deadline(clock), KEY) == (0.0, False)  # booked again
     assert len(shared.asked) == 2
     assert shared.asked[1][0] == 1  # and it now books one call at a time
+    assert shared.given_back == [Unused(0.0, 2)]  # the two lapsed calls are given back to the others
+
+
+def test_calls_held_when_the_work_ends_are_given_back(clock: FakeClock) -> None:
+    shared = ScriptedBudget([BudgetAnswer(granted=3, use_within_seconds=1.0, booked_at=123.0)])
+    pacing = limiter(clock, shared)
+    assert pacing.next_wait(deadline(clock), KEY) == (0.0, False)
+    assert pacing.take_call()
+    pacing.release(deadline(clock))
+    assert shared.asked[-1] == (0, 0.0)
+    assert shared.given_back == [Unused(123.0, 2)]
+    pacing.release(deadline(clock))
+    assert len(shared.asked) == 2  # nothing more to give back: no call
 
 
 def test_fast_calls_book_a_few_at_a_time_never_more_than_the_block(clock: FakeClock) -> None:

@@ -84,6 +84,10 @@ class SequenceArchiveApi(Protocol):
         """Pause one sequence, with the same errors as archive_sequence."""
         ...
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """Give back rate budget booked for calls that will not be made (the work is done); never raises."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Group:
@@ -200,8 +204,11 @@ class SequenceArchiver:
         pause_first = {
             sequence_id for request in requests if request.pause_first for sequence_id in request.sequence_ids
         }
-        by_id = self._archive_ids(unique_ids, deadline)
-        self._pause_and_retry_conflicts(by_id, pause_first, deadline)
+        try:
+            by_id = self._archive_ids(unique_ids, deadline)
+            self._pause_and_retry_conflicts(by_id, pause_first, deadline)
+        finally:
+            self._api.release_unused_budget(deadline)
         return [
             [
                 SequenceResult(None, Outcome.INVALID, error=item.reason, input_value=item.input_value)

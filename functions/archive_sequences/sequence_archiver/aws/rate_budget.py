@@ -32,12 +32,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from sequence_archiver.aws.calls import call_within
 from sequence_archiver.core.deadline import Deadline
-from sequence_archiver.core.exceptions import AwsCallTimeoutError
-from sequence_archiver.core.rate_budgets import BudgetAnswer, RateBudget
+from sequence_archiver.core.rate_budgets import BudgetAnswer, RateBudget, Unused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -55,7 +54,6 @@ TABLE_CALL_SECONDS = 1.0  # one GetItem or UpdateItem, with botocore's retries; 
 MAX_WRITE_ATTEMPTS = 6  # conflicting writes before answering "ask again shortly" (contention, not failure)
 CONFLICT_WAIT_SECONDS = 0.02  # the most an instance waits (at random) before reading again after a conflict
 WAKE_SPREAD_FRACTION = 0.1  # of a bucket: instances waiting for the same bucket wake at different moments
-_TABLE_ERRORS = (BotoCoreError, ClientError, AwsCallTimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +108,26 @@ class SharedRateBudget:
         return self._lifetime
 
     def reserve(
-        self, budget_key: str, calls: int, deadline: Deadline, *, pause_until: float = 0.0
+        self,
+        budget_key: str,
+        calls: int,
+        deadline: Deadline,
+        *,
+        pause_until: float = 0.0,
+        give_back: Sequence[Unused] = (),
     ) -> BudgetAnswer | None:
-        """Book up to `calls` calls now; record a 429 pause until `pause_until` (epoch seconds) on the way.
+        """Book up to `calls` calls now; on the way record a 429 pause until `pause_until` (epoch seconds) and
+        give back calls booked before and not made.
 
         None when the table failed: the caller keeps to its static share for a while.
         """
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                answer = self._try_reserve(budget_key, calls, deadline, pause_until)
+                answer = self._try_reserve(budget_key, calls, deadline, pause_until, give_back)
             except _Conflict:
                 self._sleep(self._spread(CONFLICT_WAIT_SECONDS))
                 continue
-            except _TABLE_ERRORS as exc:
+            except Exception as exc:
                 logger.warning(
                     "rate budget table unavailable; keeping to the static share",
                     extra={"error_type": type(exc).__name__, "error_code": _error_code(exc)},
@@ -132,7 +137,9 @@ class SharedRateBudget:
         # Many instances wrote at once: ask again shortly (contention is not a failure, the table is fine).
         return BudgetAnswer(granted=0, wait_seconds=self._spread(CONFLICT_WAIT_SECONDS * 5))
 
-    def _try_reserve(self, budget_key: str, calls: int, deadline: Deadline, pause_until: float) -> BudgetAnswer:
+    def _try_reserve(
+        self, budget_key: str, calls: int, deadline: Deadline, pause_until: float, give_back: Sequence[Unused]
+    ) -> BudgetAnswer:
         key = {"pk": {"S": "budget#" + budget_key}}
         item = call_within(
             self._call_deadline(deadline),
@@ -147,10 +154,11 @@ class SharedRateBudget:
         recorded_pause = float(item["paused_until"]["N"]) if "paused_until" in item else 0.0
         pause = max(recorded_pause, pause_until)
         windows = [window.live(_buckets(item.get(f"w{index}")), read_at) for index, window in enumerate(self._windows)]
+        given_back = self._give_back(windows, give_back)
         counted = zip(self._windows, windows, strict=True)
         room = min((window.limit - sum(live.values()) for window, live in counted), default=calls)
         granted = 0 if pause > read_at else max(0, min(calls, room))
-        if granted == 0 and pause <= recorded_pause:
+        if granted == 0 and pause <= recorded_pause and not given_back:
             return self._wait_answer(windows, read_at, pause)  # nothing to write
         if granted:
             for window, live in zip(self._windows, windows, strict=True):
@@ -160,7 +168,20 @@ class SharedRateBudget:
         if not granted:
             return self._wait_answer(windows, read_at, pause)
         # The grant counts from the read: what the write took is gone from it.
-        return BudgetAnswer(granted=granted, use_within_seconds=self._lifetime - (self._wall_clock() - read_at))
+        return BudgetAnswer(
+            granted=granted, use_within_seconds=self._lifetime - (self._wall_clock() - read_at), booked_at=read_at
+        )
+
+    def _give_back(self, windows: list[dict[int, int]], unused: Sequence[Unused]) -> bool:
+        """Take calls booked and not made out of the buckets that still count them; True when any was."""
+        changed = False
+        for booking in unused:
+            for window, live in zip(self._windows, windows, strict=True):
+                bucket = math.floor(booking.booked_at / window.bucket_seconds)
+                if live.get(bucket, 0) > 0 and booking.calls > 0:
+                    live[bucket] = max(0, live[bucket] - booking.calls)
+                    changed = True
+        return changed
 
     def _write(
         self,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sequence_archiver.core.deadline import Deadline
 
 
@@ -30,6 +32,15 @@ class BudgetAnswer:
     wait_seconds: float = 0.0
     paused: bool = False  # the wait is a 429 pause some instance recorded, not a full window
     use_within_seconds: float = 0.0
+    booked_at: float = 0.0  # epoch seconds of the booking: where to give back calls the instance did not make
+
+
+@dataclass(frozen=True, slots=True)
+class Unused:
+    """Calls booked at `booked_at` (epoch seconds) that this instance will not make: given back to the others."""
+
+    booked_at: float
+    calls: int
 
 
 class SharedBudget(Protocol):
@@ -41,10 +52,16 @@ class SharedBudget(Protocol):
         ...
 
     def reserve(
-        self, budget_key: str, calls: int, deadline: Deadline, *, pause_until: float = 0.0
+        self,
+        budget_key: str,
+        calls: int,
+        deadline: Deadline,
+        *,
+        pause_until: float = 0.0,
+        give_back: Sequence[Unused] = (),
     ) -> BudgetAnswer | None:
-        """Book up to `calls` calls now (recording a 429 pause until `pause_until`, epoch seconds); None when
-        the shared budget cannot be reached."""
+        """Book up to `calls` calls now, recording a 429 pause until `pause_until` (epoch seconds) and giving
+        back the calls booked earlier and not made; None when the shared budget cannot be reached."""
         ...
 
 

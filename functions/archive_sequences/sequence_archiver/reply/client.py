@@ -183,6 +183,10 @@ class ReplyClient:
         self._on_unconfirmed = on_unconfirmed or (lambda _answer: None)
         self._on_wait = on_wait or (lambda _wait: None)  # told before each pause, with its reason
 
+    def release_unused_budget(self, deadline: Deadline) -> None:
+        """The work is done: give back the calls booked in a shared rate budget and not made."""
+        self._limiter.release(deadline)
+
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline.
 

@@ -19,7 +19,7 @@ from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sequence_archiver.core.rate_budgets import RateBudget
+from sequence_archiver.core.rate_budgets import RateBudget, Unused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -92,6 +92,9 @@ class RateLimiter:
         self._fallback_until = 0.0
         self._granted = 0  # calls booked in the shared budget and not yet started
         self._grant_expires = 0.0
+        self._booked_at = 0.0  # when (epoch seconds) the calls held were booked
+        self._unused: list[Unused] = []  # booked, not made, not given back yet
+        self._budget_key: str | None = None  # the budget booked in last
         self._pause_to_share = 0.0  # a 429 pause (epoch seconds) not yet recorded in the shared budget
         self._call_started: float | None = None
         self._call_seconds: float | None = None  # a moving average of how long a call (and its handling) takes
@@ -125,27 +128,45 @@ class RateLimiter:
 
     def _shared_wait(self, now: float, deadline: Deadline, budget_key: str) -> tuple[float, bool] | None:
         """The shared budget's wait, booking calls when none are held; None to keep to the static share."""
-        shared = self._shared
-        if shared is None:
-            return None
-        if self._pause_to_share > 0:  # Reply's 429 goes to the table first: every instance pauses with this one
-            recorded = shared.reserve(budget_key, 0, deadline, pause_until=self._pause_to_share)
-            if recorded is None:
-                self._fallback_until = self._clock() + FALLBACK_SECONDS
-                return None
-            self._pause_to_share = 0.0
+        if self._pause_to_share > 0 and not self._tell_shared(0, deadline, budget_key):
+            return None  # Reply's 429 goes to the table first: every instance pauses with this one
         held = self._held_wait(now)
         if held is not None:
             return held
-        if self._granted > 0:  # the grant lapsed unused: calls are slower than it assumed
-            self._call_seconds = shared.grant_lifetime_seconds
-        self._granted = 0
-        answer = shared.reserve(budget_key, self._block_size(), deadline, pause_until=self._pause_to_share)
+        self._drop_grant(slow=True)
+        answer = self._tell_shared(self._block_size(), deadline, budget_key)
+        return None if answer is None else self._follow(answer)
+
+    def _tell_shared(self, calls: int, deadline: Deadline, budget_key: str) -> BudgetAnswer | None:
+        """Book `calls` calls (0: none) in the shared budget, with the pending pause and the calls given back;
+        None (and the static share for FALLBACK_SECONDS) when it cannot be reached."""
+        if self._shared is None:
+            return None
+        self._budget_key = budget_key
+        answer = self._shared.reserve(
+            budget_key, calls, deadline, pause_until=self._pause_to_share, give_back=tuple(self._unused)
+        )
         if answer is None:
             self._fallback_until = self._clock() + FALLBACK_SECONDS
             return None
         self._pause_to_share = 0.0
-        return self._follow(answer)
+        self._unused.clear()
+        return answer
+
+    def _drop_grant(self, *, slow: bool) -> None:
+        """Give up the calls held (they are given back with the next booking); `slow`: they lapsed unused."""
+        if self._granted <= 0:
+            return
+        if slow and self._shared is not None:
+            self._call_seconds = self._shared.grant_lifetime_seconds  # calls are slower than the grant assumed
+        self._unused.append(Unused(self._booked_at, self._granted))
+        self._granted = 0
+
+    def release(self, deadline: Deadline) -> None:
+        """Give back the calls held and not made (the work is done): other instances may make them."""
+        self._drop_grant(slow=False)
+        if self._unused and self.sharing and self._budget_key is not None and deadline.remaining_seconds() > 0:
+            self._tell_shared(0, deadline, self._budget_key)
 
     def _held_wait(self, now: float) -> tuple[float, bool] | None:
         """The wait this instance knows without asking: a 429 pause, a "none left" hint, or a call held already."""
@@ -166,6 +187,7 @@ class RateLimiter:
         if answer.granted > 0:
             self._granted = answer.granted
             self._grant_expires = now + answer.use_within_seconds
+            self._booked_at = answer.booked_at
             return 0.0, False
         return max(0.0, answer.wait_seconds), False
 
@@ -188,9 +210,7 @@ class RateLimiter:
         """Start a call now, counted in every window; False, counting nothing, when the shared budget's grant
         lapsed since `next_wait` (a slow moment between the two): the caller books again first."""
         if self.sharing and (self._granted <= 0 or self._clock() >= self._grant_expires):
-            if self._granted > 0 and self._shared is not None:
-                self._call_seconds = self._shared.grant_lifetime_seconds  # calls are slower than the grant assumed
-            self._granted = 0
+            self._drop_grant(slow=True)
             return False
         self.record_call()
         return True
@@ -209,7 +229,7 @@ class RateLimiter:
         at most MAX_SERVER_WAIT_SECONDS."""
         wait = bounded_wait(seconds)
         self._paused_until = max(self._paused_until, self._clock() + wait)
-        self._granted = 0  # what was booked is not sent: Reply refuses calls now
+        self._drop_grant(slow=False)  # what was booked is not sent: Reply refuses calls now
         if self._shared is not None:
             self._pause_to_share = max(self._pause_to_share, self._wall_clock() + wait)
 
