@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import SplitResult, urlsplit
 
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
+
+
+class ApiKeyKind(StrEnum):
+    """Which kind of Reply API key the secret holds."""
+
+    USER = "user"
+    MASTER = "master"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -97,6 +105,9 @@ class Settings(BaseModel):
     # The shared rate budget (aws/rate_budget.py): every instance draws on one budget per Reply user in this
     # DynamoDB table. Unset: each instance keeps to its static share (the budget / REPLY_RATE_LIMIT_INSTANCES).
     rate_budget_table_name: str | None = Field(default=None, alias="RATE_BUDGET_TABLE_NAME", max_length=255)
+    # What REPLY_API_KEY_SECRET_ID holds: a user's key (calls act as that user, on one budget) or the workspace's
+    # Master key (each sequence is archived as its owner, X-User-Id, on the owner's budget; archiving/owners.py).
+    api_key_kind: ApiKeyKind = Field(default=ApiKeyKind.USER, alias="REPLY_API_KEY_KIND")
     archive_mode: ArchiveMode = Field(default=ArchiveMode.AUTO, alias="REPLY_ARCHIVE_MODE")
     bulk_max_ids: int = Field(default=100, ge=1, le=1000, alias="REPLY_BULK_MAX_IDS")
     # The request queue's redrive maxReceiveCount: how many deliveries with a real failure a request carried on
@@ -149,10 +160,10 @@ class Settings(BaseModel):
         """Whether X-Ray tracing runs in this environment."""
         return not self.trace_disabled and bool(self.lambda_task_root) and not self.sam_local
 
-    @field_validator("archive_mode", mode="before")
+    @field_validator("archive_mode", "api_key_kind", mode="before")
     @classmethod
     def _mode_case_insensitive(cls, value: object) -> object:
-        """Accept AUTO/Single/bulk alike."""
+        """Accept AUTO/Single/bulk (and USER/Master) alike."""
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("dead_letter_queue_url", "idempotency_table_name", "archive_queue_url", "rate_budget_table_name")

@@ -30,6 +30,7 @@ from sequence_archiver.pipeline.work import Work
 from sequence_archiver.reply.api_key import SecretsManagerApiKey
 from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
 from sequence_archiver.reply.rate_limiter import RateLimiter, budgets_for
+from sequence_archiver.settings import ApiKeyKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from sequence_archiver.archiving.cleanup import CleanupPolicies
+    from sequence_archiver.archiving.owners import SequenceOwners
     from sequence_archiver.settings import Settings
 
 # Every AWS call is bounded as a whole by the time left (aws/calls.py: call_within). These settings only shape a
@@ -60,6 +62,18 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         max_age_seconds=settings.secret_max_age_seconds,
     )
     seal = ContinuationSeal(keys=api_key, on_forged=recorder.record_forged_continuation)
+    shared_budget = shared_rate_budget(settings, dynamodb)
+
+    def new_limiter() -> RateLimiter:
+        """A Reply user's pacing: its static share, and the shared budget when there is a table."""
+        budgets = budgets_for(
+            per_minute=settings.rate_limit_per_minute,
+            per_hour=settings.rate_limit_per_hour,
+            instances=settings.rate_limit_instances,
+            time_scale=settings.rate_limit_time_scale,
+        )
+        return RateLimiter(budgets, instances=settings.rate_limit_instances, shared=shared_budget)
+
     reply = ReplyClient(
         base_url=settings.reply_api_base_url,
         api_key_source=api_key,
@@ -72,16 +86,8 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             connect_seconds=settings.reply_connect_timeout_seconds,
             read_seconds=settings.reply_read_timeout_seconds,
         ),
-        rate_limiter=RateLimiter(
-            budgets_for(
-                per_minute=settings.rate_limit_per_minute,
-                per_hour=settings.rate_limit_per_hour,
-                instances=settings.rate_limit_instances,
-                time_scale=settings.rate_limit_time_scale,
-            ),
-            instances=settings.rate_limit_instances,
-            shared=shared_rate_budget(settings, dynamodb),
-        ),
+        rate_limiter=new_limiter(),
+        user_rate_limiter=new_limiter,  # a Master key: one budget per user acted as
         on_api_call=recorder.record_api_call,
         on_unconfirmed=recorder.record_unconfirmed_answer,
         tracing=tracing,
@@ -130,7 +136,9 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             max_failures=settings.sqs_max_receive_count,
         )
 
-    archiver = SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids)
+    archiver = SequenceArchiver(
+        reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids, owners=owners_for(settings, reply)
+    )
     return ArchiveService(
         work=Work(
             archiver=archiver,
@@ -172,3 +180,13 @@ def shared_rate_budget(settings: Settings, dynamodb: Callable[[], DynamoDBClient
         # never below what a table write and a call's start need.
         grant_lifetime_seconds=max(MIN_GRANT_LIFETIME_SECONDS, GRANT_LIFETIME_SECONDS * scale),
     )
+
+
+def owners_for(settings: Settings, reply: ReplyClient) -> SequenceOwners | None:
+    """With a Master key, where each sequence's owner comes from (each is archived as its owner); else None."""
+    if settings.api_key_kind is not ApiKeyKind.MASTER:
+        return None
+    from sequence_archiver.archiving.owners import SequenceOwners  # noqa: PLC0415 - only a master key needs it
+    from sequence_archiver.reply.listing import SequencePages  # noqa: PLC0415 - on first use
+
+    return SequenceOwners(reply, SequencePages(reply))

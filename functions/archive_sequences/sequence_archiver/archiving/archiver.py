@@ -13,6 +13,7 @@ from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from sequence_archiver.archiving.classification import (
+    REQUEST_WIDE_ERRORS,
     TEAM_MEMBER_NOT_FOUND_CODE,
     classify_bulk_response,
     classify_response,
@@ -22,10 +23,8 @@ from sequence_archiver.archiving.classification import (
 )
 from sequence_archiver.core.archive_request import InvalidSequenceId
 from sequence_archiver.core.exceptions import (
-    ApiKeyError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
-    ReplyAuthenticationError,
     ReplyThrottledError,
     ReplyUnconfirmedError,
     RetryableReplyError,
@@ -36,6 +35,7 @@ from sequence_archiver.core.reply_answers import BulkArchiveResponse, ReplyRespo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from contextlib import AbstractContextManager
 
     from sequence_archiver.core.archive_request import ArchiveRequest
     from sequence_archiver.core.deadline import Deadline
@@ -49,7 +49,7 @@ BULK_IDS_POINTER = "/ids"
 # A bulk call refused as a whole with these means "not for this key or this API": use single calls.
 BULK_UNAVAILABLE_STATUSES = frozenset({403, 404, 405})
 # Errors that hold for every later ID too: stop calling instead of proving them again per ID.
-_REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError)
+_REQUEST_WIDE_ERRORS = REQUEST_WIDE_ERRORS
 # Retryable errors about Reply's (or our own) rate budget, not about the IDs a call named: splitting the
 # call would only spend more of the budget on the same refusal.
 _NOT_ABOUT_CONTENT = (ReplyThrottledError, RateBudgetExhaustedError)
@@ -65,6 +65,18 @@ class ArchiveMode(StrEnum):
     AUTO = "auto"
     SINGLE = "single"
     BULK = "bulk"
+
+
+class OwnerRouting(Protocol):
+    """With a Master key: who owns each sequence, and acting as that user (archiving/owners.py)."""
+
+    def owners_of(self, sequence_ids: Sequence[int], deadline: Deadline) -> dict[int, int | SequenceResult]:
+        """Each ID's owner (a Reply user ID), or the result of an ID whose owner could not be read."""
+        ...
+
+    def acting_as(self, user_id: int) -> AbstractContextManager[None]:
+        """Every Reply call inside acts as `user_id`, on that user's rate budget."""
+        ...
 
 
 class SequenceArchiveApi(Protocol):
@@ -175,10 +187,16 @@ class SequenceArchiver:
     """Archives the IDs of one or more requests and never lets an exception escape per ID."""
 
     def __init__(
-        self, api: SequenceArchiveApi, *, mode: ArchiveMode = ArchiveMode.SINGLE, bulk_max_ids: int = 100
+        self,
+        api: SequenceArchiveApi,
+        *,
+        mode: ArchiveMode = ArchiveMode.SINGLE,
+        bulk_max_ids: int = 100,
+        owners: OwnerRouting | None = None,
     ) -> None:
         self._api = api
         self._mode = mode
+        self._owners = owners  # a Master key: each sequence is archived as its owner
         # Both remembered for the life of the instance: Reply's own bulk size limit, when it turns out smaller
         # than the configured one, and whether the bulk endpoint is refused to this key.
         self._bulk_max_ids = bulk_max_ids
@@ -205,8 +223,11 @@ class SequenceArchiver:
             sequence_id for request in requests if request.pause_first for sequence_id in request.sequence_ids
         }
         try:
-            by_id = self._archive_ids(unique_ids, deadline)
-            self._pause_and_retry_conflicts(by_id, pause_first, deadline)
+            if self._owners is None:
+                by_id = self._archive_ids(unique_ids, deadline)
+                self._pause_and_retry_conflicts(by_id, pause_first, deadline)
+            else:
+                by_id = self._archive_as_owners(self._owners, unique_ids, pause_first, deadline)
         finally:
             self._api.release_unused_budget(deadline)
         return [
@@ -219,7 +240,56 @@ class SequenceArchiver:
             for request in requests
         ]
 
+    def _archive_as_owners(
+        self, owners: OwnerRouting, sequence_ids: list[int], pause_first: set[int], deadline: Deadline
+    ) -> dict[int, SequenceResult]:
+        """Each ID archived as its owner. Owners take turns, a call each (a bulk chunk of one owner's IDs), so
+        every owner's budget is drawn on at once; one whose budget or pause outlasts the deadline stops alone."""
+        found = owners.owners_of(sequence_ids, deadline)
+        results: dict[int, SequenceResult] = {}
+        by_owner: dict[int, list[int]] = {}
+        for sequence_id in sequence_ids:
+            owner = found[sequence_id]
+            if isinstance(owner, SequenceResult):
+                results[sequence_id] = owner
+            else:
+                by_owner.setdefault(owner, []).append(sequence_id)
+        stopped: dict[int | None, SequenceArchiverError] = {}  # by owner; None: every owner
+        for owner, chunk in self._turns(by_owner):
+            stop = stopped.get(None) or stopped.get(owner)
+            if stop is not None:
+                results.update({i: failed_result(i, stop, prefix="not attempted: ") for i in chunk})
+                continue
+            with owners.acting_as(owner):
+                chunk_results, stop = self._archive_until_stopped(list(chunk), deadline)
+                self._pause_and_retry_conflicts(chunk_results, pause_first, deadline)
+            results.update({i: replace(result, acted_as=owner) for i, result in chunk_results.items()})
+            if stop is not None:
+                stopped[None if isinstance(stop, _REQUEST_WIDE_ERRORS) else owner] = stop
+        return results
+
+    def _turns(self, by_owner: dict[int, list[int]]) -> list[tuple[int, list[int]]]:
+        """The calls to make, owner after owner in turn: single IDs, or bulk chunks of one owner's IDs."""
+        queues: list[deque[tuple[int, list[int]]]] = []
+        for owner, ids in by_owner.items():
+            bulk = not self._bulk_unavailable and (
+                self._mode is ArchiveMode.BULK or (self._mode is ArchiveMode.AUTO and len(ids) > 1)
+            )
+            size = self._bulk_max_ids if bulk else 1
+            queues.append(deque((owner, ids[start : start + size]) for start in range(0, len(ids), size)))
+        turns: list[tuple[int, list[int]]] = []
+        while queues:
+            turns.extend(queue.popleft() for queue in queues)
+            queues = [queue for queue in queues if queue]
+        return turns
+
     def _archive_ids(self, sequence_ids: list[int], deadline: Deadline) -> dict[int, SequenceResult]:
+        return self._archive_until_stopped(sequence_ids, deadline)[0]
+
+    def _archive_until_stopped(
+        self, sequence_ids: list[int], deadline: Deadline
+    ) -> tuple[dict[int, SequenceResult], SequenceArchiverError | None]:
+        """Results of every ID, and the error that stopped the calls before some of them (they are `failed`)."""
         results: dict[int, SequenceResult] = {}
         use_bulk = self._mode is ArchiveMode.BULK or (self._mode is ArchiveMode.AUTO and len(sequence_ids) > 1)
         pending = list(sequence_ids)
@@ -235,8 +305,8 @@ class SequenceArchiver:
                 results.update(
                     {sequence_id: failed_result(sequence_id, stop, prefix="not attempted: ") for sequence_id in pending}
                 )
-                break
-        return results
+                return results, stop
+        return results, None
 
     def _pause_and_retry_conflicts(
         self, results: dict[int, SequenceResult], pause_first: set[int], deadline: Deadline

@@ -12,9 +12,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from sequence_archiver.core.exceptions import (
+    ApiKeyError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
     ReplyApiError,
+    ReplyAuthenticationError,
     ReplyPausedError,
     ReplyTransportError,
     RetryableReplyError,
@@ -41,6 +43,10 @@ BULK_ITEM_OUTCOMES = {
     "salesagentnotallowed": Outcome.CONFLICT,
     "teammembernotfound": Outcome.FORBIDDEN,
 }
+
+
+# Errors that concern the whole request (the key, the invocation's time), not one ID: every ID after them stops.
+REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError)
 
 
 def classify_response(sequence_id: int, response: ReplyResponse, via: Via = Via.SINGLE) -> SequenceResult:

@@ -39,6 +39,7 @@ class SequenceSummary:
     name: str | None
     status: str | None
     is_archived: bool | None
+    owner_user_id: int | None = None  # who owns it in Reply (read for a master key; not published here)
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation."""
@@ -69,6 +70,9 @@ class SequenceResult:
     # such IDs are carried on to a continuation of the request, not retried as failures. Not published.
     deferred: bool = False
     via: Via | None = None
+    # With a master key: the Reply user the call for this ID acted as (X-User-Id), the sequence's owner. For an
+    # archived ID, the user it was archived as.
+    acted_as: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation (`input` only for values that were not valid IDs)."""
@@ -84,6 +88,8 @@ class SequenceResult:
             data["input"] = self.input_value
         if self.paused:
             data["paused"] = True
+        if self.acted_as is not None:
+            data["actedAs"] = self.acted_as
         return data
 
 

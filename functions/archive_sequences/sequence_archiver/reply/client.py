@@ -14,6 +14,8 @@ Reply's answers are treated as untrusted input:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -65,7 +67,7 @@ from sequence_archiver.reply.rate_limiter import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from pydantic import SecretStr
 
@@ -154,6 +156,7 @@ class ReplyClient:
         retry_policy: RetryPolicy,
         timeouts: Timeouts,
         rate_limiter: RateLimiter | None = None,
+        user_rate_limiter: Callable[[], RateLimiter] | None = None,
         http: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -170,7 +173,10 @@ class ReplyClient:
         self._api_key_source = api_key_source
         self._retry_policy = retry_policy
         self._timeouts = timeouts
-        self._limiter = rate_limiter or RateLimiter([], clock=clock)
+        self._own_limiter = rate_limiter or RateLimiter([], clock=clock)
+        # With a master key every user acted as has a budget of its own (Reply counts per user): one limiter each.
+        self._new_user_limiter = user_rate_limiter or (lambda: RateLimiter([], clock=clock))
+        self._user_limiters: dict[int, RateLimiter] = {}
         # TLS certificates are always verified (urllib3's default, stated here so no one turns it off). The
         # watched pool lets the watchdog end an attempt whose answer is still arriving at its deadline.
         self._http = http or watched_pool_manager(num_pools=2, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED")
@@ -183,9 +189,50 @@ class ReplyClient:
         self._on_unconfirmed = on_unconfirmed or (lambda _answer: None)
         self._on_wait = on_wait or (lambda _wait: None)  # told before each pause, with its reason
 
+    @property
+    def _limiter(self) -> RateLimiter:
+        """The budget of the user this call acts for: the key's own, or (master key) the user acted as."""
+        user = _ACTING_AS.get()
+        if user is None:
+            return self._own_limiter
+        limiter = self._user_limiters.get(user)
+        if limiter is None:
+            limiter = self._user_limiters[user] = self._new_user_limiter()
+        return limiter
+
+    @_limiter.setter
+    def _limiter(self, limiter: RateLimiter) -> None:
+        """Replace the key's own user's pacing (tests)."""
+        self._own_limiter = limiter
+
+    @contextlib.contextmanager
+    def acting_as(self, user_id: int) -> Iterator[None]:
+        """Every call inside acts as Reply user `user_id` (X-User-Id; a master key only) on that user's budget."""
+        token = _ACTING_AS.set(user_id)
+        try:
+            yield
+        finally:
+            _ACTING_AS.reset(token)
+
     def release_unused_budget(self, deadline: Deadline) -> None:
         """The work is done: give back the calls booked in a shared rate budget and not made."""
-        self._limiter.release(deadline)
+        for limiter in (self._own_limiter, *self._user_limiters.values()):
+            limiter.release(deadline)
+
+    def get_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """GET /v3/sequences/{id}: the sequence (its owner among its fields) or a 4xx with its problem."""
+        _require_sequence_id(sequence_id)
+
+        def interpret(answer: _HttpAnswer) -> ReplyResponse:
+            if 200 <= answer.status < 300:
+                sequence = parse_sequence(answer.body, sequence_id=sequence_id, secret=answer.secret)
+                return ReplyResponse(answer.status, sequence=sequence)
+            return ReplyResponse(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
+
+        path = f"/v3/sequences/{sequence_id}"
+        return self._call_with_retries(
+            "GetSequence", path, None, interpret, deadline, sequence_id=sequence_id, method="GET"
+        )
 
     def archive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         """POST /v3/sequences/{id}/archive, retrying transient failures within the deadline.
@@ -294,7 +341,9 @@ class ReplyClient:
             # ApiKeyMalformedError here, not a UnicodeEncodeError (or a control character sent) per call.
             check_header_safe(api_key.get_secret_value())
             # The key is read first: a call booked in a shared budget must start soon after it is booked.
-            self._wait_for_budget(operation, deadline, budget_key=_budget_key(api_key.get_secret_value()))
+            self._wait_for_budget(
+                operation, deadline, budget_key=_budget_key(api_key.get_secret_value(), _ACTING_AS.get())
+            )
             try:
                 answer = self._attempt(operation, method, path, body, deadline, api_key=api_key, max_bytes=limit)
                 return interpret(self._check_transient(answer))
@@ -403,6 +452,9 @@ class ReplyClient:
         }
         if body is not None:
             headers["Content-Type"] = "application/json"
+        acting_as = _ACTING_AS.get()
+        if acting_as is not None:
+            headers["X-User-Id"] = str(acting_as)
         started = self._clock()
         status: int | None = None
         try:
@@ -475,10 +527,14 @@ class ReplyClient:
         return answer
 
 
-@functools.lru_cache(maxsize=8)
-def _budget_key(api_key: str) -> str:
-    """The rate budget a key draws on (its user's): a fingerprint, computed once per key."""
-    return key_fingerprint(api_key)
+# The Reply user the calls of this context act as (a master key's X-User-Id); None: the key's own user.
+_ACTING_AS: contextvars.ContextVar[int | None] = contextvars.ContextVar("reply_acting_as", default=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _budget_key(api_key: str, user_id: int | None) -> str:
+    """The rate budget a call draws on: its user's (the key's own, or the user a master key acts as)."""
+    return key_fingerprint(api_key) + ("" if user_id is None else f":user:{user_id}")
 
 
 def _read_at_most(response: urllib3.BaseHTTPResponse, limit: int) -> bytes | None:

@@ -107,6 +107,9 @@ def _error_pointers(errors: object, *, secret: str | None) -> tuple[str, ...]:
     return tuple(pointers)
 
 
+MAX_USER_ID = 2_147_483_647  # a Reply user ID: a positive 32-bit integer
+
+
 def parse_sequence(body: bytes, *, sequence_id: int, secret: str | None = None) -> SequenceSummary:
     """Read the Sequence of a 200 answer to a pause (name and status cleaned); ReplyMalformedResponseError when it
     is not one."""
@@ -180,10 +183,14 @@ def _sequence_summary(document: dict[str, Any], *, secret: str | None) -> Sequen
         status = reply_text.clean(status, secret=secret, limit=MAX_STATUS_TEXT)
         # Reply's docs show both `paused` and `Paused`: compare case-insensitively, keep unknown values.
         status = _KNOWN_STATUSES.get(status.lower(), status)
+    owner = document.get("ownerUserId")
     return SequenceSummary(
         name=reply_text.clean(name, secret=secret, limit=MAX_NAME_TEXT) if isinstance(name, str) else None,
         status=status if isinstance(status, str) else None,
         is_archived=is_archived if isinstance(is_archived, bool) else None,
+        owner_user_id=owner
+        if isinstance(owner, int) and not isinstance(owner, bool) and 1 <= owner <= MAX_USER_ID
+        else None,
     )
 
 
