@@ -697,6 +697,24 @@ def test_rate_limit_is_per_user_and_retry_after_rounds_up(make_api: Callable[...
     assert api.get(501, key="other-user-key").status == 200
 
 
+def test_fixed_windows_count_from_each_window_start(make_api: Callable[..., Api]) -> None:
+    # Given: fixed windows of 3 calls per 3 s, a window just begun
+    window = 3.0
+    api = make_api(rate_limit=RateLimit(per_minute=3, minute_seconds=window, per_hour=None, fixed_windows=True))
+    time.sleep(window - time.monotonic() % window + 0.05)
+    assert [api.get(101).status for _ in range(3)] == [200, 200, 200]
+
+    # When: the window is spent, then the next one begins
+    refused = api.get(101)
+    time.sleep(window - time.monotonic() % window + 0.05)
+
+    # Then: the fourth call was refused until the window's end, and the next window has all 3 calls again,
+    # however recently the last 3 were made (a sliding window would still count them)
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) <= 3
+    assert [api.get(101).status for _ in range(3)] == [200, 200, 200]
+
+
 def test_hour_window_binds_too(make_api: Callable[..., Api]) -> None:
     api = make_api(rate_limit=RateLimit(per_minute=100, per_hour=3, hour_seconds=0.5))
     assert [api.get(101).status for _ in range(3)] == [200, 200, 200]

@@ -40,6 +40,9 @@ class RateLimit:
     per_hour: int | None = 3000
     minute_seconds: float = 60.0
     hour_seconds: float = 3600.0
+    # Reply does not say whether its windows slide or are fixed (counts reset at each whole minute and hour).
+    # False: sliding (the stricter for a client); True: fixed windows aligned on the clock.
+    fixed_windows: bool = False
 
     def __post_init__(self) -> None:
         for limit in (self.per_minute, self.per_hour):

@@ -49,6 +49,7 @@ class SlidingWindowRateLimiter:
             if rate_limit.per_hour is not None:
                 windows.append(_Window(rate_limit.per_hour, rate_limit.hour_seconds, "1h"))
         self._windows = tuple(windows)
+        self._fixed = rate_limit is not None and rate_limit.fixed_windows
         # The hour window is what Reply's live x-rate-limit-limit ("1h") describes.
         self._reported = windows[-1] if windows else None
         self._lock = threading.Lock()
@@ -66,6 +67,13 @@ class SlidingWindowRateLimiter:
                 self._hits[user_id] = hits
             wait_seconds = 0.0
             for window, window_hits in zip(self._windows, hits, strict=True):
+                if self._fixed:  # only this window's hits count: it started at the last multiple of its length
+                    started = math.floor(now / window.seconds) * window.seconds
+                    while window_hits and window_hits[0] < started:
+                        window_hits.popleft()
+                    if len(window_hits) >= window.limit:
+                        wait_seconds = max(wait_seconds, started + window.seconds - now)
+                    continue
                 horizon = now - window.seconds
                 while window_hits and window_hits[0] <= horizon:
                     window_hits.popleft()
@@ -89,7 +97,11 @@ class SlidingWindowRateLimiter:
         if self._reported is None:
             return None
         window_hits = hits[self._windows.index(self._reported)]
-        reset_in = window_hits[0] + self._reported.seconds - now if window_hits else self._reported.seconds
+        seconds = self._reported.seconds
+        if self._fixed:
+            reset_in = (math.floor(now / seconds) + 1) * seconds - now
+        else:
+            reset_in = window_hits[0] + seconds - now if window_hits else seconds
         return WindowReport(
             label=self._reported.label,
             remaining=max(0, self._reported.limit - len(window_hits)),
