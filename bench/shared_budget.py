@@ -37,13 +37,21 @@ BATCH_SIZE = 10  # records per invocation: 100 IDs an invocation
 
 
 def one_run(
-    *, instances: int, shared: bool, ids: int, limit: int, window: float, endpoint: str, workdir: Path
+    *,
+    instances: int,
+    shared: bool,
+    ids: int,
+    limit: int,
+    window: float,
+    endpoint: str,
+    workdir: Path,
+    fixed_windows: bool = False,
 ) -> dict[str, Any]:
     """Archive `ids` IDs with `instances` workers; what Reply saw and what the table was asked."""
     with (
         ReplySimulator(
             api_keys={API_KEY: SCOPES},
-            rate_limit=RateLimit(per_minute=limit, per_hour=None, minute_seconds=window),
+            rate_limit=RateLimit(per_minute=limit, per_hour=None, minute_seconds=window, fixed_windows=fixed_windows),
             latency_seconds=0.005,
         ) as simulator,
         FaultProxy(endpoint) as table_proxy,
@@ -110,6 +118,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ids", type=int, default=400, help="IDs per run (default 400)")
     parser.add_argument("--limit", type=int, default=60, help="calls Reply allows per window (default 60)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of Reply's 'minute' (default 10)")
+    parser.add_argument(
+        "--fixed-windows", action="store_true", help="Reply's windows fixed on the clock (default: sliding)"
+    )
     parser.add_argument("--runs", type=int, default=1, help="runs of each case; medians are reported (default 1)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     return parser.parse_args(argv)
@@ -135,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                                 window=arguments.window,
                                 endpoint=server.endpoint_url,
                                 workdir=Path(directory),
+                                fixed_windows=arguments.fixed_windows,
                             )
                         )
                     result = dict(runs[-1])
@@ -150,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "limit": arguments.limit,
         "window_seconds": arguments.window,
+        "windows": "fixed" if arguments.fixed_windows else "sliding",
         "results": results,
     }
     print(json.dumps(report, indent=2))

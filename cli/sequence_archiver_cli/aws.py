@@ -38,6 +38,7 @@ from sequence_archiver_cli.errors import UnavailableError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -112,6 +113,12 @@ def secretsmanager_client(options: AwsOptions) -> SecretsManagerClient:
     """A Secrets Manager client (region and endpoint from the options or boto3's configuration)."""
     with _configuration("Secrets Manager", options):
         return _session(options).client("secretsmanager", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+
+
+def dynamodb_client(options: AwsOptions) -> DynamoDBClient:
+    """A DynamoDB client (region and endpoint from the options or boto3's configuration)."""
+    with _configuration("DynamoDB", options):
+        return _session(options).client("dynamodb", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
 
 
 def logs_client(options: AwsOptions) -> CloudWatchLogsClient:

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from sequence_archiver.public import RateLimiter, RetryPolicy, Settings, budgets_for
-from sequence_archiver_cli.aws import AwsOptions
+from sequence_archiver.public import RateLimiter, RetryPolicy, Settings, SharedRateBudget, budgets_for
+from sequence_archiver_cli.aws import AwsOptions, dynamodb_client
 from sequence_archiver_cli.errors import EXIT_CODES_EPILOG, ExitCode, UsageError
 from sequence_archiver_cli.id_input import InputSources
 from sequence_archiver_cli.reply_access import (
@@ -284,18 +284,41 @@ def reply_options() -> Parser:
         metavar="F",
         help="shrink the minute and hour windows by F (testing against a simulator only; default: %(default)s)",
     )
+    group.add_argument(
+        "--budget-table",
+        metavar="NAME",
+        help="book every call in the deployed stack's shared rate budget table (its RateBudgetTableName output), "
+        "so this run and the function's instances never exceed the key's budget together; if the table cannot "
+        "be reached this run keeps to half the budget (default: this run alone, the whole budget)",
+    )
     return parser
 
 
+# With --budget-table: the share this run keeps to while the table cannot be reached (the template's default).
+BUDGET_TABLE_FALLBACK_SHARES = 2
+
+
 def rate_limiter_from(args: argparse.Namespace) -> RateLimiter:
-    """The same pacing as one function instance: sliding minute and hour windows over this run's calls."""
+    """The same pacing as one function instance: sliding minute and hour windows over this run's calls, or
+    (--budget-table) the budget the function's instances book their calls in."""
+    table = getattr(args, "budget_table", None)
+    instances = BUDGET_TABLE_FALLBACK_SHARES if table else 1
     budgets = budgets_for(
         per_minute=args.rate_limit_per_minute,
         per_hour=args.rate_limit_per_hour,
-        instances=1,
+        instances=instances,
         time_scale=args.rate_limit_time_scale,
     )
-    return RateLimiter(budgets, instances=1)
+    if not table:
+        return RateLimiter(budgets, instances=1)
+    shared = SharedRateBudget.for_limits(
+        dynamodb_client=dynamodb_client(aws_from(args)),
+        table_name=table,
+        per_minute=args.rate_limit_per_minute,
+        per_hour=args.rate_limit_per_hour,
+        time_scale=args.rate_limit_time_scale,
+    )
+    return RateLimiter(budgets, instances=instances, shared=shared)
 
 
 def retry_policy_from(args: argparse.Namespace) -> RetryPolicy:

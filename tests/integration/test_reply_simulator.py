@@ -33,6 +33,7 @@ from local.stand_ins.reply_simulator import (
     Fault,
     RateLimit,
     ReplySimulator,
+    SimulatedUser,
 )
 from local.stand_ins.reply_simulator import __main__ as simulator_cli
 
@@ -678,18 +679,40 @@ def test_refused_requests_do_not_use_budget(make_api: Callable[..., Api]) -> Non
     assert [api.get(101).status for _ in range(3)] == [200, 200, 429]
 
 
-def test_rate_limit_is_per_key_and_retry_after_rounds_up(make_api: Callable[..., Api]) -> None:
+def test_rate_limit_is_per_user_and_retry_after_rounds_up(make_api: Callable[..., Api]) -> None:
+    # Reply counts per user, across every key acting for that user: KEY and "same-user-key" are both user 1's
+    # (the legacy keys), "other-user-key" is user 2's.
     api = make_api(
-        api_keys={KEY: ALL_SCOPES, "other-key": ALL_SCOPES},
+        api_keys={KEY: ALL_SCOPES, "same-user-key": ALL_SCOPES},
         rate_limit=RateLimit(per_minute=1, minute_seconds=2.5, per_hour=None),
     )
+    api.simulator.add_user(SimulatedUser(2, "user2@example.com"), api_keys={"other-user-key": ALL_SCOPES})
     assert api.get(101).status == 200
 
     refused = api.get(101)
 
     assert refused.status == 429
     assert refused.headers["Retry-After"] == "3"
-    assert api.get(101, key="other-key").status == 200
+    assert api.get(101, key="same-user-key").status == 429
+    assert api.get(501, key="other-user-key").status == 200
+
+
+def test_fixed_windows_count_from_each_window_start(make_api: Callable[..., Api]) -> None:
+    # Given: fixed windows of 3 calls per 3 s, a window just begun
+    window = 3.0
+    api = make_api(rate_limit=RateLimit(per_minute=3, minute_seconds=window, per_hour=None, fixed_windows=True))
+    time.sleep(window - time.monotonic() % window + 0.05)
+    assert [api.get(101).status for _ in range(3)] == [200, 200, 200]
+
+    # When: the window is spent, then the next one begins
+    refused = api.get(101)
+    time.sleep(window - time.monotonic() % window + 0.05)
+
+    # Then: the fourth call was refused until the window's end, and the next window has all 3 calls again,
+    # however recently the last 3 were made (a sliding window would still count them)
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) <= 3
+    assert [api.get(101).status for _ in range(3)] == [200, 200, 200]
 
 
 def test_hour_window_binds_too(make_api: Callable[..., Api]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.archiving.selection import Selection, is_cleanup_request, parse_cleanup_request
+from sequence_archiver.aws.rate_budget import SharedRateBudget
 from sequence_archiver.aws.sqs import (
     MAX_ENTRIES_PER_CALL,
     MAX_PAYLOAD_BYTES,
@@ -101,6 +102,7 @@ __all__ = [
     "SequenceListClient",
     "SequenceResult",
     "Settings",
+    "SharedRateBudget",
     "Timeouts",
     "WaitReason",
     "archive_request_body",

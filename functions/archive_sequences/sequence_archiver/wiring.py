@@ -12,12 +12,7 @@ from botocore.config import Config
 from sequence_archiver.archiving.archiver import SequenceArchiver
 from sequence_archiver.aws.dead_letters import DeadLetterQueue
 from sequence_archiver.aws.idempotency import build_request_idempotency
-from sequence_archiver.aws.rate_budget import (
-    GRANT_LIFETIME_SECONDS,
-    MIN_GRANT_LIFETIME_SECONDS,
-    SharedRateBudget,
-    windows_for,
-)
+from sequence_archiver.aws.rate_budget import SharedRateBudget
 from sequence_archiver.aws.results_publisher import ResultsPublisher
 from sequence_archiver.aws.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
 from sequence_archiver.aws.sqs import SqsSender
@@ -169,16 +164,12 @@ def shared_rate_budget(settings: Settings, dynamodb: Callable[[], DynamoDBClient
     """The budget every instance draws on, when RATE_BUDGET_TABLE_NAME names its table; else None (static shares)."""
     if not settings.rate_budget_table_name:
         return None
-    scale = settings.rate_limit_time_scale
-    return SharedRateBudget(
+    return SharedRateBudget.for_limits(
         dynamodb_client=dynamodb(),
         table_name=settings.rate_budget_table_name,
-        budgets=windows_for(
-            per_minute=settings.rate_limit_per_minute, per_hour=settings.rate_limit_per_hour, time_scale=scale
-        ),
-        # Benchmarks shrink Reply's windows (REPLY_RATE_LIMIT_TIME_SCALE): a grant's lifetime shrinks with them,
-        # never below what a table write and a call's start need.
-        grant_lifetime_seconds=max(MIN_GRANT_LIFETIME_SECONDS, GRANT_LIFETIME_SECONDS * scale),
+        per_minute=settings.rate_limit_per_minute,
+        per_hour=settings.rate_limit_per_hour,
+        time_scale=settings.rate_limit_time_scale,
     )
 
 

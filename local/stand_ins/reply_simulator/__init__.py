@@ -3,9 +3,11 @@
 It follows openapi/README.md (the behaviour summary) and openapi/openapi-excerpt.yaml (Reply's spec):
 GET /v3/sequences, GET /v3/sequences/{id}, POST /v3/sequences/{id}/pause,
 POST /v3/sequences/{id}/archive and POST /v3/sequences/archive (bulk), with per-sequence state,
-bearer keys with scopes, per-key sliding-window rate limits and fault injection.
+workspaces with users, user keys and Master API keys (identities.py), bearer keys with scopes, per-user
+sliding-window rate limits and fault injection.
 
-Default seed (every key belongs to user 1; the demo's sample events and the tests rely on these ids):
+Default seed (in workspace 1, whose owner is user 1: every legacy key, ``api_keys``, is user 1's; the demo's
+sample events and the tests rely on these ids):
 
 =========  ==================================  ===============================================
 ids        state                               POST /v3/sequences/{id}/archive answers
@@ -41,29 +43,60 @@ Other choices where the spec is silent (no undocumented code involved):
   1000); a non-integer item is ``/ids/<index>`` "Value has an invalid type."; an unreadable body has
   pointer "". Ids <= 0 are per-item ``notFound``. Duplicates count once.
 - Validation problems use the spec's example title "Validation failed".
-- The list shows only user 1's sequences; ``sortDirection`` without ``sortBy`` is 400
-  ``sequence.invalidSort``; no sequence is in a folder, so any ``folderId`` returns no items.
+- The list shows the sequences the acting user sees (with the default keys: user 1's); ``sortDirection``
+  without ``sortBy`` is 400 ``sequence.invalidSort``; no sequence is in a folder, so any ``folderId`` returns
+  no items.
 - Scopes are exact: no scope implies another.
-- Request order: auth (401), rate limit (429, not counted), an injected fault, then the scope check
-  (403), validation (400) and the operation. At most one fault fires per request, the first armed one
-  that matches. Delay, drip, headers and body faults let the request run (state changes) and then
-  change how its answer goes out; status, drop, malformed and echo faults answer instead of it
-  (``Fault``'s docstring describes each kind). A fault's own ``x-rate-limit-*`` headers win over the
-  simulated ones.
+- Request order: auth (401), the acting user (400 ``actingUser.*``: identities.py), that user's rate limit
+  (429, not counted), an injected fault, then the scope check (403), validation (400) and the operation.
+  At most one fault fires per request, the first armed one that matches. Delay, drip, headers and body
+  faults let the request run (state changes) and then change how its answer goes out; status, drop,
+  malformed and echo faults answer instead of it (``Fault``'s docstring describes each kind). A fault's own
+  ``x-rate-limit-*`` headers win over the simulated ones.
 - Admin endpoints under /__sim take no auth and are neither recorded nor rate-limited. ``GET`` and
   ``POST /__sim/settings`` show and change the answer settings (401 body, bulk limit, latency,
   rate-limit headers, assumptions) while the simulator runs.
 
-Run it by hand with ``python -m local.stand_ins.reply_simulator --port 8080`` (``--help`` lists the options).
+Users, workspaces and keys (identities.py, following Reply's documentation pages: openapi/README.md, "Keys and
+whose budget a call spends"):
+
+- Every workspace has users (exactly one ``owner``; ``admin`` and ``member`` otherwise), user keys, and at most
+  one Master API key. The default is workspace 1 with user 1 (``user1@example.com``, its owner) and user 2
+  (``user2@example.com``), and no master key; ``api_keys`` are user 1's keys. A sequence has an owner
+  (``ownerUserId`` in the list and in GET) and a workspace.
+- A user key acts as its user. The master key acts as the workspace owner, or as the user ``X-User-Id`` or
+  ``X-User-Email`` names, with that user's permissions; the key's own scopes apply.
+- Rate limits count per user, across every key acting for them (``RateLimit`` is a user's budget).
+- A sequence of another workspace is not found (404, a bulk item ``notFound``) and never listed; one of the
+  same workspace that the acting user may not see is forbidden (403).
+- Assumed where the pages are silent, each a switch in assumptions.py: a user key sent with either header is
+  400 ``actingUser.notAllowed`` (off: the headers are ignored); a header naming nobody of the key's workspace is
+  400 ``actingUser.notFound`` (off: no code); only a sequence's owner sees it (off: the workspace's owner and
+  admins see all of it).
+- ``ReplySimulator(workspaces=[SimulatedWorkspace(...)])``, set_workspace(), add_user(), set_master_key(), and
+  ``/__sim/workspaces...`` (admin.py) configure them; user_calls() and ``GET /__sim/user-calls`` count each
+  user's calls and 429s; each recorded request has the ``acting_user_id``, and each sequence archived by a call
+  its ``archived_by_user_id``.
+
+Run it by hand with ``python -m local.stand_ins.reply_simulator --port 8080`` (``--help`` lists the options;
+``--master-key KEY`` gives workspace 1 a master key).
 """
 
 from __future__ import annotations
 
 from local.stand_ins.reply_simulator.assumptions import Assumptions
+from local.stand_ins.reply_simulator.identities import (
+    USER_EMAIL_HEADER,
+    USER_ID_HEADER,
+    SimulatedUser,
+    SimulatedWorkspace,
+    UserKey,
+)
 from local.stand_ins.reply_simulator.models import (
     ALL_SCOPES,
     DEFAULT_API_KEY,
     DEFAULT_RATE_LIMIT,
+    DEFAULT_WORKSPACE_ID,
     SCOPE_OPERATE,
     SCOPE_READ,
     SCOPE_WRITE,
@@ -71,6 +104,7 @@ from local.stand_ins.reply_simulator.models import (
     RateLimit,
     RecordedRequest,
     SimulatedSequence,
+    UserCalls,
 )
 from local.stand_ins.reply_simulator.simulator import ReplySimulator
 from local.stand_ins.reply_simulator.store import DEFAULT_SEED, SeedGroup
@@ -80,9 +114,12 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_SEED",
+    "DEFAULT_WORKSPACE_ID",
     "SCOPE_OPERATE",
     "SCOPE_READ",
     "SCOPE_WRITE",
+    "USER_EMAIL_HEADER",
+    "USER_ID_HEADER",
     "Assumptions",
     "Fault",
     "RateLimit",
@@ -90,4 +127,8 @@ __all__ = [
     "ReplySimulator",
     "SeedGroup",
     "SimulatedSequence",
+    "SimulatedUser",
+    "SimulatedWorkspace",
+    "UserCalls",
+    "UserKey",
 ]

@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_rate_limit,
         default=DEFAULT_RATE_LIMIT,
         metavar="N/SECONDS",
-        help="per-key requests per short window (default 100/60; the hourly 3000 stays), or none",
+        help="per-user requests per short window (default 100/60; the hourly 3000 stays), or none",
+    )
+    parser.add_argument(
+        "--master-key",
+        metavar="KEY",
+        help="workspace 1's Master API key (every scope): acts as user 1, its owner, or as the user an"
+        " X-User-Id or X-User-Email header names (user 1 or 2)",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API response")
     parser.add_argument("--rate-limit-headers", action="store_true", help="send x-rate-limit-* headers like live Reply")
@@ -73,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--spec-only",
         action="store_true",
-        help="answer only with codes Reply's spec documents: every assumption off (see assumptions.py)",
+        help="answer only with codes Reply's spec documents: every code assumption off (see assumptions.py)",
     )
     parser.add_argument(
         "--no-assume",
@@ -136,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=options.host,
             port=options.port,
         )
+        if options.master_key is not None:
+            simulator.set_master_key(options.master_key)
     except ValueError as exc:
         parser.error(str(exc))
     stop = threading.Event()
@@ -152,7 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(str(len(keys)) + " API key(s) accepted, each with every scope")
         else:
             print("API key: " + DEFAULT_API_KEY + " (every scope)")
-        print("Seeded sequences (every key belongs to user 1):")
+        if options.master_key is not None:
+            print("Master API key accepted (every scope): X-User-Id 1 or 2, or X-User-Email user1@example.com")
+        print("Seeded sequences (every user key belongs to user 1, the workspace owner; 501-505 are user 2's):")
         for line in seed_table(simulator.settings.assumptions):
             print("  " + line)
         print("  any other id: archive 404 sequenceAction.notFound")

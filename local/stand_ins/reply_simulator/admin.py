@@ -1,12 +1,28 @@
-"""The /__sim admin endpoints: faults, keys, sequences, settings, recorded requests and reset (no auth)."""
+"""The /__sim admin endpoints (no auth): faults, keys, workspaces and users, sequences, settings, recorded requests,
+calls per user and reset.
+
+Users, workspaces and master keys (identities.py; keys are accepted here, never shown):
+
+- ``GET /__sim/workspaces``: every workspace, its users, whose user keys there are, whether it has a master key.
+- ``POST /__sim/workspaces`` with one workspace (``SimulatedWorkspace.from_json``): add it, or replace the one
+  with its id.
+- ``POST /__sim/workspaces/{id}/users`` with ``{"id": 7, "email": "ann@example.com", "role": "member",
+  "api_keys": {"<key>": ["sequences:read", ...]}}``: add a user (or replace the one with its id), with keys.
+- ``POST /__sim/workspaces/{id}/master-key`` with ``{"key": "<key>", "scopes": [...]}`` (scopes default to
+  every scope; ``"key": null`` removes it).
+- ``GET /__sim/user-calls``: ``{"users": [{"user_id", "workspace_id", "calls", "too_many_requests",
+  "over_quota"}]}``, the calls that acted as each user since the last reset.
+- ``GET /__sim/sequences``: every sequence, with ``owner_user_id``, ``workspace_id`` and ``archived_by_user_id``.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
 
+from local.stand_ins.reply_simulator.identities import SimulatedUser, SimulatedWorkspace
 from local.stand_ins.reply_simulator.messages import HttpResponse, json_response, problem_response
-from local.stand_ins.reply_simulator.models import Fault
+from local.stand_ins.reply_simulator.models import ALL_SCOPES, Fault
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,11 +35,15 @@ ADMIN_PREFIX = "/__sim"
 _ROUTES = {
     "faults": ("POST", "DELETE"),
     "keys": ("POST",),
-    "sequences": ("POST",),
+    "sequences": ("GET", "POST"),
     "sequences/{id}": ("GET",),
     "requests": ("GET",),
     "reset": ("POST",),
     "settings": ("GET", "POST"),
+    "workspaces": ("GET", "POST"),
+    "workspaces/{id}/users": ("POST",),
+    "workspaces/{id}/master-key": ("POST",),
+    "user-calls": ("GET",),
 }
 
 
@@ -33,7 +53,7 @@ class _AdminInputError(Exception):
 
 def handle_admin(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
     """Answer one /__sim request; admin calls are neither recorded nor rate-limited."""
-    route, sequence_id_text = _route(request.path)
+    route, path_id_text = _route(request.path)
     if route is None:
         return problem_response(404, "No admin operation matches " + request.path + ".")
     allowed = _ROUTES[route]
@@ -44,27 +64,39 @@ def handle_admin(simulator: ReplySimulator, request: HttpRequest) -> HttpRespons
             headers=[("Allow", ", ".join(allowed))],
         )
     try:
-        return _dispatch(simulator, request, route, sequence_id_text)
+        return _dispatch(simulator, request, route, path_id_text)
     except (_AdminInputError, ValueError) as exc:
         return problem_response(400, str(exc))
 
 
 def _route(path: str) -> tuple[str | None, str | None]:
+    """The route template a path matches ("sequences/{id}", ...) and the id in it, or (None, None)."""
     rest = path[len(ADMIN_PREFIX) :].strip("/")
     if rest in _ROUTES:
         return rest, None
-    head, _, tail = rest.partition("/")
-    if head == "sequences" and tail and "/" not in tail:
-        return "sequences/{id}", tail
+    segments = rest.split("/")
+    if len(segments) >= 2 and all(segments):
+        template = "/".join([segments[0], "{id}", *segments[2:]])
+        if template in _ROUTES:
+            return template, segments[1]
     return None, None
 
 
-def _dispatch(
-    simulator: ReplySimulator, request: HttpRequest, route: str, sequence_id_text: str | None
-) -> HttpResponse:
+def _dispatch(simulator: ReplySimulator, request: HttpRequest, route: str, path_id_text: str | None) -> HttpResponse:
     if route == "sequences/{id}":
-        return _sequence(simulator, sequence_id_text or "")
+        return _sequence(simulator, _path_id(path_id_text, "sequence"))
+    if route == "workspaces/{id}/users":
+        return _add_user(simulator, request, _path_id(path_id_text, "workspace"))
+    if route == "workspaces/{id}/master-key":
+        return _master_key(simulator, request, _path_id(path_id_text, "workspace"))
     return _HANDLERS[route](simulator, request)
+
+
+def _path_id(text: str | None, what: str) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        raise _AdminInputError("The " + what + " id must be an integer.") from None
 
 
 def _keys(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
@@ -99,11 +131,7 @@ def _settings(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
     return json_response(200, simulator.settings.to_json())
 
 
-def _sequence(simulator: ReplySimulator, sequence_id_text: str) -> HttpResponse:
-    try:
-        sequence_id = int(sequence_id_text)
-    except ValueError:
-        raise _AdminInputError("The sequence id must be an integer.") from None
+def _sequence(simulator: ReplySimulator, sequence_id: int) -> HttpResponse:
     sequence = simulator.sequence(sequence_id)
     if sequence is None:
         return problem_response(404, "Sequence " + str(sequence_id) + " is not in the simulator.")
@@ -132,7 +160,52 @@ def _api_keys(payload: dict[str, object]) -> dict[str, frozenset[str]]:
     return api_keys
 
 
+def _workspaces(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    """GET lists the workspaces; POST adds one workspace, or replaces the one with its id, and shows it."""
+    if request.method == "GET":
+        return json_response(200, {"workspaces": [workspace.to_json() for workspace in simulator.workspaces()]})
+    workspace = SimulatedWorkspace.from_json(_json_object(request.body))
+    simulator.set_workspace(workspace)
+    return json_response(201, workspace.to_json())
+
+
+def _add_user(simulator: ReplySimulator, request: HttpRequest, workspace_id: int) -> HttpResponse:
+    payload = _json_object(request.body)
+    user = SimulatedUser.from_json(payload)
+    api_keys = _api_keys({"apiKeys": payload.get("api_keys", payload.get("apiKeys", {}))})
+    simulator.add_user(user, workspace_id=workspace_id, api_keys=api_keys)
+    return json_response(201, user.to_json())
+
+
+def _master_key(simulator: ReplySimulator, request: HttpRequest, workspace_id: int) -> HttpResponse:
+    payload = _json_object(request.body)
+    if "key" not in payload:
+        raise _AdminInputError('Send {"key": "<master key>", "scopes": [...]}, or {"key": null} to remove it.')
+    key = payload["key"]
+    if key is not None and not isinstance(key, str):
+        raise _AdminInputError("'key' must be a string or null.")
+    scopes = payload.get("scopes", sorted(ALL_SCOPES))
+    if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
+        raise _AdminInputError("'scopes' must be a list of strings.")
+    simulator.set_master_key(key, workspace_id=workspace_id, scopes=scopes)
+    return HttpResponse(status=204)
+
+
+def _user_calls(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    counts = sorted(simulator.user_calls().values(), key=lambda counted: counted.user_id)
+    return json_response(200, {"users": [counted.to_json() for counted in counts]})
+
+
+def _sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    """GET lists every sequence (of every workspace); POST adds some."""
+    if request.method == "GET":
+        return json_response(200, {"sequences": [sequence.to_json() for sequence in simulator.sequences()]})
+    return _add_sequences(simulator, request)
+
+
 def _add_sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    """Add sequences sharing one state: {"ids": [...]}, and optionally "status", "is_archived", "owner_user_id",
+    "workspace_id", "sales_agent" and "team_member_removed" (defaults as in ReplySimulator.add_sequences)."""
     payload = _json_object(request.body)
     ids = payload.get("ids")
     if not isinstance(ids, list) or not all(isinstance(item, int) and not isinstance(item, bool) for item in ids):
@@ -141,9 +214,10 @@ def _add_sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpRespo
         ids,
         status=_text(payload, "status", "paused"),
         is_archived=_flag(payload, "is_archived", "isArchived"),
-        owner_user_id=_number(payload, "owner_user_id", "ownerUserId", 1),
+        owner_user_id=_optional_number(payload, "owner_user_id", "ownerUserId"),
         sales_agent=_flag(payload, "sales_agent", "salesAgent"),
         team_member_removed=_flag(payload, "team_member_removed", "teamMemberRemoved"),
+        workspace_id=_optional_number(payload, "workspace_id", "workspaceId"),
     )
     return json_response(201, {"added": added})
 
@@ -162,8 +236,10 @@ def _flag(payload: dict[str, object], snake: str, camel: str) -> bool:
     return value
 
 
-def _number(payload: dict[str, object], snake: str, camel: str, default: int) -> int:
-    value = payload.get(snake, payload.get(camel, default))
+def _optional_number(payload: dict[str, object], snake: str, camel: str) -> int | None:
+    value = payload.get(snake, payload.get(camel))
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise _AdminInputError("'" + snake + "' must be an integer.")
     return value
@@ -172,8 +248,10 @@ def _number(payload: dict[str, object], snake: str, camel: str, default: int) ->
 _HANDLERS: dict[str, Callable[[ReplySimulator, HttpRequest], HttpResponse]] = {
     "faults": _faults,
     "keys": _keys,
-    "sequences": _add_sequences,
+    "sequences": _sequences,
     "settings": _settings,
     "requests": _requests,
     "reset": _reset,
+    "workspaces": _workspaces,
+    "user-calls": _user_calls,
 }

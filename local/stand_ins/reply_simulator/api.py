@@ -1,4 +1,4 @@
-"""The /v3 sequence endpoints: auth, rate limit, faults, then the operation itself."""
+"""The /v3 sequence endpoints: auth, the acting user, their rate limit, faults, then the operation itself."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from local.stand_ins.reply_simulator import rules
 from local.stand_ins.reply_simulator.assumptions import Assumptions
 from local.stand_ins.reply_simulator.faults import FaultQueue
+from local.stand_ins.reply_simulator.identities import IdentityRefusal
 from local.stand_ins.reply_simulator.messages import (
     HttpResponse,
     json_response,
@@ -30,7 +31,6 @@ from local.stand_ins.reply_simulator.messages import (
     validation_response,
 )
 from local.stand_ins.reply_simulator.models import (
-    KEY_OWNER_USER_ID,
     MAX_SEQUENCE_ID,
     MIN_SEQUENCE_ID,
     SCOPE_OPERATE,
@@ -39,10 +39,12 @@ from local.stand_ins.reply_simulator.models import (
     SEQUENCE_STATUSES,
     RecordedRequest,
     SimulatedSequence,
+    UserCalls,
 )
 from local.stand_ins.reply_simulator.rate_limiter import SlidingWindowRateLimiter
 
 if TYPE_CHECKING:
+    from local.stand_ins.reply_simulator.identities import ActingUser, Directory, KeyGrant
     from local.stand_ins.reply_simulator.messages import HttpRequest
     from local.stand_ins.reply_simulator.models import Fault, RateLimit
     from local.stand_ins.reply_simulator.rate_limiter import RateDecision
@@ -150,20 +152,20 @@ _SCOPE_RULES: Final = {
 
 
 class ReplyApi:
-    """Answers /v3 requests like Reply API v3 and records each one (never the key)."""
+    """Answers /v3 requests like Reply API v3, as the user each key acts as, and records each one (never the key)."""
 
     def __init__(
         self,
         store: SequenceStore,
         settings: ApiSettings,
         rate_limit: RateLimit | None,
-        api_keys: Mapping[str, frozenset[str]],
+        directory: Directory,
     ) -> None:
         self._store = store
         self._settings = settings
         self._limiter = SlidingWindowRateLimiter(rate_limit)
         self.faults = FaultQueue()
-        self._api_keys = dict(api_keys)
+        self._directory = directory
         self._record_lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._api_calls = 0
@@ -180,9 +182,23 @@ class ReplyApi:
         with self._record_lock:
             return self._api_calls
 
-    def set_api_keys(self, api_keys: Mapping[str, frozenset[str]]) -> None:
-        """Accept only these keys from now on."""
-        self._api_keys = dict(api_keys)
+    def user_calls(self) -> dict[int, UserCalls]:
+        """Return, by user id, the recorded calls that acted as each user (only users who were acted as)."""
+        counts: dict[int, UserCalls] = {}
+        for record in self.requests:
+            user_id, workspace_id = record.acting_user_id, record.workspace_id
+            if user_id is None or workspace_id is None:
+                continue
+            counted = counts.get(user_id) or UserCalls(
+                user_id, workspace_id, calls=0, too_many_requests=0, over_quota=0
+            )
+            counts[user_id] = replace(
+                counted,
+                calls=counted.calls + 1,
+                too_many_requests=counted.too_many_requests + int(record.status == HTTPStatus.TOO_MANY_REQUESTS),
+                over_quota=counted.over_quota + int(record.over_quota),
+            )
+        return counts
 
     @property
     def settings(self) -> ApiSettings:
@@ -223,14 +239,23 @@ class ReplyApi:
             self._api_calls += 1
         parsed = _ParsedRequest.parse(request, settings.bulk_max_ids)
         api_key = _bearer_token(request.authorization)
-        scopes = self._api_keys.get(api_key) if api_key else None
-        if api_key is None or scopes is None:
+        grant = (
+            self._directory.resolve(api_key, request.user_id_header, request.user_email_header, settings.assumptions)
+            if api_key is not None
+            else None
+        )
+        acting_user = grant.acting_user if grant is not None and not isinstance(grant, IdentityRefusal) else None
+        over_quota = False
+        if grant is None:
             response = _unauthorized(settings)
+        elif isinstance(grant, IdentityRefusal):  # an accepted key acting as nobody: no user's quota to spend
+            response = problem_response(grant.status, grant.detail, code=grant.code)
         else:
-            decision = self._limiter.acquire(api_key)
+            decision = self._limiter.acquire(grant.acting_user.user_id)
             if decision.allowed:
-                response = self._after_rate_limit(parsed, scopes, settings.assumptions)
+                response = self._after_rate_limit(parsed, grant, settings.assumptions)
             else:
+                over_quota = True
                 response = too_many_requests_response(decision.retry_after_seconds)
             if settings.rate_limit_headers:
                 # A fault's own x-rate-limit-* headers win over the real ones.
@@ -243,30 +268,37 @@ class ReplyApi:
             path=request.path,
             status=0 if response.drop_connection else response.status,
             sequence_id=parsed.path_id,
-            key_accepted=scopes is not None,
+            key_accepted=grant is not None,
             at=received_at,
             sequence_ids=parsed.bulk.ids if parsed.bulk is not None else (),
+            acting_user_id=acting_user.user_id if acting_user is not None else None,
+            workspace_id=acting_user.workspace_id if acting_user is not None else None,
+            via_master_key=acting_user is not None and acting_user.via_master_key,
+            over_quota=over_quota,
         )
         with self._record_lock:
             self._requests.append(record)
         logger.debug(
             "reply simulator answered",
-            extra={"method": request.method, "path": request.path, "status": record.status},
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": record.status,
+                "acting_user_id": record.acting_user_id,
+            },
         )
         return response
 
-    def _after_rate_limit(
-        self, parsed: _ParsedRequest, scopes: frozenset[str], assumptions: Assumptions
-    ) -> HttpResponse:
+    def _after_rate_limit(self, parsed: _ParsedRequest, grant: KeyGrant, assumptions: Assumptions) -> HttpResponse:
         fault = self.faults.take(parsed.request.path, parsed.fault_ids)
         if fault is None:
-            return self._operation(parsed, scopes, assumptions)
+            return self._operation(parsed, grant, assumptions)
         if fault.kind not in _FAULTS_THAT_RUN_THE_REQUEST:
             return _with_fault_headers(fault, _fault_response(fault, parsed))
         if fault.kind == "delay":
             # A delayed request still runs: a client that times out may find the sequence archived.
             time.sleep(fault.seconds or 0.0)
-        response = self._operation(parsed, scopes, assumptions)
+        response = self._operation(parsed, grant, assumptions)
         if fault.kind == "body":
             assert fault.body is not None
             response.body = fault.body.encode()
@@ -276,56 +308,64 @@ class ReplyApi:
             response.drip_from_body = fault.part == "body"
         return _with_fault_headers(fault, response)
 
-    def _operation(self, parsed: _ParsedRequest, scopes: frozenset[str], assumptions: Assumptions) -> HttpResponse:
+    def _operation(self, parsed: _ParsedRequest, grant: KeyGrant, assumptions: Assumptions) -> HttpResponse:
         operation = parsed.route.operation
         if operation is None:
             return _no_such_operation(parsed.request, parsed.route)
         required_scope, forbidden_code, forbidden_detail = _SCOPE_RULES[operation]
-        if required_scope not in scopes:
+        if required_scope not in grant.scopes:
             return problem_response(403, forbidden_detail, code=forbidden_code)
+        acting_user = grant.acting_user
         if operation == "list":
-            return self._list(parsed.request.query, assumptions)
+            return self._list(parsed.request.query, assumptions, acting_user)
         if parsed.bulk is not None:
-            return self._bulk_archive(parsed.bulk, assumptions)
+            return self._bulk_archive(parsed.bulk, assumptions, acting_user)
         if parsed.path_id is None:
             return validation_response(PATH_VALIDATION_DETAIL, [PATH_ID_ERROR])
-        return self._sequence_operation(operation, parsed.path_id, assumptions)
+        return self._sequence_operation(operation, parsed.path_id, assumptions, acting_user)
 
-    def _sequence_operation(self, operation: str, sequence_id: int, assumptions: Assumptions) -> HttpResponse:
+    def _sequence_operation(
+        self, operation: str, sequence_id: int, assumptions: Assumptions, acting_user: ActingUser
+    ) -> HttpResponse:
         if operation == "get":
-            return self._get(sequence_id)
-        rule = partial(rules.archive if operation == "archive" else rules.pause, assumptions=assumptions)
-        result = self._store.apply(sequence_id, rule)
+            return self._get(sequence_id, assumptions, acting_user)
+        action = rules.archive if operation == "archive" else rules.pause
+        result = self._store.apply(sequence_id, partial(action, assumptions=assumptions, acting_user=acting_user))
         if isinstance(result, SimulatedSequence):
             return json_response(200, sequence_json(result))
         return problem_response(result.status, result.detail, code=result.code)
 
-    def _get(self, sequence_id: int) -> HttpResponse:
+    def _get(self, sequence_id: int, assumptions: Assumptions, acting_user: ActingUser) -> HttpResponse:
         sequence = self._store.get(sequence_id)
-        if sequence is None:
+        if sequence is None or not acting_user.finds(sequence):
             detail = "Sequence with ID " + str(sequence_id) + " is not found."
             return problem_response(404, detail, code="sequence.notFound")
-        if sequence.owner_user_id != KEY_OWNER_USER_ID:
+        if not acting_user.sees(sequence, assumptions):
             detail = "You do not have permission to view this sequence."
             return problem_response(403, detail, code="sequence.forbidden")
         return json_response(200, sequence_json(sequence))
 
-    def _bulk_archive(self, bulk: _BulkIds, assumptions: Assumptions) -> HttpResponse:
+    def _bulk_archive(self, bulk: _BulkIds, assumptions: Assumptions, acting_user: ActingUser) -> HttpResponse:
         if bulk.errors:
             return validation_response(BODY_VALIDATION_DETAIL, bulk.errors)
-        failures = self._store.apply_many(bulk.ids, partial(rules.bulk_archive_item, assumptions=assumptions))
+        item_rule = partial(rules.bulk_archive_item, assumptions=assumptions, acting_user=acting_user)
+        failures = self._store.apply_many(bulk.ids, item_rule)
         if isinstance(failures, rules.ActionFailure):  # refused as a whole (documented answers only)
             return problem_response(failures.status, failures.detail, code=failures.code)
         payload = {str(sequence_id): _bulk_item_json(failure) for sequence_id, failure in failures.items()}
         return json_response(200, payload)
 
-    def _list(self, query: str, assumptions: Assumptions) -> HttpResponse:
+    def _list(self, query: str, assumptions: Assumptions, acting_user: ActingUser) -> HttpResponse:
         try:
             listing = _ListQuery.parse(query)
         except _ListQueryError as exc:
             assumed = exc.code != FILTER_ERROR_CODE or assumptions.list_invalid_filter
             return problem_response(400, exc.detail, code=exc.code if assumed else None)
-        matching = [sequence for sequence in self._store.all() if listing.matches(sequence)]
+        matching = [
+            sequence
+            for sequence in self._store.all()
+            if acting_user.finds(sequence) and acting_user.sees(sequence, assumptions) and listing.matches(sequence)
+        ]
         matching.sort(key=listing.sort_key, reverse=listing.descending)
         page = matching[listing.skip : listing.skip + listing.top]
         payload = {
@@ -397,10 +437,9 @@ class _ListQuery:
         )
 
     def matches(self, sequence: SimulatedSequence) -> bool:
-        """Return whether the key's user sees this sequence and it passes every filter."""
+        """Return whether a sequence the acting user sees passes every filter."""
         return (
-            sequence.owner_user_id == KEY_OWNER_USER_ID
-            and self.folder_id is None  # simulated sequences are in no folder
+            self.folder_id is None  # simulated sequences are in no folder
             and (self.status is None or sequence.status == self.status)
             and (self.owner_user_id is None or sequence.owner_user_id == self.owner_user_id)
             and (self.is_archived is None or sequence.is_archived == self.is_archived)

@@ -15,22 +15,31 @@ when the switch is off. Switch them with ``ReplySimulator(assumptions=...)``, ``
 ``python -m local.stand_ins.reply_simulator --spec-only`` (or ``--no-assume NAME``), or while running with
 ``POST /__sim/settings {"assumptions": {"<name>": false}}``.
 
+Three switches are about users and keys (identities.py), where Reply's documentation pages describe user keys,
+the Master API key with ``X-User-Id`` / ``X-User-Email`` and per-user quotas, but not what happens around them.
+Two of them answer with an undocumented code and follow the rule above (``user_key_refuses_acting_user``,
+``acting_user_not_found``). The third, ``only_owner_sees_sequences``, chooses between two readings that use
+documented answers only; it is a behaviour switch, so ``spec_only()`` keeps it as it is.
+
 Other behaviour the spec leaves open but that involves no undocumented code (request order, what the list
 shows, scopes being exact...) is described in the package docstring (local/stand_ins/reply_simulator/__init__.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+# Field metadata marking a switch that chooses a behaviour, not a code: Assumptions.spec_only() leaves it alone.
+_BEHAVIOUR: Final = {"behaviour": True}
+
 
 @dataclass(frozen=True, slots=True)
 class Assumptions:
-    """Switches for the simulator's undocumented answers: True gives the assumed code, False the spec's letter."""
+    """Switches for the simulator's undocumented answers: True gives the assumed answer, False the spec's letter."""
 
     archive_invalid_state: bool = True
     """POST /v3/sequences/{id}/archive of an active sequence: 409 ``sequenceAction.invalidState``.
@@ -85,15 +94,55 @@ class Assumptions:
     ignored: a list that dropped a bad filter would select more than was asked).
     """
 
+    user_key_refuses_acting_user: bool = True
+    """A user API key (not a Master API key) sent with ``X-User-Id`` or ``X-User-Email``: 400
+    ``actingUser.notAllowed``, and nothing else happens.
+
+    Reply's pages document the two headers for the Master API key only ("it can act as any user of its
+    workspace"); what a user key does with them is not said.
+    Off: the headers are ignored, and the call acts as the key's own user (as it would without them).
+    """
+
+    acting_user_not_found: bool = True
+    """A Master API key call whose ``X-User-Id`` or ``X-User-Email`` names no user of the key's workspace (or
+    is not an id, is blank, or the two headers name different users): 400 ``actingUser.notFound``.
+
+    Reply's pages say the master key acts as "any user of its workspace", and document no answer for a user
+    it does not have. (Pause, archive and bulk archive document a 400 ``sequenceAction.teamMemberNotFound``;
+    the simulator keeps that code for a sequence whose owner's team member was removed, and list and get have
+    no such code.) The call acts as nobody: it spends no user's quota.
+    Off: 400 without a ``code``, the same detail (every operation documents a 400).
+    """
+
+    only_owner_sees_sequences: bool = field(default=True, metadata=_BEHAVIOUR)
+    """Only a sequence's owner sees it and acts on it (list, get, pause, archive, bulk archive); any other
+    user of its workspace, the workspace owner and admins included, gets the documented 403 (a bulk item:
+    ``forbidden``).
+
+    Reply's pages say every call runs "with the permissions of the user it acts as", and do not say what a
+    workspace's owner or admins may see. This is a behaviour switch (both readings answer with documented
+    codes), so ``spec_only()`` does not change it.
+    Off: the workspace's owner and its admins (``SimulatedUser.role``) see and act on every sequence of their
+    workspace; members still see only their own.
+    """
+
     @classmethod
     def spec_only(cls) -> Assumptions:
-        """Every switch off: the simulator answers only with codes the spec documents."""
-        return cls(**dict.fromkeys(cls.names(), False))
+        """Every code switch off: the simulator answers only with codes the spec documents.
+
+        Behaviour switches (``only_owner_sees_sequences``) keep their defaults: they involve no undocumented code.
+        """
+        return cls(**dict.fromkeys(cls.code_switch_names(), False))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The switches' names, in declaration order."""
-        return tuple(field.name for field in fields(cls))
+        return tuple(switch.name for switch in fields(cls))
+
+    @classmethod
+    def code_switch_names(cls) -> tuple[str, ...]:
+        """The switches that choose between an assumed code and the spec's letter (all but behaviour switches)."""
+        return tuple(switch.name for switch in fields(cls) if not switch.metadata.get("behaviour", False))
 
     def updated(self, changes: Mapping[str, object]) -> Assumptions:
         """A copy with some switches changed (admin JSON: name to true/false); ValueError on anything else."""

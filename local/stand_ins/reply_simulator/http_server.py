@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
+from local.stand_ins.reply_simulator.identities import USER_EMAIL_HEADER, USER_ID_HEADER
 from local.stand_ins.reply_simulator.messages import HttpRequest, HttpResponse, problem_response
 
 if TYPE_CHECKING:
@@ -173,6 +174,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             query=target.query,
             authorization=self.headers.get("Authorization"),
             body=body,
+            user_id_header=self.headers.get(USER_ID_HEADER),
+            user_email_header=self.headers.get(USER_EMAIL_HEADER),
         )
         try:
             return cast("SimulatorHTTPServer", self.server).dispatch(request)

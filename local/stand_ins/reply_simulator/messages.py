@@ -19,13 +19,15 @@ VALIDATION_TITLE: Final = "Validation failed"
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """The parts of an HTTP request the simulator looks at."""
+    """The parts of an HTTP request the simulator looks at (the X-User-Id and X-User-Email headers: None if absent)."""
 
     method: str
     path: str
     query: str
     authorization: str | None
     body: bytes
+    user_id_header: str | None = None
+    user_email_header: str | None = None
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Public value types of the Reply simulator: rate limits, faults, sequences and recorded requests."""
+"""Public value types of the Reply simulator: rate limits, faults, sequences, recorded requests and call counts."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ SCOPE_WRITE: Final = "sequences:write"
 ALL_SCOPES: Final = frozenset({SCOPE_READ, SCOPE_OPERATE, SCOPE_WRITE})
 DEFAULT_API_KEY: Final = "local-dev-key"
 
-# Every key the simulator accepts belongs to this user; sequences owned by anyone else are forbidden.
+# The default workspace's owner: its legacy keys (ReplySimulator's `api_keys`) act as this user, and the default
+# seed's sequences are theirs (but 501-505: user 2's).
 KEY_OWNER_USER_ID: Final = 1
+DEFAULT_WORKSPACE_ID: Final = 1
 MIN_SEQUENCE_ID: Final = 1
 MAX_SEQUENCE_ID: Final = 2_147_483_647
 SEQUENCE_STATUSES: Final = ("new", "active", "paused")
@@ -31,12 +33,16 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """Per-key request budget over a sliding minute window and a sliding hour window."""
+    """Per-user request budget over a sliding minute window and a sliding hour window (every key acting for a
+    user spends that user's budget, as Reply documents)."""
 
     per_minute: int | None = 100
     per_hour: int | None = 3000
     minute_seconds: float = 60.0
     hour_seconds: float = 3600.0
+    # Reply does not say whether its windows slide or are fixed (counts reset at each whole minute and hour).
+    # False: sliding (the stricter for a client); True: fixed windows aligned on the clock.
+    fixed_windows: bool = False
 
     def __post_init__(self) -> None:
         for limit in (self.per_minute, self.per_hour):
@@ -157,6 +163,8 @@ class SimulatedSequence:
     sales_agent: bool
     created: datetime
     team_member_removed: bool = False
+    workspace_id: int = DEFAULT_WORKSPACE_ID
+    archived_by_user_id: int | None = None  # the user the archiving call acted as (None: seeded archived, or not)
 
     def to_json(self) -> dict[str, object]:
         """Return the snapshot as JSON-ready snake_case keys (the admin API's shape)."""
@@ -169,12 +177,19 @@ class SimulatedSequence:
             "sales_agent": self.sales_agent,
             "team_member_removed": self.team_member_removed,
             "created": self.created.isoformat(timespec="seconds"),
+            "workspace_id": self.workspace_id,
+            "archived_by_user_id": self.archived_by_user_id,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One /v3 request as the simulator saw it; holds whether the key was accepted, never the key."""
+    """One /v3 request as the simulator saw it; holds whether the key was accepted, never the key.
+
+    `acting_user_id` and `workspace_id` say whom an accepted key acted as (None when it acted as nobody: a
+    refused X-User-Id or X-User-Email, or no accepted key); `via_master_key` whether a Master API key made the
+    call; `over_quota` whether that user's quota refused it (a 429 the simulator gave, not an injected one).
+    """
 
     method: str
     path: str
@@ -183,6 +198,10 @@ class RecordedRequest:
     key_accepted: bool
     at: float  # time.monotonic() when the request arrived
     sequence_ids: tuple[int, ...] = ()  # the distinct valid ids a bulk call named, in request order (even if refused)
+    acting_user_id: int | None = None
+    workspace_id: int | None = None
+    via_master_key: bool = False
+    over_quota: bool = False
 
     def to_json(self) -> dict[str, object]:
         """Return the record as JSON-ready snake_case keys."""
@@ -193,7 +212,36 @@ class RecordedRequest:
             "sequence_id": self.sequence_id,
             "sequence_ids": list(self.sequence_ids),
             "key_accepted": self.key_accepted,
+            "acting_user_id": self.acting_user_id,
+            "workspace_id": self.workspace_id,
+            "via_master_key": self.via_master_key,
+            "over_quota": self.over_quota,
             "at": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UserCalls:
+    """The /v3 calls that acted as one user (through any of their keys or a master key) since the last reset.
+
+    `too_many_requests` counts every 429 those calls were answered (injected faults too); `over_quota` only the
+    ones the user's own quota refused.
+    """
+
+    user_id: int
+    workspace_id: int
+    calls: int
+    too_many_requests: int
+    over_quota: int
+
+    def to_json(self) -> dict[str, object]:
+        """Return the counts as JSON-ready snake_case keys."""
+        return {
+            "user_id": self.user_id,
+            "workspace_id": self.workspace_id,
+            "calls": self.calls,
+            "too_many_requests": self.too_many_requests,
+            "over_quota": self.over_quota,
         }
 
 

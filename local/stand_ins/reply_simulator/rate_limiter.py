@@ -1,4 +1,4 @@
-"""Per-key sliding-window rate limiting, as Reply does per user (100 a minute, 3,000 an hour)."""
+"""Per-user sliding-window rate limiting, as Reply does (100 a minute, 3,000 an hour, whichever key acts)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class _Window:
 
 
 class SlidingWindowRateLimiter:
-    """Counts accepted requests per key in every window; a refused request does not count."""
+    """Counts accepted requests per user in every window; a refused request does not count."""
 
     def __init__(self, rate_limit: RateLimit | None) -> None:
         windows: list[_Window] = []
@@ -49,23 +49,31 @@ class SlidingWindowRateLimiter:
             if rate_limit.per_hour is not None:
                 windows.append(_Window(rate_limit.per_hour, rate_limit.hour_seconds, "1h"))
         self._windows = tuple(windows)
+        self._fixed = rate_limit is not None and rate_limit.fixed_windows
         # The hour window is what Reply's live x-rate-limit-limit ("1h") describes.
         self._reported = windows[-1] if windows else None
         self._lock = threading.Lock()
-        self._hits: dict[str, tuple[deque[float], ...]] = {}
+        self._hits: dict[int, tuple[deque[float], ...]] = {}
 
-    def acquire(self, bucket: str) -> RateDecision:
-        """Take one slot for this bucket now, or say how many whole seconds until one frees."""
+    def acquire(self, user_id: int) -> RateDecision:
+        """Take one slot of this user's budget now, or say how many whole seconds until one frees."""
         if not self._windows:
             return RateDecision(allowed=True, retry_after_seconds=0, report=None)
         now = time.monotonic()
         with self._lock:
-            hits = self._hits.get(bucket)
+            hits = self._hits.get(user_id)
             if hits is None:
                 hits = tuple(deque[float]() for _ in self._windows)
-                self._hits[bucket] = hits
+                self._hits[user_id] = hits
             wait_seconds = 0.0
             for window, window_hits in zip(self._windows, hits, strict=True):
+                if self._fixed:  # only this window's hits count: it started at the last multiple of its length
+                    started = math.floor(now / window.seconds) * window.seconds
+                    while window_hits and window_hits[0] < started:
+                        window_hits.popleft()
+                    if len(window_hits) >= window.limit:
+                        wait_seconds = max(wait_seconds, started + window.seconds - now)
+                    continue
                 horizon = now - window.seconds
                 while window_hits and window_hits[0] <= horizon:
                     window_hits.popleft()
@@ -89,7 +97,11 @@ class SlidingWindowRateLimiter:
         if self._reported is None:
             return None
         window_hits = hits[self._windows.index(self._reported)]
-        reset_in = window_hits[0] + self._reported.seconds - now if window_hits else self._reported.seconds
+        seconds = self._reported.seconds
+        if self._fixed:
+            reset_in = (math.floor(now / seconds) + 1) * seconds - now
+        else:
+            reset_in = window_hits[0] + seconds - now if window_hits else seconds
         return WindowReport(
             label=self._reported.label,
             remaining=max(0, self._reported.limit - len(window_hits)),

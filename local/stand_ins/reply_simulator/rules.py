@@ -1,6 +1,8 @@
-"""What archive and pause do to one sequence: the new state, or the failure Reply reports.
+"""What archive and pause do to one sequence, done as one user: the new state, or the failure Reply reports.
 
-Answers the spec does not document are chosen by `Assumptions` (assumptions.py), never decided here.
+Answers the spec does not document are chosen by `Assumptions` (assumptions.py), never decided here. A sequence
+of another workspace is not found; one of the acting user's workspace they may not see is forbidden
+(identities.py, `ActingUser`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from local.stand_ins.reply_simulator.assumptions import Assumptions
-from local.stand_ins.reply_simulator.models import KEY_OWNER_USER_ID
+from local.stand_ins.reply_simulator.identities import DEFAULT_ACTING_USER
 
 if TYPE_CHECKING:
+    from local.stand_ins.reply_simulator.identities import ActingUser
     from local.stand_ins.reply_simulator.models import SimulatedSequence
 
 ACTIVE_DETAIL: Final = "Sequence is active. Pause it first: archiving removes every contact currently in it."
@@ -61,46 +64,76 @@ def not_found(sequence_id: int) -> ActionFailure:
 
 
 def archive(
-    sequence: SimulatedSequence | None, sequence_id: int, assumptions: Assumptions = ASSUMED
+    sequence: SimulatedSequence | None,
+    sequence_id: int,
+    assumptions: Assumptions = ASSUMED,
+    acting_user: ActingUser = DEFAULT_ACTING_USER,
 ) -> SimulatedSequence | ActionFailure:
     """Archive a sequence (POST /v3/sequences/{id}/archive): the archived snapshot (status kept), or why not."""
-    if sequence is None:
+    if sequence is None or not acting_user.finds(sequence):
         return not_found(sequence_id)
     refusal = (
-        _common_refusal(sequence, ARCHIVE_FORBIDDEN, TEAM_MEMBER_NOT_FOUND, ALREADY_ARCHIVED)
+        _common_refusal(
+            sequence,
+            acting_user,
+            assumptions,
+            forbidden=ARCHIVE_FORBIDDEN,
+            team_member_gone=TEAM_MEMBER_NOT_FOUND,
+            archived=ALREADY_ARCHIVED,
+        )
         or _sales_agent_refusal(sequence, assumptions.archive_sales_agent_not_allowed)
         or _active_refusal(sequence, assumptions.archive_invalid_state)
     )
-    return refusal if refusal is not None else replace(sequence, is_archived=True)
+    return refusal if refusal is not None else _archived(sequence, acting_user)
 
 
 def bulk_archive_item(
-    sequence: SimulatedSequence | None, sequence_id: int, assumptions: Assumptions = ASSUMED
+    sequence: SimulatedSequence | None,
+    sequence_id: int,
+    assumptions: Assumptions = ASSUMED,
+    acting_user: ActingUser = DEFAULT_ACTING_USER,
 ) -> SimulatedSequence | ActionFailure:
     """Archive one item of POST /v3/sequences/archive: the archived snapshot, or why not (maybe for the whole call)."""
-    if sequence is None:
+    if sequence is None or not acting_user.finds(sequence):
         return not_found(sequence_id)
     team_member_gone = (
         TEAM_MEMBER_NOT_FOUND if assumptions.bulk_team_member_not_found else TEAM_MEMBER_NOT_FOUND_WHOLE_CALL
     )
     refusal = (
-        _common_refusal(sequence, ARCHIVE_FORBIDDEN, team_member_gone, ALREADY_ARCHIVED)
+        _common_refusal(
+            sequence,
+            acting_user,
+            assumptions,
+            forbidden=ARCHIVE_FORBIDDEN,
+            team_member_gone=team_member_gone,
+            archived=ALREADY_ARCHIVED,
+        )
         or _sales_agent_refusal(sequence, assumed=True)  # a documented per-item slug
         or _active_refusal(sequence, assumptions.bulk_invalid_state)
     )
-    return refusal if refusal is not None else replace(sequence, is_archived=True)
+    return refusal if refusal is not None else _archived(sequence, acting_user)
 
 
 def pause(
-    sequence: SimulatedSequence | None, sequence_id: int, assumptions: Assumptions = ASSUMED
+    sequence: SimulatedSequence | None,
+    sequence_id: int,
+    assumptions: Assumptions = ASSUMED,
+    acting_user: ActingUser = DEFAULT_ACTING_USER,
 ) -> SimulatedSequence | ActionFailure:
     """Pause a sequence: the paused snapshot (unchanged if already paused), or why Reply refuses.
 
     Sales-agent sequences can be paused.
     """
-    if sequence is None:
+    if sequence is None or not acting_user.finds(sequence):
         return not_found(sequence_id)
-    refusal = _common_refusal(sequence, PAUSE_FORBIDDEN, TEAM_MEMBER_NOT_FOUND, ARCHIVED_CANNOT_PAUSE)
+    refusal = _common_refusal(
+        sequence,
+        acting_user,
+        assumptions,
+        forbidden=PAUSE_FORBIDDEN,
+        team_member_gone=TEAM_MEMBER_NOT_FOUND,
+        archived=ARCHIVED_CANNOT_PAUSE,
+    )
     if refusal is None and sequence.status == "new":
         refusal = NOT_STARTED if assumptions.pause_not_started else NOT_STARTED_DOCUMENTED
     if refusal is not None:
@@ -108,11 +141,21 @@ def pause(
     return replace(sequence, status="paused") if sequence.status == "active" else sequence
 
 
+def _archived(sequence: SimulatedSequence, acting_user: ActingUser) -> SimulatedSequence:
+    return replace(sequence, is_archived=True, archived_by_user_id=acting_user.user_id)
+
+
 def _common_refusal(
-    sequence: SimulatedSequence, forbidden: ActionFailure, team_member_gone: ActionFailure, archived: ActionFailure
+    sequence: SimulatedSequence,
+    acting_user: ActingUser,
+    assumptions: Assumptions,
+    *,
+    forbidden: ActionFailure,
+    team_member_gone: ActionFailure,
+    archived: ActionFailure,
 ) -> ActionFailure | None:
-    """The refusals every action checks first, in this order: owner, team member, archived."""
-    if sequence.owner_user_id != KEY_OWNER_USER_ID:
+    """The refusals every action checks first, in this order: who may see it, team member, archived."""
+    if not acting_user.sees(sequence, assumptions):
         return forbidden
     if sequence.team_member_removed:
         return team_member_gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from local.stand_ins.background import BackgroundService
@@ -11,12 +12,19 @@ from local.stand_ins.reply_simulator.admin import ADMIN_PREFIX, handle_admin
 from local.stand_ins.reply_simulator.api import ApiSettings, ReplyApi
 from local.stand_ins.reply_simulator.assumptions import Assumptions
 from local.stand_ins.reply_simulator.http_server import SimulatorHTTPServer
+from local.stand_ins.reply_simulator.identities import (
+    Directory,
+    SimulatedUser,
+    SimulatedWorkspace,
+    UserKey,
+    default_workspace,
+)
 from local.stand_ins.reply_simulator.messages import problem_response
 from local.stand_ins.reply_simulator.models import (
     ALL_SCOPES,
     DEFAULT_API_KEY,
     DEFAULT_RATE_LIMIT,
-    KEY_OWNER_USER_ID,
+    DEFAULT_WORKSPACE_ID,
 )
 from local.stand_ins.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
 
@@ -25,7 +33,13 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from local.stand_ins.reply_simulator.messages import HttpRequest, HttpResponse
-    from local.stand_ins.reply_simulator.models import Fault, RateLimit, RecordedRequest, SimulatedSequence
+    from local.stand_ins.reply_simulator.models import (
+        Fault,
+        RateLimit,
+        RecordedRequest,
+        SimulatedSequence,
+        UserCalls,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +57,22 @@ class ReplySimulator(BackgroundService):
       answers with documented codes only.
 
     Each can be changed while running with configure() or `POST /__sim/settings`.
+
+    Users and keys (identities.py): `workspaces` are the simulator's workspaces, each with its users (one
+    owner), user keys and optional Master API key; by default one workspace, 1, with user 1 (its owner) and
+    user 2, and no master key. `api_keys` (key to scopes; by default `local-dev-key` with every scope when no
+    `workspaces` are given) are user keys of the first workspace's owner: user 1 by default. The rate limit is
+    per user: every key acting for a user spends that user's budget. The default seed (`seed`) goes to the
+    first workspace. Change them while running with set_workspace(), add_user(), set_master_key() and
+    set_api_keys(), or `POST /__sim/workspaces...`; read who did what with user_calls(), `requests`
+    (`acting_user_id`) and each sequence's `archived_by_user_id`.
     """
 
     def __init__(
         self,
         api_keys: Mapping[str, Iterable[str]] | None = None,
         *,
+        workspaces: Iterable[SimulatedWorkspace] | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         rate_limit_headers: bool = False,
         latency_seconds: float = 0.0,
@@ -70,13 +94,13 @@ class ReplySimulator(BackgroundService):
         self._host = host
         self._requested_port = port
         self._store = SequenceStore()
-        keys = api_keys if api_keys is not None else {DEFAULT_API_KEY: ALL_SCOPES}
-        self._api = ReplyApi(self._store, settings, rate_limit, _normalise_keys(keys))
+        self._directory = _directory(workspaces, api_keys)
+        self._api = ReplyApi(self._store, settings, rate_limit, self._directory)
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle_lock = threading.Lock()
         if seed:
-            self._store.replace_all(seed_sequences())
+            self._store.replace_all(seed_sequences(self._directory.primary_workspace_id))
 
     # Lifecycle
 
@@ -128,21 +152,28 @@ class ReplySimulator(BackgroundService):
         name: str | None = None,
         status: str = "paused",
         is_archived: bool = False,
-        owner_user_id: int = KEY_OWNER_USER_ID,
+        owner_user_id: int | None = None,
         sales_agent: bool = False,
         team_member_removed: bool = False,
         created: datetime | None = None,
+        workspace_id: int | None = None,
     ) -> SimulatedSequence:
-        """Add or replace one sequence and return its snapshot."""
+        """Add or replace one sequence and return its snapshot.
+
+        `owner_user_id` defaults to the first workspace's owner (user 1 by default); `workspace_id` to the
+        owner's workspace, or the first workspace for an owner no workspace has (a user who left, say).
+        """
+        owner, workspace = self._owner_and_workspace(owner_user_id, workspace_id)
         sequence = make_sequence(
             sequence_id,
             name=name,
             status=status,
             is_archived=is_archived,
-            owner_user_id=owner_user_id,
+            owner_user_id=owner,
             sales_agent=sales_agent,
             team_member_removed=team_member_removed,
             created=created,
+            workspace_id=workspace,
         )
         self._store.put_many((sequence,))
         return sequence
@@ -153,19 +184,25 @@ class ReplySimulator(BackgroundService):
         *,
         status: str = "paused",
         is_archived: bool = False,
-        owner_user_id: int = KEY_OWNER_USER_ID,
+        owner_user_id: int | None = None,
         sales_agent: bool = False,
         team_member_removed: bool = False,
+        workspace_id: int | None = None,
     ) -> int:
-        """Add or replace many sequences sharing one state; return how many were written."""
+        """Add or replace many sequences sharing one state and owner; return how many were written.
+
+        `owner_user_id` and `workspace_id` default as in add_sequence().
+        """
+        owner, workspace = self._owner_and_workspace(owner_user_id, workspace_id)
         return self._store.put_many(
             make_sequence(
                 sequence_id,
                 status=status,
                 is_archived=is_archived,
-                owner_user_id=owner_user_id,
+                owner_user_id=owner,
                 sales_agent=sales_agent,
                 team_member_removed=team_member_removed,
+                workspace_id=workspace,
             )
             for sequence_id in sequence_ids
         )
@@ -179,8 +216,44 @@ class ReplySimulator(BackgroundService):
         return self._store.all()
 
     def set_api_keys(self, api_keys: Mapping[str, Iterable[str]]) -> None:
-        """Rotate keys: only these keys (with these scopes) are accepted from now on."""
-        self._api.set_api_keys(_normalise_keys(api_keys))
+        """Rotate the legacy keys: the first workspace's owner has only these user keys from now on.
+
+        With the default workspaces, only these keys are accepted from now on; other users' keys and master
+        keys, when configured, are kept.
+        """
+        self._directory.set_primary_owner_keys(_normalise_keys(api_keys))
+
+    # Users, workspaces and keys
+
+    def workspaces(self) -> list[SimulatedWorkspace]:
+        """Return every workspace (users, user keys, master key), first workspace first."""
+        return self._directory.workspaces()
+
+    def set_workspace(self, workspace: SimulatedWorkspace) -> None:
+        """Add a workspace, or replace the one with its id (its users and keys; its sequences stay)."""
+        self._directory.set_workspace(workspace)
+
+    def add_user(
+        self,
+        user: SimulatedUser,
+        *,
+        workspace_id: int = DEFAULT_WORKSPACE_ID,
+        api_keys: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        """Add a user to a workspace (or replace the one with its id), with user keys of their own if given."""
+        self._directory.add_user(workspace_id, user, _normalise_keys(api_keys or {}))
+
+    def set_master_key(
+        self, key: str | None, *, workspace_id: int = DEFAULT_WORKSPACE_ID, scopes: Iterable[str] = ALL_SCOPES
+    ) -> None:
+        """Give a workspace this Master API key, replacing its master key (None: no master key)."""
+        if isinstance(scopes, str):
+            raise TypeError("give the master key an iterable of scopes, not a single string")
+        self._directory.set_master_key(workspace_id, key, scopes)
+
+    def user_calls(self) -> dict[int, UserCalls]:
+        """Return, by user id, how many /v3 calls acted as each user since the last reset, and their 429s."""
+        return self._api.user_calls()
 
     @property
     def settings(self) -> ApiSettings:
@@ -215,9 +288,28 @@ class ReplySimulator(BackgroundService):
         return self._api.api_calls
 
     def reset(self) -> None:
-        """Reseed, and forget faults, recorded requests and rate-limit counters (keys and settings are kept)."""
-        self._store.replace_all(seed_sequences() if self._seed else ())
+        """Reseed, and forget faults, recorded requests and rate-limit counters (workspaces, keys and settings
+        are kept)."""
+        self._store.replace_all(seed_sequences(self._directory.primary_workspace_id) if self._seed else ())
         self._api.reset()
+
+    def _owner_and_workspace(self, owner_user_id: int | None, workspace_id: int | None) -> tuple[int, int]:
+        """The owner and workspace of a new sequence: the given ones, else the defaults add_sequence() names."""
+        if owner_user_id is None:
+            chosen = workspace_id if workspace_id is not None else self._directory.primary_workspace_id
+            workspace = self._directory.workspace(chosen)
+            if workspace is None:
+                raise ValueError("there is no workspace " + str(chosen))
+            return workspace.owner.id, workspace.id
+        owners_workspace = self._directory.workspace_of_user(owner_user_id)
+        if workspace_id is None:
+            fallback = self._directory.primary_workspace_id  # an owner no workspace has: a user who left, say
+            return owner_user_id, owners_workspace if owners_workspace is not None else fallback
+        if owners_workspace is not None and owners_workspace != workspace_id:
+            raise ValueError(f"user {owner_user_id} is in workspace {owners_workspace}, not {workspace_id}")
+        if self._directory.workspace(workspace_id) is None:
+            raise ValueError("there is no workspace " + str(workspace_id))
+        return owner_user_id, workspace_id
 
     def _dispatch(self, request: HttpRequest) -> HttpResponse:
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
@@ -225,6 +317,21 @@ class ReplySimulator(BackgroundService):
         if request.path == "/v3" or request.path.startswith("/v3/"):
             return self._api.handle(request)
         return problem_response(404, "No operation matches " + request.path + ".")
+
+
+def _directory(
+    workspaces: Iterable[SimulatedWorkspace] | None, api_keys: Mapping[str, Iterable[str]] | None
+) -> Directory:
+    """The workspaces, with the legacy `api_keys` as user keys of the first one's owner."""
+    if workspaces is None:
+        keys = api_keys if api_keys is not None else {DEFAULT_API_KEY: ALL_SCOPES}
+        return Directory([default_workspace(_normalise_keys(keys))])
+    ordered = list(workspaces)
+    if ordered and api_keys:
+        first = ordered[0]
+        legacy = tuple(UserKey(key, first.owner.id, scopes) for key, scopes in _normalise_keys(api_keys).items())
+        ordered[0] = replace(first, user_keys=legacy + first.user_keys)
+    return Directory(ordered)
 
 
 def _normalise_keys(api_keys: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:

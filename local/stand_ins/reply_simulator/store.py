@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from local.stand_ins.reply_simulator.models import (
+    DEFAULT_WORKSPACE_ID,
     KEY_OWNER_USER_ID,
     MAX_SEQUENCE_ID,
     MIN_SEQUENCE_ID,
@@ -79,6 +80,7 @@ def make_sequence(
     sales_agent: bool = False,
     team_member_removed: bool = False,
     created: datetime | None = None,
+    workspace_id: int = DEFAULT_WORKSPACE_ID,
 ) -> SimulatedSequence:
     """Validate the fields and build a sequence snapshot."""
     if isinstance(sequence_id, bool) or not MIN_SEQUENCE_ID <= sequence_id <= MAX_SEQUENCE_ID:
@@ -87,6 +89,9 @@ def make_sequence(
         raise ValueError("sequence status must be one of: " + ", ".join(SEQUENCE_STATUSES))
     if created is not None and created.tzinfo is None:
         raise ValueError("created must be timezone-aware")
+    for field_name, identifier in (("owner_user_id", owner_user_id), ("workspace_id", workspace_id)):
+        if isinstance(identifier, bool) or not isinstance(identifier, int):
+            raise ValueError(field_name + " must be an integer")
     return SimulatedSequence(
         id=sequence_id,
         name=name if name is not None else "Sequence " + str(sequence_id),
@@ -96,11 +101,12 @@ def make_sequence(
         sales_agent=sales_agent,
         created=created if created is not None else created_for(sequence_id),
         team_member_removed=team_member_removed,
+        workspace_id=workspace_id,
     )
 
 
-def seed_sequences() -> list[SimulatedSequence]:
-    """Return the default seed's sequences."""
+def seed_sequences(workspace_id: int = DEFAULT_WORKSPACE_ID) -> list[SimulatedSequence]:
+    """Return the default seed's sequences, in this workspace."""
     return [
         make_sequence(
             sequence_id,
@@ -110,6 +116,7 @@ def seed_sequences() -> list[SimulatedSequence]:
             owner_user_id=group.owner_user_id,
             sales_agent=group.sales_agent,
             team_member_removed=group.team_member_removed,
+            workspace_id=workspace_id,
         )
         for group in DEFAULT_SEED
         for sequence_id in group.ids

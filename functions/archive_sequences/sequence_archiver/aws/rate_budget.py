@@ -102,6 +102,25 @@ class SharedRateBudget:
         self._spread = spread
         self._ttl_seconds = math.ceil(max((window.span_seconds for window in self._windows), default=0.0)) + 3600
 
+    @classmethod
+    def for_limits(
+        cls,
+        *,
+        dynamodb_client: DynamoDBClient,
+        table_name: str,
+        per_minute: int | None,
+        per_hour: int | None,
+        time_scale: float = 1.0,
+    ) -> SharedRateBudget:
+        """Reply's per-minute and per-hour limits in `table_name`. Benchmarks shrink the windows (`time_scale`):
+        a grant's lifetime shrinks with them, never below what a table write and a call's start need."""
+        return cls(
+            dynamodb_client=dynamodb_client,
+            table_name=table_name,
+            budgets=windows_for(per_minute=per_minute, per_hour=per_hour, time_scale=time_scale),
+            grant_lifetime_seconds=max(MIN_GRANT_LIFETIME_SECONDS, GRANT_LIFETIME_SECONDS * time_scale),
+        )
+
     @property
     def grant_lifetime_seconds(self) -> float:
         """How long after a read its grant may still start calls."""
