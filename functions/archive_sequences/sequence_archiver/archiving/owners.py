@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from sequence_archiver.archiving.classification import REQUEST_WIDE_ERRORS, classify_response, failed_result
 from sequence_archiver.core.exceptions import ReplyMalformedResponseError, SequenceArchiverError
 from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via
+from sequence_archiver.core.reply_answers import MAX_ERROR_TEXT
 from sequence_archiver.reply.listing import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -120,8 +121,11 @@ class SequenceOwners:
             return failed_result(sequence_id, exc), None
         if not 200 <= answer.http_status < 300:
             result = classify_response(sequence_id, answer)
-            if result.outcome in {Outcome.NOT_FOUND, Outcome.FORBIDDEN}:  # final: no archive call can do better
+            if result.outcome is Outcome.NOT_FOUND:  # final: no archive call can do better
                 return replace(result, via=Via.SINGLE), None
+            if result.outcome is Outcome.FORBIDDEN:  # the key's own user may not see it: whose it is stays unknown
+                error = f"the owner lookup was refused (the Master key's own user may not see it): {result.error}"
+                return replace(result, via=Via.SINGLE, error=error[:MAX_ERROR_TEXT]), None
             problem = ReplyMalformedResponseError(f"Reply answered {answer.http_status} to the owner lookup")
             return failed_result(sequence_id, problem), None
         owner = answer.sequence.owner_user_id if answer.sequence is not None else None
