@@ -1,9 +1,17 @@
-"""Cold-start cost in fresh interpreters: the handler's init against bare boto3, measured side by side.
+"""Cold-start cost in fresh interpreters: the handler's init against two baselines, measured side by side.
 
-`python -m bench.cold_start [runs]` prints one JSON object. Each run starts two new interpreters, one
-for the baseline (`import boto3; boto3.client("sqs")`) and one for the handler (`import app` and the
-first invocation's clients: the service with its Secrets Manager and EventBridge clients), alternating
-so machine noise hits both alike; the ratio of the medians is what counts.
+`python -m bench.cold_start [runs]` prints one JSON object. Each run starts three new interpreters, one per
+probe, in an order that rotates from run to run so machine noise (and any advantage of going first) hits
+all three alike; the ratios of the medians are what count (issue 21):
+
+- `handler`: `import app` (settings, Powertools, the handler) and what the first invocation builds, the
+  service with its clients (`build_service(load_settings(os.environ), Metrics())`);
+- `bare`: `import boto3`, a Secrets Manager client, an EventBridge client and a urllib3 PoolManager, the
+  least any function doing this job creates;
+- `powertools`: an equivalent minimal Powertools handler: Logger, Metrics (no Tracer: ours is not built
+  when tracing is off, and even a disabled one imports the X-Ray SDK), parameters' SecretsProvider with a
+  boto3 Secrets Manager client, an EventBridge client, a urllib3 PoolManager and a pydantic settings model
+  validated from the environment, the handler decorated as Powertools' documentation shows.
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "archive_sequences"
+PROBES = ("handler", "bare", "powertools")
 
-_PROBE = """
+_PROBE = '''
 import sys, time
 started = time.perf_counter()
 if sys.argv[1] == "handler":
@@ -28,11 +37,42 @@ if sys.argv[1] == "handler":
     from sequence_archiver.settings import load_settings
     from sequence_archiver.wiring import build_service
     build_service(load_settings(os.environ), Metrics())
-else:
+elif sys.argv[1] == "bare":
     import boto3
-    boto3.client("sqs")
+    import urllib3
+    boto3.client("secretsmanager")
+    boto3.client("events")
+    urllib3.PoolManager()
+else:
+    import os
+    import boto3
+    import urllib3
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Settings(BaseModel):
+        """What the function reads from its environment."""
+        model_config = ConfigDict(frozen=True, extra="ignore")
+        secret_id: str = Field(alias="REPLY_API_KEY_SECRET_ID", min_length=1)
+        base_url: str = Field(default="https://api.reply.io", alias="REPLY_API_BASE_URL")
+        event_bus_name: str = Field(default="default", alias="RESULTS_EVENT_BUS_NAME", min_length=1)
+        max_attempts: int = Field(default=4, ge=1, le=10, alias="REPLY_MAX_ATTEMPTS")
+        read_timeout_seconds: float = Field(default=10.0, gt=0, le=900, alias="REPLY_READ_TIMEOUT_SECONDS")
+
+    settings = Settings.model_validate(dict(os.environ))
+    logger = Logger(service="baseline")
+    metrics = Metrics(namespace="Baseline", service="baseline")
+    secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    events = boto3.client("events")
+    http = urllib3.PoolManager()
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def lambda_handler(event, context):
+        return {"ok": True}
 print(time.perf_counter() - started)
-"""
+'''
 
 _ENV = {
     "REPLY_API_KEY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:reply-api-key",
@@ -44,7 +84,9 @@ _ENV = {
 
 
 def measure_once(kind: str, python: str = sys.executable) -> float:
-    """Seconds one fresh interpreter needs for `kind` ("handler" or "baseline")."""
+    """Seconds one fresh interpreter needs for `kind` (one of PROBES)."""
+    if kind not in PROBES:
+        raise ValueError(f"unknown probe {kind!r}: one of {', '.join(PROBES)}")
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(FUNCTION_DIR), **_ENV}
     completed = subprocess.run(
         [python, "-c", _PROBE, kind], env=env, capture_output=True, text=True, check=True, timeout=60
@@ -52,20 +94,23 @@ def measure_once(kind: str, python: str = sys.executable) -> float:
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def measure(runs: int = 7) -> dict[str, float]:
-    """Medians of `runs` alternating measurements and their ratio."""
-    handler, baseline = [], []
-    for _ in range(runs):
-        baseline.append(measure_once("baseline"))
-        handler.append(measure_once("handler"))
-    handler_median, baseline_median = statistics.median(handler), statistics.median(baseline)
+def measure(runs: int = 11) -> dict[str, float]:
+    """Medians of `runs` rounds of the three probes (the order rotating each round) and the handler's ratios."""
+    samples: dict[str, list[float]] = {kind: [] for kind in PROBES}
+    for round_index in range(runs):
+        for offset in range(len(PROBES)):
+            kind = PROBES[(round_index + offset) % len(PROBES)]
+            samples[kind].append(measure_once(kind))
+    handler, bare, powertools = (statistics.median(samples[kind]) for kind in PROBES)
     return {
         "runs": runs,
-        "handler_init_ms": round(handler_median * 1000, 1),
-        "baseline_init_ms": round(baseline_median * 1000, 1),
-        "ratio": round(handler_median / baseline_median, 3),
+        "handler_init_ms": round(handler * 1000, 1),
+        "bare_init_ms": round(bare * 1000, 1),
+        "powertools_init_ms": round(powertools * 1000, 1),
+        "bare_ratio": round(handler / bare, 3),
+        "powertools_ratio": round(handler / powertools, 3),
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 7)))
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 11)))
