@@ -1,8 +1,8 @@
 """Cold-start cost in fresh interpreters: the handler's init against two baselines, measured side by side.
 
-`python -m bench.cold_start [runs]` prints one JSON object. Each run starts three new interpreters, one per
-probe, in an order that rotates from run to run so machine noise (and any advantage of going first) hits
-all three alike; the ratios of the medians are what count (issue 21):
+`python -m bench.cold_start [runs] [--compare-with DIR]` prints one JSON object. Each run starts three new
+interpreters, one per probe, in an order that rotates from run to run so machine noise (and any advantage of
+going first) hits all three alike; the ratios of the medians are what count (issue 21):
 
 - `handler`: `import app` (settings, Powertools, the handler) and what the first invocation builds, the
   service with its clients (`build_service(load_settings(os.environ), Metrics())`);
@@ -12,10 +12,15 @@ all three alike; the ratios of the medians are what count (issue 21):
   when tracing is off, and even a disabled one imports the X-Ray SDK), parameters' SecretsProvider with a
   boto3 Secrets Manager client, an EventBridge client, a urllib3 PoolManager and a pydantic settings model
   validated from the environment, the handler decorated as Powertools' documentation shows.
+
+`--compare-with` adds a fourth probe in the same rotation: the handler of another copy of the function's
+directory (say `git archive <commit> functions | tar -x -C /tmp/before`, then
+`--compare-with /tmp/before/functions/archive_sequences`), so a change is measured against what it changed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -83,26 +88,30 @@ _ENV = {
 }
 
 
-def measure_once(kind: str, python: str = sys.executable) -> float:
-    """Seconds one fresh interpreter needs for `kind` (one of PROBES)."""
+def measure_once(kind: str, python: str = sys.executable, function_dir: Path = FUNCTION_DIR) -> float:
+    """Seconds one fresh interpreter needs for `kind` (one of PROBES), importing the function from `function_dir`."""
     if kind not in PROBES:
         raise ValueError(f"unknown probe {kind!r}: one of {', '.join(PROBES)}")
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(FUNCTION_DIR), **_ENV}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(function_dir), **_ENV}
     completed = subprocess.run(
         [python, "-c", _PROBE, kind], env=env, capture_output=True, text=True, check=True, timeout=60
     )
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def measure(runs: int = 11) -> dict[str, float]:
-    """Medians of `runs` rounds of the three probes (the order rotating each round) and the handler's ratios."""
-    samples: dict[str, list[float]] = {kind: [] for kind in PROBES}
+def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float]:
+    """Medians of `runs` rounds of the probes (the order rotating each round) and the handler's ratios."""
+    probes = [(kind, kind, FUNCTION_DIR) for kind in PROBES]
+    if compare_with is not None:
+        probes.append(("compared", "handler", compare_with))
+    samples: dict[str, list[float]] = {name: [] for name, _, _ in probes}
     for round_index in range(runs):
-        for offset in range(len(PROBES)):
-            kind = PROBES[(round_index + offset) % len(PROBES)]
-            samples[kind].append(measure_once(kind))
-    handler, bare, powertools = (statistics.median(samples[kind]) for kind in PROBES)
-    return {
+        for offset in range(len(probes)):
+            name, kind, function_dir = probes[(round_index + offset) % len(probes)]
+            samples[name].append(measure_once(kind, function_dir=function_dir))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    handler, bare, powertools = (medians[kind] for kind in PROBES)
+    result = {
         "runs": runs,
         "handler_init_ms": round(handler * 1000, 1),
         "bare_init_ms": round(bare * 1000, 1),
@@ -110,7 +119,25 @@ def measure(runs: int = 11) -> dict[str, float]:
         "bare_ratio": round(handler / bare, 3),
         "powertools_ratio": round(handler / powertools, 3),
     }
+    if compare_with is not None:
+        compared = medians["compared"]
+        result |= {
+            "compared_init_ms": round(compared * 1000, 1),
+            "compared_bare_ratio": round(compared / bare, 3),
+            "compared_powertools_ratio": round(compared / powertools, 3),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="?", type=int, default=11, help="rounds of the probes (default 11)")
+    parser.add_argument(
+        "--compare-with", type=Path, metavar="DIR", help="another copy of functions/archive_sequences to measure too"
+    )
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.runs, compare_with=args.compare_with)))
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 11)))
+    main()
