@@ -29,6 +29,7 @@ class ActingApi:
         self.owners = dict(owners)
         self.out_of_budget = out_of_budget  # users whose budget runs out before the deadline
         self.acting: int | None = None
+        self.busy_for: dict[int, float] = {}
         self.calls: list[tuple[str, int | None, tuple[int, ...]]] = []
 
     @contextlib.contextmanager
@@ -41,6 +42,13 @@ class ActingApi:
 
     def release_unused_budget(self, deadline: Deadline) -> None:
         """Nothing booked here."""
+
+    def release_acting_budget(self, deadline: Deadline) -> None:
+        """Nothing booked here."""
+
+    def budget_wait(self, deadline: Deadline) -> float:
+        """Seconds before the user acted as may call: `busy_for` says, until its first call."""
+        return self.busy_for.get(self.acting or 0, 0.0)
 
     def get_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self.calls.append(("get", self.acting, (sequence_id,)))
@@ -155,3 +163,13 @@ def test_owners_come_from_one_listing_of_the_workspace_then_are_remembered(clock
     assert owners.owners_of([2, 5], deadline) == {2: 20, 5: 20}
     assert listing.pages == 3
     assert not [call for call in api.calls if call[0] == "get"]
+
+
+def test_an_owner_whose_budget_is_spent_is_passed_over_while_the_others_go_on(clock: FakeClock) -> None:
+    api = ActingApi(OWNERS)
+    api.busy_for[10] = 5.0  # owner 10's window is full for 5 s more
+    results = archive(api, [1, 2, 3, 4, 5, 6], clock)
+    archives = [(acting, ids[0]) for kind, acting, ids in api.calls if kind == "archive"]
+    # the others' calls first; owner 10's when nothing else is left (its call then waits for its budget)
+    assert archives == [(20, 2), (30, 4), (20, 5), (10, 1), (10, 3), (10, 6)]
+    assert all(outcome is Outcome.ARCHIVED for outcome, _ in results.values())

@@ -34,7 +34,7 @@ from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via
 from sequence_archiver.core.reply_answers import BulkArchiveResponse, ReplyResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
     from sequence_archiver.core.archive_request import ArchiveRequest
@@ -77,6 +77,49 @@ class OwnerRouting(Protocol):
     def acting_as(self, user_id: int) -> AbstractContextManager[None]:
         """Every Reply call inside acts as `user_id`, on that user's rate budget."""
         ...
+
+    def budget_wait(self, user_id: int, deadline: Deadline) -> float:
+        """Seconds before a call as `user_id` may start; 0 means it may now (and is booked, in a shared budget)."""
+        ...
+
+    def release_budget(self, user_id: int, deadline: Deadline) -> None:
+        """Give back what `user_id`'s budget holds for calls that will not be made (its work here is done)."""
+        ...
+
+
+class _Turns:
+    """The turns still to take, in order; an owner whose budget is spent is passed over until it is ready again."""
+
+    def __init__(self, turns: Sequence[tuple[int, list[int]]], *, clock: Callable[[], float]) -> None:
+        self._pending = list(turns)
+        self._ready_at: dict[int, float] = {}
+        self._clock = clock
+
+    def next(self) -> tuple[int, list[int], bool] | None:
+        """The first turn of an owner that may be ready (and whether another owner's may be too); when none is,
+        the turn of the owner ready soonest (its call then waits for its budget). None when no turn is left."""
+        if not self._pending:
+            return None
+        now = self._clock()
+        ready = [index for index, (owner, _) in enumerate(self._pending) if self._ready_at.get(owner, 0.0) <= now]
+        if ready:
+            owner, chunk = self._pending[ready[0]]
+            others = any(self._pending[index][0] != owner for index in ready[1:])
+            del self._pending[ready[0]]
+            return owner, chunk, others
+        index = min(range(len(self._pending)), key=lambda i: self._ready_at.get(self._pending[i][0], 0.0))
+        owner, chunk = self._pending.pop(index)
+        return owner, chunk, False
+
+    def has_more(self, owner: int) -> bool:
+        """Whether a turn of this owner is still to come."""
+        return any(other == owner for other, _ in self._pending)
+
+    def put_back(self, owner: int, chunk: list[int], *, ready_in: float) -> None:
+        """Take this turn again once the owner's budget may have room (its place among the owner's turns kept)."""
+        self._ready_at[owner] = self._clock() + ready_in
+        position = next((i for i, (other, _) in enumerate(self._pending) if other == owner), len(self._pending))
+        self._pending.insert(position, (owner, chunk))
 
 
 class SequenceArchiveApi(Protocol):
@@ -255,15 +298,24 @@ class SequenceArchiver:
             else:
                 by_owner.setdefault(owner, []).append(sequence_id)
         stopped: dict[int | None, SequenceArchiverError] = {}  # by owner; None: every owner
-        for owner, chunk in self._turns(by_owner):
+        turns = _Turns(self._turns(by_owner), clock=deadline.clock)
+        while (turn := turns.next()) is not None:
+            owner, chunk, others_ready = turn
             stop = stopped.get(None) or stopped.get(owner)
             if stop is not None:
                 results.update({i: failed_result(i, stop, prefix="not attempted: ") for i in chunk})
                 continue
+            if others_ready:  # an owner whose budget is spent waits while the others' calls go on
+                wait = owners.budget_wait(owner, deadline)
+                if wait > 0:
+                    turns.put_back(owner, chunk, ready_in=wait)
+                    continue
             with owners.acting_as(owner):
                 chunk_results, stop = self._archive_until_stopped(list(chunk), deadline)
                 self._pause_and_retry_conflicts(chunk_results, pause_first, deadline)
             results.update({i: replace(result, acted_as=owner) for i, result in chunk_results.items()})
+            if not turns.has_more(owner):  # what its budget holds for it, the other instances may use now
+                owners.release_budget(owner, deadline)
             if stop is not None:
                 stopped[None if isinstance(stop, _REQUEST_WIDE_ERRORS) else owner] = stop
         return results

@@ -47,6 +47,14 @@ class SequenceLookupApi(Protocol):
         """Every call inside acts as `user_id` (X-User-Id), on that user's budget."""
         ...
 
+    def budget_wait(self, deadline: Deadline) -> float:
+        """Seconds before a call as the user acted as may start; 0: now (booked, in a shared budget)."""
+        ...
+
+    def release_acting_budget(self, deadline: Deadline) -> None:
+        """Give back what the budget of the user acted as holds for calls that will not be made."""
+        ...
+
 
 class SequenceListing(Protocol):
     """Pages of GET /v3/sequences (reply/listing.py SequencePages)."""
@@ -86,6 +94,20 @@ class SequenceOwners:
         """Every Reply call inside acts as `user_id`, on that user's rate budget."""
         return self._client.acting_as(user_id)
 
+    def budget_wait(self, user_id: int, deadline: Deadline) -> float:
+        """Seconds before a call as `user_id` may start (0: now, booked); 0 too when that cannot be known (the
+        call itself then says why)."""
+        try:
+            with self._client.acting_as(user_id):
+                return self._client.budget_wait(deadline)
+        except SequenceArchiverError:
+            return 0.0
+
+    def release_budget(self, user_id: int, deadline: Deadline) -> None:
+        """Give back the calls booked as `user_id` and not made: this owner's work here is done."""
+        with self._client.acting_as(user_id):
+            self._client.release_acting_budget(deadline)
+
     def learn(self, owners: Iterable[tuple[int, int | None]]) -> None:
         """Remember (sequence ID, owner) pairs seen elsewhere (a listing); pairs without an owner are skipped."""
         for sequence_id, owner in owners:
@@ -120,14 +142,7 @@ class SequenceOwners:
         except SequenceArchiverError as exc:  # a retryable failure that lasted: this ID only
             return failed_result(sequence_id, exc), None
         if not 200 <= answer.http_status < 300:
-            result = classify_response(sequence_id, answer)
-            if result.outcome is Outcome.NOT_FOUND:  # final: no archive call can do better
-                return replace(result, via=Via.SINGLE), None
-            if result.outcome is Outcome.FORBIDDEN:  # the key's own user may not see it: whose it is stays unknown
-                error = f"the owner lookup was refused (the Master key's own user may not see it): {result.error}"
-                return replace(result, via=Via.SINGLE, error=error[:MAX_ERROR_TEXT]), None
-            problem = ReplyMalformedResponseError(f"Reply answered {answer.http_status} to the owner lookup")
-            return failed_result(sequence_id, problem), None
+            return _refused_lookup(sequence_id, answer), None
         owner = answer.sequence.owner_user_id if answer.sequence is not None else None
         if owner is None:
             return failed_result(
@@ -160,3 +175,17 @@ class SequenceOwners:
         self._known.move_to_end(sequence_id)
         while len(self._known) > self._max_known:
             self._known.popitem(last=False)
+
+
+def _refused_lookup(sequence_id: int, answer: ReplyResponse) -> SequenceResult:
+    """The result of an ID whose owner lookup Reply refused: not found (final, no archive call can do better),
+    forbidden (the key's own user may not see it: whose it is stays unknown), or failed."""
+    result = classify_response(sequence_id, answer)
+    if result.outcome is Outcome.NOT_FOUND:
+        return replace(result, via=Via.SINGLE)
+    if result.outcome is Outcome.FORBIDDEN:
+        error = f"the owner lookup was refused (the Master key's own user may not see it): {result.error}"
+        return replace(result, via=Via.SINGLE, error=error[:MAX_ERROR_TEXT])
+    return failed_result(
+        sequence_id, ReplyMalformedResponseError(f"Reply answered {answer.http_status} to the owner lookup")
+    )

@@ -53,6 +53,7 @@ WINDOW_SLACK_MIN_SECONDS = 0.05
 TABLE_CALL_SECONDS = 1.0  # one GetItem or UpdateItem, with botocore's retries; longer is the table failing
 MAX_WRITE_ATTEMPTS = 6  # conflicting writes before answering "ask again shortly" (contention, not failure)
 CONFLICT_WAIT_SECONDS = 0.02  # the most an instance waits (at random) before reading again after a conflict
+RECHECK_FRACTION = 0.1  # of the shortest window: the longest wait before asking the table again
 WAKE_SPREAD_FRACTION = 0.1  # of a bucket: instances waiting for the same bucket wake at different moments
 
 
@@ -257,7 +258,9 @@ class SharedRateBudget:
             ),
             default=now,
         )
-        return BudgetAnswer(granted=0, wait_seconds=max(0.0, free_at - now))
+        # Never wait long on one answer: calls another instance gives back (its work ended) free room sooner.
+        recheck = RECHECK_FRACTION * min(window.span_seconds for window in self._windows)
+        return BudgetAnswer(granted=0, wait_seconds=max(0.0, min(free_at - now, recheck)))
 
     def _call_deadline(self, deadline: Deadline) -> Deadline:
         """The invocation's deadline, or TABLE_CALL_SECONDS from now if that comes first."""

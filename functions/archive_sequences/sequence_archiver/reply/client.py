@@ -214,6 +214,17 @@ class ReplyClient:
         finally:
             _ACTING_AS.reset(token)
 
+    def budget_wait(self, deadline: Deadline) -> float:
+        """Seconds before a call as the user acted as may start, without waiting: 0 when it may start now (in a
+        shared budget, booked for the call that follows)."""
+        api_key = self._api_key_source.api_key(deadline=deadline)
+        wait, _ = self._limiter.next_wait(deadline, _budget_key(api_key.get_secret_value(), _ACTING_AS.get()))
+        return max(0.0, wait)
+
+    def release_acting_budget(self, deadline: Deadline) -> None:
+        """Give back the calls booked for the user acted as (or the key's own) and not made."""
+        self._limiter.release(deadline)
+
     def release_unused_budget(self, deadline: Deadline) -> None:
         """The work is done: give back the calls booked in a shared rate budget and not made."""
         for limiter in (self._own_limiter, *self._user_limiters.values()):
