@@ -728,29 +728,24 @@ def sqs_event_from_messages(messages: Sequence[MessageTypeDef], queue_arn: str, 
 
 def create_idempotency_table(stack: LocalStack, name: str) -> Any:
     """A DynamoDB table as Powertools idempotency expects it: partition key `id`, TTL on `expiration`."""
-    dynamodb: Any = boto3_session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
-    return dynamodb
+    return _create_table(stack, name, partition_key="id", ttl_attribute="expiration")
 
 
 def create_rate_budget_table(stack: LocalStack, name: str) -> Any:
     """The shared rate budget table as template.yaml's RateBudgetTable: partition key `pk`, TTL on `expires_at`."""
+    return _create_table(stack, name, partition_key="pk", ttl_attribute="expires_at")
+
+
+def _create_table(stack: LocalStack, name: str, *, partition_key: str, ttl_attribute: str) -> Any:
+    """An on-demand table with a string partition key and a TTL attribute; the client that made it."""
     dynamodb: Any = boto3_session(stack.region).client("dynamodb", endpoint_url=stack.endpoint_url)
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": partition_key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": partition_key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
     dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
     )
     return dynamodb

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from local.stand_ins.aws_stack import LocalStack, MotoServer
     from local.stand_ins.reply_simulator import ReplySimulator
+    from sequence_archiver.core.rate_budgets import BudgetAnswer
     from tests.cli.conftest import Run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cli_env")]
@@ -30,6 +31,19 @@ def budget_table(aws_stack: LocalStack) -> str:
     return name
 
 
+def book_as_the_function(
+    moto_server: MotoServer, stack: LocalStack, table: str, api_key: str, *, per_minute: int, calls: int
+) -> BudgetAnswer | None:
+    """Book `calls` calls in the key's budget as a function instance would."""
+    function = SharedRateBudget.for_limits(
+        dynamodb_client=dynamodb_client(moto_server.endpoint_url, stack.region),
+        table_name=table,
+        per_minute=per_minute,
+        per_hour=None,
+    )
+    return function.reserve(key_fingerprint(api_key), calls, Deadline(expires_at=time.monotonic() + 10))
+
+
 def test_a_run_beside_the_function_waits_for_what_the_function_booked(
     cli: Callable[..., Run],
     reply_simulator: ReplySimulator,
@@ -39,13 +53,7 @@ def test_a_run_beside_the_function_waits_for_what_the_function_booked(
     api_key: str,
 ) -> None:
     # Given: the function's instances booked all 10 calls of this minute for the key
-    function = SharedRateBudget.for_limits(
-        dynamodb_client=dynamodb_client(moto_server.endpoint_url, aws_stack.region),
-        table_name=budget_table,
-        per_minute=10,
-        per_hour=None,
-    )
-    booked = function.reserve(key_fingerprint(api_key), 10, Deadline(expires_at=time.monotonic() + 10))
+    booked = book_as_the_function(moto_server, aws_stack, budget_table, api_key, per_minute=10, calls=10)
     assert booked is not None
     assert booked.granted == 10
 
@@ -74,12 +82,6 @@ def test_a_run_books_its_calls_for_the_function_to_see(
     common = ["--base-url", reply_simulator.base_url, "--rate-limit-per-minute", "3", "--rate-limit-per-hour", "0"]
     run = cli("archive", *common, "--budget-table", budget_table, "--mode", "single", "103", "201")
     assert run.code == 0, run.out
-    function = SharedRateBudget.for_limits(
-        dynamodb_client=dynamodb_client(moto_server.endpoint_url, aws_stack.region),
-        table_name=budget_table,
-        per_minute=3,
-        per_hour=None,
-    )
-    answer = function.reserve(key_fingerprint(api_key), 3, Deadline(expires_at=time.monotonic() + 10))
+    answer = book_as_the_function(moto_server, aws_stack, budget_table, api_key, per_minute=3, calls=3)
     assert answer is not None
     assert answer.granted == 1  # the run's two calls are counted in the key's budget

@@ -9,6 +9,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import urllib3
 
 from local.scenarios.lambda_instance import forget_warm_state, fresh_handler
 from local.stand_ins.aws_stack import (
@@ -22,6 +23,7 @@ from local.stand_ins.aws_stack import (
 )
 from local.stand_ins.lambda_context import LocalLambdaContext
 from tests.integration.harness import PLAN_DETAIL_TYPE, validate_plan
+from tests.integration.simulator_http import KEY, Api
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -165,3 +167,34 @@ def plan_events(aws_stack: LocalStack) -> Callable[..., list[dict[str, Any]]]:
         return plans
 
     return read
+
+
+# The simulator's own tests (test_reply_simulator*.py): an HTTP pool and simulators started on demand.
+
+
+@pytest.fixture
+def http() -> Iterator[urllib3.PoolManager]:
+    """A urllib3 pool that never retries, so every fault is seen as sent."""
+    manager = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=5.0), maxsize=8)
+    yield manager
+    manager.clear()
+
+
+@pytest.fixture
+def make_api(http: urllib3.PoolManager) -> Iterator[Callable[..., Api]]:
+    """Start simulators (rate limit off and key `test-key` unless told) and stop them afterwards."""
+    from local.stand_ins.reply_simulator import ReplySimulator
+
+    started: list[ReplySimulator] = []
+
+    def factory(**options: Any) -> Api:
+        options.setdefault("api_keys", {KEY: ALL_SCOPES})
+        options.setdefault("rate_limit", None)
+        simulator = ReplySimulator(**options)
+        simulator.start()
+        started.append(simulator)
+        return Api(simulator, http)
+
+    yield factory
+    for simulator in started:
+        simulator.stop()

@@ -92,10 +92,10 @@ def test_a_lone_instance_draws_the_whole_budget_not_its_static_share(
     # When: one instance calls as fast as it may
     started = calls_started_without_waiting(limiter, deadline, most=50)
 
-    # Then: it got all 10, and the 11th waits for the window
+    # Then: it got all 10, and the 11th waits (asking the table again after a tenth of the window at most)
     assert started == 10
     wait, paused = limiter.next_wait(deadline, BUDGET_KEY)
-    assert wait > 30
+    assert 5 < wait <= 0.1 * 62
     assert not paused
     assert limiter.sharing
 
@@ -118,8 +118,8 @@ def test_a_second_instance_gets_only_what_the_first_left(
     # 5, and never more than the 10 together; then both wait for the window
     assert 1 <= second_started <= 3
     assert 7 + first_more + second_started <= 10
-    assert first.next_wait(deadline, BUDGET_KEY)[0] > 30
-    assert second.next_wait(deadline, BUDGET_KEY)[0] > 30
+    assert first.next_wait(deadline, BUDGET_KEY)[0] > 5
+    assert second.next_wait(deadline, BUDGET_KEY)[0] > 5
 
 
 def test_budgets_of_different_users_are_apart(
@@ -133,7 +133,7 @@ def test_budgets_of_different_users_are_apart(
     for _ in range(3):
         assert other.next_wait(deadline, other_user)[0] == 0
         assert other.take_call()
-    assert other.next_wait(deadline, other_user)[0] > 30
+    assert other.next_wait(deadline, other_user)[0] > 5
 
 
 def test_concurrent_instances_never_exceed_any_window_together(

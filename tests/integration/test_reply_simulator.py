@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,100 +36,19 @@ from local.stand_ins.reply_simulator import (
     SimulatedUser,
 )
 from local.stand_ins.reply_simulator import __main__ as simulator_cli
+from tests.integration.simulator_http import KEY, Api
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).parents[2]
 SPEC_PATH = REPO_ROOT / "local" / "stand_ins" / "reply_simulator" / "openapi" / "openapi-excerpt.yaml"
 SPEC_URI = "urn:reply-api-openapi-excerpt"
-KEY = "test-key"
 PROBLEM = "application/problem+json"
 JSON = "application/json"
 SEEDED_OWNER_ONE_COUNT = 38  # 20 paused + 5 new + 5 active + 5 archived + 601 + 701-702
 
 
 # Fixtures and helpers
-
-
-class Api:
-    """A small HTTP client bound to one simulator."""
-
-    def __init__(self, simulator: ReplySimulator, http: urllib3.PoolManager) -> None:
-        self.simulator = simulator
-        self.http = http
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        key: str | None = KEY,
-        json_body: Any = None,
-        raw_body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        fields: dict[str, str] | None = None,
-    ) -> urllib3.BaseHTTPResponse:
-        """Send one request; the API key goes in a bearer Authorization header."""
-        all_headers = {"Authorization": "Bearer " + key} if key is not None else {}
-        all_headers.update(headers or {})
-        return self.http.request(
-            method,
-            self.simulator.base_url + path,
-            headers=all_headers,
-            json=json_body,
-            body=raw_body,
-            fields=fields,
-        )
-
-    def archive(self, sequence_id: int | str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """POST /v3/sequences/{id}/archive."""
-        return self.call("POST", "/v3/sequences/" + str(sequence_id) + "/archive", **kwargs)
-
-    def pause(self, sequence_id: int | str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """POST /v3/sequences/{id}/pause."""
-        return self.call("POST", "/v3/sequences/" + str(sequence_id) + "/pause", **kwargs)
-
-    def bulk_archive(self, ids: Any, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """POST /v3/sequences/archive with {"ids": ids}."""
-        return self.call("POST", "/v3/sequences/archive", json_body={"ids": ids}, **kwargs)
-
-    def get(self, sequence_id: int | str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """GET /v3/sequences/{id}."""
-        return self.call("GET", "/v3/sequences/" + str(sequence_id), **kwargs)
-
-    def list_sequences(self, **query: str) -> urllib3.BaseHTTPResponse:
-        """GET /v3/sequences with query parameters."""
-        return self.call("GET", "/v3/sequences", fields=query)
-
-    def admin(self, method: str, path: str, json_body: Any = None) -> urllib3.BaseHTTPResponse:
-        """Call a /__sim admin endpoint (no key)."""
-        return self.call(method, "/__sim" + path, key=None, json_body=json_body)
-
-
-@pytest.fixture
-def http() -> Iterator[urllib3.PoolManager]:
-    """A urllib3 pool that never retries, so every fault is seen as sent."""
-    manager = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=5.0), maxsize=8)
-    yield manager
-    manager.clear()
-
-
-@pytest.fixture
-def make_api(http: urllib3.PoolManager) -> Iterator[Callable[..., Api]]:
-    """Start simulators (rate limit off and key `test-key` unless told) and stop them afterwards."""
-    started: list[ReplySimulator] = []
-
-    def factory(**options: Any) -> Api:
-        options.setdefault("api_keys", {KEY: ALL_SCOPES})
-        options.setdefault("rate_limit", None)
-        simulator = ReplySimulator(**options)
-        simulator.start()
-        started.append(simulator)
-        return Api(simulator, http)
-
-    yield factory
-    for simulator in started:
-        simulator.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,12 @@ from local.stand_ins.reply_simulator import (
     UserKey,
 )
 from local.stand_ins.reply_simulator import __main__ as simulator_cli
+from tests.integration.simulator_http import KEY, Api
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).parents[2]
 
-KEY = "test-key"  # a legacy key: user 1's, the default workspace's owner
 MASTER = "master-key-a"
 PROBLEM = "application/problem+json"
 NOT_FOUND_CODE = "actingUser.notFound"
@@ -49,88 +49,17 @@ WORKSPACE_B = SimulatedWorkspace(
 )
 
 
-class Client:
-    """Requests to one simulator: a bearer key, and optionally the headers naming the user a master key acts as."""
-
-    def __init__(self, simulator: ReplySimulator, http: urllib3.PoolManager) -> None:
-        self.simulator = simulator
-        self.http = http
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        key: str | None = KEY,
-        user_id: str | int | None = None,
-        email: str | None = None,
-        json_body: Any = None,
-    ) -> urllib3.BaseHTTPResponse:
-        """Send one request; `user_id` and `email` go in X-User-Id and X-User-Email."""
-        headers = {"Authorization": "Bearer " + key} if key is not None else {}
-        if user_id is not None:
-            headers["X-User-Id"] = str(user_id)
-        if email is not None:
-            headers["X-User-Email"] = email
-        return self.http.request(method, self.simulator.base_url + path, headers=headers, json=json_body)
-
-    def archive(self, sequence_id: int, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """POST /v3/sequences/{id}/archive."""
-        return self.call("POST", "/v3/sequences/" + str(sequence_id) + "/archive", **kwargs)
-
-    def pause(self, sequence_id: int, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """POST /v3/sequences/{id}/pause."""
-        return self.call("POST", "/v3/sequences/" + str(sequence_id) + "/pause", **kwargs)
-
-    def get(self, sequence_id: int, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """GET /v3/sequences/{id}."""
-        return self.call("GET", "/v3/sequences/" + str(sequence_id), **kwargs)
-
-    def bulk_archive(self, ids: list[int], **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """POST /v3/sequences/archive."""
-        return self.call("POST", "/v3/sequences/archive", json_body={"ids": ids}, **kwargs)
-
-    def listed_ids(self, **kwargs: Any) -> list[int]:
-        """The ids GET /v3/sequences?top=1000 lists, oldest first."""
-        response = self.call("GET", "/v3/sequences?top=1000&sortBy=created&sortDirection=asc", **kwargs)
-        assert response.status == 200, response.data
-        return [item["id"] for item in json.loads(response.data)["items"]]
-
-    def admin(self, method: str, path: str, json_body: Any = None) -> urllib3.BaseHTTPResponse:
-        """Call a /__sim admin endpoint (no key)."""
-        return self.call(method, "/__sim" + path, key=None, json_body=json_body)
+def listed_ids(client: Api, **kwargs: Any) -> list[int]:
+    """The ids GET /v3/sequences?top=1000 lists, oldest first."""
+    response = client.call("GET", "/v3/sequences?top=1000&sortBy=created&sortDirection=asc", **kwargs)
+    assert response.status == 200, response.data
+    return [item["id"] for item in json.loads(response.data)["items"]]
 
 
 @pytest.fixture
-def http() -> Iterator[urllib3.PoolManager]:
-    """A urllib3 pool that never retries."""
-    manager = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=5.0), maxsize=8)
-    yield manager
-    manager.clear()
-
-
-@pytest.fixture
-def make_client(http: urllib3.PoolManager) -> Iterator[Callable[..., Client]]:
-    """Start simulators (key `test-key`, no rate limit, unless told) and stop them afterwards."""
-    started: list[ReplySimulator] = []
-
-    def factory(**options: Any) -> Client:
-        options.setdefault("api_keys", {KEY: ALL_SCOPES})
-        options.setdefault("rate_limit", None)
-        simulator = ReplySimulator(**options)
-        simulator.start()
-        started.append(simulator)
-        return Client(simulator, http)
-
-    yield factory
-    for simulator in started:
-        simulator.stop()
-
-
-@pytest.fixture
-def client(make_client: Callable[..., Client]) -> Client:
+def client(make_api: Callable[..., Api]) -> Api:
     """The default seed and workspace, with workspace 1's master key `master-key-a` added."""
-    client = make_client()
+    client = make_api()
     client.simulator.set_master_key(MASTER)
     return client
 
@@ -151,14 +80,14 @@ def assert_problem(response: urllib3.BaseHTTPResponse, status: int, code: str | 
     return problem
 
 
-def archived_by(client: Client, sequence_id: int) -> int | None:
+def archived_by(client: Api, sequence_id: int) -> int | None:
     """The user the call that archived this sequence acted as (None if it is not archived by a call)."""
     sequence = client.simulator.sequence(sequence_id)
     assert sequence is not None
     return sequence.archived_by_user_id
 
 
-def with_workspace_b(client: Client) -> Client:
+def with_workspace_b(client: Api) -> Api:
     """Add workspace 2 and its sequences: 9001 is Olga's (the owner), 9002 Adam's (an admin), 9003 Mia's."""
     client.simulator.set_workspace(WORKSPACE_B)
     for sequence_id, owner in ((9001, 21), (9002, 22), (9003, 23)):
@@ -169,8 +98,8 @@ def with_workspace_b(client: Client) -> Client:
 # The default: one workspace, user keys of user 1, no master key
 
 
-def test_the_default_is_one_workspace_with_users_1_and_2_and_no_master_key(make_client: Callable[..., Client]) -> None:
-    client = make_client()
+def test_the_default_is_one_workspace_with_users_1_and_2_and_no_master_key(make_api: Callable[..., Api]) -> None:
+    client = make_api()
 
     [workspace] = body_of(client.admin("GET", "/workspaces"))["workspaces"]
 
@@ -192,7 +121,7 @@ def test_the_default_is_one_workspace_with_users_1_and_2_and_no_master_key(make_
     assert (record.acting_user_id, record.workspace_id, record.via_master_key) == (1, 1, False)
 
 
-def test_owner_user_id_is_in_listings_and_in_get(client: Client) -> None:
+def test_owner_user_id_is_in_listings_and_in_get(client: Api) -> None:
     listing = body_of(client.call("GET", "/v3/sequences?top=1000", key=MASTER, user_id=2))["items"]
 
     assert {(item["id"], item["ownerUserId"]) for item in listing} == {(i, 2) for i in range(501, 506)}
@@ -203,7 +132,7 @@ def test_owner_user_id_is_in_listings_and_in_get(client: Client) -> None:
 # The master key
 
 
-def test_the_master_key_without_a_header_acts_as_the_workspace_owner(client: Client) -> None:
+def test_the_master_key_without_a_header_acts_as_the_workspace_owner(client: Api) -> None:
     assert client.archive(101, key=MASTER).status == 200
     assert_problem(client.archive(501, key=MASTER), 403, "sequenceAction.forbidden")
 
@@ -223,19 +152,19 @@ def test_the_master_key_without_a_header_acts_as_the_workspace_owner(client: Cli
     ids=["id", "id-spaced", "email", "email-any-case", "both-agreeing"],
 )
 def test_the_master_key_acts_as_the_user_a_header_names_with_their_permissions(
-    client: Client, naming: dict[str, Any]
+    client: Api, naming: dict[str, Any]
 ) -> None:
     assert client.archive(501, key=MASTER, **naming).status == 200
     assert_problem(client.archive(101, key=MASTER, **naming), 403, "sequenceAction.forbidden")
     assert_problem(client.get(102, key=MASTER, **naming), 403, "sequence.forbidden")
     assert_problem(client.pause(103, key=MASTER, **naming), 403, "sequenceAction.forbidden")
-    assert client.listed_ids(key=MASTER, **naming) == [501, 502, 503, 504, 505]
+    assert listed_ids(client, key=MASTER, **naming) == [501, 502, 503, 504, 505]
 
     assert archived_by(client, 501) == 2
     assert {r.acting_user_id for r in client.simulator.requests} == {2}
 
 
-def test_a_bulk_archive_with_the_master_key_acts_as_one_user_for_the_whole_call(client: Client) -> None:
+def test_a_bulk_archive_with_the_master_key_acts_as_one_user_for_the_whole_call(client: Api) -> None:
     response = client.bulk_archive([501, 502, 101], key=MASTER, user_id=2)
 
     assert response.status == 200
@@ -260,9 +189,9 @@ def test_a_bulk_archive_with_the_master_key_acts_as_one_user_for_the_whole_call(
     ids=["unknown-id", "not-a-number", "blank", "negative", "unknown-email", "disagreeing"],
 )
 def test_a_master_key_naming_nobody_of_its_workspace_is_a_400_that_acts_as_nobody(
-    make_client: Callable[..., Client], naming: dict[str, Any], detail: str
+    make_api: Callable[..., Api], naming: dict[str, Any], detail: str
 ) -> None:
-    client = make_client(rate_limit=RateLimit(per_minute=1, minute_seconds=60, per_hour=None))
+    client = make_api(rate_limit=RateLimit(per_minute=1, minute_seconds=60, per_hour=None))
     client.simulator.set_master_key(MASTER)
 
     for operation in (client.archive, client.pause, client.get):
@@ -280,7 +209,7 @@ def test_a_master_key_naming_nobody_of_its_workspace_is_a_400_that_acts_as_nobod
     assert client.archive(101, key=MASTER).status == 200
 
 
-def test_a_user_of_another_workspace_is_nobody_to_this_master_key(client: Client) -> None:
+def test_a_user_of_another_workspace_is_nobody_to_this_master_key(client: Api) -> None:
     with_workspace_b(client)
 
     assert_problem(client.archive(9003, key=MASTER, user_id=23), 400, NOT_FOUND_CODE)
@@ -288,8 +217,8 @@ def test_a_user_of_another_workspace_is_nobody_to_this_master_key(client: Client
     assert client.archive(9003, key="master-key-b", user_id=23).status == 200
 
 
-def test_acting_user_not_found_switched_off_is_a_400_without_a_code(make_client: Callable[..., Client]) -> None:
-    client = make_client(assumptions=Assumptions(acting_user_not_found=False))
+def test_acting_user_not_found_switched_off_is_a_400_without_a_code(make_api: Callable[..., Api]) -> None:
+    client = make_api(assumptions=Assumptions(acting_user_not_found=False))
     client.simulator.set_master_key(MASTER)
 
     problem = assert_problem(client.archive(101, key=MASTER, user_id=3), 400, None)
@@ -297,7 +226,7 @@ def test_acting_user_not_found_switched_off_is_a_400_without_a_code(make_client:
     assert problem["detail"] == "No user with X-User-Id 3 in this workspace."
 
 
-def test_the_master_key_has_its_own_scopes(client: Client) -> None:
+def test_the_master_key_has_its_own_scopes(client: Api) -> None:
     client.simulator.set_master_key("read-only-master", scopes={SCOPE_READ})
 
     assert client.get(501, key="read-only-master", user_id=2).status == 200
@@ -312,7 +241,7 @@ def test_the_master_key_has_its_own_scopes(client: Client) -> None:
 @pytest.mark.parametrize(
     "naming", [{"user_id": 2}, {"user_id": 1}, {"email": "user2@example.com"}], ids=["other", "self", "email"]
 )
-def test_a_user_key_with_an_acting_user_header_is_refused_by_default(client: Client, naming: dict[str, Any]) -> None:
+def test_a_user_key_with_an_acting_user_header_is_refused_by_default(client: Api, naming: dict[str, Any]) -> None:
     problem = assert_problem(client.archive(501, **naming), 400, NOT_ALLOWED_CODE)
 
     assert "Master API key" in problem["detail"]
@@ -320,8 +249,8 @@ def test_a_user_key_with_an_acting_user_header_is_refused_by_default(client: Cli
     assert client.simulator.user_calls() == {}
 
 
-def test_a_user_key_ignores_the_headers_when_the_switch_is_off(make_client: Callable[..., Client]) -> None:
-    client = make_client(assumptions=Assumptions(user_key_refuses_acting_user=False))
+def test_a_user_key_ignores_the_headers_when_the_switch_is_off(make_api: Callable[..., Api]) -> None:
+    client = make_api(assumptions=Assumptions(user_key_refuses_acting_user=False))
 
     assert_problem(client.archive(501, user_id=2), 403, "sequenceAction.forbidden")
     assert client.archive(101, email="user2@example.com").status == 200
@@ -333,25 +262,25 @@ def test_a_user_key_ignores_the_headers_when_the_switch_is_off(make_client: Call
 # Who sees what: only the owner (default), or the workspace's owner and admins too
 
 
-def test_by_default_only_a_sequences_owner_sees_it_even_the_workspace_owner_does_not(client: Client) -> None:
+def test_by_default_only_a_sequences_owner_sees_it_even_the_workspace_owner_does_not(client: Api) -> None:
     client = with_workspace_b(client)
 
     for key in ("key-olga", "key-adam"):
         assert_problem(client.archive(9003, key=key), 403, "sequenceAction.forbidden")
         assert_problem(client.get(9003, key=key), 403, "sequence.forbidden")
-    assert client.listed_ids(key="key-olga") == [9001]
-    assert client.listed_ids(key="master-key-b") == [9001]
+    assert listed_ids(client, key="key-olga") == [9001]
+    assert listed_ids(client, key="master-key-b") == [9001]
     assert client.archive(9003, key="key-mia").status == 200
 
 
 def test_with_the_switch_off_the_workspace_owner_and_admins_see_every_sequence_of_it(
-    make_client: Callable[..., Client],
+    make_api: Callable[..., Api],
 ) -> None:
-    client = with_workspace_b(make_client(assumptions=Assumptions(only_owner_sees_sequences=False)))
+    client = with_workspace_b(make_api(assumptions=Assumptions(only_owner_sees_sequences=False)))
 
-    assert client.listed_ids(key="key-olga") == [9001, 9002, 9003]
-    assert client.listed_ids(key="master-key-b", user_id=22) == [9001, 9002, 9003]
-    assert client.listed_ids(key="key-mia") == [9003]
+    assert listed_ids(client, key="key-olga") == [9001, 9002, 9003]
+    assert listed_ids(client, key="master-key-b", user_id=22) == [9001, 9002, 9003]
+    assert listed_ids(client, key="key-mia") == [9003]
     assert client.archive(9003, key="key-adam").status == 200
     assert client.bulk_archive([9001, 9002], key="master-key-b").status == 200
     assert_problem(client.get(9001, key="key-mia"), 403, "sequence.forbidden")
@@ -369,7 +298,7 @@ def test_the_visibility_switch_is_a_behaviour_switch_that_spec_only_keeps() -> N
     assert "only_owner_sees_sequences" not in Assumptions.code_switch_names()
 
 
-def test_switches_change_while_running_through_admin_settings(client: Client) -> None:
+def test_switches_change_while_running_through_admin_settings(client: Api) -> None:
     changed = client.admin("POST", "/settings", {"assumptions": {"only_owner_sees_sequences": False}})
 
     assert body_of(changed)["assumptions"]["only_owner_sees_sequences"] is False
@@ -380,8 +309,8 @@ def test_switches_change_while_running_through_admin_settings(client: Client) ->
 # Per-user quotas
 
 
-def test_quotas_are_per_user_across_every_key_acting_for_them(make_client: Callable[..., Client]) -> None:
-    client = make_client(rate_limit=RateLimit(per_minute=2, minute_seconds=60, per_hour=None))
+def test_quotas_are_per_user_across_every_key_acting_for_them(make_api: Callable[..., Api]) -> None:
+    client = make_api(rate_limit=RateLimit(per_minute=2, minute_seconds=60, per_hour=None))
     client.simulator.set_master_key(MASTER)
     client.simulator.add_user(SimulatedUser(2, "user2@example.com"), api_keys={"key-user-2": ALL_SCOPES})
 
@@ -407,7 +336,7 @@ def test_quotas_are_per_user_across_every_key_acting_for_them(make_client: Calla
     }
 
 
-def test_an_injected_429_counts_as_a_429_but_not_as_over_quota(client: Client) -> None:
+def test_an_injected_429_counts_as_a_429_but_not_as_over_quota(client: Api) -> None:
     client.admin("POST", "/faults", {"kind": "status", "status": 429, "retry_after": 1})
 
     assert client.get(501, key=MASTER, user_id=2).status == 429
@@ -415,8 +344,8 @@ def test_an_injected_429_counts_as_a_429_but_not_as_over_quota(client: Client) -
     assert client.simulator.user_calls()[2] == UserCalls(2, 1, calls=1, too_many_requests=1, over_quota=0)
 
 
-def test_rate_limit_headers_describe_the_acting_users_budget(make_client: Callable[..., Client]) -> None:
-    client = make_client(rate_limit=RateLimit(per_minute=None, per_hour=10), rate_limit_headers=True)
+def test_rate_limit_headers_describe_the_acting_users_budget(make_api: Callable[..., Api]) -> None:
+    client = make_api(rate_limit=RateLimit(per_minute=None, per_hour=10), rate_limit_headers=True)
     client.simulator.set_master_key(MASTER)
 
     assert client.get(101, key=MASTER).headers["x-rate-limit-remaining"] == "9"
@@ -424,7 +353,7 @@ def test_rate_limit_headers_describe_the_acting_users_budget(make_client: Callab
     assert client.get(501, key=MASTER, user_id=2).headers["x-rate-limit-remaining"] == "9"
 
 
-def test_reset_forgets_the_counts_and_keeps_the_workspaces(client: Client) -> None:
+def test_reset_forgets_the_counts_and_keeps_the_workspaces(client: Api) -> None:
     client.archive(501, key=MASTER, user_id=2)
 
     client.simulator.reset()
@@ -437,14 +366,14 @@ def test_reset_forgets_the_counts_and_keeps_the_workspaces(client: Client) -> No
 # Several workspaces
 
 
-def test_a_key_never_sees_another_workspaces_sequences(client: Client) -> None:
+def test_a_key_never_sees_another_workspaces_sequences(client: Api) -> None:
     client = with_workspace_b(client)
 
     for key, naming in ((KEY, {}), (MASTER, {}), (MASTER, {"user_id": 2})):
         assert_problem(client.get(9001, key=key, **naming), 404, "sequence.notFound")
         assert_problem(client.archive(9001, key=key, **naming), 404, "sequenceAction.notFound")
         assert_problem(client.pause(9001, key=key, **naming), 404, "sequenceAction.notFound")
-        assert not set(client.listed_ids(key=key, **naming)) & {9001, 9002, 9003}
+        assert not set(listed_ids(client, key=key, **naming)) & {9001, 9002, 9003}
     for key in ("key-olga", "master-key-b"):
         assert_problem(client.get(101, key=key), 404, "sequence.notFound")
         assert_problem(
@@ -457,14 +386,14 @@ def test_a_key_never_sees_another_workspaces_sequences(client: Client) -> None:
 
 
 def test_workspaces_given_at_start_each_have_their_keys_and_the_seed_goes_to_the_first(
-    make_client: Callable[..., Client],
+    make_api: Callable[..., Api],
 ) -> None:
     first = SimulatedWorkspace(
         id=7,
         users=(SimulatedUser(70, "owner@seven.example", role="owner"), SimulatedUser(1, "one@seven.example")),
         master_key="master-seven",
     )
-    client = make_client(workspaces=[first, WORKSPACE_B])  # KEY: a user key of 70, the first workspace's owner
+    client = make_api(workspaces=[first, WORKSPACE_B])  # KEY: a user key of 70, the first workspace's owner
 
     assert [w.id for w in client.simulator.workspaces()] == [7, 2]
     assert client.archive(101, key="master-seven", user_id=1).status == 200
@@ -477,7 +406,7 @@ def test_workspaces_given_at_start_each_have_their_keys_and_the_seed_goes_to_the
     assert (seeded.workspace_id, seeded.owner_user_id) == (7, 1)
 
 
-def test_sequences_go_to_their_owners_workspace(client: Client) -> None:
+def test_sequences_go_to_their_owners_workspace(client: Api) -> None:
     client = with_workspace_b(client)
 
     added = client.simulator.add_sequence(9100, owner_user_id=23)
@@ -548,7 +477,7 @@ def test_workspaces_users_and_keys_are_validated(build: Callable[[], object], me
         build()
 
 
-def test_ids_and_keys_are_unique_across_workspaces(client: Client) -> None:
+def test_ids_and_keys_are_unique_across_workspaces(client: Api) -> None:
     with_workspace_b(client)
     before = client.simulator.workspaces()
 
@@ -567,8 +496,8 @@ def test_ids_and_keys_are_unique_across_workspaces(client: Client) -> None:
 # Admin HTTP
 
 
-def test_admin_configures_workspaces_users_and_master_keys(make_client: Callable[..., Client]) -> None:
-    client = make_client()
+def test_admin_configures_workspaces_users_and_master_keys(make_api: Callable[..., Api]) -> None:
+    client = make_api()
     workspace = {
         "id": 2,
         "users": [{"id": 21, "email": "olga@b.example", "role": "owner"}, {"id": 23, "email": "mia@b.example"}],
@@ -608,7 +537,7 @@ def test_admin_configures_workspaces_users_and_master_keys(make_client: Callable
     assert client.archive(502, key=MASTER, user_id=2).status == 401
 
 
-def test_admin_reads_sequences_with_who_archived_them_and_requests_with_who_acted(client: Client) -> None:
+def test_admin_reads_sequences_with_who_archived_them_and_requests_with_who_acted(client: Api) -> None:
     client.archive(501, key=MASTER, user_id=2)
     client.admin("POST", "/sequences", {"ids": [9001], "workspace_id": 1, "owner_user_id": 2})
 
@@ -667,9 +596,7 @@ def test_admin_reads_sequences_with_who_archived_them_and_requests_with_who_acte
         ("POST", "/sequences", {"ids": [9001], "owner_user_id": "2"}),
     ],
 )
-def test_admin_rejects_bad_identity_input_and_changes_nothing(
-    client: Client, method: str, path: str, body: Any
-) -> None:
+def test_admin_rejects_bad_identity_input_and_changes_nothing(client: Api, method: str, path: str, body: Any) -> None:
     before = client.simulator.workspaces()
 
     assert_problem(client.admin(method, path, body), 400)
@@ -678,7 +605,7 @@ def test_admin_rejects_bad_identity_input_and_changes_nothing(
     assert client.simulator.sequence(9001) is None
 
 
-def test_admin_identity_routes_and_methods(client: Client) -> None:
+def test_admin_identity_routes_and_methods(client: Api) -> None:
     assert_problem(client.admin("DELETE", "/workspaces"), 405)
     assert_problem(client.admin("GET", "/workspaces/1/users"), 405)
     assert_problem(client.admin("POST", "/user-calls"), 405)
@@ -736,7 +663,7 @@ def test_the_integration_factory_takes_workspaces_and_gives_its_key_to_the_first
     start_reply_simulator: Callable[..., ReplySimulator], api_key: str, http: urllib3.PoolManager
 ) -> None:
     simulator = start_reply_simulator(workspaces=[WORKSPACE_B])
-    client = Client(simulator, http)
+    client = Api(simulator, http)
     simulator.add_sequence(9001, owner_user_id=21)
 
     assert client.archive(9001, key=api_key).status == 200

@@ -182,6 +182,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "REPLY_RATE_LIMIT_PER_HOUR",
         "REPLY_RATE_LIMIT_INSTANCES",
         "REPLY_ARCHIVE_MODE",
+        "REPLY_API_KEY_KIND",
         "REPLY_BULK_MAX_IDS",
         "SQS_MAX_RECEIVE_COUNT",
         "IDEMPOTENCY_TABLE_NAME",
@@ -193,6 +194,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "Fn::If": ["CreateApiKeySecret", {"Ref": "ReplyApiKeySecret"}, {"Ref": "ReplyApiKeySecretArn"}]
     }
     assert variables["REPLY_API_BASE_URL"] == {"Ref": "ReplyApiBaseUrl"}
+    assert variables["REPLY_API_KEY_KIND"] == {"Ref": "ReplyApiKeyKind"}
     assert variables["RESULTS_EVENT_BUS_NAME"] == {
         "Fn::If": ["CreateResultsEventBus", {"Ref": "ResultsEventBus"}, {"Ref": "ExistingResultsEventBusName"}]
     }
