@@ -185,6 +185,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "REPLY_BULK_MAX_IDS",
         "SQS_MAX_RECEIVE_COUNT",
         "IDEMPOTENCY_TABLE_NAME",
+        "RATE_BUDGET_TABLE_NAME",
         "ARCHIVE_QUEUE_URL",
         "CLEANUP_ALLOWED_TRIGGERS",
     }
