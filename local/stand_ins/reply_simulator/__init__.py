@@ -71,6 +71,7 @@ from local.stand_ins.reply_simulator.models import (
     RateLimit,
     RecordedRequest,
     SimulatedSequence,
+    key_fingerprint,
 )
 from local.stand_ins.reply_simulator.simulator import ReplySimulator
 from local.stand_ins.reply_simulator.store import DEFAULT_SEED, SeedGroup
@@ -90,4 +91,5 @@ __all__ = [
     "ReplySimulator",
     "SeedGroup",
     "SimulatedSequence",
+    "key_fingerprint",
 ]

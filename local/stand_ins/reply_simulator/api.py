@@ -39,6 +39,7 @@ from local.stand_ins.reply_simulator.models import (
     SEQUENCE_STATUSES,
     RecordedRequest,
     SimulatedSequence,
+    key_fingerprint,
 )
 from local.stand_ins.reply_simulator.rate_limiter import SlidingWindowRateLimiter
 
@@ -246,6 +247,7 @@ class ReplyApi:
             key_accepted=scopes is not None,
             at=received_at,
             sequence_ids=parsed.bulk.ids if parsed.bulk is not None else (),
+            key_fingerprint=key_fingerprint(api_key) if api_key is not None else None,
         )
         with self._record_lock:
             self._requests.append(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -172,9 +173,16 @@ class SimulatedSequence:
         }
 
 
+def key_fingerprint(api_key: str) -> str:
+    """How the request log names a bearer key: the first 16 hex digits of its SHA-256 (never the key itself).
+    A test compares `RecordedRequest.key_fingerprint` with `key_fingerprint(the key it expects)`."""
+    return hashlib.sha256(api_key.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One /v3 request as the simulator saw it; holds whether the key was accepted, never the key."""
+    """One /v3 request as the simulator saw it; holds whether the key was accepted and the key's fingerprint (which
+    key a call used, when several are accepted), never the key."""
 
     method: str
     path: str
@@ -183,6 +191,7 @@ class RecordedRequest:
     key_accepted: bool
     at: float  # time.monotonic() when the request arrived
     sequence_ids: tuple[int, ...] = ()  # the distinct valid ids a bulk call named, in request order (even if refused)
+    key_fingerprint: str | None = None  # key_fingerprint() of the bearer key sent, accepted or not; None: no key
 
     def to_json(self) -> dict[str, object]:
         """Return the record as JSON-ready snake_case keys."""
@@ -193,6 +202,7 @@ class RecordedRequest:
             "sequence_id": self.sequence_id,
             "sequence_ids": list(self.sequence_ids),
             "key_accepted": self.key_accepted,
+            "key_fingerprint": self.key_fingerprint,
             "at": self.at,
         }
 
