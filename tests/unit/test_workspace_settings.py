@@ -7,6 +7,7 @@ import pytest
 
 from sequence_archiver.core.exceptions import ConfigurationError
 from sequence_archiver.settings import MAX_WORKSPACES, load_settings
+from sequence_archiver.wiring import Workspaces
 
 DEFAULT_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:reply/api-key-AbCdEf"
 REQUIRED = {"REPLY_API_KEY_SECRET_ID": DEFAULT_SECRET}
@@ -95,3 +96,22 @@ def test_the_error_never_quotes_a_secret_arn() -> None:
 
     assert bad not in str(raised.value)
     assert raised.value.__cause__ is None
+
+
+def test_a_workspaces_client_and_archiver_are_built_on_its_first_use_and_kept() -> None:
+    settings = load_settings(
+        {**REQUIRED, "REPLY_WORKSPACES": "sales-eu,sales-us", "REPLY_WORKSPACE_SECRET_IDS": f"{EU},{US}"}
+    )
+    built: list[str] = []
+
+    def client_for(workspace: str) -> object:
+        built.append(workspace)
+        return object()
+
+    workspaces = Workspaces(settings, client_for)  # type: ignore[arg-type]
+    assert (workspaces.names, built) == (frozenset({"sales-eu", "sales-us"}), [])
+
+    first = workspaces.archiver("sales-us")
+    assert workspaces.archiver("sales-us") is first
+    assert workspaces.client("sales-us") is workspaces.client("sales-us")
+    assert built == ["sales-us"]  # sales-eu: nothing built for a workspace no request named
