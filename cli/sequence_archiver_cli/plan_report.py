@@ -141,6 +141,11 @@ class PlanSummary:
         return _text(self.header.get("trigger"))
 
     @property
+    def workspace(self) -> str | None:
+        """The Reply workspace whose key listed (and archives) the selection; None: the default key's."""
+        return _text(self.header.get("workspace"))
+
+    @property
     def reason(self) -> str | None:
         """Why the plan is not complete; None when it is."""
         return _text(self.header.get("reason"))
@@ -191,11 +196,11 @@ class PlanSummary:
 def summarise_plans(
     events: Iterable[PlanEvent],
     requests: Sequence[RequestSummary],
-    latest_outcomes: Mapping[int, str],
+    latest_outcomes: Mapping[tuple[str | None, int], str],
 ) -> list[PlanSummary]:
     """One summary per clean-up request (in the order first seen), linked to the requests of its messages.
 
-    `latest_outcomes` is each sequence ID's latest outcome over every request read: an ID of the plan that
+    `latest_outcomes` is each (workspace, sequence ID)'s latest outcome over every request read: an ID of the plan that
     needed attention and was then archived by a later request counts as archived, as in the report's attention.
     """
     by_request: dict[str, list[PlanEvent]] = {}
@@ -237,7 +242,9 @@ def _enqueued(header: Mapping[str, Any]) -> tuple[int, tuple[str, ...]]:
 
 
 def _progress(
-    header: Mapping[str, Any], requests_by_id: Mapping[str, RequestSummary], latest_outcomes: Mapping[int, str]
+    header: Mapping[str, Any],
+    requests_by_id: Mapping[str, RequestSummary],
+    latest_outcomes: Mapping[tuple[str | None, int], str],
 ) -> ArchiveProgress:
     """What the results events of the plan's messages say about its IDs."""
     enqueued_ids, message_ids = _enqueued(header)
@@ -251,7 +258,8 @@ def _progress(
                 continue
             reported.add(sequence_id)
             if outcome in ID_ATTENTION_OUTCOMES:
-                outcome = latest_outcomes.get(sequence_id, outcome)  # a later request may have settled it
+                # a later request of the same workspace may have settled it
+                outcome = latest_outcomes.get((request.workspace, sequence_id), outcome)
             counts[outcome] = counts.get(outcome, 0) + 1
     return ArchiveProgress(
         messages_reported=len(linked), counts=counts, not_yet_reported=max(0, enqueued_ids - len(reported))

@@ -8,6 +8,9 @@ ID; queue: order received; file: line order); within one event, the later result
 
 Plan events of clean-up requests read in the same go are joined to the results of the archiving they started
 (sequence_archiver_cli.plan_report).
+
+A deployment serving several Reply workspaces names a request's workspace in its events (`workspace`; none for
+the default key's): the same sequence ID in two workspaces is two sequences, so "latest" is per workspace and ID.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ResultsEvent:
     time: str = ""
     continuation: int | None = None  # a request finished over several deliveries: which one this is
     received: int = 0  # its place among the events read (build_report numbers them): the tie-break for "latest"
+    workspace: str | None = None  # the Reply workspace the request named; None: the default key's
 
     @property
     def order(self) -> tuple[float, int]:
@@ -91,6 +95,7 @@ def results_event_from(item: object) -> ResultsEvent | None:
         parts=parts if isinstance(parts, int) else 1,
         time=when,
         continuation=continuation if isinstance(continuation, int) and not isinstance(continuation, bool) else None,
+        workspace=item.get("workspace") if isinstance(item.get("workspace"), str) else None,
     )
 
 
@@ -173,6 +178,7 @@ class RequestSummary:
     time: str = ""  # the envelope time of its latest event ("" for bare details)
     # For each of `results`, the order (time, then read) of the event that carried it: which result is an ID's latest.
     result_orders: tuple[tuple[float, int], ...] = ()
+    workspace: str | None = None  # the Reply workspace the request named; None: the default key's
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +194,13 @@ class ResultItem:
     via: str | None = None  # which Reply endpoint answered: "bulk", "single", or none
     paused: bool = False  # the pause of a pauseFirst request succeeded, whatever the archive did after it
     latest: bool = True  # False when a later request gave the same ID an outcome (this one is only an attempt)
+    workspace: str | None = None  # the Reply workspace of its request; None: the default key's
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report representation."""
         return {
             "requestId": self.request_id,
+            "workspace": self.workspace,
             "sequenceId": self.sequence_id,
             "input": self.input_value,
             "outcome": self.outcome,
@@ -209,7 +217,9 @@ def _sequence_id(result: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _result_item(request_id: str, result: dict[str, Any], *, latest: bool = True) -> ResultItem:
+def _result_item(
+    request_id: str, result: dict[str, Any], *, latest: bool = True, workspace: str | None = None
+) -> ResultItem:
     return ResultItem(
         request_id,
         _sequence_id(result),
@@ -220,6 +230,7 @@ def _result_item(request_id: str, result: dict[str, Any], *, latest: bool = True
         result.get("via") if isinstance(result.get("via"), str) else None,
         result.get("paused") is True,
         latest,
+        workspace,
     )
 
 
@@ -263,35 +274,41 @@ class Report:
             _result_item(
                 request.request_id,
                 result,
-                latest=(sequence_id := _sequence_id(result)) is None or latest[sequence_id] == (index, position),
+                latest=(sequence_id := _sequence_id(result)) is None
+                or latest[(request.workspace, sequence_id)] == (index, position),
+                workspace=request.workspace,
             )
             for index, request in enumerate(self.requests)
             for position, result in enumerate(request.results)
         ]
 
     @cached_property
-    def _latest(self) -> dict[int, tuple[int, int]]:
-        """Sequence ID -> (request index, position) of its latest result (see the module's docstring)."""
-        best: dict[int, tuple[tuple[float, int, int], tuple[int, int]]] = {}
+    def _latest(self) -> dict[tuple[str | None, int], tuple[int, int]]:
+        """(Workspace, sequence ID) -> (request index, position) of its latest result (see the module's docstring)."""
+        best: dict[tuple[str | None, int], tuple[tuple[float, int, int], tuple[int, int]]] = {}
         for index, request in enumerate(self.requests):
             for position, result in enumerate(request.results):
                 sequence_id = _sequence_id(result)
                 if sequence_id is None:
                     continue
                 when = request.result_orders[position] if position < len(request.result_orders) else _UNKNOWN_ORDER
-                key = (*when, position)
-                if sequence_id not in best or key >= best[sequence_id][0]:
-                    best[sequence_id] = (key, (index, position))
-        return {sequence_id: place for sequence_id, (_, place) in best.items()}
+                key, place = (*when, position), (request.workspace, sequence_id)
+                if place not in best or key >= best[place][0]:
+                    best[place] = (key, (index, position))
+        return {place: found for place, (_, found) in best.items()}
 
     @property
-    def latest_outcomes(self) -> dict[int, str]:
-        """Each sequence ID's latest outcome over every request read."""
-        return {item.sequence_id: item.outcome for item in self.items if item.latest and item.sequence_id is not None}
+    def latest_outcomes(self) -> dict[tuple[str | None, int], str]:
+        """Each (workspace, sequence ID)'s latest outcome over every request read (workspace None: the default)."""
+        return {
+            (item.workspace, item.sequence_id): item.outcome
+            for item in self.items
+            if item.latest and item.sequence_id is not None
+        }
 
     @property
     def distinct_ids(self) -> int:
-        """How many different sequence IDs the results name (invalid input values not counted)."""
+        """How many different sequence IDs the results name, per workspace (invalid input values not counted)."""
         return len(self._latest)
 
     @cached_property
@@ -306,8 +323,22 @@ class Report:
 
     @property
     def retry_ids(self) -> list[int]:
-        """The sequence IDs that need another try, once each, in report order (invalid inputs have no ID)."""
-        return list(dict.fromkeys(item.sequence_id for item in self.attention if item.sequence_id is not None))
+        """The default workspace's sequence IDs that need another try, once each, in report order (invalid inputs
+        have no ID): what `enqueue -` sends again, which names no workspace."""
+        return list(
+            dict.fromkeys(
+                item.sequence_id for item in self.attention if item.sequence_id is not None and item.workspace is None
+            )
+        )
+
+    @property
+    def workspace_retry_ids(self) -> dict[str, list[int]]:
+        """The named workspaces' IDs that need another try, by workspace (left out of `retry_ids`)."""
+        found: dict[str, dict[int, None]] = {}
+        for item in self.attention:
+            if item.sequence_id is not None and item.workspace is not None:
+                found.setdefault(item.workspace, {})[item.sequence_id] = None
+        return {workspace: list(ids) for workspace, ids in found.items()}
 
     @cached_property
     def plans(self) -> list[PlanSummary]:
@@ -392,6 +423,7 @@ def _summarise(request_id: str, events: Iterable[ResultsEvent]) -> RequestSummar
         parts_missing=missing + sum(summary.parts_missing for summary in summaries),
         time=max(summary.time for summary in summaries),
         result_orders=tuple(order for summary in summaries for order in summary.result_orders),
+        workspace=last.workspace,
     )
 
 
@@ -413,4 +445,5 @@ def _summarise_attempts(request_id: str, events: Iterable[ResultsEvent]) -> Requ
         parts_missing=max(0, latest.parts - len(parts)),
         time=ordered[-1].time,
         result_orders=orders,
+        workspace=latest.workspace,
     )

@@ -212,6 +212,6 @@ def test_a_pause_that_happened_is_shown_beside_a_failed_archive(
     [failed] = [line for line in table_run.lines if str(result["sequenceId"]) in line.split()]
     assert failed.split()[2] == "failed"
     assert "paused in Reply; Reply answered 503" in failed
-    assert rows[0].endswith(",latest,paused")
-    assert [row.split(",")[-1] for row in rows[1:]].count("true") == 1
+    assert rows[0].endswith(",latest,paused,workspace")
+    assert [row.split(",")[-2] for row in rows[1:]].count("true") == 1
     assert [item["sequenceId"] for item in items if item["paused"]] == [result["sequenceId"]]

@@ -113,7 +113,7 @@ def test_jsonl_and_csv_list_every_id_of_every_request(cli: Callable[..., Run], l
 
     items = [json.loads(line) for line in jsonl.lines]
     assert sorted(item["sequenceId"] or 0 for item in items) == [0, 101, 102, 301, 401, 501, 999]
-    assert as_csv.lines[0] == "requestId,sequenceId,input,outcome,httpStatus,via,error,latest,paused"
+    assert as_csv.lines[0] == "requestId,sequenceId,input,outcome,httpStatus,via,error,latest,paused,workspace"
     assert len(as_csv.lines) == 1 + len(items)
 
 

@@ -283,5 +283,5 @@ def test_the_latest_outcome_is_the_latest_events_then_the_last_read(times: tuple
 
     report = build_report([e for e in map(results_event_from, read) if e])
 
-    assert report.latest_outcomes == {301: latest}
+    assert report.latest_outcomes == {(None, 301): latest}
     assert [item.outcome for item in report.items if item.latest] == [latest]

@@ -34,6 +34,7 @@ from local.stand_ins.reply_simulator import (
     RateLimit,
     ReplySimulator,
     SimulatedUser,
+    key_fingerprint,
 )
 from local.stand_ins.reply_simulator import __main__ as simulator_cli
 from tests.integration.simulator_http import KEY, Api
@@ -1002,6 +1003,27 @@ def test_recorded_requests(api: Api) -> None:
     assert api.simulator.api_calls == 3
     records.clear()
     assert len(api.simulator.requests) == 3
+
+
+def test_recorded_requests_name_the_key_each_call_used_by_its_fingerprint_only(make_api: Callable[..., Api]) -> None:
+    api = make_api(api_keys={KEY: ALL_SCOPES, "second-key": ALL_SCOPES})
+
+    api.archive(101)
+    api.archive(102, key="second-key")
+    api.archive(103, key="an-unknown-key")
+    api.archive(104, key=None)
+
+    records = api.simulator.requests
+    assert [(r.key_fingerprint, r.key_accepted) for r in records] == [
+        (key_fingerprint(KEY), True),
+        (key_fingerprint("second-key"), True),
+        (key_fingerprint("an-unknown-key"), False),
+        (None, False),
+    ]
+    assert key_fingerprint(KEY) != key_fingerprint("second-key")
+    listing = body_of(api.admin("GET", "/requests"))
+    assert [entry["key_fingerprint"] for entry in listing["requests"]] == [r.key_fingerprint for r in records]
+    assert "second-key" not in repr(records) + json.dumps(listing)
 
 
 def test_add_sequence_and_reset(api: Api) -> None:

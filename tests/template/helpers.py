@@ -150,13 +150,15 @@ def deployed(template: dict[str, Any], parameters: dict[str, str] | None = None)
 
     Conditions are evaluated (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), each Fn::If becomes its chosen
     branch, AWS::NoValue removes its key or list item, and resources and outputs whose Condition is false are
-    left out. Other intrinsics (Ref, Fn::GetAtt, Fn::Sub) stay as they are.
+    left out. A CommaDelimitedList parameter's Ref becomes its items (each stripped, as CloudFormation does) and
+    an Fn::Join of one becomes the joined text. Other intrinsics (Ref, Fn::GetAtt, Fn::Sub) stay as they are.
     """
     declared = template.get("Parameters", {})
     unknown = set(parameters or {}) - set(declared)
     assert not unknown, f"not template parameters: {sorted(unknown)}"
     values = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
     values.update(parameters or {})
+    lists = {name for name, spec in declared.items() if spec.get("Type") == "CommaDelimitedList"}
     conditions: dict[str, bool] = {}
 
     def condition(name: str) -> bool:
@@ -164,7 +166,23 @@ def deployed(template: dict[str, Any], parameters: dict[str, str] | None = None)
             conditions[name] = truth(template["Conditions"][name])
         return conditions[name]
 
+    def listed(value: Any) -> list[str] | None:
+        """The items of a Ref to a CommaDelimitedList parameter; None for anything else."""
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in lists:
+            return [item.strip() for item in values[value["Ref"]].split(",")]
+        return None
+
+    def joined(value: Any) -> str | None:
+        """The text of an Fn::Join of a CommaDelimitedList parameter; None for anything else."""
+        if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+            delimiter, items = value["Fn::Join"]
+            found = listed(items)
+            return delimiter.join(found) if found is not None else None
+        return None
+
     def scalar(value: Any) -> Any:
+        if joined(value) is not None:
+            return joined(value)
         if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in values:
             return values[value["Ref"]]
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
@@ -185,6 +203,8 @@ def deployed(template: dict[str, Any], parameters: dict[str, str] | None = None)
         raise AssertionError(f"unsupported condition function {function}")
 
     def resolve(value: Any) -> Any:
+        if listed(value) is not None or joined(value) is not None:
+            return listed(value) if listed(value) is not None else joined(value)
         if isinstance(value, dict) and set(value) == {"Fn::If"}:
             name, when_true, when_false = value["Fn::If"]
             return resolve(when_true if condition(name) else when_false)

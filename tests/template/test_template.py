@@ -188,6 +188,8 @@ def test_function_environment_matches_the_settings_contract(resources):
         "IDEMPOTENCY_TABLE_NAME",
         "RATE_BUDGET_TABLE_NAME",
         "ARCHIVE_QUEUE_URL",
+        "REPLY_WORKSPACES",
+        "REPLY_WORKSPACE_SECRET_IDS",
         "CLEANUP_ALLOWED_TRIGGERS",
     }
     assert variables["REPLY_API_KEY_SECRET_ID"] == {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,18 @@ REQUEST_ID_SHOWN = 8  # tables show a request ID's first characters, like a shor
 DEFAULT_MAX_EVENTS = 10_000  # as many as --max-messages reads from a queue: a million IDs at 100 a request
 LOG_GROUP_VARIABLE = "RESULTS_LOG_GROUP"  # what `make stack` exports: the source when none is given
 SINK_QUEUE_VARIABLE = "RESULTS_SINK_QUEUE_URL"  # read only when asked for: `--queue-url` without a URL
-ITEM_HEADERS = ("requestId", "sequenceId", "input", "outcome", "httpStatus", "via", "error", "latest", "paused")
+ITEM_HEADERS = (
+    "requestId",
+    "sequenceId",
+    "input",
+    "outcome",
+    "httpStatus",
+    "via",
+    "error",
+    "latest",
+    "paused",
+    "workspace",  # the Reply workspace the request named; empty for the default key's
+)
 EXAMPLES = """\
 examples:
   sequence-archiver report --log-group "$RESULTS_LOG_GROUP"
@@ -71,6 +83,12 @@ clean-up plans:
   attention, or are not yet reported (still queued, or outside the read). A plan that stopped
   (over_limit, refused, failed) needs attention, with its reason. Plans appear in --output table and
   json ("plans"); jsonl, csv and ids list the results' IDs only.
+
+workspaces:
+  A deployment serving named Reply workspaces (REPLY_WORKSPACES) names each request's workspace in its
+  events. The report shows it ("workspace" in json, jsonl and csv; table: requests by workspace and a
+  workspace column), and the same ID in two workspaces counts as two sequences. --output ids lists the
+  default workspace's IDs only (enqueue names no workspace) and says on stderr how many others need a try.
 """
 
 
@@ -163,7 +181,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         parser,
         choices=list(OutputFormat),
         default=OutputFormat.TABLE,
-        ids_meaning="the sequence IDs that need another try, one per line, for `enqueue -` (implies --needs-attention)",
+        ids_meaning="the sequence IDs that need another try, one per line, for `enqueue -` (implies "
+        "--needs-attention); the default workspace's only, as `enqueue` names no workspace",
     )
     parser.set_defaults(run=run, output_closed=output_closed_note)
 
@@ -334,6 +353,7 @@ def _item_row(item: ResultItem) -> list[object]:
         item.error,
         "true" if item.latest else "false",
         "true" if item.paused else "false",  # the pause of a pauseFirst request succeeded, whatever came after
+        item.workspace,
     ]
 
 
@@ -344,6 +364,12 @@ def _print(console: Console, args: argparse.Namespace, report: Report) -> None:
     if output is OutputFormat.IDS:
         for sequence_id in report.retry_ids:
             console.out(str(sequence_id))
+        for workspace, ids in report.workspace_retry_ids.items():
+            console.err(
+                f"sequence-archiver report: {plural(len(ids), 'sequence ID')} of workspace {visible(workspace)} "
+                f"{'needs' if len(ids) == 1 else 'need'} another try and {'is' if len(ids) == 1 else 'are'} not "
+                'listed: enqueue sends no "workspace" (see --output jsonl for them)'
+            )
         invalid = sum(1 for item in report.attention if item.sequence_id is None)
         if invalid:
             console.err(
@@ -380,6 +406,15 @@ def _print_table(console: Console, report: Report) -> None:
         + (f"; {plural(report.unrecognised, 'item')} that are not results events" if report.unrecognised else "")
         + (f"; {plural(report.other_events, 'other event')} of the function skipped" if report.other_events else "")
     )
+    by_workspace = Counter(request.workspace for request in report.requests)
+    if set(by_workspace) - {None}:  # only a deployment serving named workspaces (REPLY_WORKSPACES) shows this
+        console.out(
+            "requests by workspace: "
+            + ", ".join(
+                f"{visible(workspace) if workspace is not None else '(default)'} {count}"
+                for workspace, count in sorted(by_workspace.items(), key=lambda entry: entry[0] or "")
+            )
+        )
     width = output_width(console.stdout, console.environ)
     if report.events:
         counts, attempts = report.counts, report.attempt_counts
@@ -434,9 +469,12 @@ def _print_attention(console: Console, report: Report) -> None:
 
 
 def _attention_table(attention: list[ResultItem], width: int | None) -> str:
+    # The workspace column only where some request named one: a single-workspace report looks as it always did.
+    workspaces = any(item.workspace is not None for item in attention)
     rows = [
         [
             item.request_id[:REQUEST_ID_SHOWN],
+            *([item.workspace or "-"] if workspaces else []),
             item.sequence_id if item.sequence_id is not None else f"({item.input_value})",
             item.outcome,
             item.via or "-",
@@ -446,12 +484,14 @@ def _attention_table(attention: list[ResultItem], width: int | None) -> str:
         ]
         for item in attention
     ]
-    return table(["request", "sequenceId", "outcome", "via", "http", "error"], rows, width=width)
+    headers = ["request", *(["workspace"] if workspaces else []), "sequenceId", "outcome", "via", "http", "error"]
+    return table(headers, rows, width=width)
 
 
 def _plan_lines(plan: PlanSummary, width: int | None) -> list[str]:
     """A plan in a few short lines: what it selected and enqueued, how far the archiving got, why it stopped."""
-    how = ", ".join(filter(None, ["dry run" if plan.dry_run else "live", plan.trigger]))
+    workspace = f"workspace {plan.workspace}" if plan.workspace is not None else None
+    how = ", ".join(filter(None, ["dry run" if plan.dry_run else "live", plan.trigger, workspace]))
     lines = [f"plan {visible(plan.request_id[:REQUEST_ID_SHOWN])} ({visible(how)}): {visible(plan.outcome)}"]
     if plan.enqueued_messages:
         progress, counts = plan.progress, plan.progress.counts

@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,12 +16,14 @@ from sequence_archiver.core.outcomes import Outcome
 from sequence_archiver.core.reply_answers import BulkArchiveResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from aws_lambda_powertools import Metrics, Tracer
 
     from sequence_archiver.core.outcomes import SequenceResult
     from sequence_archiver.core.reply_answers import ApiCall, ReplyResponse
+
+logger = logging.getLogger(__name__)
 
 # One EMF blob holds at most 100 values per metric; a uniform sample of that size keeps the latency
 # percentiles honest without paying (in CPU and log volume) for every single call of a large batch.
@@ -38,10 +41,38 @@ OUTCOME_METRICS: dict[Outcome, str] = {
 }
 
 
-class MetricsRecorder:
-    """Translates what happened into metric values; dimensions stay low-cardinality (service only)."""
+WORKSPACE_DIMENSION = "workspace"
 
-    def __init__(self, metrics: Metrics, *, latency_samples: int = LATENCY_SAMPLES_PER_INVOCATION) -> None:
+
+class WorkspaceMetrics(Protocol):
+    """An EMF document of its own (Powertools' EphemeralMetrics): one workspace's figures, [service, workspace]."""
+
+    def add_dimension(self, name: str, value: str) -> None: ...
+
+    def add_metric(self, name: str, unit: MetricUnit | str, value: float) -> None: ...
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None: ...
+
+
+@dataclass
+class _WorkspaceCalls:
+    calls: int = 0
+    throttled: int = 0
+
+
+class MetricsRecorder:
+    """Translates what happened into metric values; dimensions stay low-cardinality: [service] for every figure,
+    and [service, workspace] for the figures of requests naming a workspace, whose values are only ever the names
+    REPLY_WORKSPACES lists (never a name a request made up)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        latency_samples: int = LATENCY_SAMPLES_PER_INVOCATION,
+        workspaces: frozenset[str] = frozenset(),
+        workspace_metrics: Callable[[], WorkspaceMetrics] | None = None,
+    ) -> None:
         self._metrics = metrics
         self._latency_samples = latency_samples
         self._api_calls = 0
@@ -49,6 +80,9 @@ class MetricsRecorder:
         self._unconfirmed_answers = 0
         self._foreign_keys = 0
         self._latencies: list[float] = []
+        self._workspaces = workspaces  # the dimension values allowed
+        self._workspace_metrics = workspace_metrics  # a fresh EMF document per workspace and invocation
+        self._workspace_calls: dict[str, _WorkspaceCalls] = {}
 
     def record_api_call(self, call: ApiCall) -> None:
         """Note one HTTP attempt; latencies are kept as a uniform sample (reservoir) for percentiles."""
@@ -60,6 +94,45 @@ class MetricsRecorder:
             slot = random.randrange(self._api_calls)  # noqa: S311 - sampling, not cryptography
             if slot < self._latency_samples:
                 self._latencies[slot] = call.latency_ms
+
+    def api_call_recorder(self, workspace: str) -> Callable[[ApiCall], None]:
+        """What a workspace's Reply client notes each HTTP attempt with: the service's figures and its own."""
+
+        def record(call: ApiCall) -> None:
+            self.record_api_call(call)
+            if workspace in self._workspaces:
+                tally = self._workspace_calls.setdefault(workspace, _WorkspaceCalls())
+                tally.calls += 1
+                tally.throttled += call.http_status == 429
+
+        return record
+
+    def record_workspaces(self, results: Mapping[str, Iterable[SequenceResult]]) -> None:
+        """The invocation's figures per workspace that had work in it (results, or Reply calls such as a clean-up's
+        listing), each flushed as an EMF document of its own with a `workspace` dimension; the [service] figures
+        (record_invocation) already count the same results, so alarms on them see every workspace.
+
+        Never raises: the effects of the invocation are done, and a metric must not make SQS redeliver them.
+        """
+        calls, self._workspace_calls = self._workspace_calls, {}
+        if self._workspace_metrics is None:
+            return
+        worked = [name for name in dict.fromkeys([*results, *calls]) if name in self._workspaces]
+        for workspace in worked:
+            counts = Counter(result.outcome for result in results.get(workspace, ()))
+            tally = calls.get(workspace, _WorkspaceCalls())
+            try:
+                emf = self._workspace_metrics()
+                emf.add_dimension(name=WORKSPACE_DIMENSION, value=workspace)
+                for outcome, metric_name in OUTCOME_METRICS.items():
+                    emf.add_metric(name=metric_name, unit=MetricUnit.Count, value=counts.get(outcome, 0))
+                emf.add_metric(name="ReplyApiCalls", unit=MetricUnit.Count, value=tally.calls)
+                emf.add_metric(name="ReplyApiThrottled", unit=MetricUnit.Count, value=tally.throttled)
+                emf.flush_metrics()
+            except Exception as exc:
+                logger.warning(
+                    "workspace metrics not written", extra={"workspace": workspace, "error": type(exc).__name__}
+                )
 
     def record_unconfirmed_answer(self, answer: ReplyResponse | BulkArchiveResponse) -> None:
         """Note a 2xx archive answer that did not confirm the archive, and a bulk answer's keys naming IDs not sent."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sequence_archiver.archiving.archiver import ArchiveMode
+from sequence_archiver.core.archive_request import WORKSPACE_PATTERN, WORKSPACE_RULE
 from sequence_archiver.core.exceptions import ConfigurationError
 from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.core.results_contract import RESULTS_EVENT_SOURCE
@@ -18,6 +20,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
+
+# A Secrets Manager secret's ARN as the template's parameters allow it: no wildcard (* or ?) can widen the
+# GetSecretValue grant the ARN becomes (secret names are letters, digits and /_+=.@-; the ARN adds -XXXXXX).
+SECRET_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+")
+# Named workspaces at most: every one adds a secret ARN to the environment (4 KB in all) and to the role's policy,
+# and its own custom metrics (docs/configuration.md, Several Reply workspaces).
+MAX_WORKSPACES = 20
 
 
 class ApiKeyKind(StrEnum):
@@ -128,6 +137,12 @@ class Settings(BaseModel):
     cleanup_allowed_triggers: frozenset[EventShape] = Field(
         default=frozenset({EventShape.DIRECT}), alias="CLEANUP_ALLOWED_TRIGGERS"
     )
+    # Named Reply workspaces and the secrets holding their API keys, comma-separated lists in the same order
+    # (template parameters ReplyWorkspaceNames, ReplyWorkspaceSecretArns). A request naming one (`"workspace"`)
+    # uses only that secret's key, with its own client and rate limiter; a request naming none uses
+    # REPLY_API_KEY_SECRET_ID, as without workspaces. Both empty (the default): no named workspaces.
+    reply_workspaces: tuple[str, ...] = Field(default=(), alias="REPLY_WORKSPACES")
+    reply_workspace_secret_ids: tuple[str, ...] = Field(default=(), alias="REPLY_WORKSPACE_SECRET_IDS")
     # botocore, boto3, urllib3 and s3transfer log at WARNING and above only, whatever the root logger's level:
     # their DEBUG lines include response bodies, GetSecretValue's (the API key) among them. `true` lets their
     # debug lines through for local troubleshooting; Secrets Manager response bodies are still withheld.
@@ -154,6 +169,61 @@ class Settings(BaseModel):
     def _https_unless_loopback(cls, value: str) -> str:
         """Reject anything but https (plain http only to a loopback host), credentials, query or fragment."""
         return validate_reply_base_url(value)
+
+    @field_validator("reply_workspaces", mode="before")
+    @classmethod
+    def _workspace_names(cls, value: object) -> object:
+        """A comma-separated list of workspace names (spaces around them allowed); empty for none."""
+        if not isinstance(value, str):
+            return value
+        names = _comma_list(value)
+        for position, name in enumerate(names, start=1):
+            if not WORKSPACE_PATTERN.fullmatch(name):
+                raise ValueError(f"item {position} is not a workspace name ({WORKSPACE_RULE})")
+        return tuple(names)
+
+    @field_validator("reply_workspace_secret_ids", mode="before")
+    @classmethod
+    def _workspace_secret_arns(cls, value: object) -> object:
+        """A comma-separated list of Secrets Manager secret ARNs (no wildcards); empty for none."""
+        if not isinstance(value, str):
+            return value
+        arns = _comma_list(value)
+        for position, arn in enumerate(arns, start=1):
+            if not SECRET_ARN_PATTERN.fullmatch(arn):
+                raise ValueError(
+                    f"item {position} is not a Secrets Manager secret ARN "
+                    "(arn:aws:secretsmanager:<region>:<account>:secret:<name>, without wildcards)"
+                )
+        return tuple(arns)
+
+    @model_validator(mode="after")
+    def _one_secret_per_workspace(self) -> Settings:
+        """As many secrets as workspaces, no name twice, no secret twice (not even the default one)."""
+        names, arns = self.reply_workspaces, self.reply_workspace_secret_ids
+        if len(names) != len(arns):
+            raise ValueError(
+                f"REPLY_WORKSPACES names {len(names)} workspace(s) and REPLY_WORKSPACE_SECRET_IDS holds {len(arns)} "
+                "secret ARN(s): give one secret per workspace, in the same order"
+            )
+        if len(names) > MAX_WORKSPACES:
+            raise ValueError(f"REPLY_WORKSPACES names {len(names)} workspaces; at most {MAX_WORKSPACES} are served")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"REPLY_WORKSPACES names {', '.join(repeated)} more than once")
+        # One key in two places would be two rate limiters (and two clients) for one Reply user.
+        shared = sorted({position for position, arn in enumerate(arns, start=1) if arns.count(arn) > 1})
+        if shared or self.reply_api_key_secret_id in arns:
+            raise ValueError(
+                "REPLY_WORKSPACE_SECRET_IDS names a secret more than once, or the default REPLY_API_KEY_SECRET_ID: "
+                "each workspace needs a secret of its own"
+            )
+        return self
+
+    @property
+    def workspace_secret_ids(self) -> dict[str, str]:
+        """Each named workspace's API key secret (ARN), in the configured order."""
+        return dict(zip(self.reply_workspaces, self.reply_workspace_secret_ids, strict=True))
 
     @property
     def tracing_enabled(self) -> bool:
@@ -183,6 +253,17 @@ class Settings(BaseModel):
         if parts.scheme not in {"https", "http"} or not parts.hostname or len(parts.path) < 2:
             raise ValueError("must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/name")
         return value.strip()
+
+
+def _comma_list(value: str) -> list[str]:
+    """The items of a comma-separated list, stripped; none for an empty (or blank) value, ValueError for an empty
+    item (`a,,b`: CloudFormation passes an empty list item through)."""
+    if not value.strip():
+        return []
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise ValueError("has an empty item: give a comma-separated list without empty items, or nothing")
+    return items
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

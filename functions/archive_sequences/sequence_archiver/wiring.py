@@ -1,4 +1,5 @@
-"""Builds the object graph once per Lambda instance: AWS clients, the Reply client, the core."""
+"""Builds the object graph once per Lambda instance: AWS clients, the Reply clients (the default key's, and one per
+named workspace on its first use), the core."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
+from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
     from sequence_archiver.archiving.cleanup import CleanupPolicies
     from sequence_archiver.archiving.owners import SequenceOwners
+    from sequence_archiver.core.reply_answers import ApiCall
     from sequence_archiver.settings import Settings
 
 # Every AWS call is bounded as a whole by the time left (aws/calls.py: call_within). These settings only shape a
@@ -49,15 +52,23 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
     """Create every collaborator from settings; AWS endpoints follow AWS_ENDPOINT_URL as boto3 does."""
     session = boto3.session.Session()
     tracing = PowertoolsTracing(tracer) if tracer is not None and not tracer.disabled else NoTracing()
-    recorder = MetricsRecorder(metrics)
+    recorder = MetricsRecorder(
+        metrics,
+        workspaces=frozenset(settings.reply_workspaces),
+        workspace_metrics=lambda: EphemeralMetrics(namespace=settings.metrics_namespace, service=settings.service_name),
+    )
     dynamodb = cache(lambda: session.client("dynamodb", config=AWS_CLIENT_CONFIG))  # one client for both tables
+    secrets = cache(
+        lambda: SecretsProvider(boto3_client=session.client("secretsmanager", config=AWS_CLIENT_CONFIG))
+    )  # one client for every workspace's secret
     api_key = SecretsManagerApiKey(
         secret_id=settings.reply_api_key_secret_id,
-        provider=SecretsProvider(boto3_client=session.client("secretsmanager", config=AWS_CLIENT_CONFIG)),
+        provider=secrets(),
         max_age_seconds=settings.secret_max_age_seconds,
     )
+    # Always the default secret's key, whatever workspace a continuation carries on (docs/security.md).
     seal = ContinuationSeal(keys=api_key, on_forged=recorder.record_forged_continuation)
-    shared_budget = shared_rate_budget(settings, dynamodb)
+    shared_budget = shared_rate_budget(settings, dynamodb)  # keyed by each key's fingerprint: one budget per user
 
     def new_limiter() -> RateLimiter:
         """A Reply user's pacing: its static share, and the shared budget when there is a table."""
@@ -69,23 +80,38 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         )
         return RateLimiter(budgets, instances=settings.rate_limit_instances, shared=shared_budget)
 
-    reply = ReplyClient(
-        base_url=settings.reply_api_base_url,
-        api_key_source=api_key,
-        retry_policy=RetryPolicy(
-            max_attempts=settings.reply_max_attempts,
-            backoff_base_seconds=settings.reply_backoff_base_seconds,
-            backoff_max_seconds=settings.reply_backoff_max_seconds,
+    def reply_client(key: SecretsManagerApiKey, on_api_call: Callable[[ApiCall], None]) -> ReplyClient:
+        """A client for one key, with a rate limiter of its own: the rate budget is per Reply user."""
+        return ReplyClient(
+            base_url=settings.reply_api_base_url,
+            api_key_source=key,
+            retry_policy=RetryPolicy(
+                max_attempts=settings.reply_max_attempts,
+                backoff_base_seconds=settings.reply_backoff_base_seconds,
+                backoff_max_seconds=settings.reply_backoff_max_seconds,
+            ),
+            timeouts=Timeouts(
+                connect_seconds=settings.reply_connect_timeout_seconds,
+                read_seconds=settings.reply_read_timeout_seconds,
+            ),
+            rate_limiter=new_limiter(),
+            user_rate_limiter=new_limiter,  # a Master key: one budget per user acted as
+            on_api_call=on_api_call,
+            on_unconfirmed=recorder.record_unconfirmed_answer,
+            tracing=tracing,
+        )
+
+    reply = reply_client(api_key, recorder.record_api_call)
+    workspaces = Workspaces(
+        settings,
+        lambda workspace: reply_client(
+            SecretsManagerApiKey(
+                secret_id=settings.workspace_secret_ids[workspace],
+                provider=secrets(),
+                max_age_seconds=settings.secret_max_age_seconds,
+            ),
+            recorder.api_call_recorder(workspace),
         ),
-        timeouts=Timeouts(
-            connect_seconds=settings.reply_connect_timeout_seconds,
-            read_seconds=settings.reply_read_timeout_seconds,
-        ),
-        rate_limiter=new_limiter(),
-        user_rate_limiter=new_limiter,  # a Master key: one budget per user acted as
-        on_api_call=recorder.record_api_call,
-        on_unconfirmed=recorder.record_unconfirmed_answer,
-        tracing=tracing,
     )
     publisher = ResultsPublisher(
         events_client=session.client("events", config=AWS_CLIENT_CONFIG),
@@ -129,6 +155,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             records=idempotency,  # enqueueing recorded in the idempotency table, when there is one
             page_size=settings.selection_page_size,
             max_failures=settings.sqs_max_receive_count,
+            workspace_pages=lambda workspace: SequencePages(workspaces.client(workspace)),
         )
 
     archiver = SequenceArchiver(
@@ -142,6 +169,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             ),
             idempotency=idempotency,
             seal=seal,
+            workspaces=workspaces,
         ),
         effects=Effects(
             publisher=publisher,
@@ -158,6 +186,42 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
         idempotency=idempotency,
         deadline_safety_margin_seconds=settings.deadline_safety_margin_seconds,
     )
+
+
+class Workspaces:
+    """The named workspaces (REPLY_WORKSPACES): each one's client (its key, its rate limiter) and archiver, built on
+    the workspace's first request and kept for the instance, so a deployment pays only for the workspaces it meets.
+    """
+
+    def __init__(self, settings: Settings, client_for: Callable[[str], ReplyClient]) -> None:
+        self._settings = settings
+        self._client_for = client_for
+        self._clients: dict[str, ReplyClient] = {}
+        self._archivers: dict[str, SequenceArchiver] = {}
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The workspaces a request may name."""
+        return frozenset(self._settings.reply_workspaces)
+
+    def client(self, workspace: str) -> ReplyClient:
+        """The workspace's Reply client; KeyError for a workspace that is not served (requests are checked first)."""
+        if workspace not in self._clients:
+            self._clients[workspace] = self._client_for(workspace)
+        return self._clients[workspace]
+
+    def archiver(self, workspace: str) -> SequenceArchiver:
+        """The workspace's archiver: its own memory of Reply's bulk size and of a bulk endpoint refused to its key."""
+        if workspace not in self._archivers:
+            settings = self._settings
+            client = self.client(workspace)
+            self._archivers[workspace] = SequenceArchiver(
+                client,
+                mode=settings.archive_mode,
+                bulk_max_ids=settings.bulk_max_ids,
+                owners=owners_for(settings, client),  # REPLY_API_KEY_KIND holds for every workspace's key
+            )
+        return self._archivers[workspace]
 
 
 def shared_rate_budget(settings: Settings, dynamodb: Callable[[], DynamoDBClient]) -> SharedRateBudget | None:

@@ -105,6 +105,7 @@ from local.stand_ins.reply_simulator.models import (
     RecordedRequest,
     SimulatedSequence,
     UserCalls,
+    key_fingerprint,
 )
 from local.stand_ins.reply_simulator.simulator import ReplySimulator
 from local.stand_ins.reply_simulator.store import DEFAULT_SEED, SeedGroup
@@ -131,4 +132,5 @@ __all__ = [
     "SimulatedWorkspace",
     "UserCalls",
     "UserKey",
+    "key_fingerprint",
 ]

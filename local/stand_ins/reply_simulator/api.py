@@ -40,6 +40,7 @@ from local.stand_ins.reply_simulator.models import (
     RecordedRequest,
     SimulatedSequence,
     UserCalls,
+    key_fingerprint,
 )
 from local.stand_ins.reply_simulator.rate_limiter import SlidingWindowRateLimiter
 
@@ -275,6 +276,7 @@ class ReplyApi:
             workspace_id=acting_user.workspace_id if acting_user is not None else None,
             via_master_key=acting_user is not None and acting_user.via_master_key,
             over_quota=over_quota,
+            key_fingerprint=key_fingerprint(api_key) if api_key is not None else None,
         )
         with self._record_lock:
             self._requests.append(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -182,9 +183,16 @@ class SimulatedSequence:
         }
 
 
+def key_fingerprint(api_key: str) -> str:
+    """How the request log names a bearer key: the first 16 hex digits of its SHA-256 (never the key itself).
+    A test compares `RecordedRequest.key_fingerprint` with `key_fingerprint(the key it expects)`."""
+    return hashlib.sha256(api_key.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One /v3 request as the simulator saw it; holds whether the key was accepted, never the key.
+    """One /v3 request as the simulator saw it; holds whether the key was accepted and the key's fingerprint
+    (which key a call used, when several are accepted), never the key.
 
     `acting_user_id` and `workspace_id` say whom an accepted key acted as (None when it acted as nobody: a
     refused X-User-Id or X-User-Email, or no accepted key); `via_master_key` whether a Master API key made the
@@ -202,6 +210,7 @@ class RecordedRequest:
     workspace_id: int | None = None
     via_master_key: bool = False
     over_quota: bool = False
+    key_fingerprint: str | None = None  # key_fingerprint() of the bearer key sent, accepted or not; None: no key
 
     def to_json(self) -> dict[str, object]:
         """Return the record as JSON-ready snake_case keys."""
@@ -216,6 +225,7 @@ class RecordedRequest:
             "workspace_id": self.workspace_id,
             "via_master_key": self.via_master_key,
             "over_quota": self.over_quota,
+            "key_fingerprint": self.key_fingerprint,
             "at": self.at,
         }
 

@@ -38,6 +38,7 @@ from sequence_archiver.core.exceptions import (
     ReplyPausedError,
     ReplyRefusedError,
     RetryableReplyError,
+    UnknownWorkspaceError,
 )
 from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.core.results_contract import PlanOutcome
@@ -202,10 +203,13 @@ class SelectionRun:
         return self.wait_seconds
 
     def archive_bodies(self) -> list[str]:
-        """The archive request messages for the selected IDs: at most IDS_PER_MESSAGE each, pauseFirst passed on."""
-        ids = self.selected_ids
+        """The archive request messages for the selected IDs: at most IDS_PER_MESSAGE each, pauseFirst and the
+        workspace passed on (its IDs are archived with the key that listed them)."""
+        ids, request = self.selected_ids, self.request
         return [
-            archive_request_body(ids[start : start + IDS_PER_MESSAGE], pause_first=self.request.pause_first)
+            archive_request_body(
+                ids[start : start + IDS_PER_MESSAGE], pause_first=request.pause_first, workspace=request.workspace
+            )
             for start in range(0, len(ids), IDS_PER_MESSAGE)
         ]
 
@@ -245,8 +249,10 @@ class CleanupPlan:
         """The plan event's detail (schemas/sequence-archive-plan.json); also what a direct invocation returns."""
         run, request = self.run, self.run.request
         cutoff = request.select.cutoff(run.run_at)
+        workspace = {"workspace": request.workspace} if request.workspace is not None else {}
         return {
             "requestId": run.request_id,
+            **workspace,
             "trigger": run.trigger.value,
             "dryRun": request.dry_run,
             "pauseFirst": request.pause_first,
@@ -316,8 +322,10 @@ class CleanupPolicies:
         page_size: int = MAX_PAGE_SIZE,
         max_failures: int = 5,
         now: Callable[[], datetime] = utc_now,
+        workspace_pages: Callable[[str], SequencePages] | None = None,
     ) -> None:
-        self._pages = pages
+        self._pages = pages  # the default key's
+        self._workspace_pages = workspace_pages  # a named workspace's, through its own client (REPLY_WORKSPACES)
         self.archive_queue = archive_queue
         self._seal = seal
         self._records = records  # the idempotency table, when configured: enqueueing is then recorded
@@ -369,13 +377,14 @@ class CleanupPolicies:
         when an earlier delivery of this part already listed and enqueued its selection."""
         if run.recalled:
             return
+        pages = self._pages_of(run.request.workspace)
         sequence_filter = run.request.select.sequence_filter(run.run_at)
         seen = set(run.selected_ids)
         limit = run.request.max_sequences
         while True:
             try:
                 page = read_matching_page(
-                    lambda params: self._pages.get_page(params, deadline),
+                    lambda params: pages.get_page(params, deadline),
                     sequence_filter,
                     skip=run.skip,
                     page_size=self._page_size,
@@ -400,6 +409,15 @@ class CleanupPolicies:
             if page.last:
                 run.stop, run.reason = ListingStop.FINISHED, None
                 return
+
+    def _pages_of(self, workspace: str | None) -> SequencePages:
+        """The pages a request lists: its workspace's (checked to be served when the request was read), else the
+        default key's."""
+        if workspace is None:
+            return self._pages
+        if self._workspace_pages is None:
+            raise UnknownWorkspaceError(f'workspace "{workspace}" is not served by this function')
+        return self._workspace_pages(workspace)
 
     def settle(self, run: SelectionRun, deadline: Deadline) -> CleanupPlan | None:
         """Act on how the listing stopped: the plan, or None when the request must be retried (nothing sent)."""

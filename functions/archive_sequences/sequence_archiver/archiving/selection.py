@@ -4,6 +4,8 @@
 {"select": {"status": "paused", "olderThanDays": 180}, "dryRun": true, "pauseFirst": false, "maxSequences": 10000}
 ```
 
+plus `"workspace": "sales-eu"` to list and archive with that workspace's key (REPLY_WORKSPACES).
+
 The function sends itself a continuation of the same request (`continuation`: where the listing resumes and
 what it selected so far) when the listing does not fit one invocation. Only imported when such a request
 arrives, so archive requests do not pay for these models at cold start.
@@ -22,6 +24,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StrictStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,6 +35,7 @@ from sequence_archiver.core.archive_request import (
     MAX_REQUEST_ID_CHARS,
     MAX_SEQUENCE_ID,
     REQUEST_ID_CHARS,
+    WORKSPACE_PATTERN,
 )
 from sequence_archiver.core.exceptions import InvalidRequestError
 from sequence_archiver.core.request_report import EventShape, Trigger  # noqa: TC001 - pydantic reads them at runtime
@@ -170,7 +174,8 @@ class SelectionProgress(BaseModel):
 
 
 class CleanupRequest(BaseModel):
-    """A clean-up request: a selection, dryRun (true unless said otherwise), pauseFirst and maxSequences."""
+    """A clean-up request: a selection, dryRun (true unless said otherwise), pauseFirst, maxSequences and the
+    workspace whose key lists and archives (the default key when none)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -179,6 +184,15 @@ class CleanupRequest(BaseModel):
     pause_first: StrictBool = Field(default=False, alias="pauseFirst")
     max_sequences: StrictInt = Field(default=DEFAULT_MAX_SEQUENCES, alias="maxSequences", ge=1, le=MAX_SEQUENCES_CAP)
     continuation: SelectionProgress | None = None
+    workspace: StrictStr | None = Field(default=None, pattern=f"^{WORKSPACE_PATTERN.pattern}$")
+
+    @field_validator("workspace", mode="before")
+    @classmethod
+    def _named_when_given(cls, value: object) -> object:
+        """A `"workspace": null` is not the default workspace: leave the field out for that."""
+        if value is None:
+            raise ValueError("must be a workspace name; leave it out for the default workspace")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -195,6 +209,8 @@ class CleanupRequest(BaseModel):
             "pauseFirst": self.pause_first,
             "maxSequences": self.max_sequences,
         }
+        if self.workspace is not None:
+            body["workspace"] = self.workspace
         if continuation is not None:
             body["continuation"] = continuation.model_dump(mode="json", by_alias=True)
         return body

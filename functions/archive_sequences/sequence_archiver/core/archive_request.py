@@ -21,6 +21,11 @@ MAX_CONTINUATION_PARTS = 100_000
 REQUEST_ID_CHARS = r"[A-Za-z0-9._:-]"
 REQUEST_ID_PATTERN = re.compile(f"{REQUEST_ID_CHARS}{{1,{MAX_REQUEST_ID_CHARS}}}")
 REQUEST_ID_RULE = f"1 to {MAX_REQUEST_ID_CHARS} characters of A-Z a-z 0-9 . _ : -"
+# A Reply workspace a request names (`"workspace": "sales-eu"`): one of REPLY_WORKSPACES, whose own secret holds
+# its API key. Lower-case, so one workspace has one spelling in results, metrics' dimension values and logs.
+WORKSPACE_FIELD = "workspace"
+WORKSPACE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+WORKSPACE_RULE = "1 to 63 characters of a-z 0-9 -, the first a letter or digit"
 _DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() would accept "١٢" or "²"
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)")  # 5.0, .5, 1e3
 _MAX_ENVELOPE_DEPTH = 3
@@ -62,6 +67,7 @@ class ArchiveRequest:
     items: tuple[int | InvalidSequenceId, ...]
     pause_first: bool = False  # pause a running sequence and archive it again when Reply says 409
     continuation: ContinuationOf | None = None  # set on the messages the function sends to carry a request on
+    workspace: str | None = None  # the Reply workspace whose key archives the IDs; None: the default key
 
     @property
     def sequence_ids(self) -> tuple[int, ...]:
@@ -81,13 +87,33 @@ def preview(value: object) -> str:
     return encodable(text)
 
 
-def archive_request_body(sequence_ids: Sequence[int], *, pause_first: bool = False) -> str:
-    """The message body `parse_archive_request` reads: `{"sequenceIds": [...]}`, plus `"pauseFirst": true` when
-    asked (compact JSON). The CLI's `enqueue` and a clean-up's archive requests write it."""
+def archive_request_body(
+    sequence_ids: Sequence[int], *, pause_first: bool = False, workspace: str | None = None
+) -> str:
+    """The message body `parse_archive_request` reads: `{"sequenceIds": [...]}`, plus `"pauseFirst": true` and
+    `"workspace"` when given (compact JSON). The CLI's `enqueue` and a clean-up's archive requests write it."""
     document: dict[str, Any] = {"sequenceIds": list(sequence_ids)}
     if pause_first:
         document["pauseFirst"] = True
+    if workspace is not None:
+        document[WORKSPACE_FIELD] = workspace
     return json.dumps(document, separators=(",", ":"))
+
+
+def parse_workspace(document: object) -> str | None:
+    """The `workspace` a request document names; None when it names none (the default key).
+
+    InvalidRequestError for anything but a workspace name (a null, a number, upper case, spaces): a request is
+    never archived with another workspace's key, nor with the default one, because its name was misspelt.
+    """
+    if not isinstance(document, dict) or WORKSPACE_FIELD not in document:
+        return None
+    value = document[WORKSPACE_FIELD]
+    if not isinstance(value, str) or not WORKSPACE_PATTERN.fullmatch(value):
+        raise InvalidRequestError(
+            f'"workspace" must be a workspace name ({WORKSPACE_RULE}); leave it out for the default workspace'
+        )
+    return value
 
 
 def encodable(text: str, limit: int | None = None) -> str:
@@ -148,12 +174,14 @@ def _string_reason(text: str) -> str:
 
 
 def parse_archive_request(payload: object) -> ArchiveRequest:
-    """Turn `{"sequenceIds": [...]}`, `{"sequenceId": n}` or a bare ID (plus optional `pauseFirst`) into a request."""
+    """Turn `{"sequenceIds": [...]}`, `{"sequenceId": n}` or a bare ID (plus optional `pauseFirst` and `workspace`)
+    into a request."""
     values = _request_values(payload)
     pause_first = payload.get("pauseFirst", False) if isinstance(payload, dict) else False
     if not isinstance(pause_first, bool):
         raise InvalidRequestError('"pauseFirst" must be true or false')
     continuation = _continuation(payload.get("continuation")) if isinstance(payload, dict) else None
+    workspace = parse_workspace(payload)
     if len(values) > MAX_IDS_PER_REQUEST:
         raise InvalidRequestError(
             f"a request may hold at most {MAX_IDS_PER_REQUEST} sequence IDs; this one has {len(values)}"
@@ -169,7 +197,7 @@ def parse_archive_request(payload: object) -> ArchiveRequest:
         if sequence_id not in seen:
             seen.add(sequence_id)
             items.append(sequence_id)
-    return ArchiveRequest(items=tuple(items), pause_first=pause_first, continuation=continuation)
+    return ArchiveRequest(items=tuple(items), pause_first=pause_first, continuation=continuation, workspace=workspace)
 
 
 def _continuation(value: object) -> ContinuationOf | None:

@@ -8,16 +8,19 @@ to the queue could write one, and the function would report under the `requestId
 request's) and, for a clean-up request, enqueue `selectedIds` that no selection chose. So each one carries
 `continuation.mac`: HMAC-SHA-256 over the whole body in canonical JSON (sorted keys, no spaces, ASCII, the
 MAC itself left out), so every field that steers what the function does (requestId, part, failures, the IDs,
-pauseFirst, the selection, dryRun, maxSequences, runAt, skip, selectedIds) is covered.
+pauseFirst, workspace, the selection, dryRun, maxSequences, runAt, skip, selectedIds) is covered: a continuation
+whose `workspace` was edited is not honoured, like any other altered one.
 
 The key is derived from the Reply API key secret (HMAC-SHA-256 of a fixed label under the secret's value),
-so no other secret is needed and nobody who cannot read that secret can make one. A rotation of the secret
-changes the key: a continuation made before it is checked against the secret's previous version
-(AWSPREVIOUS) while that is readable, and against a fresh read of the current version (another instance may
-have signed with a newer key than this one has cached). A continuation that no key opens is not honoured:
-`open_continuation` drops its `continuation`, so it is a new request under its own message ID (its IDs are
-still real IDs someone asked to archive; a clean-up request lists its selection again from the first page,
-never trusting `selectedIds`). See docs/security.md and docs/failure-semantics.md.
+so no other secret is needed and nobody who cannot read that secret can make one. It is always the default
+secret's (REPLY_API_KEY_SECRET_ID), whatever workspace a continuation carries on: one key opens every
+continuation, and a workspace's secret (REPLY_WORKSPACE_SECRET_IDS) is only ever read for its own Reply
+calls. A rotation of the secret changes the key: a continuation made before it is checked against the
+secret's previous version (AWSPREVIOUS) while that is readable, and against a fresh read of the current
+version (another instance may have signed with a newer key than this one has cached). A continuation that
+no key opens is not honoured: `open_continuation` drops its `continuation`, so it is a new request under its
+own message ID (its IDs are still real IDs someone asked to archive; a clean-up request lists its selection
+again from the first page, never trusting `selectedIds`). See docs/security.md and docs/failure-semantics.md.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sequence_archiver.core.archive_request import WORKSPACE_FIELD
 from sequence_archiver.core.exceptions import ApiKeyError
 
 if TYPE_CHECKING:
@@ -116,11 +120,16 @@ def matches(document: dict[str, Any], key: bytes) -> bool:
     return hmac.compare_digest(given.encode("utf-8", errors="replace"), expected.encode("ascii"))
 
 
-def archive_continuation(sequence_ids: Sequence[int], marker: ContinuationOf, *, pause_first: bool) -> dict[str, Any]:
-    """The body that carries an archive request's unfinished IDs on (sealed by `ContinuationSeal.seal`)."""
+def archive_continuation(
+    sequence_ids: Sequence[int], marker: ContinuationOf, *, pause_first: bool, workspace: str | None = None
+) -> dict[str, Any]:
+    """The body that carries an archive request's unfinished IDs on (sealed by `ContinuationSeal.seal`): the same
+    `workspace` as the request, so the continuation uses the same key."""
     body: dict[str, Any] = {"sequenceIds": list(sequence_ids), CONTINUATION_FIELD: marker.to_json()}
     if pause_first:
         body["pauseFirst"] = True
+    if workspace is not None:
+        body[WORKSPACE_FIELD] = workspace
     return body
 
 

@@ -20,6 +20,10 @@ class InvalidRequestError(SequenceArchiverError):
     """A payload is not an archive request at all (wrong shape, not JSON, too many IDs)."""
 
 
+class UnknownWorkspaceError(InvalidRequestError):
+    """A request names a workspace that REPLY_WORKSPACES does not list: rejected, never archived with another key."""
+
+
 class UnsupportedEventError(SequenceArchiverError):
     """The event comes from a source this function does not serve (S3, a DynamoDB or Kinesis stream...)."""
 

@@ -40,6 +40,7 @@ class RequestReport:
     # carries on to the next part (reported final there, never here).
     continuation: int | None = None
     deferred_ids: tuple[int, ...] = ()
+    workspace: str | None = None  # the workspace the request named (REPLY_WORKSPACES); None for the default key
 
     @property
     def complete(self) -> bool:
@@ -50,6 +51,7 @@ class RequestReport:
         """The whole results-event detail; also what a direct invocation returns."""
         detail: dict[str, Any] = {
             "requestId": self.request_id,
+            **({"workspace": self.workspace} if self.workspace is not None else {}),
             "trigger": self.trigger.value,
             "complete": self.complete,
             "counts": count_outcomes(self.results),

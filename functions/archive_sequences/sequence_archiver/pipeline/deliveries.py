@@ -21,10 +21,17 @@ from sequence_archiver.core.archive_request import (
     parse_archive_request,
 )
 from sequence_archiver.core.continuations import open_continuation
-from sequence_archiver.core.exceptions import ApiKeyError, InvalidRequestError, UnsupportedEventError
+from sequence_archiver.core.exceptions import (
+    ApiKeyError,
+    InvalidRequestError,
+    UnknownWorkspaceError,
+    UnsupportedEventError,
+)
 from sequence_archiver.core.request_report import EventShape, Trigger
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from sequence_archiver.archiving.cleanup import SelectionRun
     from sequence_archiver.archiving.selection import CleanupRequest
     from sequence_archiver.core.archive_request import ArchiveRequest
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from sequence_archiver.core.outcomes import SequenceResult
 
 _STAND_IN_DIGITS = 16  # of the SHA-256 that names a delivery whose own ID is not a valid request ID
+_WORKSPACES_LISTED = 10  # served workspaces an unknown workspace's rejection names
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,9 @@ class Delivery:
     results: tuple[SequenceResult, ...] | None = None  # what Reply's answers came to, one per ID
     cleanup: CleanupRequest | None = None  # a clean-up policy's request (a selection) instead of IDs
     selection_run: SelectionRun | None = None  # this invocation's part of the clean-up request
+    # The workspace its request names (REPLY_WORKSPACES): whose key its Reply calls use; None for the default key.
+    # Also kept when the request is rejected because this deployment does not serve that workspace.
+    workspace: str | None = None
 
     @property
     def request_id(self) -> str:
@@ -104,11 +115,19 @@ class Delivery:
         count = self.receipt.receive_count if self.receipt is not None else None
         return count is not None and count >= max_receive_count
 
-    def parse(self, shape: EventShape, seal: ContinuationSeal | None, deadline: Deadline | None = None) -> None:
+    def parse(
+        self,
+        shape: EventShape,
+        seal: ContinuationSeal | None,
+        deadline: Deadline | None = None,
+        *,
+        workspaces: Collection[str] = (),
+    ) -> None:
         """Turn the payload into a request, or into a rejection saying why; nothing raised escapes.
 
         A continuation is honoured only when `seal` opens it (the function made it); any other is read as a new
-        request under this delivery's own ID. A secret that cannot be read to check it retries the delivery.
+        request under this delivery's own ID. A secret that cannot be read to check it retries the delivery. A
+        request naming a workspace that `workspaces` (REPLY_WORKSPACES) does not hold is rejected.
         """
         if self.rejection is not None:
             return
@@ -130,15 +149,32 @@ class Delivery:
             if isinstance(document, dict) and "select" in document:
                 from sequence_archiver.archiving.selection import parse_cleanup_request  # noqa: PLC0415 - only clean-up requests
 
-                self.cleanup = parse_cleanup_request(document)
+                cleanup = parse_cleanup_request(document)
+                self._serve(cleanup.workspace, workspaces)
+                self.cleanup = cleanup
             else:
-                self.request = parse_archive_request(document)
+                request = parse_archive_request(document)
+                self._serve(request.workspace, workspaces)
+                self.request = request
         except InvalidRequestError as exc:
             self.reject(str(exc))
         except ApiKeyError as exc:  # the secret the continuation's key comes from: a passing condition
             self.hold(f"the continuation could not be checked: {exc}")
         except Exception as exc:
             self.reject(f"the request could not be read ({type(exc).__name__})")
+
+    def _serve(self, workspace: str | None, workspaces: Collection[str]) -> None:
+        """Note the workspace the request names; UnknownWorkspaceError when this deployment does not serve it."""
+        self.workspace = workspace
+        if workspace is None or workspace in workspaces:
+            return
+        served = sorted(workspaces)
+        listed = ", ".join(served[:_WORKSPACES_LISTED]) + (", ..." if len(served) > _WORKSPACES_LISTED else "")
+        raise UnknownWorkspaceError(
+            f'unknown workspace "{workspace}": '
+            + (f"this function serves {listed} (REPLY_WORKSPACES)" if served else "REPLY_WORKSPACES names none")
+            + '; leave "workspace" out for the default workspace'
+        )
 
 
 @dataclass

@@ -135,7 +135,8 @@ def _unworked(delivery: Delivery) -> Verdict | None:
 def rejection_report(delivery: Delivery, reason: str | None = None) -> RequestReport:
     """The rejection as the request's only result."""
     error = f"request rejected: {reason or delivery.rejection or 'request rejected'}"
-    return RequestReport(delivery.delivery_id, delivery.trigger, (SequenceResult(None, Outcome.INVALID, error=error),))
+    rejected = (SequenceResult(None, Outcome.INVALID, error=error),)
+    return RequestReport(delivery.delivery_id, delivery.trigger, rejected, workspace=delivery.workspace)
 
 
 def _parkable(delivery: Delivery) -> bool:
@@ -167,10 +168,14 @@ def _archived(delivery: Delivery, results: tuple[SequenceResult, ...], rules: Ru
         if really_failed:  # back off like a retry would, longer each time
             waits.append(failure_backoff(base.failures + 1))
         final = tuple(result for result in results if result.outcome is not Outcome.FAILED)
-        report = RequestReport(delivery.request_id, delivery.trigger, final, base.part, carried)
+        report = RequestReport(
+            delivery.request_id, delivery.trigger, final, base.part, carried, workspace=delivery.workspace
+        )
         deferral = Deferral(carried, base.next(failed=really_failed), max(waits))
         return Verdict(Fate.DEFERRED, report=report, deferral=deferral, measured=measured)
-    report = RequestReport(delivery.request_id, delivery.trigger, results, marker.part if marker else None)
+    report = RequestReport(
+        delivery.request_id, delivery.trigger, results, marker.part if marker else None, workspace=delivery.workspace
+    )
     if not failed:
         return Verdict(Fate.DONE, report=report, measured=measured)
     waits = [result.retry_after_seconds for result in results if result.retry_after_seconds is not None]

@@ -48,7 +48,10 @@ def continue_and_postpone(
         if seal is None or delivery.request is None:
             continue
         document = archive_continuation(
-            deferral.sequence_ids, deferral.continuation, pause_first=delivery.request.pause_first
+            deferral.sequence_ids,
+            deferral.continuation,
+            pause_first=delivery.request.pause_first,
+            workspace=delivery.request.workspace,  # the continuation uses the same key (the seal covers it)
         )
         try:
             body = seal.seal(document, sending)

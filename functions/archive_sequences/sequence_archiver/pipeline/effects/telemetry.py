@@ -15,6 +15,7 @@ from sequence_archiver.pipeline.verdicts import Fate
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from sequence_archiver.core.outcomes import SequenceResult
     from sequence_archiver.observability import MetricsRecorder
     from sequence_archiver.pipeline.effects.settlement import Settlement
 
@@ -38,6 +39,7 @@ def log_and_measure(settlements: Sequence[Settlement], metrics: MetricsRecorder)
                 extra={
                     "correlation_id": report.request_id,
                     "request_id": report.request_id,
+                    "workspace": report.workspace,
                     "trigger": report.trigger.value,
                     "complete": report.complete,
                     "retry": retry,
@@ -51,6 +53,7 @@ def log_and_measure(settlements: Sequence[Settlement], metrics: MetricsRecorder)
                 extra={
                     "correlation_id": plan.request_id,
                     "request_id": plan.request_id,
+                    "workspace": plan.run.request.workspace,
                     "outcome": plan.outcome.value,
                     "complete": plan.complete,
                     "selected": len(plan.run.selected_ids),
@@ -74,3 +77,10 @@ def log_and_measure(settlements: Sequence[Settlement], metrics: MetricsRecorder)
         if item.continued and item.verdict.deferral is not None:
             metrics.record_deferred(len(item.verdict.deferral.sequence_ids))
     metrics.record_invocation(result for item in settlements for result in item.verdict.measured)
+    # The same results again per workspace: a request naming one that is not served is only in the figures above.
+    by_workspace: dict[str, list[SequenceResult]] = {}
+    for item in settlements:
+        workspace = item.delivery.workspace
+        if workspace is not None and item.delivery.rejection is None:
+            by_workspace.setdefault(workspace, []).extend(item.verdict.measured)
+    metrics.record_workspaces(by_workspace)
