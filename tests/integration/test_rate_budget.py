@@ -255,11 +255,14 @@ def archive_twenty(
     load_handler: Callable[[], LambdaInstance],
     lambda_context: Callable[..., LocalLambdaContext],
     simulator: ReplySimulator,
+    *,
+    timeout_seconds: int = 30,
 ) -> dict[str, Any]:
-    """One 30 s invocation archiving 20 IDs under a budget of 20 a minute shared by 2 instances."""
+    """One invocation (30 s unless told) archiving 20 IDs under a budget of 20 a minute shared by 2 instances."""
     ids = list(range(7000, 7020))
     simulator.add_sequences(ids, status="paused")
-    detail: dict[str, Any] = load_handler().lambda_handler({"sequenceIds": ids}, lambda_context(timeout_seconds=30))
+    context = lambda_context(timeout_seconds=timeout_seconds)
+    detail: dict[str, Any] = load_handler().lambda_handler({"sequenceIds": ids}, context)
     return detail
 
 
@@ -373,3 +376,30 @@ def test_in_simulated_time_instances_together_use_most_of_every_window_and_never
     busiest = max(sum(1 for moment in sends[i:] if moment < start + 60.0) for i, start in enumerate(sends))
     assert busiest <= 100
     assert len(sends) >= 0.9 * 100 * 10
+
+
+def test_with_the_table_hanging_an_invocation_keeps_to_its_static_share_and_its_deadline(
+    twenty_a_minute: ReplySimulator,
+    budget_table: str,
+    proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    load_handler: Callable[[], LambdaInstance],
+    lambda_context: Callable[..., LocalLambdaContext],
+) -> None:
+    # Given: the budget table's endpoint never answers
+    monkeypatch.setenv("RATE_BUDGET_TABLE_NAME", budget_table)
+    for name, value in proxy.endpoint_variables(["dynamodb"]).items():
+        monkeypatch.setenv(name, value)
+    proxy.hang("dynamodb")
+
+    # When: a 10 s invocation archives 20 IDs under a budget of 20 a minute shared by 2 instances
+    started = time.monotonic()
+    with pytest.raises(SequenceArchiveIncomplete) as raised:
+        archive_twenty(load_handler, lambda_context, twenty_a_minute, timeout_seconds=10)
+    used = time.monotonic() - started
+
+    # Then: it ended in time, kept to its static share (10), and Reply refused nothing
+    assert used <= 10 + ALLOWED_OVERRUN_SECONDS
+    counts = cast("dict[str, int]", raised.value.detail["counts"])
+    assert counts["archived"] == 10
+    assert not [request for request in twenty_a_minute.requests if request.status == 429]
