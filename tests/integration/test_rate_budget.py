@@ -200,8 +200,13 @@ def test_a_429_pause_one_instance_records_stops_the_others(
 
 @pytest.fixture
 def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
+    """A fault proxy before the moto server; afterwards, the table calls abandoned at their deadline are waited
+    for (their own socket timeouts end them), so none is still retrying when the next test on this worker runs."""
     with FaultProxy(moto_server.endpoint_url) as started:
         yield started
+    for thread in threading.enumerate():
+        if thread.name in {"aws-GetItem", "aws-UpdateItem"}:
+            thread.join(timeout=20)
 
 
 @pytest.mark.parametrize("operation", ["GetItem", "UpdateItem"])
