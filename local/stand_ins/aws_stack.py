@@ -504,6 +504,7 @@ def function_environment(stack: LocalStack, *, reply_base_url: str, **overrides:
         "POWERTOOLS_SERVICE_NAME": "sequence-archiver",
         "POWERTOOLS_METRICS_NAMESPACE": "ReplySequenceArchiver",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as the template sets it
     }
     environment.update(overrides)
     return environment

@@ -178,6 +178,7 @@ def test_function_environment_matches_the_settings_contract(resources):
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
+        "PYDANTIC_DISABLE_PLUGINS",
         "REPLY_RATE_LIMIT_PER_MINUTE",
         "REPLY_RATE_LIMIT_PER_HOUR",
         "REPLY_RATE_LIMIT_INSTANCES",
@@ -205,6 +206,7 @@ def test_function_environment_matches_the_settings_contract(resources):
     assert variables["POWERTOOLS_SERVICE_NAME"] == "sequence-archiver"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ReplySequenceArchiver"
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
     assert variables["CLEANUP_ALLOWED_TRIGGERS"] == {"Ref": "CleanupAllowedTriggers"}
 
 
