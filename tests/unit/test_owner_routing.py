@@ -173,3 +173,13 @@ def test_an_owner_whose_budget_is_spent_is_passed_over_while_the_others_go_on(cl
     # the others' calls first; owner 10's when nothing else is left (its call then waits for its budget)
     assert archives == [(20, 2), (30, 4), (20, 5), (10, 1), (10, 3), (10, 6)]
     assert all(outcome is Outcome.ARCHIVED for outcome, _ in results.values())
+
+
+def test_owners_a_clean_up_listed_need_no_lookup_at_all(clock: FakeClock) -> None:
+    api = ActingApi(OWNERS)
+    listing = Listing(OWNERS)
+    owners = SequenceOwners(api, listing, clock=clock)
+    owners.learn_from([SequenceItem(id=1, owner_user_id=10), SequenceItem(id=4, owner_user_id=30)])
+    assert owners.owners_of([1, 4], Deadline(clock.now + 60, clock)) == {1: 10, 4: 30}
+    assert listing.pages == 0
+    assert not api.calls

@@ -139,6 +139,8 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
     )
     source_queues = SourceQueues(sqs_client=sqs)
 
+    owners = owners_for(settings, reply)  # a Master key: who owns each sequence
+
     @cache
     def cleanup() -> CleanupPolicies:
         """Built on the first clean-up request: archive requests never import the selection models."""
@@ -149,7 +151,9 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             ArchiveQueue(sender=sender, queue_url=settings.archive_queue_url) if settings.archive_queue_url else None
         )
         return CleanupPolicies(
-            pages=SequencePages(reply),  # the same client: the key's rate budget and the invocation's deadline
+            # The same client: the key's rate budget and the invocation's deadline. A Master key's archiver learns
+            # the owners of what the clean-up lists (the IDs it enqueues often come back to this instance).
+            pages=SequencePages(reply, on_items=owners.learn_from if owners is not None else None),
             archive_queue=archive_queue,
             seal=seal,
             records=idempotency,  # enqueueing recorded in the idempotency table, when there is one
@@ -158,9 +162,7 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             workspace_pages=lambda workspace: SequencePages(workspaces.client(workspace)),
         )
 
-    archiver = SequenceArchiver(
-        reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids, owners=owners_for(settings, reply)
-    )
+    archiver = SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids, owners=owners)
     return ArchiveService(
         work=Work(
             archiver=archiver,

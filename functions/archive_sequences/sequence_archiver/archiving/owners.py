@@ -108,6 +108,10 @@ class SequenceOwners:
         with self._client.acting_as(user_id):
             self._client.release_acting_budget(deadline)
 
+    def learn_from(self, items: Iterable[SequenceItem]) -> None:
+        """Remember the owners a listing (a clean-up's) shows."""
+        self.learn((item.id, item.owner_user_id) for item in items)
+
     def learn(self, owners: Iterable[tuple[int, int | None]]) -> None:
         """Remember (sequence ID, owner) pairs seen elsewhere (a listing); pairs without an owner are skipped."""
         for sequence_id, owner in owners:

@@ -184,14 +184,17 @@ def _item(raw: object) -> SequenceItem | None:
 class SequencePages:
     """Pages of GET /v3/sequences through a ReplyClient: the caller's pacing, retries and deadline."""
 
-    def __init__(self, client: ReplyClient) -> None:
+    def __init__(self, client: ReplyClient, *, on_items: Callable[[list[SequenceItem]], None] | None = None) -> None:
         self._client = client
+        self._on_items = on_items  # told every page's items (a Master key learns the owners from them)
 
     def get_page(self, params: Mapping[str, str], deadline: Deadline) -> tuple[list[SequenceItem], bool]:
         """One page: its items and hasMore. Raises ReplyRefusedError (a final 4xx), ReplyAuthenticationError,
         DeadlineExceededError or the last retryable error."""
         answer = self._client.list_sequences(params, deadline, parse_page)
         if answer.page is not None:
+            if self._on_items is not None:
+                self._on_items(answer.page[0])
             return answer.page
         problem = answer.problem
         reason = (problem.short_reason() if problem else None) or f"HTTP {answer.http_status}"
