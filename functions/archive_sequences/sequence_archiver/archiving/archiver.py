@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 BULK_IDS_POINTER = "/ids"
 # A bulk call refused as a whole with these means "not for this key or this API": use single calls.
 BULK_UNAVAILABLE_STATUSES = frozenset({403, 404, 405})
-# Errors that hold for every later ID too: stop calling instead of proving them again per ID.
-_REQUEST_WIDE_ERRORS = REQUEST_WIDE_ERRORS
 # Retryable errors about Reply's (or our own) rate budget, not about the IDs a call named: splitting the
 # call would only spend more of the budget on the same refusal.
 _NOT_ABOUT_CONTENT = (ReplyThrottledError, RateBudgetExhaustedError)
@@ -317,7 +315,7 @@ class SequenceArchiver:
             if not turns.has_more(owner):  # what its budget holds for it, the other instances may use now
                 owners.release_budget(owner, deadline)
             if stop is not None:
-                stopped[None if isinstance(stop, _REQUEST_WIDE_ERRORS) else owner] = stop
+                stopped[None if isinstance(stop, REQUEST_WIDE_ERRORS) else owner] = stop
         return results
 
     def _turns(self, by_owner: dict[int, list[int]]) -> list[tuple[int, list[int]]]:
@@ -383,7 +381,7 @@ class SequenceArchiver:
         the archive call did (archived, failed, unconfirmed...): the sequence has stopped sending either way."""
         try:
             paused = self._api.pause_sequence(sequence_id, deadline)
-        except _REQUEST_WIDE_ERRORS as exc:
+        except REQUEST_WIDE_ERRORS as exc:
             results[sequence_id] = failed_result(sequence_id, exc, via=Via.SINGLE)
             return exc
         except RetryableReplyError as exc:
@@ -426,7 +424,7 @@ class SequenceArchiver:
         """Archive one ID into `results`; return the error that should stop the rest, if any."""
         try:
             response = self._archive_call(sequence_id, deadline)
-        except _REQUEST_WIDE_ERRORS as exc:
+        except REQUEST_WIDE_ERRORS as exc:
             results[sequence_id] = failed_result(sequence_id, exc, via=Via.SINGLE)
             logger.warning("archiving stopped", extra={"sequence_id": sequence_id, "reason": type(exc).__name__})
             return exc
@@ -519,7 +517,7 @@ class SequenceArchiver:
             return self._archive_split_off(ids[0], deadline, results)
         try:
             response = self._bulk_call(ids, deadline)
-        except _REQUEST_WIDE_ERRORS as exc:
+        except REQUEST_WIDE_ERRORS as exc:
             results.update({sequence_id: failed_result(sequence_id, exc, via=Via.BULK) for sequence_id in ids})
             logger.warning("archiving stopped", extra={"ids": len(ids), "reason": type(exc).__name__})
             return exc

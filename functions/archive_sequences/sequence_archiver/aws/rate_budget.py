@@ -102,6 +102,8 @@ class SharedRateBudget:
         self._sleep = sleep
         self._spread = spread
         self._ttl_seconds = math.ceil(max((window.span_seconds for window in self._windows), default=0.0)) + 3600
+        # The longest wait one answer gives: calls another instance gives back free room sooner.
+        self._recheck_seconds = RECHECK_FRACTION * min((w.span_seconds for w in self._windows), default=0.0)
 
     @classmethod
     def for_limits(
@@ -258,9 +260,7 @@ class SharedRateBudget:
             ),
             default=now,
         )
-        # Never wait long on one answer: calls another instance gives back (its work ended) free room sooner.
-        recheck = RECHECK_FRACTION * min(window.span_seconds for window in self._windows)
-        return BudgetAnswer(granted=0, wait_seconds=max(0.0, min(free_at - now, recheck)))
+        return BudgetAnswer(granted=0, wait_seconds=max(0.0, min(free_at - now, self._recheck_seconds)))
 
     def _call_deadline(self, deadline: Deadline) -> Deadline:
         """The invocation's deadline, or TABLE_CALL_SECONDS from now if that comes first."""

@@ -218,7 +218,7 @@ class ReplyClient:
         """Seconds before a call as the user acted as may start, without waiting: 0 when it may start now (in a
         shared budget, booked for the call that follows)."""
         api_key = self._api_key_source.api_key(deadline=deadline)
-        wait, _ = self._limiter.next_wait(deadline, _budget_key(api_key.get_secret_value(), _ACTING_AS.get()))
+        wait, _ = self._limiter.next_wait(deadline, _acting_budget_key(api_key))
         return max(0.0, wait)
 
     def release_acting_budget(self, deadline: Deadline) -> None:
@@ -352,9 +352,7 @@ class ReplyClient:
             # ApiKeyMalformedError here, not a UnicodeEncodeError (or a control character sent) per call.
             check_header_safe(api_key.get_secret_value())
             # The key is read first: a call booked in a shared budget must start soon after it is booked.
-            self._wait_for_budget(
-                operation, deadline, budget_key=_budget_key(api_key.get_secret_value(), _ACTING_AS.get())
-            )
+            self._wait_for_budget(operation, deadline, budget_key=_acting_budget_key(api_key))
             try:
                 answer = self._attempt(operation, method, path, body, deadline, api_key=api_key, max_bytes=limit)
                 return interpret(self._check_transient(answer))
@@ -540,6 +538,11 @@ class ReplyClient:
 
 # The Reply user the calls of this context act as (a master key's X-User-Id); None: the key's own user.
 _ACTING_AS: contextvars.ContextVar[int | None] = contextvars.ContextVar("reply_acting_as", default=None)
+
+
+def _acting_budget_key(api_key: SecretStr) -> str:
+    """The budget of the calls made now: the key's user's, or the user this context acts as."""
+    return _budget_key(api_key.get_secret_value(), _ACTING_AS.get())
 
 
 @functools.lru_cache(maxsize=1024)
