@@ -139,3 +139,16 @@ class AwsCallTimeoutError(SequenceArchiverError):
         super().__init__(f"{operation} did not finish within {waited_seconds:.2f} s")
         self.operation = operation
         self.waited_seconds = waited_seconds
+
+
+class SnapshotError(SequenceArchiverError):
+    """A sequence's contacts could not be recorded before archiving it: under the `required` snapshot policy the
+    sequence is not archived (its outcome says why, and it is retried like any failure)."""
+
+
+class SnapshotStoreError(SnapshotError):
+    """The snapshot object could not be written (the bucket or folder is missing, refuses the write, or hangs)."""
+
+
+class SnapshotListingError(SnapshotError):
+    """Reply's contacts listing of the sequence did not give a complete, readable answer."""
