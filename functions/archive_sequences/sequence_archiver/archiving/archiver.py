@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +21,7 @@ from sequence_archiver.archiving.classification import (
     pausing_may_help,
     unexpected_failure,
 )
+from sequence_archiver.archiving.snapshots import SnapshotMissing
 from sequence_archiver.core.archive_request import InvalidSequenceId
 from sequence_archiver.core.exceptions import (
     DeadlineExceededError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
+    from sequence_archiver.archiving.snapshots import SequenceSnapshots, SnapshotTaken
     from sequence_archiver.core.archive_request import ArchiveRequest
     from sequence_archiver.core.deadline import Deadline
     from sequence_archiver.core.reply_answers import Problem
@@ -55,6 +57,10 @@ _NOT_ABOUT_CONTENT = (ReplyThrottledError, RateBudgetExhaustedError)
 # failed too, the failure is not about a few IDs (Reply fails everything, or at least one ID in every
 # quarter is bad): stop, rather than multiply the calls into a failing service.
 _SPLIT_CALLS_WITHOUT_SUCCESS = 6
+# With snapshots, a bulk call holds at most this many IDs: their snapshots (2 calls or more each) are taken just
+# before it, so an invocation that runs out of time loses at most this many snapshots' calls (they are taken
+# again when the IDs come back), and no contact list waits minutes between its snapshot and its archive.
+SNAPSHOT_BULK_CHUNK = 20
 
 
 class ArchiveMode(StrEnum):
@@ -224,6 +230,24 @@ def _recut(groups: Sequence[_Group], size: int) -> deque[_Group]:
     )
 
 
+@dataclass
+class _Snapshotting:
+    """One archive_all call's snapshots: who asked for each ID, and what its snapshot came to."""
+
+    snapshots: SequenceSnapshots
+    asked_by: dict[int, list[str]]
+    taken: dict[int, SnapshotTaken] = field(default_factory=dict)
+
+    def attach(self, result: SequenceResult) -> SequenceResult:
+        """The result naming the ID's snapshot (or, best effort, why there is none)."""
+        taken = self.taken.get(result.sequence_id) if result.sequence_id is not None else None
+        if isinstance(taken, str):
+            return replace(result, snapshot=taken)
+        if isinstance(taken, SnapshotMissing):
+            return replace(result, snapshot_error=taken.reason)
+        return result
+
+
 class SequenceArchiver:
     """Archives the IDs of one or more requests and never lets an exception escape per ID."""
 
@@ -234,8 +258,10 @@ class SequenceArchiver:
         mode: ArchiveMode = ArchiveMode.SINGLE,
         bulk_max_ids: int = 100,
         owners: OwnerRouting | None = None,
+        snapshots: SequenceSnapshots | None = None,
     ) -> None:
         self._api = api
+        self._snapshots = snapshots  # each ID's contacts are recorded before its archive call
         self._mode = mode
         self._owners = owners  # a Master key: each sequence is archived as its owner
         # Both remembered for the life of the instance: Reply's own bulk size limit, when it turns out smaller
@@ -257,20 +283,33 @@ class SequenceArchiver:
         """One result per item of the request, in input order."""
         return self.archive_all([request], deadline)[0]
 
-    def archive_all(self, requests: Sequence[ArchiveRequest], deadline: Deadline) -> list[list[SequenceResult]]:
-        """Results per request; an ID in several requests (e.g. SQS records of one batch) is archived once."""
+    def archive_all(
+        self, requests: Sequence[ArchiveRequest], deadline: Deadline, *, request_ids: Sequence[str] = ()
+    ) -> list[list[SequenceResult]]:
+        """Results per request; an ID in several requests (e.g. SQS records of one batch) is archived once.
+        `request_ids` (one per request) are recorded in the snapshots of the IDs each asked for."""
         unique_ids = list(dict.fromkeys(sequence_id for request in requests for sequence_id in request.sequence_ids))
         pause_first = {
             sequence_id for request in requests if request.pause_first for sequence_id in request.sequence_ids
         }
+        snapshotting = None
+        if self._snapshots is not None:
+            asked_by: dict[int, list[str]] = {}
+            labels: list[str | None] = list(request_ids) if request_ids else [None] * len(requests)
+            for request, request_id in zip(requests, labels, strict=True):
+                for sequence_id in request.sequence_ids:
+                    asked_by.setdefault(sequence_id, []).extend([request_id] if request_id else [])
+            snapshotting = _Snapshotting(self._snapshots, asked_by)
         try:
             if self._owners is None:
-                by_id = self._archive_ids(unique_ids, deadline)
+                by_id = self._archive_until_stopped(unique_ids, deadline, snapshotting)[0]
                 self._pause_and_retry_conflicts(by_id, pause_first, deadline)
             else:
-                by_id = self._archive_as_owners(self._owners, unique_ids, pause_first, deadline)
+                by_id = self._archive_as_owners(self._owners, unique_ids, pause_first, deadline, snapshotting)
         finally:
             self._api.release_unused_budget(deadline)
+        if snapshotting is not None:
+            by_id = {sequence_id: snapshotting.attach(result) for sequence_id, result in by_id.items()}
         return [
             [
                 SequenceResult(None, Outcome.INVALID, error=item.reason, input_value=item.input_value)
@@ -282,7 +321,12 @@ class SequenceArchiver:
         ]
 
     def _archive_as_owners(
-        self, owners: OwnerRouting, sequence_ids: list[int], pause_first: set[int], deadline: Deadline
+        self,
+        owners: OwnerRouting,
+        sequence_ids: list[int],
+        pause_first: set[int],
+        deadline: Deadline,
+        snapshotting: _Snapshotting | None,
     ) -> dict[int, SequenceResult]:
         """Each ID archived as its owner. Owners take turns, a call each (a bulk chunk of one owner's IDs), so
         every owner's budget is drawn on at once; one whose budget or pause outlasts the deadline stops alone."""
@@ -309,7 +353,7 @@ class SequenceArchiver:
                     turns.put_back(owner, chunk, ready_in=wait)
                     continue
             with owners.acting_as(owner):
-                chunk_results, stop = self._archive_until_stopped(list(chunk), deadline)
+                chunk_results, stop = self._archive_until_stopped(list(chunk), deadline, snapshotting, acted_as=owner)
                 self._pause_and_retry_conflicts(chunk_results, pause_first, deadline)
             results.update({i: replace(result, acted_as=owner) for i, result in chunk_results.items()})
             if not turns.has_more(owner):  # what its budget holds for it, the other instances may use now
@@ -333,30 +377,71 @@ class SequenceArchiver:
             queues = [queue for queue in queues if queue]
         return turns
 
-    def _archive_ids(self, sequence_ids: list[int], deadline: Deadline) -> dict[int, SequenceResult]:
-        return self._archive_until_stopped(sequence_ids, deadline)[0]
-
     def _archive_until_stopped(
-        self, sequence_ids: list[int], deadline: Deadline
+        self,
+        sequence_ids: list[int],
+        deadline: Deadline,
+        snapshotting: _Snapshotting | None = None,
+        *,
+        acted_as: int | None = None,
     ) -> tuple[dict[int, SequenceResult], SequenceArchiverError | None]:
-        """Results of every ID, and the error that stopped the calls before some of them (they are `failed`)."""
+        """Results of every ID, and the error that stopped the calls before some of them (they are `failed`).
+        With snapshots, each call's IDs are recorded just before it, and only the recorded ones are archived."""
         results: dict[int, SequenceResult] = {}
         use_bulk = self._mode is ArchiveMode.BULK or (self._mode is ArchiveMode.AUTO and len(sequence_ids) > 1)
         pending = list(sequence_ids)
         tally = _SplitTally()  # shared by the chunks: after an outage, later chunks are not split either
         while pending:
-            if use_bulk and not self._bulk_unavailable:
-                chunk, pending = pending[: self._bulk_max_ids], pending[self._bulk_max_ids :]
-                stop = self._archive_bulk_chunk(chunk, deadline, results, tally)
+            bulk = use_bulk and not self._bulk_unavailable
+            size = (min(self._bulk_max_ids, SNAPSHOT_BULK_CHUNK) if snapshotting else self._bulk_max_ids) if bulk else 1
+            chunk, pending = pending[:size], pending[size:]
+            if snapshotting is not None:
+                chunk, stop = self._snapshot_first(chunk, deadline, results, snapshotting, acted_as=acted_as)
             else:
-                chunk, pending = pending[:1], pending[1:]
-                stop = self._archive_single(chunk[0], deadline, results)
+                stop = None
+            if stop is None and chunk:
+                if bulk:
+                    stop = self._archive_bulk_chunk(chunk, deadline, results, tally)
+                else:
+                    stop = self._archive_single(chunk[0], deadline, results)
             if stop is not None:
                 results.update(
                     {sequence_id: failed_result(sequence_id, stop, prefix="not attempted: ") for sequence_id in pending}
                 )
                 return results, stop
         return results, None
+
+    def _snapshot_first(
+        self,
+        chunk: list[int],
+        deadline: Deadline,
+        results: dict[int, SequenceResult],
+        snapshotting: _Snapshotting,
+        *,
+        acted_as: int | None,
+    ) -> tuple[list[int], SequenceArchiverError | None]:
+        """The chunk's IDs whose snapshot is taken (or, best effort, given up), in order; the others get their
+        results here. A request-wide error stops it: the IDs not yet recorded are `not attempted`."""
+        cleared: list[int] = []
+        for position, sequence_id in enumerate(chunk):
+            try:
+                taken = snapshotting.snapshots.take(
+                    sequence_id, snapshotting.asked_by.get(sequence_id, []), deadline, acted_as=acted_as
+                )
+            except REQUEST_WIDE_ERRORS as exc:
+                logger.warning("archiving stopped", extra={"sequence_id": sequence_id, "reason": type(exc).__name__})
+                for other in [*cleared, *chunk[position:]]:
+                    results[other] = failed_result(other, exc, prefix="not attempted: ")
+                return [], exc
+            except Exception as exc:  # a bug in one snapshot fails that ID only
+                results.update(unexpected_failure([sequence_id], exc, "snapshot"))
+                continue
+            if isinstance(taken, SequenceResult):
+                results[sequence_id] = taken
+            else:
+                snapshotting.taken[sequence_id] = taken
+                cleared.append(sequence_id)
+        return cleared, None
 
     def _pause_and_retry_conflicts(
         self, results: dict[int, SequenceResult], pause_first: set[int], deadline: Deadline

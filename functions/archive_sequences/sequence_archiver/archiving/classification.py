@@ -20,6 +20,7 @@ from sequence_archiver.core.exceptions import (
     ReplyPausedError,
     ReplyTransportError,
     RetryableReplyError,
+    SnapshotStoreError,
 )
 from sequence_archiver.core.outcomes import Outcome, SequenceResult, Via
 from sequence_archiver.core.reply_answers import SEQUENCE_ACTION_NAMESPACE, ReplyResponse
@@ -45,8 +46,9 @@ BULK_ITEM_OUTCOMES = {
 }
 
 
-# Errors that concern the whole request (the key, the invocation's time), not one ID: every ID after them stops.
-REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError)
+# Errors that concern the whole request (the key, the invocation's time, a snapshot store that cannot be
+# written under the `required` policy), not one ID: every ID after them stops.
+REQUEST_WIDE_ERRORS = (ReplyAuthenticationError, ApiKeyError, DeadlineExceededError, SnapshotStoreError)
 
 
 def classify_response(sequence_id: int, response: ReplyResponse, via: Via = Via.SINGLE) -> SequenceResult:

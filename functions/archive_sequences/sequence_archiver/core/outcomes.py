@@ -73,6 +73,10 @@ class SequenceResult:
     # With a master key: the Reply user the call for this ID acted as (X-User-Id), the sequence's owner. For an
     # archived ID, the user it was archived as.
     acted_as: int | None = None
+    # The snapshot of the sequence's contacts taken before the archive call (an s3:// or file:// URI), and, when
+    # the snapshot policy is best effort and none could be taken, why not.
+    snapshot: str | None = None
+    snapshot_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The results-event representation (`input` only for values that were not valid IDs)."""
@@ -90,6 +94,10 @@ class SequenceResult:
             data["paused"] = True
         if self.acted_as is not None:
             data["actedAs"] = self.acted_as
+        if self.snapshot is not None:
+            data["snapshot"] = self.snapshot
+        if self.snapshot_error is not None:
+            data["snapshotError"] = self.snapshot_error
         return data
 
 

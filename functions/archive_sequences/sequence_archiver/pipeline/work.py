@@ -105,7 +105,11 @@ class Work:
         """Archive one workspace's requests with its archiver (its key, its client, its rate budget)."""
         try:
             archiver = self._archiver_of(workspace)
-            per_request = archiver.archive_all([request for _, request in group], deadline)
+            per_request = archiver.archive_all(
+                [request for _, request in group],
+                deadline,
+                request_ids=[delivery.request_id for delivery, _ in group],
+            )
         except Exception as exc:  # the archiver contains per-ID errors; anything else is ours, and retried
             logger.exception(
                 "archiving failed unexpectedly", extra={"error": type(exc).__name__, "workspace": workspace}

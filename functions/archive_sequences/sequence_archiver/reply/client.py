@@ -120,7 +120,7 @@ def _full_jitter(ceiling: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ListAnswer(Generic[_Page]):
-    """A final answer to a list call: 2xx with its parsed page, or a 4xx with its problem."""
+    """A final answer to a GET (or list) call: 2xx with its parsed page, or a 4xx with its problem."""
 
     http_status: int
     page: _Page | None = None
@@ -328,6 +328,91 @@ class ReplyClient:
         max_bytes = max(self._max_response_bytes, MAX_LIST_RESPONSE_BYTES)
         return self._call_with_retries(
             "GetSequences", path, None, interpret, deadline, method="GET", max_bytes=max_bytes
+        )
+
+    def describe_sequence(
+        self, sequence_id: int, deadline: Deadline, parse_document: Callable[[bytes, str], _Page]
+    ) -> ListAnswer[_Page]:
+        """GET /v3/sequences/{id} read whole by `parse_document` (a snapshot keeps the sequence as Reply described
+        it); a 4xx carries its problem."""
+        path = f"/v3/sequences/{sequence_id}"
+        return self._get_json("GetSequence", path, sequence_id, {}, deadline, parse_page=parse_document)
+
+    def list_sequence_contacts(
+        self, sequence_id: int, query: Mapping[str, str], deadline: Deadline, parse_page: Callable[[bytes, str], _Page]
+    ) -> ListAnswer[_Page]:
+        """GET /v3/sequences/{id}/contacts with paging (`top`, `skip`); a 2xx body goes through `parse_page` (with
+        the key sent, to redact), whose ReplyMalformedResponseError is retried like any transient failure."""
+        path = f"/v3/sequences/{sequence_id}/contacts"
+        return self._get_json("GetSequenceContacts", path, sequence_id, query, deadline, parse_page=parse_page)
+
+    def list_sequence_contacts_state(
+        self, sequence_id: int, query: Mapping[str, str], deadline: Deadline, parse_page: Callable[[bytes, str], _Page]
+    ) -> ListAnswer[_Page]:
+        """GET /v3/sequences/{id}/contacts/state (`additionalColumns`, paging), read like the contacts listing."""
+        path = f"/v3/sequences/{sequence_id}/contacts/state"
+        return self._get_json("GetSequenceContactsState", path, sequence_id, query, deadline, parse_page=parse_page)
+
+    def add_contacts_to_sequence(
+        self,
+        sequence_id: int,
+        body: Mapping[str, object],
+        deadline: Deadline,
+        parse_answer: Callable[[bytes, str], _Page],
+    ) -> ListAnswer[_Page]:
+        """POST /v3/sequences/{id}/contact-links/bulk: Reply adds the contacts it can and names those it did not.
+        Retried on transient failures: a contact already added is only reported again as not processed."""
+        _require_sequence_id(sequence_id)
+        payload = json.dumps(body, separators=(",", ":")).encode()
+
+        def interpret(answer: _HttpAnswer) -> ListAnswer[_Page]:
+            if 200 <= answer.status < 300:
+                return ListAnswer(answer.status, page=parse_answer(answer.body, answer.secret))
+            return ListAnswer(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
+
+        path = f"/v3/sequences/{sequence_id}/contact-links/bulk"
+        max_bytes = max(self._max_response_bytes, MAX_LIST_RESPONSE_BYTES)
+        return self._call_with_retries(
+            "BulkAddContactsToSequence",
+            path,
+            payload,
+            interpret,
+            deadline,
+            sequence_id=sequence_id,
+            max_bytes=max_bytes,
+        )
+
+    def unarchive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
+        """POST /v3/sequences/{id}/unarchive (announced by Reply as coming soon): the sequence, or a 4xx/501 problem.
+        Reply does not put the contacts back."""
+
+        def read(answer: _HttpAnswer) -> ReplyResponse:
+            sequence = parse_sequence(answer.body, sequence_id=sequence_id, secret=answer.secret)
+            return ReplyResponse(answer.status, sequence=sequence)
+
+        return self._sequence_action("UnarchiveSequence", "unarchive", sequence_id, deadline, read)
+
+    def _get_json(
+        self,
+        operation: str,
+        path: str,
+        sequence_id: int,
+        query: Mapping[str, str],
+        deadline: Deadline,
+        *,
+        parse_page: Callable[[bytes, str], _Page],
+    ) -> ListAnswer[_Page]:
+        _require_sequence_id(sequence_id)
+
+        def interpret(answer: _HttpAnswer) -> ListAnswer[_Page]:
+            if 200 <= answer.status < 300:
+                return ListAnswer(answer.status, page=parse_page(answer.body, answer.secret))
+            return ListAnswer(answer.status, problem=parse_problem(answer.body, secret=answer.secret))
+
+        target = path + ("?" + urlencode(query) if query else "")
+        max_bytes = max(self._max_response_bytes, MAX_LIST_RESPONSE_BYTES)
+        return self._call_with_retries(
+            operation, target, None, interpret, deadline, sequence_id=sequence_id, method="GET", max_bytes=max_bytes
         )
 
     def _call_with_retries(
