@@ -60,6 +60,8 @@ BODY_VALIDATION_DETAIL: Final = "The request body contains validation errors."
 INVALID_TYPE: Final = "Value has an invalid type."
 DEFAULT_PAGE_SIZE: Final = 25
 MAX_PAGE_SIZE: Final = 1000
+# GetSequenceContacts: `top` defaults to 25 and is at most 1,000 too (openapi-contacts-excerpt.yaml).
+DEFAULT_CONTACTS_PAGE_SIZE: Final = 25
 SORT_FIELDS: Final = ("created", "name", "status")
 SORT_DIRECTIONS: Final = ("asc", "desc")
 MIN_INT32: Final = -(2**31)
@@ -149,6 +151,11 @@ _SCOPE_RULES: Final = {
     "pause": (SCOPE_OPERATE, rules.PAUSE_FORBIDDEN.code, rules.PAUSE_FORBIDDEN.detail),
     "archive": (SCOPE_OPERATE, rules.ARCHIVE_FORBIDDEN.code, rules.ARCHIVE_FORBIDDEN.detail),
     "bulk": (SCOPE_WRITE, "sequenceAction.forbidden", "You do not have permission to archive sequences."),
+    "contacts": (
+        SCOPE_READ,
+        "sequenceContact.forbidden",
+        "You do not have permission to view this sequence's contacts.",
+    ),
 }
 
 
@@ -324,13 +331,15 @@ class ReplyApi:
             return self._bulk_archive(parsed.bulk, assumptions, acting_user)
         if parsed.path_id is None:
             return validation_response(PATH_VALIDATION_DETAIL, [PATH_ID_ERROR])
-        return self._sequence_operation(operation, parsed.path_id, assumptions, acting_user)
+        return self._sequence_operation(operation, parsed.path_id, assumptions, acting_user, parsed.request.query)
 
     def _sequence_operation(
-        self, operation: str, sequence_id: int, assumptions: Assumptions, acting_user: ActingUser
+        self, operation: str, sequence_id: int, assumptions: Assumptions, acting_user: ActingUser, query: str
     ) -> HttpResponse:
         if operation == "get":
             return self._get(sequence_id, assumptions, acting_user)
+        if operation == "contacts":
+            return self._contacts(sequence_id, query, assumptions, acting_user)
         action = rules.archive if operation == "archive" else rules.pause
         result = self._store.apply(sequence_id, partial(action, assumptions=assumptions, acting_user=acting_user))
         if isinstance(result, SimulatedSequence):
@@ -346,6 +355,29 @@ class ReplyApi:
             detail = "You do not have permission to view this sequence."
             return problem_response(403, detail, code="sequence.forbidden")
         return json_response(200, sequence_json(sequence))
+
+    def _contacts(
+        self, sequence_id: int, query: str, assumptions: Assumptions, acting_user: ActingUser
+    ) -> HttpResponse:
+        """GET /v3/sequences/{id}/contacts: `top` (default 25, at most 1,000) and `skip`, most recently added
+        first, as Reply's GetSequenceContacts says."""
+        sequence = self._store.get(sequence_id)
+        if sequence is None or not acting_user.finds(sequence):
+            detail = "Sequence with ID " + str(sequence_id) + " is not found."
+            return problem_response(404, detail, code="sequenceContact.sequenceNotFound")
+        if not acting_user.sees(sequence, assumptions):
+            detail = "You do not have permission to view this sequence's contacts."
+            return problem_response(403, detail, code="sequenceContact.forbidden")
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            params.setdefault(name.lower(), value)
+        try:
+            top = _page_number(params.get("top"), DEFAULT_CONTACTS_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+            skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None)
+        except _ListQueryError as exc:
+            return problem_response(400, exc.detail, code=exc.code)
+        contacts = list(reversed(self._store.contacts(sequence_id)))  # the most recently added first
+        return json_response(200, {"items": contacts[skip : skip + top], "hasMore": skip + top < len(contacts)})
 
     def _bulk_archive(self, bulk: _BulkIds, assumptions: Assumptions, acting_user: ActingUser) -> HttpResponse:
         if bulk.errors:
@@ -533,6 +565,8 @@ def _resolve_route(method: str, path: str) -> _Route:
         operations, path_id = {"GET": "get"}, rest[0]
     elif len(rest) == 2 and rest[1] in ("pause", "archive"):
         operations, path_id = {"POST": rest[1]}, rest[0]
+    elif len(rest) == 2 and rest[1] == "contacts":
+        operations, path_id = {"GET": "contacts"}, rest[0]
     else:
         return _Route(None)
     return _Route(operations.get(method), path_id, tuple(operations))

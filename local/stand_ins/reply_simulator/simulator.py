@@ -26,7 +26,7 @@ from local.stand_ins.reply_simulator.models import (
     DEFAULT_RATE_LIMIT,
     DEFAULT_WORKSPACE_ID,
 )
-from local.stand_ins.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
+from local.stand_ins.reply_simulator.store import SequenceStore, make_sequence, seed_sequences, sequence_contact
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -210,6 +210,22 @@ class ReplySimulator(BackgroundService):
     def sequence(self, sequence_id: int) -> SimulatedSequence | None:
         """Return a snapshot of one sequence, or None if it does not exist."""
         return self._store.get(sequence_id)
+
+    def add_contacts(
+        self, sequence_id: int, count: int, *, status: str = "active", first_contact_id: int = 1
+    ) -> list[dict[str, object]]:
+        """Enrol `count` made-up contacts (IDs from `first_contact_id`, `statusInSequence` = `status`) in a sequence,
+        as GetSequenceContacts lists them; the items added."""
+        contacts = [
+            sequence_contact(sequence_id, contact_id, status=status)
+            for contact_id in range(first_contact_id, first_contact_id + count)
+        ]
+        self._store.add_contacts(sequence_id, contacts)
+        return contacts
+
+    def contacts(self, sequence_id: int) -> list[dict[str, object]]:
+        """The sequence's contacts now, in the order they were added (none once it is archived)."""
+        return self._store.contacts(sequence_id)
 
     def sequences(self) -> list[SimulatedSequence]:
         """Return snapshots of every sequence (of every owner)."""

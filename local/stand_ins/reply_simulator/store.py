@@ -123,12 +123,49 @@ def seed_sequences(workspace_id: int = DEFAULT_WORKSPACE_ID) -> list[SimulatedSe
     ]
 
 
+CONTACT_STATUSES = ("active", "paused", "finished", "inactive", "outOfOffice")
+
+
+def sequence_contact(sequence_id: int, contact_id: int, *, status: str = "active") -> dict[str, object]:
+    """A Sequence Contact item as GetSequenceContacts answers it (made-up, deterministic personal data)."""
+    if status not in CONTACT_STATUSES:
+        raise ValueError("status must be one of " + ", ".join(CONTACT_STATUSES))
+    return {
+        "contactId": contact_id,
+        "sequenceId": sequence_id,
+        "email": "contact" + str(contact_id) + "@example.com",
+        "firstName": "First" + str(contact_id),
+        "lastName": "Last" + str(contact_id),
+        "company": "Company " + str(contact_id % 50),
+        "title": None,
+        "statusInSequence": status,
+        "isOptedOut": False,
+        "callStatus": "none",
+        "meetingStatus": "none",
+        "currentStep": 1 + contact_id % 3,
+        "addingDate": (created_for(sequence_id) + timedelta(minutes=contact_id)).isoformat().replace("+00:00", "Z"),
+    }
+
+
 class SequenceStore:
     """Sequences by id behind one lock; every read returns an immutable snapshot."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[int, SimulatedSequence] = {}
+        # Each sequence's contacts (Reply's Sequence Contact items), in the order they were added. Archiving a
+        # sequence removes them all, as Reply's spec says ("archiving removes every contact currently in it").
+        self._contacts: dict[int, list[dict[str, object]]] = {}
+
+    def add_contacts(self, sequence_id: int, contacts: Iterable[dict[str, object]]) -> None:
+        """Enrol contacts in a sequence (after those it has)."""
+        with self._lock:
+            self._contacts.setdefault(sequence_id, []).extend(dict(contact) for contact in contacts)
+
+    def contacts(self, sequence_id: int) -> list[dict[str, object]]:
+        """The sequence's contacts, in the order they were added (copies)."""
+        with self._lock:
+            return [dict(contact) for contact in self._contacts.get(sequence_id, [])]
 
     def get(self, sequence_id: int) -> SimulatedSequence | None:
         """Return the sequence with this id, if any."""
@@ -148,10 +185,11 @@ class SequenceStore:
         return len(batch)
 
     def replace_all(self, sequences: Iterable[SimulatedSequence]) -> None:
-        """Drop every sequence and store these instead."""
+        """Drop every sequence (and contact) and store these instead."""
         batch = {sequence.id: sequence for sequence in sequences}
         with self._lock:
             self._by_id = batch
+            self._contacts = {}
 
     def apply(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:
         """Run a rule on one sequence atomically and store the snapshot it returns."""
@@ -175,6 +213,8 @@ class SequenceStore:
                 else:
                     failures[sequence_id] = result
             self._by_id.update(staged)
+            for sequence_id, sequence in staged.items():
+                self._forget_contacts_if_archived(sequence_id, sequence)
         return failures
 
     def _apply_locked(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:
@@ -182,4 +222,9 @@ class SequenceStore:
         result = rule(current, sequence_id)
         if isinstance(result, SimulatedSequence) and result is not current:
             self._by_id[sequence_id] = result
+            self._forget_contacts_if_archived(sequence_id, result)
         return result
+
+    def _forget_contacts_if_archived(self, sequence_id: int, sequence: SimulatedSequence) -> None:
+        if sequence.is_archived:
+            self._contacts.pop(sequence_id, None)
