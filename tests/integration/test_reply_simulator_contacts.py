@@ -4,9 +4,11 @@ with `top` (default 25, at most 1,000) and `skip`, the spec's problem codes, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from local.stand_ins.reply_simulator import RateLimit
 
@@ -93,3 +95,22 @@ def test_the_listing_is_rate_limited_like_every_call(make_api: Callable[..., Api
     client.simulator.add_sequence(SEQUENCE, status="paused")
     statuses = [contacts(client, SEQUENCE)[0] for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def test_the_items_use_the_specs_fields_only(client: Api) -> None:
+    excerpt = (
+        Path(__file__).resolve().parents[2] / "local/stand_ins/reply_simulator/openapi/openapi-contacts-excerpt.yaml"
+    )
+    operation = yaml.safe_load(excerpt.read_text())["paths"]["/v3/sequences/{id}/contacts"]["get"]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    fields = set(answer["items"]["items"]["properties"])
+    statuses = set(answer["items"]["items"]["properties"]["statusInSequence"]["enum"])
+    for status in sorted(statuses):
+        client.simulator.add_contacts(
+            SEQUENCE, 1, status=status, first_contact_id=len(client.simulator.contacts(SEQUENCE)) + 1
+        )
+
+    _, page = contacts(client, SEQUENCE, "?top=100")
+
+    assert {item["statusInSequence"] for item in page["items"]} == statuses
+    assert all(set(item) <= fields for item in page["items"])
