@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 from local.scenarios.lambda_instance import put_function_on_path, replace_environment
 from local.stand_ins.aws_stack import (
     LocalStack,
+    create_snapshot_bucket,
     delete_messages,
     drain_queue,
     function_environment,
     provision,
     read_results_events,
+    read_snapshot,
     receive_batch,
     send_messages,
     sqs_event_from_messages,
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENTS_DIR = PROJECT_DIR / "events"
+# Contacts seeded in sample sequences (active, finished), so the snapshots have someone to record: 1,500 in 101
+# take two pages of the listing.
+DEMO_CONTACTS = {101: (1200, 300), 102: (3, 7), 106: (0, 12)}
 SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
 COUNT_KEYS = ("archived", "already_archived", "not_found", "forbidden", "conflict", "invalid", "failed")
 ERROR_WIDTH = 52
@@ -272,6 +277,42 @@ def _print_outcomes(details: Sequence[dict[str, Any]]) -> None:
     print(_table(["request", "trigger", "sequenceId", "outcome", "via", "http", "error"], rows))
 
 
+def _read_snapshots(s3: Any, details: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every snapshot object the results events name, read back from the bucket (by URI)."""
+    uris = {result["snapshot"] for detail in details for result in detail.get("results", []) if "snapshot" in result}
+    return {uri: read_snapshot(s3, uri) for uri in sorted(uris)}
+
+
+def _print_snapshots(snapshots: dict[str, dict[str, Any]]) -> None:
+    print(
+        BOLD(f"Snapshots stored before archiving: {len(snapshots)}") + "  (the sequence and every contact, gzip JSON)"
+    )
+    rows = []
+    for uri, snapshot in snapshots.items():
+        statuses = Counter(contact["statusInSequence"] for contact in snapshot["contacts"])
+        by_status = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items())) or "none"
+        rows.append(
+            [snapshot["sequenceId"], snapshot["contactCount"], by_status, clip(uri.split("/snapshots/")[-1], 60)]
+        )
+    print(_table(["sequenceId", "contacts", "by status", "object (s3://<bucket>/snapshots/...)"], rows))
+
+
+def _check_snapshots(details: Sequence[dict[str, Any]], snapshots: dict[str, dict[str, Any]]) -> list[str]:
+    """Every archived ID names a snapshot, and the seeded sequences' snapshots hold every contact seeded."""
+    problems = []
+    for detail in details:
+        for result in detail.get("results", []):
+            if result.get("outcome") == "archived" and "snapshot" not in result:
+                problems.append(f"sequence {result.get('sequenceId')} was archived without a snapshot named")
+    counts = {snapshot["sequenceId"]: snapshot["contactCount"] for snapshot in snapshots.values()}
+    for sequence_id, (active, finished) in DEMO_CONTACTS.items():
+        if sequence_id in counts and counts[sequence_id] != active + finished:
+            problems.append(
+                f"the snapshot of {sequence_id} holds {counts[sequence_id]} of {active + finished} contacts"
+            )
+    return problems
+
+
 def _print_results_events(details: Sequence[dict[str, Any]]) -> None:
     per_trigger = Counter(str(detail.get("trigger")) for detail in details)
     summary = ", ".join(f"{trigger} {count}" for trigger, count in sorted(per_trigger.items()))
@@ -395,11 +436,17 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
     problems: list[str] = []
     with ReplySimulator(api_keys={api_key: SCOPES}, seed=True) as reply, start_moto_server() as moto:
         stack = provision(moto.endpoint_url, api_key=api_key, name_prefix=unique_name_prefix("demo"))
-        overrides = {}
+        # Snapshots on, as the template deploys them: each sequence's contacts are stored before its archive call.
+        snapshot_bucket = unique_name_prefix("demo-snapshots")
+        s3 = create_snapshot_bucket(stack, snapshot_bucket)
+        for sequence_id, (active, finished) in DEMO_CONTACTS.items():
+            reply.add_contacts(sequence_id, active, status="active")
+            reply.add_contacts(sequence_id, finished, status="finished", first_contact_id=active + 1)
+        overrides = {"SNAPSHOT_BUCKET_NAME": snapshot_bucket}
         for sequence_id in arguments.fail_sequence_id:
             reply.inject(Fault(kind="status", status=503, times=None, sequence_id=sequence_id))
             # Short backoffs so the demo does not wait out the production retry schedule.
-            overrides = {"REPLY_BACKOFF_BASE_SECONDS": "0.05", "REPLY_BACKOFF_MAX_SECONDS": "0.2"}
+            overrides |= {"REPLY_BACKOFF_BASE_SECONDS": "0.05", "REPLY_BACKOFF_MAX_SECONDS": "0.2"}
         replace_environment(function_environment(stack, reply_base_url=reply.base_url, **overrides))
         settings = stack.queue_settings
         print(BOLD("reply-sequence-archiver: local run") + " (no AWS account, nothing leaves 127.0.0.1)")
@@ -425,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
         envelopes = read_results_events(stack, expected=len(invocations), timeout_seconds=5)
         details = [envelope.get("detail", {}) for envelope in envelopes]
         dead_letters = drain_queue(stack.dead_letter_queue_url, endpoint_url=stack.endpoint_url)
+        snapshots = _read_snapshots(s3, details)
         archive_calls_before = sum(1 for request in reply.requests if request.method == "POST")
         cleanup = _run_file(app, CLEANUP_EVENT, "direct", incomplete_type)
         cleanup_archive_calls = sum(1 for request in reply.requests if request.method == "POST") - archive_calls_before
@@ -436,11 +484,14 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
     problems += _check_no_leak(api_key, invocations, json.dumps(envelopes), json.dumps(dead_letters, default=str))
     if not details:
         problems.append("no results event reached the results bus")
+    problems += _check_snapshots(details, snapshots)
     problems += _check_returned_details(invocations, details)
 
     _print_invocations(invocations)
     print()
     _print_outcomes(details)
+    print()
+    _print_snapshots(snapshots)
     print()
     _print_results_events(details)
     print()
