@@ -71,7 +71,7 @@ def test_a_sequence_of_1500_contacts_is_recorded_whole_before_its_archive_call(
     [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
     [entry] = detail["results"]
     assert entry["outcome"] == "archived"
-    assert entry["snapshot"].startswith(f"s3://{bucket}/snapshots/default/{SEQUENCE}/")
+    assert entry["snapshot"].startswith(f"s3://{bucket}/snapshots/_default/{SEQUENCE}/")
     snapshot = read_snapshot(s3, entry["snapshot"])
     jsonschema.validate(snapshot, SNAPSHOT_SCHEMA)
     assert snapshot["contactCount"] == 1500

@@ -63,7 +63,7 @@ def test_the_function_is_told_the_bucket_and_the_policy(transformed_template, re
     policy = transformed_template["Parameters"]["SnapshotPolicy"]
 
     assert variables["SNAPSHOT_BUCKET_NAME"] == {"Fn::If": [CONDITION, {"Ref": BUCKET}, ""]}
-    assert variables["SNAPSHOT_POLICY"] == {"Ref": "SnapshotPolicy"}
+    assert variables["SNAPSHOT_POLICY"] == {"Fn::If": [CONDITION, {"Ref": "SnapshotPolicy"}, "off"]}
     assert policy["AllowedValues"] == ["required", "best-effort", "off"]
     assert policy["Default"] == "required"
 

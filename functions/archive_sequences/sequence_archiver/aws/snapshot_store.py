@@ -8,8 +8,10 @@ naming the bucket and the error code, never a credential.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.aws.calls import call_within
@@ -25,20 +27,29 @@ if TYPE_CHECKING:
 SNAPSHOT_PREFIX = "snapshots/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_LABEL = 80
+# The default key's folder: a workspace name (a-z 0-9 -, see archive_request.WORKSPACE_PATTERN) is never this.
+DEFAULT_WORKSPACE_FOLDER = "_default"
 
 
 def snapshot_key(*, workspace: str | None, sequence_id: int, taken_at: datetime, request_id: str) -> str:
-    """`snapshots/<workspace or default>/<sequenceId>/<UTC time>-<request>.json.gz`: one folder per sequence, its
-    snapshots sorted by time, the request that archived it in the name (only safe characters, bounded)."""
-    request = _UNSAFE.sub("_", request_id)[:_MAX_LABEL] or "request"
-    folder = _UNSAFE.sub("_", workspace)[:_MAX_LABEL] if workspace else "default"
-    return f"{SNAPSHOT_PREFIX}{folder}/{sequence_id}/{taken_at:%Y%m%dT%H%M%S.%fZ}-{request}.json.gz"
+    """`snapshots/<workspace or _default>/<sequenceId>/<UTC time>-<request>.json.gz`: one folder per sequence, its
+    snapshots sorted by time, the request that archived it in the name. A request ID that is not made of safe
+    characters, or is too long, is cleaned and followed by a digest of the original, so two never share a key."""
+    if taken_at.tzinfo is None:
+        raise ValueError("taken_at must carry its time zone")
+    moment = taken_at.astimezone(UTC)
+    request = _UNSAFE.sub("_", request_id)[:_MAX_LABEL]
+    if request != request_id or not request:
+        request = f"{request}~{hashlib.sha256(request_id.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    folder = _UNSAFE.sub("_", workspace)[:_MAX_LABEL] if workspace else DEFAULT_WORKSPACE_FOLDER
+    return f"{SNAPSHOT_PREFIX}{folder}/{sequence_id}/{moment:%Y%m%dT%H%M%S.%fZ}-{request}.json.gz"
 
 
 def encode_snapshot(document: Mapping[str, Any]) -> bytes:
-    """The object's bytes: compact JSON (UTF-8), gzip-compressed (mtime 0: the same snapshot, the same bytes)."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return gzip.compress(text.encode("utf-8"), mtime=0)
+    """The object's bytes: compact ASCII JSON (a lone surrogate Reply sent stays an escape), gzip-compressed (mtime
+    0: the same snapshot, the same bytes). ValueError for what JSON cannot hold (NaN)."""
+    text = json.dumps(document, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return gzip.compress(text.encode("ascii"), mtime=0)
 
 
 class S3SnapshotStore:
@@ -50,7 +61,10 @@ class S3SnapshotStore:
 
     def store(self, key: str, document: Mapping[str, Any], deadline: Deadline) -> str:
         """Put the object; its `s3://` URI. SnapshotStoreError when S3 refuses, fails or outlasts the deadline."""
-        body = encode_snapshot(document)
+        try:
+            body = encode_snapshot(document)
+        except (ValueError, TypeError) as exc:
+            raise SnapshotStoreError("the snapshot cannot be written as JSON (a value JSON cannot hold)") from exc
         try:
             call_within(
                 deadline,
