@@ -496,10 +496,8 @@ class ReportPrinter:
         if unarchived is not None:
             said = "unarchived" if unarchived.outcome is UnarchiveOutcome.UNARCHIVED else "was not archived (409)"
             console.out(f"sequence {plan.to_sequence} {said}")
-        console.out(
-            f"calls: {len(record.calls)} bulk add(s)"
-            + "".join(f", {call.contacts:,} contacts → {call.http_status or 'no answer'}" for call in record.calls)
-        )
+        calls = "; ".join(f"{call.contacts:,} contacts → {_status(call.http_status)}" for call in record.calls)
+        console.out(f"bulk add calls: {len(record.calls)}" + (f" ({calls})" if calls else ""))
         console.out(summary(record))
         refused = record.refused_by_reason()
         if refused:
@@ -511,6 +509,10 @@ class ReportPrinter:
             console.out("contacts not in the sequence:" if not plan.show_contacts else "contacts:")
             headers, rows = _contact_rows(plan, [(r.contact, r.outcome.value, r.reason) for r in shown])
             console.out(table(headers, rows, width=output_width(console.stdout, console.environ)))
+
+
+def _status(http_status: int | None) -> str:
+    return f"HTTP {http_status}" if http_status is not None else "no usable answer"
 
 
 def summary(record: RestoreRecord) -> str:
