@@ -436,8 +436,9 @@ def test_unarchive_that_reply_does_not_offer_yet_stops_with_exit_3_and_adds_noth
         (ReplyResponse(200), 0, ["unarchive", "add"]),
         (ReplyResponse(409, problem=Problem(code="sequenceAction.notArchived")), 0, ["unarchive", "add"]),
         (ReplyResponse(403, problem=Problem(code="sequenceAction.forbidden")), 1, ["unarchive"]),
+        (ReplyResponse(409, problem=Problem(code="sequenceAction.somethingElse")), 1, ["unarchive"]),
     ],
-    ids=["unarchived", "not archived", "forbidden"],
+    ids=["unarchived", "not archived", "forbidden", "another conflict"],
 )
 def test_unarchive_goes_first_and_only_an_unarchived_sequence_gets_contacts(
     cli: Callable[..., Run], reply: FakeReply, tmp_path: Path, answer: ReplyResponse, code: int, calls: list[str]

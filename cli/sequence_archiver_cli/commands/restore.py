@@ -21,9 +21,12 @@ from sequence_archiver.public import (
     MAX_CONTACTS_PER_CALL,
     UNFINISHED_STATUSES,
     Deadline,
+    DeadlineExceededError,
     InvalidSequenceIdError,
+    RateBudgetExhaustedError,
     ReplyAuthenticationError,
     ReplyClient,
+    ReplyPausedError,
     RetryableReplyError,
     SequenceArchiverError,
     Timeouts,
@@ -73,10 +76,12 @@ if TYPE_CHECKING:
 
 PROG = "sequence-archiver restore"
 DEFAULT_TIME_LIMIT_SECONDS = 3600.0
+RELEASE_SECONDS = 5.0  # the most a run waits at its end to give back calls booked in a shared budget
 ALL_STATUSES = "all"
 # Reply's statuses in the order they are shown; a status the snapshot holds that is not among them comes after.
 STATUS_ORDER = ("active", "paused", "outOfOffice", "finished", "inactive")
 DEFAULT_STATUSES = tuple(status for status in STATUS_ORDER if status in UNFINISHED_STATUSES)
+NOT_ARCHIVED = "sequenceAction.notArchived"  # the unarchive's 409: the sequence is not archived
 PERSONAL_COLUMNS = ("email", "firstName", "lastName", "company")
 EXAMPLES = f"""\
 examples:
@@ -251,20 +256,23 @@ def run(args: argparse.Namespace, console: Console) -> int:
         sleep=interruption.sleep,
     )
     deadline = Deadline(expires_at=time.monotonic() + args.time_limit, clock=interruption.clock)
-    with interruption.on_sigint():
-        unarchived = (
-            unarchive_first(client, args.to_sequence, deadline, key.rejection(), base_url) if args.unarchive else None
-        )
-        record = restore_contacts(
-            client,
-            args.to_sequence,
-            selected,
-            deadline,
-            interruption=interruption,
-            attempts_made=lambda: len(attempts),
-            per_call=args.contacts_per_call,
-        )
-    client.release_unused_budget(Deadline(expires_at=time.monotonic() + 5.0))
+    try:
+        with interruption.on_sigint():
+            unarchived = None
+            if args.unarchive:
+                unarchived = unarchive_first(client, args.to_sequence, deadline, rejection=key.rejection(),
+                                             base_url=base_url, interruption=interruption)  # fmt: skip
+            record = restore_contacts(
+                client,
+                args.to_sequence,
+                selected,
+                deadline,
+                interruption=interruption,
+                attempts_made=lambda: len(attempts),
+                per_call=args.contacts_per_call,
+            )
+    finally:  # calls booked in a shared budget (--budget-table) and not made go back
+        client.release_unused_budget(Deadline(expires_at=time.monotonic() + RELEASE_SECONDS))
     try:
         ReportPrinter(console, plan).report(record, unarchived)
         console.stdout.flush()
@@ -275,17 +283,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def unarchive_first(
-    client: ReplyClient, sequence_id: int, deadline: Deadline, rejection: str, base_url: str
+    client: ReplyClient,
+    sequence_id: int,
+    deadline: Deadline,
+    *,
+    rejection: str,
+    base_url: str,
+    interruption: Interruption,
 ) -> Unarchived:
     """POST /v3/sequences/{id}/unarchive before adding anything; a CliError (nothing added) when it did not work.
 
-    A 409 (the sequence is not archived) lets the restore go ahead: there is nothing to undo. A 404 or 501 is the
-    endpoint Reply announces as coming soon, not there yet (a 404 may also be a sequence that no longer exists).
+    A 409 `sequenceAction.notArchived` (the sequence is not archived) lets the restore go ahead: there is nothing
+    to undo. A 404 or 501 is the endpoint Reply announces as coming soon, not there yet (a 404 may also be a
+    sequence that no longer exists).
     """
     try:
         answer = client.unarchive_sequence(sequence_id, deadline)
     except ReplyAuthenticationError:
         raise UnavailableError(rejection) from None
+    except (DeadlineExceededError, RateBudgetExhaustedError, ReplyPausedError) as exc:
+        if interruption.requested:
+            raise KeyboardInterrupt from None  # Ctrl-C before the unarchive was made: exit 130, nothing done
+        raise AttentionError(f"the time limit ran out before the unarchive call ({exc}); nothing was added") from None
     except (RetryableReplyError, SequenceArchiverError) as exc:
         raise reply_unreachable(
             base_url, f"the unarchive call got no usable answer ({exc}); nothing was added"
@@ -294,7 +313,7 @@ def unarchive_first(
     reason = (answer.problem.short_reason() if answer.problem else None) or f"HTTP {status}"
     if 200 <= status < 300:
         return Unarchived(UnarchiveOutcome.UNARCHIVED, status)
-    if status == 409:
+    if status == 409 and (answer.problem is None or answer.problem.code in {None, NOT_ARCHIVED}):
         return Unarchived(UnarchiveOutcome.NOT_ARCHIVED, status)
     if status in {404, 501}:
         raise UnavailableError(
