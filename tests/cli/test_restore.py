@@ -1,19 +1,23 @@
-"""`restore` on the local stack: a snapshot read from S3 (moto server) as the function stores it."""
+"""`restore` on the local stack: a snapshot read from S3 (moto server) as the function stores it, the console script
+asking before it adds many contacts."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
 from local.stand_ins.aws_stack import boto3_session
+from tests.cli.terminal import TerminalSession, run_without_terminal
 from tests.cli.test_restore_offline import snapshot_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
     from local.stand_ins.aws_stack import MotoServer
@@ -60,3 +64,30 @@ def test_an_s3_object_that_cannot_be_read_is_exit_3_naming_it(cli: Callable[...,
         f"sequence-archiver restore: error: cannot read the snapshot {uri}: S3 refused the call: NoSuchKey: "
         "The specified key does not exist."
     )
+
+
+# ---------------------------------------------------------------- the console script, in real processes
+
+
+def test_the_console_script_asks_on_the_terminal_above_100_contacts_and_no_adds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_key: str
+) -> None:
+    monkeypatch.setenv("REPLY_API_KEY", api_key)
+    path = tmp_path / "s.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(snapshot_document(200)).encode()))
+    args = ["restore", "--snapshot", str(path), "--to-sequence", "202", "--base-url", "http://127.0.0.1:9"]
+
+    with TerminalSession(args, env=os.environ) as tty:
+        tty.wait_for_terminal("add 120 contacts of sequence 101's snapshot to sequence 202 in Reply? Reply enrols "
+                              "them afresh, from the first step. [y/N] ")  # fmt: skip
+        tty.type("n")
+        declined = tty.finish()
+    unattended = run_without_terminal(args, env=os.environ)
+    dry_run = run_without_terminal([*args, "--dry-run", "--output", "json"], env=os.environ)
+
+    assert declined.code == 2
+    assert "sequence-archiver restore: error: not confirmed: nothing was done" in declined.terminal
+    assert unattended.returncode == 2
+    assert "120 IDs and no terminal to confirm on: re-run with --yes to add them" in unattended.stderr
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert json.loads(dry_run.stdout)["selected"] == 120
