@@ -4,6 +4,7 @@ outcome, the report and the exit codes, against a fake of Reply's client."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,10 @@ from sequence_archiver.core.exceptions import DeadlineExceededError, ReplyServer
 from sequence_archiver.core.reply_answers import Problem, ReplyResponse
 from sequence_archiver.reply.client import ListAnswer
 from sequence_archiver_cli.aws import AwsOptions
+from sequence_archiver_cli.common import Console
 from sequence_archiver_cli.errors import UsageError
 from sequence_archiver_cli.interruption import Interruption
+from sequence_archiver_cli.main import main
 from sequence_archiver_cli.restoring import ContactOutcome, StopReason, restore_contacts
 from sequence_archiver_cli.snapshot_input import SnapshotContact, read_snapshot
 
@@ -482,3 +485,28 @@ def test_statuses_must_be_reply_s(cli: Callable[..., Run], reply: FakeReply, tmp
 
     assert run.code == 2
     assert "argument --statuses: not a status" in run.err
+
+
+class ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone (`| head -0`)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError
+
+
+def test_a_closed_stdout_after_the_calls_is_exit_141_saying_what_was_added(
+    reply: FakeReply, tmp_path: Path, api_key: str
+) -> None:
+    path = write(tmp_path / "s.json.gz", snapshot_document(5))
+    stderr = io.StringIO()
+    console = Console(stdin=io.StringIO(), stdout=ClosedPipe(), stderr=stderr, environ={"REPLY_API_KEY": api_key})
+
+    code = main(["restore", "--snapshot", path, "--to-sequence", "202", "--base-url", "http://127.0.0.1:9",
+                 "--output", "jsonl"], console=console)  # fmt: skip
+
+    assert code == 141
+    assert stderr.getvalue() == (
+        "sequence-archiver restore: stopped: stdout was closed before the report was all written: "
+        "added 3 of 3 contacts\n"
+    )
+    assert len(reply.calls) == 1
