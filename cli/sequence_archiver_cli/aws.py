@@ -127,6 +127,14 @@ def logs_client(options: AwsOptions) -> CloudWatchLogsClient:
         return _session(options).client("logs", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
 
 
+def s3_client(options: AwsOptions) -> object:
+    """An S3 client (region and endpoint from the options or boto3's configuration); typed by what its caller uses
+    of it (the S3 stubs are not among the dev dependencies)."""
+    with _configuration("S3", options):
+        client: object = _session(options).client("s3", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+        return client
+
+
 def describe_aws_error(service: str, exc: Exception, *, options: AwsOptions | None = None) -> str:
     """One line about an AWS failure: never a stack trace, never credentials."""
     configuration = _describe_configuration_error(service, exc, options)

@@ -35,6 +35,12 @@ class CliError(Exception):
     exit_code = ExitCode.USAGE
 
 
+class AttentionError(CliError):
+    """A step that had to work first was refused (restore's unarchive): nothing was done, a person has to look."""
+
+    exit_code = ExitCode.ATTENTION
+
+
 class UsageError(CliError):
     """Bad arguments or bad input."""
 

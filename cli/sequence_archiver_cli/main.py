@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError
 
 from sequence_archiver_cli.aws import describe_aws_error
-from sequence_archiver_cli.commands import archive, enqueue, report, select
+from sequence_archiver_cli.commands import archive, enqueue, report, restore, select
 from sequence_archiver_cli.common import (
     Parser,
     configure_logging,
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
     from sequence_archiver_cli.common import Console
 
-DESCRIPTION = "Operate the Reply sequence archiver: choose sequences, queue them, archive them, read the results."
+DESCRIPTION = (
+    "Operate the Reply sequence archiver: choose sequences, queue them, archive them, read the results, "
+    "restore a snapshot's contacts."
+)
 EXAMPLES = """\
 a campaign:
   sequence-archiver select --status paused --created-before 2025-01-01 > ids.txt
@@ -59,7 +62,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="sequence-archiver", description=DESCRIPTION, epilog=epilog(EXAMPLES))
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for command in (select, enqueue, archive, report):
+    for command in (select, enqueue, archive, report, restore):
         command.register(subparsers)
     return parser
 
@@ -74,7 +77,9 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     console = console or system_console(os.environ)
     if args.command is None:
-        console.err("sequence-archiver: error: choose a command: select, enqueue, archive or report (see --help)")
+        console.err(
+            "sequence-archiver: error: choose a command: select, enqueue, archive, report or restore (see --help)"
+        )
         return ExitCode.USAGE
     configure_logging(console.stderr, verbose=args.verbose)
     return _run(args, console)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.usefixtures("no_network")
 
 
-@pytest.mark.parametrize("command", [[], ["select"], ["enqueue"], ["archive"], ["report"]])
+@pytest.mark.parametrize("command", [[], ["select"], ["enqueue"], ["archive"], ["report"], ["restore"]])
 def test_every_command_has_help_with_the_exit_codes(cli: Callable[..., Run], command: list[str]) -> None:
     run = cli(*command, "--help")
 
@@ -51,6 +51,10 @@ def test_every_command_has_help_with_the_exit_codes(cli: Callable[..., Run], com
         (["report", "--queue-url"], "--queue-url without a URL reads $RESULTS_SINK_QUEUE_URL, which is not set"),
         (["report", "--log-group", "g", "--file", "f"], "not allowed with argument"),
         (["select", "--base-url", "https://x.example/v3?key=1"], "--base-url: must not have a query string"),
+        (["restore", "--to-sequence", "1"], "the following arguments are required: --snapshot"),
+        (["restore", "--snapshot", "s.json.gz", "--to-sequence", "0"], "argument --to-sequence:"),
+        (["restore", "--snapshot", "s.json.gz", "--to-sequence", "1", "--contacts-per-call", "10001"], "between 1"),
+        (["restore", "--snapshot", "s.json.gz", "--to-sequence", "1", "--output", "ids"], "invalid choice: 'ids'"),
     ],
 )
 def test_usage_errors_are_one_line_on_stderr_with_exit_2(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.archiving.selection import Selection, is_cleanup_request, parse_cleanup_request
+from sequence_archiver.archiving.snapshots import SNAPSHOT_SCHEMA_VERSION
 from sequence_archiver.aws.rate_budget import SharedRateBudget
 from sequence_archiver.aws.sqs import (
     MAX_ENTRIES_PER_CALL,
@@ -32,16 +33,19 @@ from sequence_archiver.core.deadline import Deadline
 from sequence_archiver.core.exceptions import (
     ApiKeyError,
     ApiKeyMalformedError,
+    DeadlineExceededError,
     InvalidRequestError,
     InvalidSequenceIdError,
+    RateBudgetExhaustedError,
     ReplyApiError,
     ReplyAuthenticationError,
+    ReplyPausedError,
     ReplyRefusedError,
     RetryableReplyError,
     SequenceArchiverError,
 )
 from sequence_archiver.core.outcomes import Outcome, SequenceResult, count_outcomes
-from sequence_archiver.core.reply_answers import ApiCall, ReplyWait, WaitReason
+from sequence_archiver.core.reply_answers import ApiCall, Problem, ReplyResponse, ReplyWait, WaitReason
 from sequence_archiver.core.results_contract import (
     PLAN_DETAIL_TYPE,
     RESULTS_DETAIL_TYPE,
@@ -49,7 +53,16 @@ from sequence_archiver.core.results_contract import (
     PlanOutcome,
 )
 from sequence_archiver.reply.api_key import ApiKeySource, SecretsManagerApiKey, parse_secret_string
-from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.client import ListAnswer, ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.contact_links import (
+    ALREADY_IN_SEQUENCE,
+    MAX_CONTACTS_PER_CALL,
+    ContactLinksAnswer,
+    NotProcessedContact,
+    contact_links_body,
+    contact_links_parser,
+)
+from sequence_archiver.reply.contacts import CONTACT_STATUSES, UNFINISHED_STATUSES
 from sequence_archiver.reply.listing import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -64,7 +77,10 @@ from sequence_archiver.reply.rate_limiter import RateLimiter, budgets_for
 from sequence_archiver.settings import Settings, is_loopback_host, validate_reply_base_url
 
 __all__ = [
+    "ALREADY_IN_SEQUENCE",
+    "CONTACT_STATUSES",
     "DEFAULT_PAGE_SIZE",
+    "MAX_CONTACTS_PER_CALL",
     "MAX_ENTRIES_PER_CALL",
     "MAX_IDS_PER_REQUEST",
     "MAX_PAGE_SIZE",
@@ -72,24 +88,34 @@ __all__ = [
     "PLAN_DETAIL_TYPE",
     "RESULTS_DETAIL_TYPE",
     "RESULTS_EVENT_SOURCE",
+    "SNAPSHOT_SCHEMA_VERSION",
     "STATUSES",
+    "UNFINISHED_STATUSES",
     "ApiCall",
     "ApiKeyError",
     "ApiKeyMalformedError",
     "ApiKeySource",
     "ArchiveMode",
     "ArchiveRequest",
+    "ContactLinksAnswer",
     "Deadline",
+    "DeadlineExceededError",
     "InvalidRequestError",
     "InvalidSequenceIdError",
+    "ListAnswer",
+    "NotProcessedContact",
     "Outcome",
     "OutgoingMessage",
     "PlanOutcome",
+    "Problem",
+    "RateBudgetExhaustedError",
     "RateLimiter",
     "ReplyApiError",
     "ReplyAuthenticationError",
     "ReplyClient",
+    "ReplyPausedError",
     "ReplyRefusedError",
+    "ReplyResponse",
     "ReplyWait",
     "RetryPolicy",
     "RetryableReplyError",
@@ -109,6 +135,8 @@ __all__ = [
     "batch_entry",
     "budgets_for",
     "chunk_by_count_and_size",
+    "contact_links_body",
+    "contact_links_parser",
     "count_outcomes",
     "deduplication_id",
     "is_cleanup_request",
