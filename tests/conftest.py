@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,3 +37,19 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _package_loggers_as_they_were() -> Iterator[None]:
+    """The CLI run in-process (`main([...])`) gives the package loggers a handler of its own and stops their
+    propagation, for good in that worker: put them back after each test, so a later test's caplog sees their
+    records whatever ran before it on the same worker."""
+    saved = []
+    for name in ("sequence_archiver", "sequence_archiver_cli"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate, list(logger.handlers)))
+    yield
+    for logger, level, propagate, handlers in saved:
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
