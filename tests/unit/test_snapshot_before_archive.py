@@ -40,7 +40,7 @@ def contact(contact_id: int, status: str = "finished") -> dict[str, Any]:
     return {
         "contactId": contact_id,
         "statusInSequence": status,
-        "currentStep": 2,
+        "currentStep": {"stepId": 5421, "displayName": "2"},
         "addingDate": "2026-01-02T03:04:05Z",
         "email": f"person{contact_id}@example.com",
     }

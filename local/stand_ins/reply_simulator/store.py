@@ -142,7 +142,11 @@ def sequence_contact(sequence_id: int, contact_id: int, *, status: str = "active
         "isOptedOut": False,
         "callStatus": "none",
         "meetingStatus": "none",
-        "currentStep": 1 + contact_id % 3,
+        "currentStep": (
+            {"stepId": None, "displayName": "Finished"}
+            if status in {"finished", "inactive"}
+            else {"stepId": 1320 + contact_id % 3, "displayName": str(1 + contact_id % 3)}
+        ),
         "addingDate": (created_for(sequence_id) + timedelta(minutes=contact_id)).isoformat().replace("+00:00", "Z"),
     }
 
