@@ -35,6 +35,7 @@ from sequence_archiver.core.exceptions import (
     ReplyAuthenticationError,
     ReplyMalformedResponseError,
     ReplyPausedError,
+    ReplyRefusedError,
     ReplyServerError,
     ReplyThrottledError,
     ReplyTransportError,
@@ -125,6 +126,17 @@ class ListAnswer(Generic[_Page]):
     http_status: int
     page: _Page | None = None
     problem: Problem | None = None
+
+    def refused(self, call: str) -> ReplyRefusedError:
+        """The error for a 4xx answer to `call` ("the list call"), with Reply's reason."""
+        problem = self.problem
+        reason = (problem.short_reason() if problem else None) or f"HTTP {self.http_status}"
+        return ReplyRefusedError(
+            f"Reply refused {call} ({self.http_status}): {reason}",
+            http_status=self.http_status,
+            problem=problem,
+            reason=reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sequence_archiver.core.exceptions import ReplyMalformedResponseError, ReplyRefusedError, SnapshotListingError
+from sequence_archiver.core.exceptions import ReplyMalformedResponseError, SnapshotListingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -111,14 +111,7 @@ def list_contacts(
         query = {"top": str(page_size), "skip": str(skip)}
         answer = client.list_sequence_contacts(sequence_id, query, deadline, parse_contacts_page)
         if answer.page is None:
-            problem = answer.problem
-            reason = (problem.short_reason() if problem else None) or f"HTTP {answer.http_status}"
-            raise ReplyRefusedError(
-                f"Reply refused the contacts listing ({answer.http_status}): {reason}",
-                http_status=answer.http_status,
-                problem=problem,
-                reason=reason,
-            )
+            raise answer.refused("the contacts listing")
         page = answer.page
         for item in page.items:
             contacts.setdefault(item["contactId"], item)  # a contact added during the listing may shift a page

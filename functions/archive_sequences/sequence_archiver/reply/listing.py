@@ -196,14 +196,7 @@ class SequencePages:
             if self._on_items is not None:
                 self._on_items(answer.page[0])
             return answer.page
-        problem = answer.problem
-        reason = (problem.short_reason() if problem else None) or f"HTTP {answer.http_status}"
-        raise ReplyRefusedError(
-            f"Reply refused the list call ({answer.http_status}): {reason}",
-            http_status=answer.http_status,
-            problem=problem,
-            reason=reason,
-        )
+        raise answer.refused("the list call")
 
 
 @dataclass(frozen=True, slots=True)
