@@ -69,6 +69,10 @@ _FAULTS_THAT_RUN_THE_REQUEST: Final = frozenset({"delay", "drip", "headers", "bo
 # The body of a 401: "empty" as the spec's description says (the default), or the problem+json seen live.
 UNAUTHORIZED_BODIES: Final = ("empty", "problem")
 FILTER_ERROR_CODE: Final = "sequence.invalidFilter"
+LIST_PAGINATION_ERROR: Final = ("sequence.invalidPagination", "Invalid requested page view.")
+# GetSequenceContacts documents no pagination slug: its 400 business example `sequenceContact.invalidInput`.
+CONTACTS_PAGINATION_ERROR: Final = ("sequenceContact.invalidInput", "Invalid requested page view.")
+CONTACTS_FORBIDDEN: Final = ("sequenceContact.forbidden", "You do not have permission to view this sequence.")
 SETTING_NAMES: Final = ("unauthorized_body", "bulk_max_ids", "latency_seconds", "rate_limit_headers", "assumptions")
 
 
@@ -149,6 +153,7 @@ _SCOPE_RULES: Final = {
     "pause": (SCOPE_OPERATE, rules.PAUSE_FORBIDDEN.code, rules.PAUSE_FORBIDDEN.detail),
     "archive": (SCOPE_OPERATE, rules.ARCHIVE_FORBIDDEN.code, rules.ARCHIVE_FORBIDDEN.detail),
     "bulk": (SCOPE_WRITE, "sequenceAction.forbidden", "You do not have permission to archive sequences."),
+    "contacts": (SCOPE_READ, *CONTACTS_FORBIDDEN),
 }
 
 
@@ -324,13 +329,15 @@ class ReplyApi:
             return self._bulk_archive(parsed.bulk, assumptions, acting_user)
         if parsed.path_id is None:
             return validation_response(PATH_VALIDATION_DETAIL, [PATH_ID_ERROR])
-        return self._sequence_operation(operation, parsed.path_id, assumptions, acting_user)
+        return self._sequence_operation(operation, parsed.path_id, parsed.request.query, assumptions, acting_user)
 
     def _sequence_operation(
-        self, operation: str, sequence_id: int, assumptions: Assumptions, acting_user: ActingUser
+        self, operation: str, sequence_id: int, query: str, assumptions: Assumptions, acting_user: ActingUser
     ) -> HttpResponse:
         if operation == "get":
             return self._get(sequence_id, assumptions, acting_user)
+        if operation == "contacts":
+            return self._contacts(sequence_id, query, assumptions, acting_user)
         action = rules.archive if operation == "archive" else rules.pause
         result = self._store.apply(sequence_id, partial(action, assumptions=assumptions, acting_user=acting_user))
         if isinstance(result, SimulatedSequence):
@@ -346,6 +353,35 @@ class ReplyApi:
             detail = "You do not have permission to view this sequence."
             return problem_response(403, detail, code="sequence.forbidden")
         return json_response(200, sequence_json(sequence))
+
+    def _contacts(
+        self, sequence_id: int, query: str, assumptions: Assumptions, acting_user: ActingUser
+    ) -> HttpResponse:
+        """GET /v3/sequences/{id}/contacts (GetSequenceContacts): one page, most recently added first."""
+        sequence = self._store.get(sequence_id)
+        if sequence is None or not acting_user.finds(sequence):
+            detail = "Sequence " + str(sequence_id) + " not found."
+            return problem_response(404, detail, code="sequenceContact.sequenceNotFound")
+        if not acting_user.sees(sequence, assumptions):
+            code, detail = CONTACTS_FORBIDDEN
+            return problem_response(403, detail, code=code)
+        params = _query_params(query)
+        try:
+            top = _page_number(
+                params.get("top"), DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE, error=CONTACTS_PAGINATION_ERROR
+            )
+            skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None, error=CONTACTS_PAGINATION_ERROR)
+        except _ListQueryError as exc:
+            return problem_response(400, exc.detail, code=exc.code)
+        contacts = sorted(
+            self._store.contacts(sequence_id),
+            key=lambda contact: (contact.adding_date, contact.contact_id),
+            reverse=True,
+        )
+        page = contacts[skip : skip + top]
+        return json_response(
+            200, {"items": [contact.to_json() for contact in page], "hasMore": skip + top < len(contacts)}
+        )
 
     def _bulk_archive(self, bulk: _BulkIds, assumptions: Assumptions, acting_user: ActingUser) -> HttpResponse:
         if bulk.errors:
@@ -401,10 +437,7 @@ class _ListQuery:
 
     @classmethod
     def parse(cls, query: str) -> _ListQuery:
-        # ASP.NET binds query parameters case-insensitively; the first value wins.
-        params: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            params.setdefault(name.lower(), value)
+        params = _query_params(query)
         top = _page_number(params.get("top"), DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
         skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None)
         sort_by = params.get("sortby")
@@ -458,12 +491,27 @@ class _ListQuery:
         return (sequence.created, sequence.id)
 
 
-def _page_number(text: str | None, default: int, *, minimum: int, maximum: int | None) -> int:
+def _query_params(query: str) -> dict[str, str]:
+    # ASP.NET binds query parameters case-insensitively; the first value wins.
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        params.setdefault(name.lower(), value)
+    return params
+
+
+def _page_number(
+    text: str | None,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None,
+    error: tuple[str, str] = LIST_PAGINATION_ERROR,
+) -> int:
     if text is None:
         return default
     value = _parse_int(text)
     if value is None or value < minimum or (maximum is not None and value > maximum):
-        raise _ListQueryError("sequence.invalidPagination", "Invalid requested page view.")
+        raise _ListQueryError(*error)
     return value
 
 
@@ -533,6 +581,8 @@ def _resolve_route(method: str, path: str) -> _Route:
         operations, path_id = {"GET": "get"}, rest[0]
     elif len(rest) == 2 and rest[1] in ("pause", "archive"):
         operations, path_id = {"POST": rest[1]}, rest[0]
+    elif rest[1:] == ["contacts"]:
+        operations, path_id = {"GET": "contacts"}, rest[0]
     else:
         return _Route(None)
     return _Route(operations.get(method), path_id, tuple(operations))

@@ -1,4 +1,5 @@
-"""Public value types of the Reply simulator: rate limits, faults, sequences, recorded requests and call counts."""
+"""Public value types of the Reply simulator: rate limits, faults, sequences, their contacts, recorded requests and
+call counts."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ DEFAULT_WORKSPACE_ID: Final = 1
 MIN_SEQUENCE_ID: Final = 1
 MAX_SEQUENCE_ID: Final = 2_147_483_647
 SEQUENCE_STATUSES: Final = ("new", "active", "paused")
+# statusInSequence of a Sequence Contact (GetSequenceContacts, openapi/contacts-excerpt.yaml).
+CONTACT_STATUSES: Final = ("active", "paused", "finished", "inactive", "outOfOffice")
 FAULT_KINDS: Final = ("status", "delay", "drop", "malformed", "drip", "headers", "body", "echo")
 DRIP_PARTS: Final = ("headers", "body")
 # Headers the simulator writes itself: a fault that set them would break the HTTP framing.
@@ -180,6 +183,45 @@ class SimulatedSequence:
             "created": self.created.isoformat(timespec="seconds"),
             "workspace_id": self.workspace_id,
             "archived_by_user_id": self.archived_by_user_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedContact:
+    """A snapshot of one contact in one sequence: a Sequence Contact of GET /v3/sequences/{id}/contacts."""
+
+    contact_id: int
+    sequence_id: int
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    title: str | None
+    status_in_sequence: str
+    is_opted_out: bool
+    adding_date: datetime
+    current_step_id: int | None = None
+    current_step_name: str | None = "Finished"
+
+    def to_json(self) -> dict[str, object]:
+        """Return the contact as the spec's Sequence Contact item (camelCase)."""
+        return {
+            "contactId": self.contact_id,
+            "sequenceId": self.sequence_id,
+            "email": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "company": self.company,
+            "title": self.title,
+            "statusInSequence": self.status_in_sequence,
+            "isOptedOut": self.is_opted_out,
+            "callStatus": "none",
+            "meetingStatus": "none",
+            "emailDisposition": None,  # no email sent to this contact yet in this sequence
+            "currentStep": {"stepId": self.current_step_id, "displayName": self.current_step_name},
+            "addingDate": self.adding_date.isoformat(timespec="seconds"),
+            "emailAccountId": None,
+            "linkedInAccountId": None,
         }
 
 

@@ -26,7 +26,7 @@ from local.stand_ins.reply_simulator.models import (
     DEFAULT_RATE_LIMIT,
     DEFAULT_WORKSPACE_ID,
 )
-from local.stand_ins.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
+from local.stand_ins.reply_simulator.store import SequenceStore, make_contacts, make_sequence, seed_sequences
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -214,6 +214,23 @@ class ReplySimulator(BackgroundService):
     def sequences(self) -> list[SimulatedSequence]:
         """Return snapshots of every sequence (of every owner)."""
         return self._store.all()
+
+    def add_contacts(
+        self, sequence_id: int, count: int, *, status: str = "active", start_id: int = 1
+    ) -> list[dict[str, object]]:
+        """Enrol `count` deterministic contacts (ids start_id, start_id + 1, ...) in an existing sequence that is
+        not archived, replacing contacts with the same ids; return them as GET /v3/sequences/{id}/contacts
+        items (contactId, sequenceId, email, firstName, lastName, company, title, statusInSequence, isOptedOut,
+        currentStep, addingDate, ...). `status` is their statusInSequence: active, paused, finished, inactive or
+        outOfOffice. A contact's addingDate grows with its id, so the API lists higher ids first."""
+        contacts = make_contacts(sequence_id, count, status=status, start_id=start_id)
+        self._store.add_contacts(sequence_id, contacts)
+        return [contact.to_json() for contact in contacts]
+
+    def contacts(self, sequence_id: int) -> list[dict[str, object]]:
+        """Return the contacts now in a sequence (none once it is archived, or for an unknown id), in the order
+        they were added, as GET /v3/sequences/{id}/contacts items."""
+        return [contact.to_json() for contact in self._store.contacts(sequence_id)]
 
     def set_api_keys(self, api_keys: Mapping[str, Iterable[str]]) -> None:
         """Rotate the legacy keys: the first workspace's owner has only these user keys from now on.

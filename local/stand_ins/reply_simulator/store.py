@@ -1,4 +1,4 @@
-"""Thread-safe in-memory sequences and the default seed the demo and the tests rely on."""
+"""Thread-safe in-memory sequences, their contacts, and the default seed the demo and the tests rely on."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from local.stand_ins.reply_simulator.models import (
+    CONTACT_STATUSES,
     DEFAULT_WORKSPACE_ID,
     KEY_OWNER_USER_ID,
     MAX_SEQUENCE_ID,
     MIN_SEQUENCE_ID,
     SEQUENCE_STATUSES,
+    SimulatedContact,
     SimulatedSequence,
 )
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 # Creation times are derived from the id so that sorting and `createdAfter` are deterministic.
 CREATED_EPOCH: Final = datetime(2024, 1, 1, tzinfo=UTC)
+# Contacts' addingDate is derived from the contact id the same way (one second apart, ascending).
+ADDED_EPOCH: Final = datetime(2024, 3, 1, tzinfo=UTC)
 OTHER_OWNER_USER_ID: Final = 2
 
 
@@ -123,12 +127,42 @@ def seed_sequences(workspace_id: int = DEFAULT_WORKSPACE_ID) -> list[SimulatedSe
     ]
 
 
+def make_contacts(sequence_id: int, count: int, *, status: str = "active", start_id: int = 1) -> list[SimulatedContact]:
+    """Build `count` deterministic contacts of one sequence, ids start_id, start_id + 1, ..."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError("count must be an integer of at least 0")
+    if isinstance(start_id, bool) or not isinstance(start_id, int) or start_id < 1:
+        raise ValueError("start_id must be an integer of at least 1")
+    if status not in CONTACT_STATUSES:
+        raise ValueError("statusInSequence must be one of: " + ", ".join(CONTACT_STATUSES))
+    on_a_step = status in ("active", "paused", "outOfOffice")
+    return [
+        SimulatedContact(
+            contact_id=contact_id,
+            sequence_id=sequence_id,
+            email="contact" + str(contact_id) + "@example.com",
+            first_name="Contact",
+            last_name=str(contact_id),
+            company="Company " + str(contact_id % 50),
+            title="Buyer",
+            status_in_sequence=status,
+            is_opted_out=False,
+            adding_date=ADDED_EPOCH + timedelta(seconds=contact_id),
+            current_step_id=1 if on_a_step else None,
+            current_step_name="1" if on_a_step else "Finished",
+        )
+        for contact_id in range(start_id, start_id + count)
+    ]
+
+
 class SequenceStore:
-    """Sequences by id behind one lock; every read returns an immutable snapshot."""
+    """Sequences by id, and each one's contacts by contact id, behind one lock; every read returns immutable
+    snapshots. A sequence that becomes archived loses every contact (_write_locked)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[int, SimulatedSequence] = {}
+        self._contacts: dict[int, dict[int, SimulatedContact]] = {}
 
     def get(self, sequence_id: int) -> SimulatedSequence | None:
         """Return the sequence with this id, if any."""
@@ -144,14 +178,34 @@ class SequenceStore:
         """Insert or replace sequences; return how many were written."""
         batch = {sequence.id: sequence for sequence in sequences}
         with self._lock:
-            self._by_id.update(batch)
+            self._write_locked(batch)
         return len(batch)
 
     def replace_all(self, sequences: Iterable[SimulatedSequence]) -> None:
-        """Drop every sequence and store these instead."""
+        """Drop every sequence (and every contact) and store these instead."""
         batch = {sequence.id: sequence for sequence in sequences}
         with self._lock:
             self._by_id = batch
+            self._contacts = {}
+
+    def add_contacts(self, sequence_id: int, contacts: Iterable[SimulatedContact]) -> None:
+        """Add or replace (by contact id) contacts of an existing sequence that is not archived."""
+        with self._lock:
+            sequence = self._by_id.get(sequence_id)
+            if sequence is None:
+                raise ValueError("there is no sequence " + str(sequence_id))
+            if sequence.is_archived:
+                raise ValueError("sequence " + str(sequence_id) + " is archived: archiving removed its contacts")
+            held = self._contacts.setdefault(sequence_id, {})
+            for contact in contacts:
+                if contact.sequence_id != sequence_id:
+                    raise ValueError("contact " + str(contact.contact_id) + " is not of sequence " + str(sequence_id))
+                held[contact.contact_id] = contact
+
+    def contacts(self, sequence_id: int) -> list[SimulatedContact]:
+        """Return a sequence's contacts in the order they were first added (none for an unknown sequence)."""
+        with self._lock:
+            return list(self._contacts.get(sequence_id, {}).values())
 
     def apply(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:
         """Run a rule on one sequence atomically and store the snapshot it returns."""
@@ -174,12 +228,20 @@ class SequenceStore:
                     return result
                 else:
                     failures[sequence_id] = result
-            self._by_id.update(staged)
+            self._write_locked(staged)
         return failures
 
     def _apply_locked(self, sequence_id: int, rule: SequenceRule) -> SimulatedSequence | ActionFailure:
         current = self._by_id.get(sequence_id)
         result = rule(current, sequence_id)
         if isinstance(result, SimulatedSequence) and result is not current:
-            self._by_id[sequence_id] = result
+            self._write_locked({sequence_id: result})
         return result
+
+    def _write_locked(self, batch: dict[int, SimulatedSequence]) -> None:
+        """Store snapshots: the one place a sequence becomes archived (single and bulk archive, or a seeded
+        replacement). "Archiving removes every contact currently in it": an archived snapshot keeps none."""
+        for sequence_id, sequence in batch.items():
+            if sequence.is_archived:
+                self._contacts.pop(sequence_id, None)
+        self._by_id.update(batch)
