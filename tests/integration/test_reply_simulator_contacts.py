@@ -80,7 +80,7 @@ def test_seeded_contacts_are_deterministic_and_readable(api: Api) -> None:
     assert first["email"] == "contact7@example.com"
     assert first["statusInSequence"] == "active"
     assert first["isOptedOut"] is False
-    assert first["currentStep"] == {"stepId": 1, "displayName": "1"}
+    assert first["currentStep"] == {"stepId": 1323, "displayName": "1"}
     for item in added:
         ITEM_VALIDATOR.validate(item)
     finished = api.simulator.add_contacts(103, 1, status="finished")
