@@ -441,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
         s3 = create_snapshot_bucket(stack, snapshot_bucket)
         for sequence_id, (active, finished) in DEMO_CONTACTS.items():
             reply.add_contacts(sequence_id, active, status="active")
-            reply.add_contacts(sequence_id, finished, status="finished", first_contact_id=active + 1)
+            reply.add_contacts(sequence_id, finished, status="finished", start_id=active + 1)
         overrides = {"SNAPSHOT_BUCKET_NAME": snapshot_bucket}
         for sequence_id in arguments.fail_sequence_id:
             reply.inject(Fault(kind="status", status=503, times=None, sequence_id=sequence_id))

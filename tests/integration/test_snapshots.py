@@ -62,7 +62,7 @@ def test_a_sequence_of_1500_contacts_is_recorded_whole_before_its_archive_call(
     bucket, s3 = snapshot_bucket
     reply_simulator.add_sequence(SEQUENCE, name="Q3 outreach", status="paused")
     enrolled = reply_simulator.add_contacts(SEQUENCE, 1200, status="active")
-    enrolled += reply_simulator.add_contacts(SEQUENCE, 300, status="finished", first_contact_id=5001)
+    enrolled += reply_simulator.add_contacts(SEQUENCE, 300, status="finished", start_id=5001)
     handler = load_handler()
 
     answer = handler.lambda_handler(sqs_event(aws_stack, json.dumps({"sequenceIds": [SEQUENCE]})), lambda_context())
