@@ -50,8 +50,10 @@ from sequence_archiver.core.results_contract import (
 )
 from sequence_archiver.reply.api_key import ApiKeySource, SecretsManagerApiKey, parse_secret_string
 from sequence_archiver.reply.client import ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.contact_checks import ContactCheck, SequenceCheck, check_sequence
 from sequence_archiver.reply.listing import (
     DEFAULT_PAGE_SIZE,
+    HEALTH_VALUES,
     MAX_PAGE_SIZE,
     STATUSES,
     SequenceFilter,
@@ -65,6 +67,7 @@ from sequence_archiver.settings import Settings, is_loopback_host, validate_repl
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "HEALTH_VALUES",
     "MAX_ENTRIES_PER_CALL",
     "MAX_IDS_PER_REQUEST",
     "MAX_PAGE_SIZE",
@@ -79,6 +82,7 @@ __all__ = [
     "ApiKeySource",
     "ArchiveMode",
     "ArchiveRequest",
+    "ContactCheck",
     "Deadline",
     "InvalidRequestError",
     "InvalidSequenceIdError",
@@ -97,6 +101,7 @@ __all__ = [
     "Selection",
     "SequenceArchiver",
     "SequenceArchiverError",
+    "SequenceCheck",
     "SequenceFilter",
     "SequenceItem",
     "SequenceListClient",
@@ -108,6 +113,7 @@ __all__ = [
     "archive_request_body",
     "batch_entry",
     "budgets_for",
+    "check_sequence",
     "chunk_by_count_and_size",
     "count_outcomes",
     "deduplication_id",

@@ -240,3 +240,37 @@ def _not_readable(answer: ListAnswer[Any], skip: int) -> CheckStep:
 
 def _day(moment: datetime) -> str:
     return moment.date().isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceCheck:
+    """Every check of one sequence, read to its end (the command line's way: no continuation to carry it on)."""
+
+    left_out_by: ContactCheck | None  # None: every check passed
+    why: str | None
+    contacts: int  # contacts read by the last check run
+    calls: int
+
+
+def check_sequence(
+    api: ContactChecksApi,
+    checks: tuple[ContactCheck, ...],
+    sequence_id: int,
+    *,
+    deadline: Deadline,
+    active_since: datetime | None = None,
+) -> SequenceCheck:
+    """Run `checks` in order on one sequence, each page by page until its verdict; stop at the first that fails."""
+    calls = contacts = 0
+    for check in checks:
+        skip = contacts = 0
+        while True:
+            step = check_step(api, check, sequence_id, skip=skip, deadline=deadline, active_since=active_since)
+            calls += 1
+            contacts += step.contacts
+            skip = step.next_skip
+            if step.verdict is CheckVerdict.FAILED:
+                return SequenceCheck(check, step.why, contacts, calls)
+            if step.verdict is CheckVerdict.PASSED:
+                break
+    return SequenceCheck(None, None, contacts, calls)
