@@ -479,7 +479,8 @@ class CleanupPolicies:
         seen = set(run.selected_ids) | set(run.pending)
         checks = self._checks_of(workspace) if select.checks else None
         try:
-            excluded_by_folder = self._folder_members(run, pages, deadline)
+            # Once every page is listed, the candidates left were kept out of the folders when they were listed
+            excluded_by_folder = frozenset() if run.listed_all else self._folder_members(run, pages, deadline)
             while True:
                 if checks is not None and not self._check_pending(run, checks, deadline):
                     return
