@@ -30,6 +30,9 @@ ID_ATTENTION_OUTCOMES = frozenset(
 _SPLIT_FIELDS = frozenset({"sequenceIds", "part", "parts"})  # what differs between the parts of one plan event
 
 
+MAX_LISTED_KEYS = 16  # a plan's matchedKeys and leftOut (the schema's bound)
+
+
 def _int(value: object, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
@@ -170,6 +173,42 @@ class PlanSummary:
     def message_ids(self) -> tuple[str, ...]:
         """The SQS message IDs of those messages: the request IDs of the results events that report them."""
         return _enqueued(self.header)[1]
+
+    @property
+    def matched_keys(self) -> list[tuple[str, str]]:
+        """The selection's keys as applied, with how (listFilter, listedField, perSequenceCheck); none in plans
+        published before they existed."""
+        keys = self.header.get("matchedKeys")
+        if not isinstance(keys, list):
+            return []
+        return [
+            (str(key.get("key")), str(key.get("appliedAs"))) for key in keys[:MAX_LISTED_KEYS] if isinstance(key, dict)
+        ]
+
+    @property
+    def left_out(self) -> dict[str, int]:
+        """Listed sequences each key left out."""
+        counts = self.header.get("leftOut")
+        if not isinstance(counts, dict):
+            return {}
+        return {str(key): _int(value) for key, value in list(counts.items())[:MAX_LISTED_KEYS]}
+
+    @property
+    def reply_calls(self) -> dict[str, int] | None:
+        """Reply calls the request spent (listing, checks, total); None in plans without them."""
+        calls = self.header.get("replyCalls")
+        return (
+            {key: _int(calls.get(key)) for key in ("listing", "checks", "total")} if isinstance(calls, dict) else None
+        )
+
+    @property
+    def live_run_estimate(self) -> dict[str, int] | None:
+        """What archiving the selection will cost in Reply calls; None in plans without it."""
+        estimate = self.header.get("liveRunEstimate")
+        if not isinstance(estimate, dict):
+            return None
+        names = ("sequences", "bulkArchiveCalls", "singleArchiveCalls", "pauseCalls", "snapshotCallsAtLeast")
+        return {name: _int(estimate.get(name)) for name in names}
 
     @property
     def stopped(self) -> bool:

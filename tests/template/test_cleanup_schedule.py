@@ -119,6 +119,7 @@ def test_the_schedule_input_is_built_by_structure_each_parameter_filling_the_fie
         "Fn::ToJsonString": {
             "schedule": {
                 "select": {"Ref": "CleanupSelection"},
+                "exclude": {"Ref": "CleanupExclude"},
                 "dryRun": {"Ref": "CleanupDryRun"},
                 "maxSequences": {"Ref": "CleanupMaxSequences"},
             }
@@ -196,6 +197,55 @@ def test_every_selection_the_pattern_admits_with_valid_values_is_a_selection_the
     assert delivery.rejection is None
     assert delivery.cleanup.pause_first is False
     assert delivery.cleanup.continuation is None
+
+
+def test_the_keep_list_is_empty_by_default_and_goes_into_the_scheduled_selection(sam_template):
+    parameter = sam_template["Parameters"]["CleanupExclude"]
+    keep = '{"sequenceIds": [101, 102], "nameContains": ["Keep"], "ownerUserIds": [7]}'
+
+    default = the_function_reads(scheduled_input(sam_template, {})).cleanup
+    kept = the_function_reads(scheduled_input(sam_template, {"CleanupExclude": keep})).cleanup
+
+    assert parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], keep) is not None
+    assert default.select.exclude is None
+    assert kept.select.to_json() == {
+        "status": "paused",
+        "olderThanDays": 180,
+        "exclude": {"sequenceIds": [101, 102], "nameContains": ["Keep"], "ownerUserIds": [7]},
+    }
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [
+        '{"sequenceIds": [101]}, "pauseFirst": true, "x": {}',  # the pattern admits it; the JSON text is not one object
+        '{"sequenceIds": [101], "pauseFirst": true}',
+        '{"sequenceIds": ["101"]}',
+        '{"names": ["Keep"]}',
+        "[101]",
+    ],
+)
+def test_a_keep_list_that_is_not_one_exclude_object_is_rejected_not_obeyed(sam_template, keep):
+    delivery = the_function_reads(scheduled_input(sam_template, {"CleanupExclude": keep}))
+
+    assert delivery.cleanup is None
+    assert delivery.rejection.startswith("not a valid scheduled clean-up: schedule.exclude")
+
+
+def test_the_selection_parameter_takes_the_new_keys_as_flat_values(sam_template):
+    selection = '{"status": "paused", "health": "blocked,STALLED", "contactsFinished": true, "inactiveForDays": 90}'
+    pattern = sam_template["Parameters"]["CleanupSelection"]["AllowedPattern"]
+
+    request = the_function_reads(scheduled_input(sam_template, {"CleanupSelection": selection})).cleanup
+
+    assert re.fullmatch(pattern, selection) is not None
+    assert request.select.to_json() == {
+        "status": "paused",
+        "health": ["stalled", "blocked"],
+        "contactsFinished": True,
+        "inactiveForDays": 90,
+    }
 
 
 @pytest.mark.parametrize(("value", "allowed"), [("direct", True), ("direct, sqs,sns", True), ("sqs,kinesis", False)])

@@ -510,6 +510,37 @@ def _plan_lines(plan: PlanSummary, width: int | None) -> list[str]:
         lines.append(clip(f"  {label}: {plan.reason}", width) if width is not None else f"  {label}: {plan.reason}")
     elif plan.stopped:
         lines.append(f"  needs attention: the plan's outcome is {plan.outcome!r}")
+    lines += [clip(line, width) if width is not None else line for line in _policy_lines(plan)]
     if plan.parts_missing:
         lines.append(f"  {plural(plan.parts_missing, 'part')} of its plan event missing")
+    return lines
+
+
+# The keys whose plans say more (why, left out, costs); a plan of the listing's filters alone keeps to its lines.
+POLICY_KEYS = frozenset({"health", "exclude", "contactsFinished", "inactiveForDays"})
+APPLIED_AS = {"listFilter": "list filter", "listedField": "listed field", "perSequenceCheck": "calls per sequence"}
+
+
+def _policy_lines(plan: PlanSummary) -> list[str]:
+    """Why its sequences matched, what each key left out, and what the run and its live run cost in Reply calls."""
+    lines: list[str] = []
+    if not POLICY_KEYS & {key for key, _ in plan.matched_keys}:
+        return lines
+    if plan.matched_keys:
+        keys = ", ".join(f"{key} ({APPLIED_AS.get(how, how)})" for key, how in plan.matched_keys)
+        lines.append(visible(f"  each selected matched: {keys}"))
+    if plan.left_out:
+        lines.append(visible("  left out: " + ", ".join(f"{key} {count:,}" for key, count in plan.left_out.items())))
+    calls, estimate = plan.reply_calls, plan.live_run_estimate
+    if calls is not None:
+        lines.append(
+            f"  Reply calls spent: {calls['total']:,} (listing {calls['listing']:,}, checks {calls['checks']:,})"
+        )
+    if estimate is not None and estimate["sequences"]:
+        pauses = f", {plural(estimate['pauseCalls'], 'pause call')}" if estimate["pauseCalls"] else ""
+        lines.append(
+            f"  archiving them: {plural(estimate['bulkArchiveCalls'], 'bulk call')} "
+            f"(up to {estimate['singleArchiveCalls']:,} single){pauses}; "
+            f"with snapshots at least {estimate['snapshotCallsAtLeast']:,} more"
+        )
     return lines

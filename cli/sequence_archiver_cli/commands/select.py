@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.public import (
     DEFAULT_PAGE_SIZE,
+    HEALTH_VALUES,
     MAX_PAGE_SIZE,
     STATUSES,
+    Deadline,
     InvalidRequestError,
     ReplyAuthenticationError,
     ReplyRefusedError,
@@ -20,6 +23,7 @@ from sequence_archiver.public import (
     Selection,
     SequenceFilter,
     SequenceListClient,
+    check_sequence,
     is_cleanup_request,
     list_sequences,
     parse_cleanup_request,
@@ -51,6 +55,8 @@ from sequence_archiver_cli.output import (
 from sequence_archiver_cli.reply_access import api_key_source, reply_unreachable, validate_base_url
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sequence_archiver.public import ReplyWait, SequenceItem
     from sequence_archiver_cli.common import Console
 
@@ -62,6 +68,8 @@ examples:
   sequence-archiver select --status paused | sequence-archiver enqueue --queue-url "$QUEUE_URL" -
   sequence-archiver select --selection '{"status": "paused", "olderThanDays": 180}' --output table
   sequence-archiver select --selection-file policy.json   # a clean-up request, as the schedule runs it
+  sequence-archiver select --status paused --health blocked,stalled --exclude-name keep --output table
+  sequence-archiver select --status paused --contacts-finished --inactive-for-days 90 --exclude-ids 101,102
 
 Sequences come oldest first (by creation time, as Reply sorts them), with or without --created-before.
 Paging follows Reply's top/skip/hasMore; calls are paced under the key's rate limit like the function's,
@@ -96,6 +104,40 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     archived.add_argument("--include-archived", dest="is_archived", action="store_const", const=None, help="both")
     parser.set_defaults(is_archived=False)
+    keys = parser.add_argument_group(
+        "clean-up policy keys (combined with AND with the filters; the function's own checks, cheapest first)"
+    )
+    keys.add_argument(
+        "--health", type=_health, metavar="HEALTH[,HEALTH]", help=f"one or more of {', '.join(HEALTH_VALUES)}"
+    )
+    keys.add_argument(
+        "--exclude-ids",
+        type=_ids,
+        action="append",
+        metavar="ID[,ID]",
+        help="never select these sequence IDs (repeatable)",
+    )
+    keys.add_argument(
+        "--exclude-name", action="append", metavar="TEXT", help="never select a name containing TEXT (repeatable)"
+    )
+    keys.add_argument(
+        "--exclude-folder", type=_folder, action="append", metavar="FOLDER_ID", help="never select this folder's"
+    )
+    keys.add_argument(
+        "--exclude-owner", type=bounded_int(1), action="append", metavar="USER_ID", help="never select this owner's"
+    )
+    keys.add_argument(
+        "--contacts-finished",
+        action="store_true",
+        default=None,
+        help="only sequences none of whose contacts is active, paused or out of office (a call per 1,000 contacts)",
+    )
+    keys.add_argument(
+        "--inactive-for-days",
+        type=bounded_int(1, 3650),
+        metavar="N",
+        help="only sequences where no contact completed a step in N days (a call per 100 contacts)",
+    )
     policy = parser.add_argument_group(
         "a clean-up policy's selection (instead of the filters above; exactly as the function selects)"
     ).add_mutually_exclusive_group()
@@ -145,6 +187,24 @@ def _folder(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"not a folder ID (a UUID): {text!r}") from None
 
 
+def _health(text: str) -> list[str]:
+    values = [part.strip().lower() for part in text.split(",")]
+    unknown = [value for value in values if value not in HEALTH_VALUES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(HEALTH_VALUES)}, got {text!r}")
+    return values
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not sequence IDs separated by commas: {text!r}") from None
+    if not ids or any(id_ < 1 for id_ in ids):
+        raise argparse.ArgumentTypeError(f"not sequence IDs separated by commas: {text!r}")
+    return ids
+
+
 def _timestamp(text: str) -> datetime:
     try:
         return parse_timestamp(text)
@@ -153,14 +213,30 @@ def _timestamp(text: str) -> datetime:
 
 
 FILTER_OPTIONS = ("status", "owner", "folder", "name", "created_after", "created_before")
+POLICY_OPTIONS = (
+    "health",
+    "exclude_ids",
+    "exclude_name",
+    "exclude_folder",
+    "exclude_owner",
+    "contacts_finished",
+    "inactive_for_days",
+)
 
 
 @dataclass(frozen=True)
 class Choice:
-    """What to list: the filter, and the most a clean-up request would take (None: no such bound)."""
+    """What to list: the filter, the most a clean-up request would take (None: no such bound), and the clean-up
+    selection when one is in use (its folders to keep out and its per-sequence checks are applied here too)."""
 
     sequence_filter: SequenceFilter
     max_sequences: int | None = None
+    selection: Selection | None = None
+
+    @property
+    def checked(self) -> bool:
+        """True when some keys need Reply calls beyond the listing's pages (excluded folders, checks)."""
+        return self.selection is not None and bool(self.selection.checks or self.selection.excluded_folders)
 
 
 def filter_from(args: argparse.Namespace) -> SequenceFilter:
@@ -178,11 +254,20 @@ def filter_from(args: argparse.Namespace) -> SequenceFilter:
     )
 
 
+def _flags(names: tuple[str, ...], args: argparse.Namespace) -> list[str]:
+    return [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+
+
 def choice_from(args: argparse.Namespace, console: Console, *, now: datetime) -> Choice:
     """The filter flags, or a clean-up policy's selection read by the function's own model (run at `now`)."""
+    keys = _flags(POLICY_OPTIONS, args)
     if args.selection is None and args.selection_file is None:
-        return Choice(filter_from(args))
-    given = [f"--{name.replace('_', '-')}" for name in FILTER_OPTIONS if getattr(args, name) is not None]
+        if not keys:
+            return Choice(filter_from(args))
+        if args.is_archived is not False:
+            raise UsageError(f"{', '.join(keys)} select unarchived sequences only; drop --archived/--include-archived")
+        return _policy_choice(_selection_document(args), "the options", now)
+    given = _flags(FILTER_OPTIONS, args) + keys
     if given or args.is_archived is not False:
         flags = ", ".join(given) or "--archived/--include-archived"
         raise UsageError(f"--selection and --selection-file replace the filter options; drop {flags}")
@@ -192,13 +277,51 @@ def choice_from(args: argparse.Namespace, console: Console, *, now: datetime) ->
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    return _policy_choice(document, where, now)
+
+
+def _policy_choice(document: object, where: str, now: datetime) -> Choice:
     try:
         if is_cleanup_request(document):
             request = parse_cleanup_request(document)
-            return Choice(request.select.sequence_filter(now), max_sequences=request.max_sequences)
-        return Choice(_selection(document).sequence_filter(now))
+            select = request.select
+            return Choice(select.sequence_filter(now), max_sequences=request.max_sequences, selection=select)
+        selection = _selection(document)
+        return Choice(selection.sequence_filter(now), selection=selection)
     except InvalidRequestError as exc:
         raise UsageError(f"{where}: {exc}") from None
+
+
+def _selection_document(args: argparse.Namespace) -> dict[str, object]:
+    """The filter and policy options as a `select` object, for the function's model to validate."""
+    document: dict[str, object] = {
+        key: value
+        for key, value in {
+            "status": args.status,
+            "ownerUserId": args.owner,
+            "folderId": str(args.folder) if args.folder is not None else None,
+            "name": args.name,
+            "createdAfter": args.created_after.isoformat() if args.created_after else None,
+            "createdBefore": args.created_before.isoformat() if args.created_before else None,
+            "health": args.health,
+            "contactsFinished": args.contacts_finished,
+            "inactiveForDays": args.inactive_for_days,
+        }.items()
+        if value is not None
+    }
+    exclude = {
+        key: value
+        for key, value in {
+            "sequenceIds": [id_ for ids in args.exclude_ids or [] for id_ in ids],
+            "nameContains": args.exclude_name or [],
+            "folderIds": [str(folder) for folder in args.exclude_folder or []],
+            "ownerUserIds": args.exclude_owner or [],
+        }.items()
+        if value
+    }
+    if exclude:
+        document["exclude"] = exclude
+    return document
 
 
 def _selection(document: object) -> Selection:
@@ -241,15 +364,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
     streamed = output in {OutputFormat.IDS, OutputFormat.JSONL} and not bounded
     collected: list[SequenceItem] = []
     found = 0
+    matched = _matched_keys(choice.selection)
     try:
         # Oldest first, always: the same order with or without --created-before (which needs it to stop paging),
         # the order the function's clean-up selects in, and new sequences land after the pages already read.
-        pages = list_sequences(client, choice.sequence_filter, page_size=args.page_size, limit=limit, oldest_first=True)
+        pages = _selected_pages(client, choice, page_size=args.page_size, limit=limit)
         for page in pages:
             found += len(page)
             progress.update(found, note=plural(client.calls, "Reply call"))
             if streamed:
-                _print_lines(console, output, page)
+                _print_lines(console, output, page, matched=matched)
             else:
                 collected.extend(page)
     except ReplyRefusedError as exc:
@@ -270,30 +394,91 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
         return ExitCode.ATTENTION
     if not streamed:
-        _print_collected(console, output, collected)
+        _print_collected(console, output, collected, matched=matched)
     if args.verbose:
         console.err(f"select: {plural(found, 'sequence')} in {plural(client.calls, 'Reply call')}")
     return ExitCode.OK
 
 
-def _print_lines(console: Console, output: OutputFormat, items: list[SequenceItem]) -> None:
+NO_CALL_DEADLINE_SECONDS = 86_400.0  # a one-off command has no Lambda deadline: a day stands for "as it takes"
+POLICY_KEYS = frozenset({"health", "exclude", "contactsFinished", "inactiveForDays"})
+
+
+def _selected_pages(
+    client: SequenceListClient, choice: Choice, *, page_size: int, limit: int | None
+) -> Iterator[list[SequenceItem]]:
+    """The listed pages, with the keep list's folders left out and the per-sequence checks applied, in the
+    function's order (the listing's filters and fields, then the folders, then the checks); at most `limit`."""
+    selection = choice.selection
+    if selection is None or not choice.checked:
+        yield from list_sequences(client, choice.sequence_filter, page_size=page_size, limit=limit, oldest_first=True)
+        return
+    deadline = Deadline(time.monotonic() + NO_CALL_DEADLINE_SECONDS)
+    kept_out: set[int] = set()
+    for folder in selection.excluded_folders:
+        in_folder = SequenceFilter(folder_id=folder, is_archived=False)
+        for page in list_sequences(client, in_folder, page_size=MAX_PAGE_SIZE):
+            kept_out.update(item.id for item in page)
+    active_since = selection.active_since(datetime.now(UTC))
+    found = 0
+    for page in list_sequences(client, choice.sequence_filter, page_size=page_size, oldest_first=True):
+        selected = []
+        for item in page:
+            if item.id in kept_out:
+                continue
+            checked = check_sequence(
+                client.reply_client, selection.checks, item.id, deadline=deadline, active_since=active_since
+            )
+            if checked.left_out_by is not None:
+                continue
+            selected.append(item)
+            found += 1
+            if limit is not None and found >= limit:
+                break
+        if selected:
+            yield selected
+        if limit is not None and found >= limit:
+            return
+
+
+def _matched_keys(selection: Selection | None) -> list[str] | None:
+    """The keys every printed sequence matched (they combine with AND), when a policy key is in use."""
+    if selection is None or not POLICY_KEYS & set(selection.to_json()):
+        return None
+    return [key["key"] for key in selection.applied_keys()]
+
+
+def _document(item: SequenceItem, matched: list[str] | None) -> dict[str, object]:
+    document = item.to_json()
+    if matched is not None:
+        document["matched"] = matched
+    return document
+
+
+def _print_lines(
+    console: Console, output: OutputFormat, items: list[SequenceItem], *, matched: list[str] | None = None
+) -> None:
     """IDs or JSON lines, flushed so a pipe gets them as they come."""
     for item in items:
-        console.out(str(item.id) if output is OutputFormat.IDS else json_line(item.to_json()))
+        console.out(str(item.id) if output is OutputFormat.IDS else json_line(_document(item, matched)))
     console.stdout.flush()
 
 
-def _print_collected(console: Console, output: OutputFormat, items: list[SequenceItem]) -> None:
+def _print_collected(
+    console: Console, output: OutputFormat, items: list[SequenceItem], *, matched: list[str] | None = None
+) -> None:
     """Everything at once: a table fitting the terminal, one JSON document, CSV, or the lines held back."""
     if output is OutputFormat.TABLE:
         console.out(sequences_table(items, width=output_width(console.stdout, console.environ)))
+        if matched is not None:
+            console.out("each matched: " + ", ".join(matched))
     elif output is OutputFormat.JSON:
-        document = {"count": len(items), "sequences": [item.to_json() for item in items]}
+        document = {"count": len(items), "sequences": [_document(item, matched) for item in items]}
         console.out(json.dumps(document, indent=2, ensure_ascii=False))
     elif output is OutputFormat.CSV:
         console.out(csv_text(SEQUENCE_COLUMNS, [sequence_row(item) for item in items]))
     else:
-        _print_lines(console, output, items)
+        _print_lines(console, output, items, matched=matched)
 
 
 SEQUENCE_COLUMNS = ("id", "status", "archived", "created (UTC)", "owner", "name")

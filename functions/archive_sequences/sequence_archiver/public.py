@@ -54,6 +54,7 @@ from sequence_archiver.core.results_contract import (
 )
 from sequence_archiver.reply.api_key import ApiKeySource, SecretsManagerApiKey, parse_secret_string
 from sequence_archiver.reply.client import ListAnswer, ReplyClient, RetryPolicy, Timeouts
+from sequence_archiver.reply.contact_checks import ContactCheck, SequenceCheck, check_sequence
 from sequence_archiver.reply.contact_links import (
     ALREADY_IN_SEQUENCE,
     MAX_CONTACTS_PER_CALL,
@@ -65,6 +66,7 @@ from sequence_archiver.reply.contact_links import (
 from sequence_archiver.reply.contacts import CONTACT_STATUSES, UNFINISHED_STATUSES
 from sequence_archiver.reply.listing import (
     DEFAULT_PAGE_SIZE,
+    HEALTH_VALUES,
     MAX_PAGE_SIZE,
     STATUSES,
     SequenceFilter,
@@ -80,6 +82,7 @@ __all__ = [
     "ALREADY_IN_SEQUENCE",
     "CONTACT_STATUSES",
     "DEFAULT_PAGE_SIZE",
+    "HEALTH_VALUES",
     "MAX_CONTACTS_PER_CALL",
     "MAX_ENTRIES_PER_CALL",
     "MAX_IDS_PER_REQUEST",
@@ -97,6 +100,7 @@ __all__ = [
     "ApiKeySource",
     "ArchiveMode",
     "ArchiveRequest",
+    "ContactCheck",
     "ContactLinksAnswer",
     "Deadline",
     "DeadlineExceededError",
@@ -123,6 +127,7 @@ __all__ = [
     "Selection",
     "SequenceArchiver",
     "SequenceArchiverError",
+    "SequenceCheck",
     "SequenceFilter",
     "SequenceItem",
     "SequenceListClient",
@@ -134,6 +139,7 @@ __all__ = [
     "archive_request_body",
     "batch_entry",
     "budgets_for",
+    "check_sequence",
     "chunk_by_count_and_size",
     "contact_links_body",
     "contact_links_parser",

@@ -176,6 +176,9 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             page_size=settings.selection_page_size,
             max_failures=settings.sqs_max_receive_count,
             workspace_pages=lambda workspace: SequencePages(workspaces.client(workspace)),
+            # A selection's per-sequence checks (contactsFinished, inactiveForDays) go through the listing's client
+            contact_checks=reply,
+            workspace_contact_checks=workspaces.client,
         )
 
     archiver = SequenceArchiver(

@@ -32,6 +32,7 @@ from sequence_archiver.core.archive_request import MAX_CONTINUATION_PARTS, archi
 from sequence_archiver.core.continuations import failure_backoff
 from sequence_archiver.core.exceptions import (
     ApiKeyError,
+    ConfigurationError,
     DeadlineExceededError,
     RateBudgetExhaustedError,
     ReplyApiError,
@@ -42,7 +43,9 @@ from sequence_archiver.core.exceptions import (
 )
 from sequence_archiver.core.request_report import EventShape
 from sequence_archiver.core.results_contract import PlanOutcome
-from sequence_archiver.reply.listing import MAX_PAGE_SIZE, read_matching_page
+from sequence_archiver.reply.contact_checks import CheckVerdict, check_step
+from sequence_archiver.reply.contacts import CONTACTS_PAGE_SIZE
+from sequence_archiver.reply.listing import MAX_PAGE_SIZE, SequenceFilter, read_matching_page
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from sequence_archiver.core.continuations import ContinuationSeal
     from sequence_archiver.core.deadline import Deadline
     from sequence_archiver.core.request_report import Trigger
+    from sequence_archiver.reply.contact_checks import ContactChecksApi
     from sequence_archiver.reply.listing import SequencePages
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,13 @@ logger = logging.getLogger(__name__)
 IDS_PER_MESSAGE = 100  # what one archive request message carries (the bulk endpoint's size)
 FIFO_MESSAGE_GROUP_ID = "sequence-archiver-cleanup"
 MAX_REASON_CHARS = 2_000  # the plan schema's bound
+# A snapshot before archiving (being added) reads the sequence and its contacts: at least this many calls a
+# sequence, plus one per CONTACTS_PAGE_SIZE contacts.
+SNAPSHOT_CALLS_PER_SEQUENCE = 2
+# Errors raised before any call was made: they spend nothing of the rate budget.
+# The keys of the listed items' fields a plan counts in leftOut (the query's own are Reply's to apply).
+_REPORTED_KEYS = frozenset({"createdBefore", "health", "exclude"})
+_NO_CALL_MADE = (RateBudgetExhaustedError, ReplyPausedError, DeadlineExceededError, ApiKeyError)
 
 
 class EffectRecords(Protocol):
@@ -79,6 +90,11 @@ class EnqueueRecord(BaseModel):
     skip: int = Field(ge=0)
     run_at: datetime = Field(alias="runAt", strict=False)
     message_ids: list[str | None] = Field(alias="messageIds")  # one per archive message, None where not sent
+    # What the plan reports of the listing and its checks (records written before these existed lack them)
+    listing_calls: int = Field(default=0, alias="listingCalls", ge=0)
+    check_calls: int = Field(default=0, alias="checkCalls", ge=0)
+    contact_pages: int = Field(default=0, alias="contactPages", ge=0)
+    left_out: dict[str, int] = Field(default_factory=dict, alias="leftOut")
 
     @model_validator(mode="after")
     def _one_message_id_per_message(self) -> EnqueueRecord:
@@ -120,6 +136,29 @@ class SelectionRun:
     # message, None where it was not sent. Set, the selection is the recorded one and nothing is listed.
     sent: list[str | None] | None = None
     recordable: bool = False  # what this part enqueues is recorded (the table is configured and answered)
+    # The per-sequence checks (contactsFinished, inactiveForDays): listed candidates not decided yet, in order
+    # (the first is being checked, at check `check_stage` of the selection's checks, contact offset `check_skip`,
+    # `check_contacts` read so far); carried by continuations, so no candidate is lost or checked twice.
+    pending: list[int] = field(default_factory=list)
+    check_stage: int = 0
+    check_skip: int = 0
+    check_contacts: int = 0
+    listed_all: bool = False  # the listing reached its last page (candidates may still wait for their checks)
+    listing_calls: int = 0  # Reply calls spent, over every invocation (a retried call counts once)
+    check_calls: int = 0
+    contact_pages: int = 0  # Σ ceil(contacts / 1,000) of the selected sequences whose contacts were all read
+    left_out: dict[str, int] = field(default_factory=dict)  # listed sequences left out, by the key that did it
+    checks_now: int = 0  # check calls answered in this invocation
+
+    @property
+    def progressed_now(self) -> bool:
+        """True when this invocation listed a page or had a check answered (a failure after it starts a new count)."""
+        return self.pages_now > 0 or self.checks_now > 0
+
+    def leave_out(self, key: str, count: int = 1) -> None:
+        """Count listed sequences a key left out (the plan's leftOut)."""
+        if count:
+            self.left_out[key] = self.left_out.get(key, 0) + count
 
     @property
     def recalled(self) -> bool:
@@ -137,6 +176,8 @@ class SelectionRun:
         self.pages, self.skip, self.run_at = record.pages, record.skip, record.run_at
         self.stop, self.reason, self.wait_seconds = ListingStop.FINISHED, None, 0.0
         self.sent = list(record.message_ids)
+        self.listing_calls, self.check_calls = record.listing_calls, record.check_calls
+        self.contact_pages, self.left_out = record.contact_pages, dict(record.left_out)
 
     def enqueue_record(self, message_ids: Sequence[str | None]) -> dict[str, Any]:
         """The state to record once archive messages were sent (see EnqueueRecord)."""
@@ -146,6 +187,10 @@ class SelectionRun:
             "skip": self.skip,
             "runAt": _timestamp(self.run_at),
             "messageIds": list(message_ids),
+            "listingCalls": self.listing_calls,
+            "checkCalls": self.check_calls,
+            "contactPages": self.contact_pages,
+            "leftOut": self.left_out,
         }
 
     @classmethod
@@ -177,12 +222,21 @@ class SelectionRun:
             pages=progress.pages,
             selected_ids=list(progress.selected_ids),
             failures=progress.failures,
+            pending=list(progress.pending),
+            check_stage=progress.check_stage,
+            check_skip=progress.check_skip,
+            check_contacts=progress.check_contacts,
+            listed_all=progress.listed_all,
+            listing_calls=progress.listing_calls,
+            check_calls=progress.check_calls,
+            contact_pages=progress.contact_pages,
+            left_out=dict(progress.left_out),
         )
 
     def continuation_document(self) -> dict[str, Any]:
         """The message that carries this request on from where its listing stopped (unsealed)."""
         # Failures in a row: an invocation that listed a page before failing starts the count again.
-        failures = (self.failures + 1 if self.pages_now == 0 else 1) if self.stop is ListingStop.FAILED else 0
+        failures = (1 if self.progressed_now else self.failures + 1) if self.stop is ListingStop.FAILED else 0
         progress = SelectionProgress(
             request_id=self.request_id,
             part=self.part + 1,
@@ -193,6 +247,15 @@ class SelectionRun:
             selected_ids=self.selected_ids,
             failures=failures,
             origin=self.origin or EventShape(self.trigger.value),
+            pending=self.pending,
+            check_stage=self.check_stage,
+            check_skip=self.check_skip,
+            check_contacts=self.check_contacts,
+            listed_all=self.listed_all,
+            listing_calls=self.listing_calls,
+            check_calls=self.check_calls,
+            contact_pages=self.contact_pages,
+            left_out=self.left_out,
         )
         return self.request.to_json(progress)
 
@@ -271,7 +334,29 @@ class CleanupPlan:
                 "ids": self.enqueued_ids,
                 "messageIds": list(self.message_ids),
             },
+            "matchedKeys": request.select.applied_keys(),
+            "leftOut": dict(sorted(run.left_out.items())),
+            "replyCalls": {
+                "listing": run.listing_calls,
+                "checks": run.check_calls,
+                "total": run.listing_calls + run.check_calls,
+            },
+            "liveRunEstimate": self.live_run_estimate(),
             "sequenceIds": self.sequence_ids,
+        }
+
+    def live_run_estimate(self) -> dict[str, int]:
+        """What archiving the selected IDs will cost in Reply calls: bulk archive calls (at most 100 IDs each; an
+        ID that bulk cannot settle is archived on its own, up to one call per ID), a pause per ID with pauseFirst,
+        and, with snapshots before archiving, at least two calls per ID plus one per 1,000 contacts (exact when
+        contactsFinished read every contact, else a lower bound)."""
+        count = len(self.sequence_ids)
+        return {
+            "sequences": count,
+            "bulkArchiveCalls": -(-count // IDS_PER_MESSAGE),
+            "singleArchiveCalls": count,
+            "pauseCalls": count if self.run.request.pause_first else 0,
+            "snapshotCallsAtLeast": SNAPSHOT_CALLS_PER_SEQUENCE * count + (self.run.contact_pages if count else 0),
         }
 
 
@@ -323,8 +408,13 @@ class CleanupPolicies:
         max_failures: int = 5,
         now: Callable[[], datetime] = utc_now,
         workspace_pages: Callable[[str], SequencePages] | None = None,
+        contact_checks: ContactChecksApi | None = None,
+        workspace_contact_checks: Callable[[str], ContactChecksApi] | None = None,
     ) -> None:
         self._pages = pages  # the default key's
+        # The per-sequence checks' client: the listing's (the same rate budget, deadline and retries)
+        self._contact_checks = contact_checks
+        self._workspace_contact_checks = workspace_contact_checks
         self._workspace_pages = workspace_pages  # a named workspace's, through its own client (REPLY_WORKSPACES)
         self.archive_queue = archive_queue
         self._seal = seal
@@ -374,41 +464,167 @@ class CleanupPolicies:
 
     def list_pages(self, run: SelectionRun, deadline: Deadline) -> None:
         """List pages until the selection's end, maxSequences is passed, Reply refuses, or time runs out; nothing
-        when an earlier delivery of this part already listed and enqueued its selection."""
+        when an earlier delivery of this part already listed and enqueued its selection.
+
+        Cheapest first: the query parameters of the listing, then the fields of the listed items (health, the
+        keep list), then, for a selection with per-sequence checks, each remaining candidate's checks, one page
+        of contacts a call, before the next page is listed (so at most a page of candidates waits).
+        """
         if run.recalled:
             return
-        pages = self._pages_of(run.request.workspace)
-        sequence_filter = run.request.select.sequence_filter(run.run_at)
-        seen = set(run.selected_ids)
-        limit = run.request.max_sequences
-        while True:
+        workspace = run.request.workspace
+        pages = self._pages_of(workspace)
+        select = run.request.select
+        sequence_filter = select.sequence_filter(run.run_at)
+        seen = set(run.selected_ids) | set(run.pending)
+        checks = self._checks_of(workspace) if select.checks else None
+        try:
+            # Once every page is listed, the candidates left were kept out of the folders when they were listed
+            excluded_by_folder = frozenset() if run.listed_all else self._folder_members(run, pages, deadline)
+            while True:
+                if checks is not None and not self._check_pending(run, checks, deadline):
+                    return
+                if run.listed_all:
+                    run.stop, run.reason = ListingStop.FINISHED, None
+                    return
+                if not self._list_page(run, pages, sequence_filter, seen, excluded_by_folder, deadline):
+                    return
+        except (ReplyApiError, ApiKeyError, DeadlineExceededError) as exc:
+            run.stop, run.reason, run.wait_seconds = _stopped_by(exc)
+
+    def _list_page(  # noqa: PLR0917 - private, and each argument is what this invocation's listing holds
+        self,
+        run: SelectionRun,
+        pages: SequencePages,
+        sequence_filter: SequenceFilter,
+        seen: set[int],
+        excluded_by_folder: frozenset[int],
+        deadline: Deadline,
+    ) -> bool:
+        """List the next page; False when the run stops here (over maxSequences)."""
+        try:
+            page = read_matching_page(
+                lambda params: pages.get_page(params, deadline),
+                sequence_filter,
+                skip=run.skip,
+                page_size=self._page_size,
+                seen=seen,
+                oldest_first=True,  # new sequences land after the pages already listed
+            )
+        except Exception as exc:
+            if not isinstance(exc, _NO_CALL_MADE):
+                run.listing_calls += 1
+            raise
+        run.listing_calls += 1
+        run.pages += 1
+        run.pages_now += 1
+        run.skip = page.next_skip
+        for key, count in page.left_out.items():
+            if key in _REPORTED_KEYS:
+                run.leave_out(key, count)
+        matches = [item.id for item in page.matches if item.id not in excluded_by_folder]
+        run.leave_out("exclude", len(page.matches) - len(matches))
+        if page.last:
+            run.listed_all = True
+        if run.request.select.checks:
+            run.pending.extend(matches)
+            return True
+        run.selected_ids.extend(matches)
+        return not self._over_limit(run)
+
+    def _check_pending(self, run: SelectionRun, checks: ContactChecksApi, deadline: Deadline) -> bool:
+        """Check the candidates waiting, in order, one page of contacts a call; False when the run stops here
+        (over maxSequences). Reply's errors are raised with the progress kept in `run` (the candidate, its check
+        and contact offset), so a continuation resumes with the page that was not answered."""
+        select = run.request.select
+        active_since = select.active_since(run.run_at)
+        while run.pending:
+            sequence_id, check = run.pending[0], select.checks[run.check_stage]
             try:
-                page = read_matching_page(
-                    lambda params: pages.get_page(params, deadline),
-                    sequence_filter,
-                    skip=run.skip,
-                    page_size=self._page_size,
-                    seen=seen,
-                    oldest_first=True,  # new sequences land after the pages already listed
+                step = check_step(
+                    checks, check, sequence_id, skip=run.check_skip, deadline=deadline, active_since=active_since
                 )
-            except (ReplyApiError, ApiKeyError, DeadlineExceededError) as exc:
-                run.stop, run.reason, run.wait_seconds = _stopped_by(exc)
-                return
-            run.pages += 1
-            run.pages_now += 1
-            run.skip = page.next_skip
-            run.selected_ids.extend(item.id for item in page.matches)
-            if len(run.selected_ids) > limit:
-                run.stop = ListingStop.OVER_LIMIT
-                run.reason = (
-                    f"the selection holds more than maxSequences ({limit}) sequences: nothing was enqueued; "
-                    "narrow the selection or raise maxSequences"
+            except Exception as exc:
+                if not isinstance(exc, _NO_CALL_MADE):
+                    run.check_calls += 1
+                raise
+            run.check_calls += 1
+            run.checks_now += 1
+            run.check_skip = step.next_skip
+            run.check_contacts += step.contacts
+            if step.verdict is CheckVerdict.MORE:
+                continue
+            if step.verdict is CheckVerdict.FAILED:
+                logger.info(
+                    "sequence left out by a check",
+                    extra={"sequence_id": sequence_id, "check": check.value, "why": step.why},
                 )
-                del run.selected_ids[limit + 1 :]
-                return
-            if page.last:
-                run.stop, run.reason = ListingStop.FINISHED, None
-                return
+                run.leave_out(check.value)
+                self._next_candidate(run)
+                continue
+            if run.check_stage + 1 < len(select.checks):  # passed this one: on to the next check
+                run.check_stage, run.check_skip, run.check_contacts = run.check_stage + 1, 0, 0
+                continue
+            if select.contacts_finished:  # every contact was read: what a snapshot of it would take
+                run.contact_pages += -(-run.check_contacts // CONTACTS_PAGE_SIZE)
+            run.selected_ids.append(sequence_id)
+            self._next_candidate(run)
+            if self._over_limit(run):
+                return False
+        return True
+
+    @staticmethod
+    def _next_candidate(run: SelectionRun) -> None:
+        del run.pending[0]
+        run.check_stage = run.check_skip = run.check_contacts = 0
+
+    @staticmethod
+    def _over_limit(run: SelectionRun) -> bool:
+        limit = run.request.max_sequences
+        if len(run.selected_ids) <= limit:
+            return False
+        run.stop = ListingStop.OVER_LIMIT
+        run.reason = (
+            f"the selection holds more than maxSequences ({limit}) sequences: nothing was enqueued; "
+            "narrow the selection or raise maxSequences"
+        )
+        del run.selected_ids[limit + 1 :]
+        run.pending.clear()
+        return True
+
+    def _folder_members(self, run: SelectionRun, pages: SequencePages, deadline: Deadline) -> frozenset[int]:
+        """The unarchived sequences in the keep list's folders, listed afresh in every invocation (listed items
+        do not name their folder, and carrying them on would not fit a continuation): one call per page."""
+        members: set[int] = set()
+        for folder in run.request.select.excluded_folders:
+            query = SequenceFilter(folder_id=folder, is_archived=False)
+            skip = 0
+            while True:
+                try:
+                    page = read_matching_page(
+                        lambda params: pages.get_page(params, deadline),
+                        query,
+                        skip=skip,
+                        page_size=MAX_PAGE_SIZE,
+                        seen=members,
+                    )
+                except Exception as exc:
+                    if not isinstance(exc, _NO_CALL_MADE):
+                        run.listing_calls += 1
+                    raise
+                run.listing_calls += 1
+                skip = page.next_skip
+                if page.last:
+                    break
+        return frozenset(members)
+
+    def _checks_of(self, workspace: str | None) -> ContactChecksApi:
+        """The client the per-sequence checks go through: the same as the listing's."""
+        if workspace is not None and self._workspace_contact_checks is not None:
+            return self._workspace_contact_checks(workspace)
+        if workspace is None and self._contact_checks is not None:
+            return self._contact_checks
+        raise ConfigurationError("per-sequence checks (contactsFinished, inactiveForDays) have no Reply client")
 
     def _pages_of(self, workspace: str | None) -> SequencePages:
         """The pages a request lists: its workspace's (checked to be served when the request was read), else the
@@ -442,7 +658,7 @@ class CleanupPolicies:
             return CleanupPlan(run, PlanOutcome.OVER_LIMIT, run.reason)
         if run.stop is ListingStop.REFUSED:
             return CleanupPlan(run, PlanOutcome.REFUSED, run.reason)
-        if run.stop is ListingStop.FAILED and run.pages_now == 0 and run.failures + 1 >= self._max_failures:
+        if run.stop is ListingStop.FAILED and not run.progressed_now and run.failures + 1 >= self._max_failures:
             reason = f"gave up after {run.failures + 1} invocations in a row without an answer: {run.reason}"
             return CleanupPlan(run, PlanOutcome.FAILED, reason)
         if self.archive_queue is None:

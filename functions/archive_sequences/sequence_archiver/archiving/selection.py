@@ -14,7 +14,7 @@ arrives, so archive requests do not pay for these models at cold start.
 from __future__ import annotations
 
 import json
-import uuid  # noqa: TC003 - pydantic reads the annotations at runtime
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -39,7 +39,8 @@ from sequence_archiver.core.archive_request import (
 )
 from sequence_archiver.core.exceptions import InvalidRequestError
 from sequence_archiver.core.request_report import EventShape, Trigger  # noqa: TC001 - pydantic reads them at runtime
-from sequence_archiver.reply.listing import STATUSES, SequenceFilter, parse_timestamp
+from sequence_archiver.reply.contact_checks import ContactCheck
+from sequence_archiver.reply.listing import HEALTH_VALUES, MAX_PAGE_SIZE, STATUSES, SequenceFilter, parse_timestamp
 
 DEFAULT_MAX_SEQUENCES = 10_000
 # The most a request may allow: a continuation carries the IDs selected so far, and 20,000 IDs of 10 digits
@@ -49,9 +50,71 @@ MAX_NAME_CHARS = 200
 MAX_OLDER_THAN_DAYS = 36_500
 MAX_SKIP = 10_000_000
 MAX_SCHEDULE_SELECTION_CHARS = 4_096  # a CloudFormation parameter value is at most 4 KB
-FILTER_NAMES = ("status", "ownerUserId", "folderId", "name", "createdAfter", "createdBefore", "olderThanDays")
+MAX_INACTIVE_FOR_DAYS = 3_650
+# The keep list's bounds: every ID and name travels in each continuation and in every plan part.
+MAX_EXCLUDED_IDS = 10_000
+MAX_EXCLUDED_NAMES = 100
+MAX_EXCLUDED_FOLDERS = 20  # each is listed (1 call per 1,000 of its sequences) in every invocation of a run
+MAX_EXCLUDED_OWNERS = 1_000
+# What a continuation's body may take before it is sealed: an SQS message holds 256 KiB, the seal and the
+# continuation's own fields take a few hundred bytes.
+MAX_CONTINUATION_BYTES = 250_000
+_BYTES_PER_ID = 11  # 10 digits and a comma
+_CONTINUATION_FIELDS_BYTES = 4_096
+FILTER_NAMES = (
+    "status",
+    "ownerUserId",
+    "folderId",
+    "name",
+    "createdAfter",
+    "createdBefore",
+    "olderThanDays",
+    "health",
+    "contactsFinished",
+    "inactiveForDays",
+)
 
 SequenceIdValue = Annotated[StrictInt, Field(ge=1, le=MAX_SEQUENCE_ID)]
+ExcludedName = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+class Exclusion(BaseModel):
+    """`exclude`: a keep list. A sequence it names (by ID, folder, owner or part of its name) is never selected,
+    whatever else matches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    sequence_ids: tuple[SequenceIdValue, ...] = Field(default=(), alias="sequenceIds", max_length=MAX_EXCLUDED_IDS)
+    name_contains: tuple[ExcludedName, ...] = Field(default=(), alias="nameContains", max_length=MAX_EXCLUDED_NAMES)
+    folder_ids: tuple[uuid.UUID, ...] = Field(default=(), alias="folderIds", max_length=MAX_EXCLUDED_FOLDERS)
+    owner_user_ids: tuple[SequenceIdValue, ...] = Field(
+        default=(), alias="ownerUserIds", max_length=MAX_EXCLUDED_OWNERS
+    )
+
+    @field_validator("folder_ids", mode="before")
+    @classmethod
+    def _folder_texts(cls, value: object) -> object:
+        """Folder IDs are UUIDs written as strings."""
+        if isinstance(value, (list, tuple)) and not all(isinstance(item, (str, uuid.UUID)) for item in value):
+            raise ValueError("must be folder IDs (UUIDs) as strings")
+        return value
+
+    @field_validator("name_contains", mode="after")
+    @classmethod
+    def _names_not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """A blank part would match every name."""
+        if any(not name.strip() for name in value):
+            raise ValueError("a name part must not be blank")
+        return value
+
+    @property
+    def empty(self) -> bool:
+        """True when it names nothing."""
+        return not (self.sequence_ids or self.name_contains or self.folder_ids or self.owner_user_ids)
+
+    def to_json(self) -> dict[str, Any]:
+        """The lists given, camelCase, without the empty ones."""
+        return {key: value for key, value in self.model_dump(mode="json", by_alias=True).items() if value}
 
 
 class Selection(BaseModel):
@@ -66,6 +129,34 @@ class Selection(BaseModel):
     created_after: datetime | None = Field(default=None, alias="createdAfter")
     created_before: datetime | None = Field(default=None, alias="createdBefore")
     older_than_days: StrictInt | None = Field(default=None, alias="olderThanDays", ge=0, le=MAX_OLDER_THAN_DAYS)
+    health: tuple[str, ...] | None = Field(default=None, description="healthy, stalled, degraded, blocked (any case)")
+    exclude: Exclusion | None = None
+    contacts_finished: StrictBool | None = Field(default=None, alias="contactsFinished")
+    inactive_for_days: StrictInt | None = Field(default=None, alias="inactiveForDays", ge=1, le=MAX_INACTIVE_FOR_DAYS)
+
+    @field_validator("health", mode="before")
+    @classmethod
+    def _known_health(cls, value: object) -> object:
+        """One of Reply's health values or a list of them (a comma-separated string too), case-insensitive."""
+        if value is None:
+            return None
+        values = value.split(",") if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)) or not values or len(values) > len(HEALTH_VALUES):
+            raise ValueError(f"must be one of {', '.join(HEALTH_VALUES)}, or a list of them")
+        folded = set()
+        for item in values:
+            if not isinstance(item, str) or item.strip().lower() not in HEALTH_VALUES:
+                raise ValueError(f"must be one of {', '.join(HEALTH_VALUES)}, or a list of them")
+            folded.add(item.strip().lower())
+        return tuple(health for health in HEALTH_VALUES if health in folded)
+
+    @field_validator("contacts_finished", mode="after")
+    @classmethod
+    def _only_true(cls, value: bool | None) -> bool | None:
+        """`contactsFinished: false` would read as "unfinished only": leave the key out instead."""
+        if value is False:
+            raise ValueError("takes true (only sequences whose contacts are all finished); leave it out otherwise")
+        return value
 
     @field_validator("status", mode="before")
     @classmethod
@@ -101,8 +192,8 @@ class Selection(BaseModel):
     @model_validator(mode="after")
     def _one_filter_and_an_order(self) -> Selection:
         """At least one filter; createdAfter before createdBefore."""
-        if all(getattr(self, name) is None for name in type(self).model_fields):
-            raise ValueError(f"give at least one filter ({', '.join(FILTER_NAMES)})")
+        if all(getattr(self, name) is None for name in type(self).model_fields if name != "exclude"):
+            raise ValueError(f"give at least one filter ({', '.join(FILTER_NAMES)}); exclude alone selects everything")
         if self.created_after and self.created_before and self.created_after >= self.created_before:
             raise ValueError("createdAfter must be earlier than createdBefore")
         return self
@@ -125,11 +216,61 @@ class Selection(BaseModel):
             created_after=self.created_after,
             created_before=self.cutoff(run_at),
             is_archived=False,
+            health=frozenset(self.health) if self.health is not None else None,
+            exclude_ids=frozenset(self.exclude.sequence_ids) if self.exclude else frozenset(),
+            exclude_names=tuple(name.strip().casefold() for name in self.exclude.name_contains) if self.exclude else (),
+            exclude_owner_ids=frozenset(self.exclude.owner_user_ids) if self.exclude else frozenset(),
         )
 
+    @property
+    def checks(self) -> tuple[ContactCheck, ...]:
+        """The per-sequence checks, cheapest first: each is one Reply call (or more) per remaining candidate."""
+        checks = []
+        if self.contacts_finished:
+            checks.append(ContactCheck.CONTACTS_FINISHED)
+        if self.inactive_for_days is not None:
+            checks.append(ContactCheck.INACTIVE_FOR_DAYS)
+        return tuple(checks)
+
+    def active_since(self, run_at: datetime) -> datetime | None:
+        """inactiveForDays as a moment: a step completed at or after it makes a sequence active."""
+        return run_at - timedelta(days=self.inactive_for_days) if self.inactive_for_days is not None else None
+
+    @property
+    def excluded_folders(self) -> tuple[uuid.UUID, ...]:
+        """The folders whose sequences are kept out and must be listed to be known (listed items name no folder).
+        None to list when the selection is one folder: a sequence is in one folder, so only that one matters."""
+        folders = self.exclude.folder_ids if self.exclude is not None else ()
+        if self.folder_id is not None:
+            return (self.folder_id,) if self.folder_id in folders else ()
+        return folders
+
+    def applied_keys(self) -> list[dict[str, str]]:
+        """The keys given, in the order they are applied (cheapest first), each with how: a query parameter of
+        the listing, a field of the listed items, or a per-sequence check (Reply calls per candidate)."""
+        given = self.to_json()
+        listed = [key for key in ("status", "ownerUserId", "folderId", "name", "createdAfter") if key in given]
+        fields = [key for key in ("createdBefore", "olderThanDays", "health", "exclude") if key in given]
+        keys = [{"key": key, "appliedAs": "listFilter"} for key in listed]
+        keys += [{"key": key, "appliedAs": "listedField"} for key in fields]
+        keys += [{"key": check.value, "appliedAs": "perSequenceCheck"} for check in self.checks]
+        return keys
+
     def to_json(self) -> dict[str, Any]:
-        """The filters as given (normalised), camelCase, without the ones not set."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The filters as given (normalised), camelCase, without the ones not set (nor an empty exclude)."""
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"exclude"})
+        if self.health is not None:
+            document["health"] = list(self.health)
+        if self.exclude is not None and not self.exclude.empty:
+            document["exclude"] = self.exclude.to_json()
+        return document
+
+    def continuation_bytes(self, max_sequences: int) -> int:
+        """The most a continuation of a request with this selection may take: the selection, every ID it may
+        select, a page of candidates still to check, and the continuation's own fields."""
+        pending = MAX_PAGE_SIZE if self.checks else 0
+        selection = len(json.dumps(self.to_json(), separators=(",", ":")))
+        return selection + (max_sequences + 1 + pending) * _BYTES_PER_ID + _CONTINUATION_FIELDS_BYTES
 
 
 class SelectionProgress(BaseModel):
@@ -147,10 +288,33 @@ class SelectionProgress(BaseModel):
     pages: StrictInt = Field(ge=0, le=MAX_SKIP)
     selected_ids: list[SequenceIdValue] = Field(alias="selectedIds", max_length=MAX_SEQUENCES_CAP + 1)
     failures: StrictInt = Field(default=0, ge=0, le=MAX_CONTINUATION_PARTS)
+    # The per-sequence checks (issue 22), absent from continuations of selections without them: the listed
+    # candidates not decided yet (in order, the first one being checked), which check and contact offset the
+    # first is at, whether the listing has reached its last page, and the counts the plan reports.
+    pending: list[SequenceIdValue] = Field(default_factory=list, max_length=MAX_PAGE_SIZE)
+    check_stage: StrictInt = Field(default=0, alias="checkStage", ge=0, le=len(ContactCheck))
+    check_skip: StrictInt = Field(default=0, alias="checkSkip", ge=0, le=MAX_SKIP)
+    check_contacts: StrictInt = Field(default=0, alias="checkContacts", ge=0, le=MAX_SKIP)
+    listed_all: StrictBool = Field(default=False, alias="listedAll")
+    listing_calls: StrictInt = Field(default=0, alias="listingCalls", ge=0, le=MAX_SKIP)
+    check_calls: StrictInt = Field(default=0, alias="checkCalls", ge=0, le=MAX_SKIP)
+    contact_pages: StrictInt = Field(default=0, alias="contactPages", ge=0, le=MAX_SKIP)
+    left_out: dict[StrictStr, Annotated[StrictInt, Field(ge=0, le=MAX_SKIP)]] = Field(
+        default_factory=dict, alias="leftOut", max_length=16
+    )
     # The trigger the original request arrived on, which CLEANUP_ALLOWED_TRIGGERS is checked against (an SNS
     # request reports trigger "direct", so it is kept apart). Continuations sent before it existed lack it:
     # their trigger stands in.
     origin: EventShape
+
+    def to_json(self) -> dict[str, Any]:
+        """The continuation as sent: the check fields only when they say something (a selection without checks
+        sends what it sent before they existed)."""
+        document = self.model_dump(mode="json", by_alias=True)
+        for name in _CHECK_PROGRESS_FIELDS:
+            if not document[name]:
+                del document[name]
+        return document
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +335,19 @@ class SelectionProgress(BaseModel):
             return parse_timestamp(value)
         except ValueError:
             raise ValueError("must be an ISO 8601 date-time string") from None
+
+
+_CHECK_PROGRESS_FIELDS = (
+    "pending",
+    "checkStage",
+    "checkSkip",
+    "checkContacts",
+    "listedAll",
+    "listingCalls",
+    "checkCalls",
+    "contactPages",
+    "leftOut",
+)
 
 
 class CleanupRequest(BaseModel):
@@ -194,6 +371,18 @@ class CleanupRequest(BaseModel):
             raise ValueError("must be a workspace name; leave it out for the default workspace")
         return value
 
+    @model_validator(mode="after")
+    def _continuation_fits(self) -> CleanupRequest:
+        """A long listing is carried on in an SQS message holding the selection and every ID selected so far."""
+        size = self.select.continuation_bytes(self.max_sequences)
+        if size > MAX_CONTINUATION_BYTES:
+            raise ValueError(
+                f"the selection with maxSequences {self.max_sequences} could not be carried on in a continuation "
+                f"(about {size} bytes, at most {MAX_CONTINUATION_BYTES}): shorten the exclude lists or lower "
+                "maxSequences"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _select_is_an_object(cls, data: object) -> object:
@@ -212,7 +401,7 @@ class CleanupRequest(BaseModel):
         if self.workspace is not None:
             body["workspace"] = self.workspace
         if continuation is not None:
-            body["continuation"] = continuation.model_dump(mode="json", by_alias=True)
+            body["continuation"] = continuation.to_json()
         return body
 
 
@@ -230,6 +419,38 @@ class ScheduleInput(BaseModel):
     select: Selection
     dry_run: StrictBool = Field(default=True, alias="dryRun")
     max_sequences: StrictInt = Field(default=DEFAULT_MAX_SEQUENCES, alias="maxSequences", ge=1, le=MAX_SEQUENCES_CAP)
+    # CleanupExclude: the keep list as JSON text ("" for none), put into the selection as its `exclude`.
+    exclude: Exclusion | None = None
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclusion_text(cls, value: object) -> object:
+        """CleanupExclude as the template passes it: "" (none) or the JSON text of an exclude object."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if len(value) > MAX_SCHEDULE_SELECTION_CHARS:
+                raise ValueError(f"must be at most {MAX_SCHEDULE_SELECTION_CHARS} characters of JSON")
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object, e.g. {"sequenceIds": [101]}') from None
+        if value is not None and not isinstance(value, dict):
+            raise ValueError('must be a JSON object, e.g. {"sequenceIds": [101]}')
+        return value
+
+    @model_validator(mode="after")
+    def _one_exclude(self) -> ScheduleInput:
+        """The keep list comes from CleanupExclude or from the selection, not both (neither would win silently)."""
+        if self.exclude is not None and not self.exclude.empty and self.select.exclude is not None:
+            raise ValueError("give the exclude list in CleanupExclude or in CleanupSelection, not both")
+        return self
+
+    def selection(self) -> Selection:
+        """The selection with CleanupExclude put in as its `exclude`."""
+        if self.exclude is None or self.exclude.empty:
+            return self.select
+        return self.select.model_copy(update={"exclude": self.exclude})
 
     @field_validator("select", mode="before")
     @classmethod
@@ -271,7 +492,7 @@ class ScheduledRun(BaseModel):
     def to_request(self) -> CleanupRequest:
         """The clean-up request the schedule asks for: never pauseFirst, never a continuation."""
         return CleanupRequest(
-            select=self.schedule.select,
+            select=self.schedule.selection(),
             dry_run=self.schedule.dry_run,
             max_sequences=self.schedule.max_sequences,
         )

@@ -90,6 +90,8 @@ class Selections:
                         "part": run.part,
                         "pages": run.pages_now,
                         "selected": len(run.selected_ids),
+                        "checks": run.checks_now,
+                        "candidates_waiting": len(run.pending),
                         "stop": run.stop.value,
                         "reason": run.reason,
                     },

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "HEALTH_VALUES",
     "MAX_PAGE_SIZE",
     "STATUSES",
     "MatchingPage",
@@ -52,6 +53,7 @@ MAX_PAGE_SIZE = 1000  # Reply's documented maximum for `top`
 DEFAULT_PAGE_SIZE = 100
 _NO_DEADLINE_SECONDS = 86_400.0
 STATUSES = ("new", "active", "paused")
+HEALTH_VALUES = ("healthy", "stalled", "degraded", "blocked")  # SequenceBase.health
 OLDEST_FIRST = {"sortBy": "created", "sortDirection": "asc"}
 
 
@@ -82,7 +84,7 @@ class SequenceItem:
 
 @dataclass(frozen=True, slots=True)
 class SequenceFilter:
-    """Which sequences to list; everything but `created_before` is a server-side filter."""
+    """Which sequences to list; `created_before`, `health` and the exclusions are checked on the listed items."""
 
     status: str | None = None
     owner_user_id: int | None = None
@@ -91,6 +93,11 @@ class SequenceFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None  # client-side: the API only has createdAfter
     is_archived: bool | None = False  # None: archived or not
+    health: frozenset[str] | None = None  # client-side: the listing has no health filter
+    # A keep list, never selected whatever else matches (client-side; folders are resolved by the caller)
+    exclude_ids: frozenset[int] = frozenset()
+    exclude_names: tuple[str, ...] = ()  # case folded; a name containing one is kept out
+    exclude_owner_ids: frozenset[int] = frozenset()
 
     def query(self, *, oldest_first: bool = False) -> dict[str, str]:
         """The server-side filters as query parameters (oldest first when asked, or when created_before is set)."""
@@ -114,13 +121,31 @@ class SequenceFilter:
 
     def matches(self, item: SequenceItem) -> bool:
         """The client-side checks: created_before, and the exact filters again (a campaign must not widen)."""
-        if self.created_before is not None and (item.created is None or item.created >= self.created_before):
-            return False
-        if self.status is not None and (item.status or "").lower() != self.status:
-            return False
-        if self.owner_user_id is not None and item.owner_user_id != self.owner_user_id:
-            return False
-        return self.is_archived is None or item.is_archived is self.is_archived
+        return self.left_out_by(item) is None
+
+    def left_out_by(self, item: SequenceItem) -> str | None:
+        """The selection key that leaves a listed item out (a request's field name), or None when it matches."""
+        checks = (
+            (
+                "createdBefore",
+                self.created_before is not None and (item.created is None or item.created >= self.created_before),
+            ),
+            ("status", self.status is not None and (item.status or "").lower() != self.status),
+            ("ownerUserId", self.owner_user_id is not None and item.owner_user_id != self.owner_user_id),
+            ("isArchived", self.is_archived is not None and item.is_archived is not self.is_archived),
+            ("health", self.health is not None and (item.health or "").lower() not in self.health),
+            ("exclude", self.excludes(item)),
+        )
+        return next((key for key, leaves_out in checks if leaves_out), None)
+
+    def excludes(self, item: SequenceItem) -> bool:
+        """True for an item on the keep list (by ID, owner or part of its name)."""
+        if item.id in self.exclude_ids or (
+            item.owner_user_id is not None and item.owner_user_id in self.exclude_owner_ids
+        ):
+            return True
+        name = (item.name or "").casefold()
+        return bool(name) and any(part in name for part in self.exclude_names)
 
     def past_the_end(self, item: SequenceItem) -> bool:
         """True once an oldest-first listing reaches created_before: nothing later can match."""
@@ -188,6 +213,11 @@ class SequencePages:
         self._client = client
         self._on_items = on_items  # told every page's items (a Master key learns the owners from them)
 
+    @property
+    def client(self) -> ReplyClient:
+        """The client the pages go through: a selection's per-sequence checks use it too (same budget, deadline)."""
+        return self._client
+
     def get_page(self, params: Mapping[str, str], deadline: Deadline) -> tuple[list[SequenceItem], bool]:
         """One page: its items and hasMore. Raises ReplyRefusedError (a final 4xx), ReplyAuthenticationError,
         DeadlineExceededError or the last retryable error."""
@@ -207,6 +237,7 @@ class MatchingPage:
     matches: list[SequenceItem]
     next_skip: int
     last: bool
+    left_out: dict[str, int] = field(default_factory=dict)  # listed items left out, by the key that did it
 
 
 def read_matching_page(
@@ -223,15 +254,20 @@ def read_matching_page(
     items, has_more = get_page(params)
     last = not has_more or not items
     matches: list[SequenceItem] = []
+    left_out: dict[str, int] = {}
     for item in items:
         if sequence_filter.past_the_end(item):
             last = True
             break
-        if item.id in seen or not sequence_filter.matches(item):
+        if item.id in seen:
+            continue
+        key = sequence_filter.left_out_by(item)
+        if key is not None:
+            left_out[key] = left_out.get(key, 0) + 1
             continue
         seen.add(item.id)
         matches.append(item)
-    return MatchingPage(matches, skip + len(items), last)
+    return MatchingPage(matches, skip + len(items), last, left_out)
 
 
 class SequenceListClient:
@@ -263,6 +299,11 @@ class SequenceListClient:
                 on_wait=on_wait,
             )
         )
+
+    @property
+    def reply_client(self) -> ReplyClient:
+        """The command's Reply client, for a selection's per-sequence checks (its calls are counted too)."""
+        return self._pages.client
 
     def _count_call(self, _call: ApiCall) -> None:
         self.calls += 1
