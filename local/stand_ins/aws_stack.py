@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import json
 import logging
 import re
@@ -750,3 +751,31 @@ def _create_table(stack: LocalStack, name: str, *, partition_key: str, ttl_attri
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
     )
     return dynamodb
+
+
+def create_snapshot_bucket(stack: LocalStack, name: str) -> Any:
+    """The snapshot bucket as template.yaml's SnapshotBucket (SSE-S3, public access blocked); the S3 client that
+    made it. Pass its name to the function as SNAPSHOT_BUCKET_NAME: function_environment() leaves snapshots off."""
+    s3: Any = boto3_session(stack.region).client("s3", endpoint_url=stack.endpoint_url)
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration=dict.fromkeys(
+            ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"], True
+        ),
+    )
+    return s3
+
+
+def read_snapshot(s3: Any, uri: str) -> dict[str, Any]:
+    """The snapshot object an `s3://bucket/key` URI names, gunzipped and parsed."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    document: dict[str, Any] = json.loads(gzip.decompress(body))
+    return document

@@ -188,6 +188,8 @@ def test_function_environment_matches_the_settings_contract(resources):
         "SQS_MAX_RECEIVE_COUNT",
         "IDEMPOTENCY_TABLE_NAME",
         "RATE_BUDGET_TABLE_NAME",
+        "SNAPSHOT_BUCKET_NAME",
+        "SNAPSHOT_POLICY",
         "ARCHIVE_QUEUE_URL",
         "REPLY_WORKSPACES",
         "REPLY_WORKSPACE_SECRET_IDS",

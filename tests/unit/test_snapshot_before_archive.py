@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 
 from sequence_archiver.archiving.archiver import SNAPSHOT_BULK_CHUNK, ArchiveMode, SequenceArchiver
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
     from tests.unit.conftest import FakeClock
 
 KEY = "sk-test-0123456789"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SNAPSHOT_SCHEMA = json.loads((SCHEMAS / "sequence-snapshot.json").read_text())
+RESULTS_SCHEMA = json.loads((SCHEMAS / "sequence-archive-results.json").read_text())
 ARCHIVED = ReplyResponse(200, sequence=SequenceSummary("S", "paused", True))
 
 
@@ -147,6 +152,8 @@ def test_1500_contacts_are_listed_in_two_pages_before_the_archive_call_and_the_r
     assert document["requestIds"] == ["req-1"]
     assert document["sequence"]["name"] == "S42"
     assert document["takenAt"] == "2026-12-07T12:00:00Z"
+    jsonschema.validate(document, SNAPSHOT_SCHEMA)
+    jsonschema.validate(result.to_json(), {**RESULTS_SCHEMA["$defs"]["result"], "$defs": RESULTS_SCHEMA["$defs"]})
 
 
 def test_a_store_that_fails_archives_nothing_and_says_why(clock: FakeClock) -> None:

@@ -108,7 +108,7 @@ def test_a_workspaces_client_and_archiver_are_built_on_its_first_use_and_kept() 
         built.append(workspace)
         return object()
 
-    workspaces = Workspaces(settings, client_for)  # type: ignore[arg-type]
+    workspaces = Workspaces(settings, lambda _client, _workspace: None, client_for)  # type: ignore[arg-type]
     assert (workspaces.names, built) == (frozenset({"sales-eu", "sales-us"}), [])
 
     first = workspaces.archiver("sales-us")

@@ -11,6 +11,7 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sequence_archiver.archiving.archiver import ArchiveMode
+from sequence_archiver.archiving.snapshots import SnapshotPolicy
 from sequence_archiver.core.archive_request import WORKSPACE_PATTERN, WORKSPACE_RULE
 from sequence_archiver.core.exceptions import ConfigurationError
 from sequence_archiver.core.request_report import EventShape
@@ -27,6 +28,8 @@ SECRET_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]
 # Named workspaces at most: every one adds a secret ARN to the environment (4 KB in all) and to the role's policy,
 # and its own custom metrics (docs/configuration.md, Several Reply workspaces).
 MAX_WORKSPACES = 20
+# An S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit.
+BUCKET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class ApiKeyKind(StrEnum):
@@ -143,6 +146,10 @@ class Settings(BaseModel):
     # REPLY_API_KEY_SECRET_ID, as without workspaces. Both empty (the default): no named workspaces.
     reply_workspaces: tuple[str, ...] = Field(default=(), alias="REPLY_WORKSPACES")
     reply_workspace_secret_ids: tuple[str, ...] = Field(default=(), alias="REPLY_WORKSPACE_SECRET_IDS")
+    # Snapshots before archiving (archiving/snapshots.py): the bucket the sequence's contacts are written to before
+    # its archive call, and what happens when that fails. Unset bucket: no snapshots are taken (local runs).
+    snapshot_bucket_name: str | None = Field(default=None, alias="SNAPSHOT_BUCKET_NAME")
+    snapshot_policy: SnapshotPolicy = Field(default=SnapshotPolicy.REQUIRED, alias="SNAPSHOT_POLICY")
     # botocore, boto3, urllib3 and s3transfer log at WARNING and above only, whatever the root logger's level:
     # their DEBUG lines include response bodies, GetSecretValue's (the API key) among them. `true` lets their
     # debug lines through for local troubleshooting; Secrets Manager response bodies are still withheld.
@@ -230,7 +237,22 @@ class Settings(BaseModel):
         """Whether X-Ray tracing runs in this environment."""
         return not self.trace_disabled and bool(self.lambda_task_root) and not self.sam_local
 
-    @field_validator("archive_mode", "api_key_kind", mode="before")
+    @field_validator("snapshot_bucket_name")
+    @classmethod
+    def _bucket_name(cls, value: str | None) -> str | None:
+        """Empty means no snapshots; anything else must be an S3 bucket name."""
+        if not value:
+            return None
+        if not BUCKET_NAME_PATTERN.fullmatch(value):
+            raise ValueError("must be an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens)")
+        return value
+
+    @property
+    def snapshots_enabled(self) -> bool:
+        """Whether each sequence's contacts are stored before it is archived."""
+        return self.snapshot_bucket_name is not None and self.snapshot_policy is not SnapshotPolicy.OFF
+
+    @field_validator("archive_mode", "api_key_kind", "snapshot_policy", mode="before")
     @classmethod
     def _mode_case_insensitive(cls, value: object) -> object:
         """Accept AUTO/Single/bulk (and USER/Master) alike."""

@@ -12,11 +12,13 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from sequence_archiver.archiving.archiver import SequenceArchiver
+from sequence_archiver.archiving.snapshots import SequenceSnapshots, SnapshotPolicy
 from sequence_archiver.aws.dead_letters import DeadLetterQueue
 from sequence_archiver.aws.idempotency import build_request_idempotency
 from sequence_archiver.aws.rate_budget import SharedRateBudget
 from sequence_archiver.aws.results_publisher import ResultsPublisher
 from sequence_archiver.aws.retry_timing import ContinuationQueue, RecordVisibility, SourceQueues
+from sequence_archiver.aws.snapshot_store import S3SnapshotStore, snapshot_key
 from sequence_archiver.aws.sqs import SqsSender
 from sequence_archiver.core.continuations import ContinuationSeal
 from sequence_archiver.observability import MetricsRecorder, NoTracing, PowertoolsTracing
@@ -101,9 +103,23 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             tracing=tracing,
         )
 
+    s3 = cache(lambda: session.client("s3", config=AWS_CLIENT_CONFIG))  # built at the first snapshot stored
+    snapshot_store = (
+        S3SnapshotStore(s3_client=s3, bucket=settings.snapshot_bucket_name) if settings.snapshot_bucket_name else None
+    )
+
+    def snapshots_for(client: ReplyClient, workspace: str | None) -> SequenceSnapshots | None:
+        """Each sequence's contacts recorded before its archive call, with the archiving client (its key, budget
+        and acting user), when SNAPSHOT_BUCKET_NAME is set and SNAPSHOT_POLICY is not `off`."""
+        if snapshot_store is None or not settings.snapshots_enabled:
+            return None
+        required = settings.snapshot_policy is SnapshotPolicy.REQUIRED
+        return SequenceSnapshots(client, snapshot_store, key_of=snapshot_key, required=required, workspace=workspace)
+
     reply = reply_client(api_key, recorder.record_api_call)
     workspaces = Workspaces(
         settings,
+        snapshots_for,
         lambda workspace: reply_client(
             SecretsManagerApiKey(
                 secret_id=settings.workspace_secret_ids[workspace],
@@ -162,7 +178,13 @@ def build_service(settings: Settings, metrics: Metrics, tracer: Tracer | None = 
             workspace_pages=lambda workspace: SequencePages(workspaces.client(workspace)),
         )
 
-    archiver = SequenceArchiver(reply, mode=settings.archive_mode, bulk_max_ids=settings.bulk_max_ids, owners=owners)
+    archiver = SequenceArchiver(
+        reply,
+        mode=settings.archive_mode,
+        bulk_max_ids=settings.bulk_max_ids,
+        owners=owners,
+        snapshots=snapshots_for(reply, None),
+    )
     return ArchiveService(
         work=Work(
             archiver=archiver,
@@ -195,8 +217,14 @@ class Workspaces:
     the workspace's first request and kept for the instance, so a deployment pays only for the workspaces it meets.
     """
 
-    def __init__(self, settings: Settings, client_for: Callable[[str], ReplyClient]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        snapshots_for: Callable[[ReplyClient, str | None], SequenceSnapshots | None],
+        client_for: Callable[[str], ReplyClient],
+    ) -> None:
         self._settings = settings
+        self._snapshots_for = snapshots_for
         self._client_for = client_for
         self._clients: dict[str, ReplyClient] = {}
         self._archivers: dict[str, SequenceArchiver] = {}
@@ -222,6 +250,7 @@ class Workspaces:
                 mode=settings.archive_mode,
                 bulk_max_ids=settings.bulk_max_ids,
                 owners=owners_for(settings, client),  # REPLY_API_KEY_KIND holds for every workspace's key
+                snapshots=self._snapshots_for(client, workspace),  # in the bucket's folder of the workspace
             )
         return self._archivers[workspace]
 

@@ -2,7 +2,10 @@
 
 It follows openapi/README.md (the behaviour summary) and openapi/openapi-excerpt.yaml (Reply's spec):
 GET /v3/sequences, GET /v3/sequences/{id}, POST /v3/sequences/{id}/pause,
-POST /v3/sequences/{id}/archive and POST /v3/sequences/archive (bulk), with per-sequence state,
+POST /v3/sequences/{id}/archive and POST /v3/sequences/archive (bulk); and, following
+openapi/contacts-excerpt.yaml, a sequence's contacts (GET /v3/sequences/{id}/contacts and .../contacts/state,
+POST .../contact-links/bulk; archiving removes them) and POST /v3/sequences/{id}/unarchive (coming soon unless
+``Assumptions.unarchive_coming_soon`` is off; docs/reply-spec.md lists the choices); with per-sequence state,
 workspaces with users, user keys and Master API keys (identities.py), bearer keys with scopes, per-user
 sliding-window rate limits and fault injection.
 

@@ -13,11 +13,24 @@ Users, workspaces and master keys (identities.py; keys are accepted here, never 
 - ``GET /__sim/user-calls``: ``{"users": [{"user_id", "workspace_id", "calls", "too_many_requests",
   "over_quota"}]}``, the calls that acted as each user since the last reset.
 - ``GET /__sim/sequences``: every sequence, with ``owner_user_id``, ``workspace_id`` and ``archived_by_user_id``.
+
+Contacts (ReplySimulator.add_contacts, contacts, add_workspace_contacts, sequence_calls):
+
+- ``POST /__sim/sequences/{id}/contacts`` with ``{"count": 1500, "status": "active", "start_id": 1,
+  "last_step_completed_at": "2024-05-01T09:00:00+00:00"}`` (all but count optional): enrol deterministic
+  contacts in the sequence; answers 201 ``{"added": 1500}``.
+- ``GET /__sim/sequences/{id}/contacts``: ``{"contacts": [...]}``, the sequence's contacts now, in the order
+  they were added, as GET /v3/sequences/{id}/contacts items (none once it is archived).
+- ``POST /__sim/contacts`` with ``{"count": 3, "start_id": 9001, "workspace_id": 1}``: contacts of a workspace
+  in no sequence (for contact-links/bulk); answers 201 ``{"contact_ids": [9001, 9002, 9003]}``.
+- ``GET /__sim/sequences/{id}/calls``: ``{"requests": [...]}``, the recorded /v3 requests that named the
+  sequence, oldest first, each with its ``operation`` (contacts, contacts_state, archive, bulk...).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from local.stand_ins.reply_simulator.identities import SimulatedUser, SimulatedWorkspace
@@ -37,6 +50,9 @@ _ROUTES = {
     "keys": ("POST",),
     "sequences": ("GET", "POST"),
     "sequences/{id}": ("GET",),
+    "sequences/{id}/contacts": ("GET", "POST"),
+    "sequences/{id}/calls": ("GET",),
+    "contacts": ("POST",),
     "requests": ("GET",),
     "reset": ("POST",),
     "settings": ("GET", "POST"),
@@ -85,6 +101,11 @@ def _route(path: str) -> tuple[str | None, str | None]:
 def _dispatch(simulator: ReplySimulator, request: HttpRequest, route: str, path_id_text: str | None) -> HttpResponse:
     if route == "sequences/{id}":
         return _sequence(simulator, _path_id(path_id_text, "sequence"))
+    if route == "sequences/{id}/contacts":
+        return _sequence_contacts(simulator, request, _path_id(path_id_text, "sequence"))
+    if route == "sequences/{id}/calls":
+        calls = simulator.sequence_calls(_path_id(path_id_text, "sequence"))
+        return json_response(200, {"requests": [record.to_json() for record in calls]})
     if route == "workspaces/{id}/users":
         return _add_user(simulator, request, _path_id(path_id_text, "workspace"))
     if route == "workspaces/{id}/master-key":
@@ -136,6 +157,57 @@ def _sequence(simulator: ReplySimulator, sequence_id: int) -> HttpResponse:
     if sequence is None:
         return problem_response(404, "Sequence " + str(sequence_id) + " is not in the simulator.")
     return json_response(200, sequence.to_json())
+
+
+def _sequence_contacts(simulator: ReplySimulator, request: HttpRequest, sequence_id: int) -> HttpResponse:
+    """GET shows a sequence's contacts; POST enrols deterministic ones (ReplySimulator.add_contacts)."""
+    if request.method == "GET":
+        return json_response(200, {"contacts": simulator.contacts(sequence_id)})
+    payload = _json_object(request.body)
+    completed = _optional_text(payload, "last_step_completed_at")
+    added = simulator.add_contacts(
+        sequence_id,
+        _number(payload, "count"),
+        status=_text(payload, "status", "active"),
+        start_id=_optional_number(payload, "start_id", "startId") or 1,
+        last_step_completed_at=_moment(completed) if completed is not None else None,
+    )
+    return json_response(201, {"added": len(added)})
+
+
+def _workspace_contacts(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
+    """POST adds contacts of a workspace in no sequence (ReplySimulator.add_workspace_contacts)."""
+    payload = _json_object(request.body)
+    contact_ids = simulator.add_workspace_contacts(
+        _number(payload, "count"),
+        start_id=_optional_number(payload, "start_id", "startId") or 1,
+        workspace_id=_optional_number(payload, "workspace_id", "workspaceId"),
+    )
+    return json_response(201, {"contact_ids": contact_ids})
+
+
+def _number(payload: dict[str, object], name: str) -> int:
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _AdminInputError("'" + name + "' must be an integer.")
+    return value
+
+
+def _optional_text(payload: dict[str, object], name: str) -> str | None:
+    value = payload.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _AdminInputError("'" + name + "' must be a string.")
+    return value
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _AdminInputError("'" + text + "' is not an ISO 8601 date-time.") from None
+    if moment.tzinfo is None:
+        raise _AdminInputError("'" + text + "' has no time zone offset.")
+    return moment
 
 
 def _json_object(body: bytes) -> dict[str, object]:
@@ -205,7 +277,8 @@ def _sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
 
 def _add_sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpResponse:
     """Add sequences sharing one state: {"ids": [...]}, and optionally "status", "is_archived", "owner_user_id",
-    "workspace_id", "sales_agent" and "team_member_removed" (defaults as in ReplySimulator.add_sequences)."""
+    "workspace_id", "sales_agent", "team_member_removed" and "health" (defaults as in
+    ReplySimulator.add_sequences)."""
     payload = _json_object(request.body)
     ids = payload.get("ids")
     if not isinstance(ids, list) or not all(isinstance(item, int) and not isinstance(item, bool) for item in ids):
@@ -218,6 +291,7 @@ def _add_sequences(simulator: ReplySimulator, request: HttpRequest) -> HttpRespo
         sales_agent=_flag(payload, "sales_agent", "salesAgent"),
         team_member_removed=_flag(payload, "team_member_removed", "teamMemberRemoved"),
         workspace_id=_optional_number(payload, "workspace_id", "workspaceId"),
+        health=_text(payload, "health", "healthy"),
     )
     return json_response(201, {"added": added})
 
@@ -254,4 +328,5 @@ _HANDLERS: dict[str, Callable[[ReplySimulator, HttpRequest], HttpResponse]] = {
     "reset": _reset,
     "workspaces": _workspaces,
     "user-calls": _user_calls,
+    "contacts": _workspace_contacts,
 }

@@ -31,6 +31,7 @@ from local.stand_ins.reply_simulator.messages import (
     validation_response,
 )
 from local.stand_ins.reply_simulator.models import (
+    CONTACT_STATE_COLUMNS,
     MAX_SEQUENCE_ID,
     MIN_SEQUENCE_ID,
     SCOPE_OPERATE,
@@ -38,6 +39,7 @@ from local.stand_ins.reply_simulator.models import (
     SCOPE_WRITE,
     SEQUENCE_STATUSES,
     RecordedRequest,
+    SimulatedContact,
     SimulatedSequence,
     UserCalls,
     key_fingerprint,
@@ -69,6 +71,19 @@ _FAULTS_THAT_RUN_THE_REQUEST: Final = frozenset({"delay", "drip", "headers", "bo
 # The body of a 401: "empty" as the spec's description says (the default), or the problem+json seen live.
 UNAUTHORIZED_BODIES: Final = ("empty", "problem")
 FILTER_ERROR_CODE: Final = "sequence.invalidFilter"
+LIST_PAGINATION_ERROR: Final = ("sequence.invalidPagination", "Invalid requested page view.")
+# GetSequenceContacts documents no pagination slug: its 400 business example `sequenceContact.invalidInput`.
+CONTACTS_PAGINATION_ERROR: Final = ("sequenceContact.invalidInput", "Invalid requested page view.")
+CONTACTS_FORBIDDEN: Final = ("sequenceContact.forbidden", "You do not have permission to view this sequence.")
+CONTACTS_MANAGE_FORBIDDEN: Final = ("sequenceContact.forbidden", "You do not have permission to modify this sequence.")
+UNARCHIVE_FORBIDDEN: Final = (rules.UNARCHIVE_FORBIDDEN.code, rules.UNARCHIVE_FORBIDDEN.detail)
+# GET /v3/sequences/{id}/contacts/state: "default 25, max 100".
+MAX_STATE_PAGE_SIZE: Final = 100
+CONTACT_SORT_FIELDS: Final = ("addingDate", "email", "firstName", "lastName", "company", "statusInSequence")
+# POST /v3/sequences/{id}/contact-links/bulk: "up to 10,000 ids per call".
+MAX_CONTACT_LINK_IDS: Final = 10_000
+ARCHIVED_SEQUENCE_DETAIL: Final = "Sequence is archived."
+COMING_SOON_DETAIL: Final = "This endpoint is coming soon."
 SETTING_NAMES: Final = ("unauthorized_body", "bulk_max_ids", "latency_seconds", "rate_limit_headers", "assumptions")
 
 
@@ -149,6 +164,10 @@ _SCOPE_RULES: Final = {
     "pause": (SCOPE_OPERATE, rules.PAUSE_FORBIDDEN.code, rules.PAUSE_FORBIDDEN.detail),
     "archive": (SCOPE_OPERATE, rules.ARCHIVE_FORBIDDEN.code, rules.ARCHIVE_FORBIDDEN.detail),
     "bulk": (SCOPE_WRITE, "sequenceAction.forbidden", "You do not have permission to archive sequences."),
+    "contacts": (SCOPE_READ, *CONTACTS_FORBIDDEN),
+    "contacts_state": (SCOPE_READ, *CONTACTS_FORBIDDEN),
+    "contact_links": (SCOPE_OPERATE, *CONTACTS_MANAGE_FORBIDDEN),
+    "unarchive": (SCOPE_OPERATE, *UNARCHIVE_FORBIDDEN),
 }
 
 
@@ -277,6 +296,7 @@ class ReplyApi:
             via_master_key=acting_user is not None and acting_user.via_master_key,
             over_quota=over_quota,
             key_fingerprint=key_fingerprint(api_key) if api_key is not None else None,
+            operation=parsed.route.operation,
         )
         with self._record_lock:
             self._requests.append(record)
@@ -311,9 +331,14 @@ class ReplyApi:
         return _with_fault_headers(fault, response)
 
     def _operation(self, parsed: _ParsedRequest, grant: KeyGrant, assumptions: Assumptions) -> HttpResponse:
-        operation = parsed.route.operation
+        coming_soon = parsed.route.operation == "unarchive" and assumptions.unarchive_coming_soon
+        operation = None if coming_soon else parsed.route.operation
         if operation is None:
-            return _no_such_operation(parsed.request, parsed.route)
+            return (
+                _coming_soon(parsed.request, assumptions)
+                if coming_soon
+                else _no_such_operation(parsed.request, parsed.route)
+            )
         required_scope, forbidden_code, forbidden_detail = _SCOPE_RULES[operation]
         if required_scope not in grant.scopes:
             return problem_response(403, forbidden_detail, code=forbidden_code)
@@ -324,14 +349,22 @@ class ReplyApi:
             return self._bulk_archive(parsed.bulk, assumptions, acting_user)
         if parsed.path_id is None:
             return validation_response(PATH_VALIDATION_DETAIL, [PATH_ID_ERROR])
-        return self._sequence_operation(operation, parsed.path_id, assumptions, acting_user)
+        return self._sequence_operation(operation, parsed.path_id, parsed.request, assumptions, acting_user)
 
     def _sequence_operation(
-        self, operation: str, sequence_id: int, assumptions: Assumptions, acting_user: ActingUser
+        self,
+        operation: str,
+        sequence_id: int,
+        request: HttpRequest,
+        assumptions: Assumptions,
+        acting_user: ActingUser,
     ) -> HttpResponse:
+        if operation in ("contacts", "contacts_state", "contact_links"):
+            return self._contacts_operation(operation, sequence_id, request, assumptions, acting_user)
         if operation == "get":
             return self._get(sequence_id, assumptions, acting_user)
-        action = rules.archive if operation == "archive" else rules.pause
+        actions = {"archive": rules.archive, "pause": rules.pause, "unarchive": rules.unarchive}
+        action = actions[operation]
         result = self._store.apply(sequence_id, partial(action, assumptions=assumptions, acting_user=acting_user))
         if isinstance(result, SimulatedSequence):
             return json_response(200, sequence_json(result))
@@ -346,6 +379,70 @@ class ReplyApi:
             detail = "You do not have permission to view this sequence."
             return problem_response(403, detail, code="sequence.forbidden")
         return json_response(200, sequence_json(sequence))
+
+    def _contacts_operation(
+        self,
+        operation: str,
+        sequence_id: int,
+        request: HttpRequest,
+        assumptions: Assumptions,
+        acting_user: ActingUser,
+    ) -> HttpResponse:
+        """The Sequence Contacts operations: the sequence must exist for the acting user (else 404
+        `sequenceContact.sequenceNotFound`) and be one they see (else 403 `sequenceContact.forbidden`)."""
+        sequence = self._store.get(sequence_id)
+        if sequence is None or not acting_user.finds(sequence):
+            detail = "Sequence " + str(sequence_id) + " not found."
+            return problem_response(404, detail, code="sequenceContact.sequenceNotFound")
+        if not acting_user.sees(sequence, assumptions):
+            code, detail = CONTACTS_MANAGE_FORBIDDEN if operation == "contact_links" else CONTACTS_FORBIDDEN
+            return problem_response(403, detail, code=code)
+        if operation == "contact_links":
+            return self._link_contacts(sequence_id, request.body, assumptions)
+        try:
+            if operation == "contacts":
+                return self._contacts(sequence_id, _ContactsQuery.parse(request.query))
+            return self._contacts_state(sequence_id, _ContactsStateQuery.parse(request.query, assumptions))
+        except _ListQueryError as exc:
+            return problem_response(400, exc.detail, code=exc.code)
+
+    def _contacts(self, sequence_id: int, listing: _ContactsQuery) -> HttpResponse:
+        """GET /v3/sequences/{id}/contacts (GetSequenceContacts): one page, most recently added first by default."""
+        contacts = sorted(self._store.contacts(sequence_id), key=listing.sort_key, reverse=listing.descending)
+        page = contacts[listing.skip : listing.skip + listing.top]
+        return json_response(
+            200,
+            {"items": [contact.to_json() for contact in page], "hasMore": listing.skip + listing.top < len(contacts)},
+        )
+
+    def _contacts_state(self, sequence_id: int, listing: _ContactsStateQuery) -> HttpResponse:
+        """GET /v3/sequences/{id}/contacts/state (GetSequenceContactsState): one page of the base fields and the
+        columns asked for, most recently added first (the spec names no order)."""
+        contacts = sorted(self._store.contacts(sequence_id), key=_added_order, reverse=True)
+        page = contacts[listing.skip : listing.skip + listing.top]
+        items = [contact.to_state_json(listing.columns) for contact in page]
+        return json_response(200, {"items": items, "hasMore": listing.skip + listing.top < len(contacts)})
+
+    def _link_contacts(self, sequence_id: int, body: bytes, assumptions: Assumptions) -> HttpResponse:
+        """POST /v3/sequences/{id}/contact-links/bulk (BulkAddContactsToSequence): `added` ids, and `notProcessed`
+        keyed by contact id; refused as a whole (400) for a body that fails validation or an archived sequence."""
+        links = _ContactLinksBody.parse(body)
+        if links.errors:
+            return validation_response(BODY_VALIDATION_DETAIL, links.errors)
+        result = self._store.link_contacts(
+            sequence_id,
+            links.contact_ids,
+            adding_date=datetime.now(UTC),
+            remove_from_existing=links.remove_from_existing,
+        )
+        if result is None:  # archived (a sequence is never deleted, so it exists)
+            code = "sequenceContact.sequenceArchived" if assumptions.contact_links_archived_sequence else None
+            return problem_response(400, ARCHIVED_SEQUENCE_DETAIL, code=code)
+        not_processed = {
+            str(contact_id): {"error": slug, "errorDetails": _CONTACT_LINK_DETAILS[slug]}
+            for contact_id, slug in result.not_processed
+        }
+        return json_response(200, {"added": list(result.added), "notProcessed": not_processed})
 
     def _bulk_archive(self, bulk: _BulkIds, assumptions: Assumptions, acting_user: ActingUser) -> HttpResponse:
         if bulk.errors:
@@ -401,10 +498,7 @@ class _ListQuery:
 
     @classmethod
     def parse(cls, query: str) -> _ListQuery:
-        # ASP.NET binds query parameters case-insensitively; the first value wins.
-        params: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            params.setdefault(name.lower(), value)
+        params = _query_params(query)
         top = _page_number(params.get("top"), DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
         skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None)
         sort_by = params.get("sortby")
@@ -458,12 +552,167 @@ class _ListQuery:
         return (sequence.created, sequence.id)
 
 
-def _page_number(text: str | None, default: int, *, minimum: int, maximum: int | None) -> int:
+def _added_order(contact: SimulatedContact) -> tuple[datetime, int]:
+    return (contact.adding_date, contact.contact_id)
+
+
+_CONTACT_LINK_DETAILS: Final = {
+    "contactNotFound": "Contact does not exist.",
+    "contactAlreadyInSequence": "Contact is already enrolled.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactsQuery:
+    """GET /v3/sequences/{id}/contacts's query: top (1..1000, default 25), skip, sort_by and sort_direction."""
+
+    top: int = DEFAULT_PAGE_SIZE
+    skip: int = 0
+    sort_by: str = "addingDate"
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, query: str) -> _ContactsQuery:
+        params = _query_params(query)
+        top = _page_number(
+            params.get("top"), DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE, error=CONTACTS_PAGINATION_ERROR
+        )
+        skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None, error=CONTACTS_PAGINATION_ERROR)
+        sort_by = params.get("sort_by")
+        if sort_by is not None and sort_by not in CONTACT_SORT_FIELDS:
+            raise _ListQueryError(
+                "sequenceContact.invalidSort",
+                "Invalid sort_by value '" + sort_by + "'. Allowed values: " + ", ".join(CONTACT_SORT_FIELDS),
+            )
+        sort_direction = params.get("sort_direction")
+        if sort_direction is not None and sort_direction not in SORT_DIRECTIONS:
+            raise _ListQueryError(
+                "sequenceContact.invalidSort",
+                "Invalid sort_direction value '" + sort_direction + "'. Allowed values: asc, desc",
+            )
+        # "Defaults to desc when sort_by is provided"; without sort_by: most-recently-added first.
+        return cls(top, skip, sort_by or "addingDate", sort_direction != "asc")
+
+    def sort_key(self, contact: SimulatedContact) -> tuple[str, datetime, int]:
+        """Order by the field asked for (a missing value first), then by when the contact was added."""
+        if self.sort_by == "addingDate":
+            return ("", contact.adding_date, contact.contact_id)
+        values = {
+            "email": contact.email,
+            "firstName": contact.first_name,
+            "lastName": contact.last_name,
+            "company": contact.company,
+            "statusInSequence": contact.status_in_sequence,
+        }
+        return ((values[self.sort_by] or "").lower(), contact.adding_date, contact.contact_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactsStateQuery:
+    """GET /v3/sequences/{id}/contacts/state's query: top (1..100, default 25), skip and additionalColumns."""
+
+    top: int
+    skip: int
+    columns: frozenset[str]
+
+    @classmethod
+    def parse(cls, query: str, assumptions: Assumptions) -> _ContactsStateQuery:
+        params = _query_params(query)
+        top = _page_number(
+            params.get("top"),
+            DEFAULT_PAGE_SIZE,
+            minimum=1,
+            maximum=MAX_STATE_PAGE_SIZE,
+            error=CONTACTS_PAGINATION_ERROR,
+        )
+        skip = _page_number(params.get("skip"), 0, minimum=0, maximum=None, error=CONTACTS_PAGINATION_ERROR)
+        spelling = {column.lower(): column for column in CONTACT_STATE_COLUMNS}
+        columns: set[str] = set()
+        for text in (params.get("additionalcolumns") or "").split(","):
+            name = text.strip()
+            if not name:
+                continue
+            column = name if name in CONTACT_STATE_COLUMNS else None
+            if column is None and not assumptions.contacts_state_columns_exact_case:
+                column = spelling.get(name.lower())
+            if column is None:
+                allowed = ", ".join(CONTACT_STATE_COLUMNS)
+                detail = "Invalid additionalColumns value '" + name + "'. Allowed values: " + allowed
+                raise _ListQueryError("sequenceContact.invalidInput", detail)
+            columns.add(column)
+        return cls(top, skip, frozenset(columns))
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactLinksBody:
+    """POST /v3/sequences/{id}/contact-links/bulk's body: contactIds (1..10,000 integers, duplicates once),
+    removeFromExisting, and startStepId / ignoreStepDelay / startFrom (validated, then not simulated)."""
+
+    contact_ids: tuple[int, ...]
+    remove_from_existing: bool
+    errors: tuple[dict[str, str], ...]
+
+    @classmethod
+    def parse(cls, body: bytes) -> _ContactLinksBody:
+        size_detail = "'contactIds' must contain between 1 and " + str(MAX_CONTACT_LINK_IDS) + " items."
+        try:
+            payload = _json_body(body)
+        except _BulkBodyError as exc:
+            return cls((), False, (exc.error,))
+        raw_ids = payload.get("contactIds")
+        errors: list[dict[str, str]] = []
+        if not isinstance(raw_ids, list):
+            detail = "'contactIds' must not be empty." if raw_ids is None else INVALID_TYPE
+            return cls((), False, ({"pointer": "/contactIds", "detail": detail},))
+        if not raw_ids:
+            errors.append({"pointer": "/contactIds", "detail": "'contactIds' must not be empty."})
+        elif len(raw_ids) > MAX_CONTACT_LINK_IDS:
+            errors.append({"pointer": "/contactIds", "detail": size_detail})
+        ids: dict[int, None] = {}  # ordered set: a duplicate id is processed once
+        for index, item in enumerate(raw_ids):
+            if isinstance(item, bool) or not isinstance(item, int) or not MIN_INT32 <= item <= MAX_SEQUENCE_ID:
+                errors.append({"pointer": "/contactIds/" + str(index), "detail": INVALID_TYPE})
+            else:
+                ids[item] = None
+        checks = (("removeFromExisting", bool), ("ignoreStepDelay", bool), ("startStepId", int), ("startFrom", str))
+        for name, kind in checks:
+            value = payload.get(name)
+            if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                errors.append({"pointer": "/" + name, "detail": INVALID_TYPE})
+        start_from = payload.get("startFrom")
+        if isinstance(start_from, str) and _datetime_or_none(start_from) is None:
+            errors.append({"pointer": "/startFrom", "detail": INVALID_TYPE})
+        return cls(tuple(ids), payload.get("removeFromExisting") is True, tuple(errors))
+
+
+def _datetime_or_none(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _query_params(query: str) -> dict[str, str]:
+    # ASP.NET binds query parameters case-insensitively; the first value wins.
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        params.setdefault(name.lower(), value)
+    return params
+
+
+def _page_number(
+    text: str | None,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None,
+    error: tuple[str, str] = LIST_PAGINATION_ERROR,
+) -> int:
     if text is None:
         return default
     value = _parse_int(text)
     if value is None or value < minimum or (maximum is not None and value > maximum):
-        raise _ListQueryError("sequence.invalidPagination", "Invalid requested page view.")
+        raise _ListQueryError(*error)
     return value
 
 
@@ -531,8 +780,14 @@ def _resolve_route(method: str, path: str) -> _Route:
         operations = {"POST": "bulk"}
     elif len(rest) == 1:
         operations, path_id = {"GET": "get"}, rest[0]
-    elif len(rest) == 2 and rest[1] in ("pause", "archive"):
+    elif len(rest) == 2 and rest[1] in ("pause", "archive", "unarchive"):
         operations, path_id = {"POST": rest[1]}, rest[0]
+    elif rest[1:] == ["contacts"]:
+        operations, path_id = {"GET": "contacts"}, rest[0]
+    elif rest[1:] == ["contacts", "state"]:
+        operations, path_id = {"GET": "contacts_state"}, rest[0]
+    elif rest[1:] == ["contact-links", "bulk"]:
+        operations, path_id = {"POST": "contact_links"}, rest[0]
     else:
         return _Route(None)
     return _Route(operations.get(method), path_id, tuple(operations))
@@ -578,7 +833,8 @@ def _parse_bulk_ids(body: bytes, max_ids: int) -> _BulkIds:
     return _BulkIds(tuple(ids), tuple(errors))
 
 
-def _raw_bulk_ids(body: bytes, size_detail: str) -> list[object]:
+def _json_body(body: bytes) -> dict[str, object]:
+    """A request body that must be a JSON object; _BulkBodyError (pointer "") if it is not."""
     if not body.strip():
         raise _BulkBodyError("", "The request body is required and cannot be empty.")
     try:
@@ -587,6 +843,11 @@ def _raw_bulk_ids(body: bytes, size_detail: str) -> list[object]:
         raise _BulkBodyError("", "Request body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise _BulkBodyError("", INVALID_TYPE)
+    return payload
+
+
+def _raw_bulk_ids(body: bytes, size_detail: str) -> list[object]:
+    payload = _json_body(body)
     raw_ids = payload.get("ids")
     if raw_ids is None:
         raise _BulkBodyError("/ids", size_detail)
@@ -603,6 +864,13 @@ def _no_such_operation(request: HttpRequest, route: _Route) -> HttpResponse:
             headers=[("Allow", ", ".join(route.allowed_methods))],
         )
     return problem_response(404, "No API operation matches " + request.path + ".")
+
+
+def _coming_soon(request: HttpRequest, assumptions: Assumptions) -> HttpResponse:
+    """An endpoint the spec announces as coming soon: 404 like any path no operation matches, or 501."""
+    if assumptions.unarchive_coming_soon_as_404:
+        return _no_such_operation(request, _Route(None))
+    return problem_response(501, COMING_SOON_DETAIL)
 
 
 def _bulk_item_json(failure: rules.ActionFailure) -> dict[str, str]:

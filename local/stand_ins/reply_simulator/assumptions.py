@@ -21,6 +21,11 @@ Two of them answer with an undocumented code and follow the rule above (``user_k
 ``acting_user_not_found``). The third, ``only_owner_sees_sequences``, chooses between two readings that use
 documented answers only; it is a behaviour switch, so ``spec_only()`` keeps it as it is.
 
+The sequence contacts endpoints (openapi/contacts-excerpt.yaml) add one code switch,
+``contact_links_archived_sequence``, and three behaviour switches: ``contacts_state_columns_exact_case``, and
+``unarchive_coming_soon`` / ``unarchive_coming_soon_as_404`` for the unarchive endpoint the spec announces as
+coming soon (by default it answers 404 as if it did not exist; switched off, it works).
+
 Other behaviour the spec leaves open but that involves no undocumented code (request order, what the list
 shows, scopes being exact...) is described in the package docstring (local/stand_ins/reply_simulator/__init__.py).
 """
@@ -124,6 +129,41 @@ class Assumptions:
     codes), so ``spec_only()`` does not change it.
     Off: the workspace's owner and its admins (``SimulatedUser.role``) see and act on every sequence of their
     workspace; members still see only their own.
+    """
+
+    contact_links_archived_sequence: bool = True
+    """POST /v3/sequences/{id}/contact-links/bulk to an archived sequence: 400 ``sequenceContact.sequenceArchived``
+    "Sequence is archived.", and no contact is added.
+
+    The spec (openapi/contacts-excerpt.yaml) documents a 400 business problem for the whole call (its example:
+    ``sequenceContact.noStepsInSequence``) and the per-item slugs ``invalidInput``, ``contactLimitExceeded``,
+    ``contactAlreadyInSequence``, ``contactNotFound`` and ``forbidden``; nothing about an archived sequence.
+    Off: 400 without a ``code``, the same detail.
+    """
+
+    contacts_state_columns_exact_case: bool = field(default=True, metadata=_BEHAVIOUR)
+    """GET /v3/sequences/{id}/contacts/state accepts ``additionalColumns`` names only as the spec spells them:
+    ``CurrentStep``, ``LastStepCompletedAt``, ``Status``; any other (``lastStepCompletedAt`` included) is the
+    documented 400 ``sequenceContact.invalidInput``.
+
+    The spec documents that 400 for an invalid value; whether the match ignores case is not said. This is the
+    stricter reading for a client. A behaviour switch: ``spec_only()`` does not change it.
+    Off: the names are read in any case.
+    """
+
+    unarchive_coming_soon: bool = field(default=True, metadata=_BEHAVIOUR)
+    """POST /v3/sequences/{id}/unarchive is not available yet: the spec announces it as "Coming soon" ("available
+    by late August 2026"). It answers as ``unarchive_coming_soon_as_404`` says, whatever the sequence.
+    A behaviour switch: ``spec_only()`` does not change it.
+    Off: it works as documented: an archived sequence gets its old status back and its contacts are NOT put
+    back ("Its contacts aren't put back"); 404 ``sequenceAction.notFound``, 403 ``sequenceAction.forbidden``,
+    409 ``sequenceAction.notArchived``.
+    """
+
+    unarchive_coming_soon_as_404: bool = field(default=True, metadata=_BEHAVIOUR)
+    """While ``unarchive_coming_soon`` is on: the endpoint answers 404 without a ``code``, as for any path no
+    operation matches (a route not deployed yet). A behaviour switch: ``spec_only()`` does not change it.
+    Off: 501 Not Implemented without a ``code``, detail "This endpoint is coming soon.".
     """
 
     @classmethod

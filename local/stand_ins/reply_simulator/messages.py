@@ -113,7 +113,7 @@ def sequence_base_json(sequence: SimulatedSequence) -> dict[str, object]:
         "created": sequence.created.isoformat(timespec="seconds"),
         "status": sequence.status,
         "isArchived": sequence.is_archived,
-        "health": "healthy",
+        "health": sequence.health,
     }
 
 

@@ -1,4 +1,5 @@
-"""Public value types of the Reply simulator: rate limits, faults, sequences, recorded requests and call counts."""
+"""Public value types of the Reply simulator: rate limits, faults, sequences, their contacts, recorded requests and
+call counts."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ DEFAULT_WORKSPACE_ID: Final = 1
 MIN_SEQUENCE_ID: Final = 1
 MAX_SEQUENCE_ID: Final = 2_147_483_647
 SEQUENCE_STATUSES: Final = ("new", "active", "paused")
+# statusInSequence of a Sequence Contact (GetSequenceContacts, openapi/contacts-excerpt.yaml).
+CONTACT_STATUSES: Final = ("active", "paused", "finished", "inactive", "outOfOffice")
+# A sequence's `health` (SequenceBase, openapi/openapi-excerpt.yaml).
+SEQUENCE_HEALTHS: Final = ("healthy", "stalled", "degraded", "blocked")
 FAULT_KINDS: Final = ("status", "delay", "drop", "malformed", "drip", "headers", "body", "echo")
 DRIP_PARTS: Final = ("headers", "body")
 # Headers the simulator writes itself: a fault that set them would break the HTTP framing.
@@ -166,6 +171,7 @@ class SimulatedSequence:
     team_member_removed: bool = False
     workspace_id: int = DEFAULT_WORKSPACE_ID
     archived_by_user_id: int | None = None  # the user the archiving call acted as (None: seeded archived, or not)
+    health: str = "healthy"  # one of SEQUENCE_HEALTHS
 
     def to_json(self) -> dict[str, object]:
         """Return the snapshot as JSON-ready snake_case keys (the admin API's shape)."""
@@ -174,6 +180,7 @@ class SimulatedSequence:
             "name": self.name,
             "status": self.status,
             "is_archived": self.is_archived,
+            "health": self.health,
             "owner_user_id": self.owner_user_id,
             "sales_agent": self.sales_agent,
             "team_member_removed": self.team_member_removed,
@@ -181,6 +188,111 @@ class SimulatedSequence:
             "workspace_id": self.workspace_id,
             "archived_by_user_id": self.archived_by_user_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceContact:
+    """A contact of a workspace, in no sequence or in some: what POST /v3/sequences/{id}/contact-links/bulk can
+    enrol (by contactId) in a sequence of the same workspace."""
+
+    contact_id: int
+    workspace_id: int
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    title: str | None
+    is_opted_out: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """Return the contact as JSON-ready snake_case keys (the admin API's shape)."""
+        return {
+            "contact_id": self.contact_id,
+            "workspace_id": self.workspace_id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "company": self.company,
+            "title": self.title,
+            "is_opted_out": self.is_opted_out,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedContact:
+    """A snapshot of one contact in one sequence: a Sequence Contact of GET /v3/sequences/{id}/contacts."""
+
+    contact_id: int
+    sequence_id: int
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    title: str | None
+    status_in_sequence: str
+    is_opted_out: bool
+    adding_date: datetime
+    current_step_id: int | None = None
+    current_step_name: str | None = "Finished"
+    current_step_number: int = 0  # the step's position (1, 2, ...); 0 when the contact is on no step
+    last_step_completed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """Return the contact as the spec's Sequence Contact item (camelCase)."""
+        return {
+            "contactId": self.contact_id,
+            "sequenceId": self.sequence_id,
+            "email": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "company": self.company,
+            "title": self.title,
+            "statusInSequence": self.status_in_sequence,
+            "isOptedOut": self.is_opted_out,
+            "callStatus": "none",
+            "meetingStatus": "none",
+            "emailDisposition": None,  # no email sent to this contact yet in this sequence
+            "currentStep": {"stepId": self.current_step_id, "displayName": self.current_step_name},
+            "addingDate": self.adding_date.isoformat(timespec="seconds"),
+            "emailAccountId": None,
+            "linkedInAccountId": None,
+        }
+
+    def to_state_json(self, columns: frozenset[str]) -> dict[str, object]:
+        """Return the contact as an item of GET /v3/sequences/{id}/contacts/state: the base fields, and the
+        additional columns asked for (CurrentStep, LastStepCompletedAt, Status: CONTACT_STATE_COLUMNS)."""
+        item: dict[str, object] = {
+            "contactId": self.contact_id,
+            "email": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "title": self.title,
+            "addedAt": self.adding_date.isoformat(timespec="seconds"),
+        }
+        if "CurrentStep" in columns:
+            item["currentStep"] = {
+                "stepId": self.current_step_id,
+                "displayStepNumber": self.current_step_name,
+                "stepNumber": self.current_step_number,
+            }
+        if "LastStepCompletedAt" in columns:
+            completed = self.last_step_completed_at
+            item["lastStepCompletedAt"] = completed.isoformat(timespec="seconds") if completed is not None else None
+        if "Status" in columns:
+            status = self.status_in_sequence
+            item["status"] = {
+                "status": status[:1].upper() + status[1:],  # as the spec's example: Active, Paused, Finished...
+                "replied": False,
+                "delivered": False,
+                "bounced": False,
+                "opened": False,
+                "clicked": False,
+            }
+        return item
+
+
+# The additionalColumns of GET /v3/sequences/{id}/contacts/state, spelt as the spec lists them.
+CONTACT_STATE_COLUMNS: Final = ("CurrentStep", "LastStepCompletedAt", "Status")
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -211,6 +323,9 @@ class RecordedRequest:
     via_master_key: bool = False
     over_quota: bool = False
     key_fingerprint: str | None = None  # key_fingerprint() of the bearer key sent, accepted or not; None: no key
+    # The operation the method and path name: list, get, pause, archive, bulk (archive), unarchive, contacts,
+    # contacts_state, contact_links; None when they name none.
+    operation: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """Return the record as JSON-ready snake_case keys."""
@@ -226,6 +341,7 @@ class RecordedRequest:
             "via_master_key": self.via_master_key,
             "over_quota": self.over_quota,
             "key_fingerprint": self.key_fingerprint,
+            "operation": self.operation,
             "at": self.at,
         }
 

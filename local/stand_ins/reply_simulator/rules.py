@@ -47,6 +47,8 @@ ARCHIVE_FORBIDDEN: Final = ActionFailure("forbidden", 403, "You do not have perm
 PAUSE_FORBIDDEN: Final = ActionFailure("forbidden", 403, "You do not have permission to pause this sequence.")
 ALREADY_ARCHIVED: Final = ActionFailure("archived", 409, "Sequence is already archived.")
 ARCHIVED_CANNOT_PAUSE: Final = ActionFailure("archived", 409, "Sequence is archived and cannot be paused.")
+UNARCHIVE_FORBIDDEN: Final = ActionFailure("forbidden", 403, "You do not have permission to unarchive sequence.")
+NOT_ARCHIVED: Final = ActionFailure("notArchived", 409, "Sequence is not archived.")
 SALES_AGENT_NOT_ALLOWED: Final = ActionFailure("salesAgentNotAllowed", 409, SALES_AGENT_DETAIL)
 # Assumed codes (see assumptions.py), and the documented answers given instead when a switch is off: the
 # documented status, no code (the spec's only 409 code, `archived`, "never change[s] meaning").
@@ -139,6 +141,23 @@ def pause(
     if refusal is not None:
         return refusal
     return replace(sequence, status="paused") if sequence.status == "active" else sequence
+
+
+def unarchive(
+    sequence: SimulatedSequence | None,
+    sequence_id: int,
+    assumptions: Assumptions = ASSUMED,
+    acting_user: ActingUser = DEFAULT_ACTING_USER,
+) -> SimulatedSequence | ActionFailure:
+    """Unarchive a sequence (POST /v3/sequences/{id}/unarchive, `Assumptions.unarchive_coming_soon` off): back to
+    its old status (kept while archived), without its contacts ("Its contacts aren't put back"), or why not."""
+    if sequence is None or not acting_user.finds(sequence):
+        return ActionFailure("notFound", 404, "Sequence with ID " + str(sequence_id) + " is not found.")
+    if not acting_user.sees(sequence, assumptions):
+        return UNARCHIVE_FORBIDDEN
+    if not sequence.is_archived:
+        return NOT_ARCHIVED
+    return replace(sequence, is_archived=False, archived_by_user_id=None)
 
 
 def _archived(sequence: SimulatedSequence, acting_user: ActingUser) -> SimulatedSequence:

@@ -26,7 +26,13 @@ from local.stand_ins.reply_simulator.models import (
     DEFAULT_RATE_LIMIT,
     DEFAULT_WORKSPACE_ID,
 )
-from local.stand_ins.reply_simulator.store import SequenceStore, make_sequence, seed_sequences
+from local.stand_ins.reply_simulator.store import (
+    SequenceStore,
+    enrolment,
+    make_sequence,
+    make_workspace_contacts,
+    seed_sequences,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -157,11 +163,13 @@ class ReplySimulator(BackgroundService):
         team_member_removed: bool = False,
         created: datetime | None = None,
         workspace_id: int | None = None,
+        health: str = "healthy",
     ) -> SimulatedSequence:
         """Add or replace one sequence and return its snapshot.
 
-        `owner_user_id` defaults to the first workspace's owner (user 1 by default); `workspace_id` to the
-        owner's workspace, or the first workspace for an owner no workspace has (a user who left, say).
+        `health` is healthy, stalled, degraded or blocked (the spec's SequenceBase.health). `owner_user_id`
+        defaults to the first workspace's owner (user 1 by default); `workspace_id` to the owner's workspace, or
+        the first workspace for an owner no workspace has (a user who left, say).
         """
         owner, workspace = self._owner_and_workspace(owner_user_id, workspace_id)
         sequence = make_sequence(
@@ -174,6 +182,7 @@ class ReplySimulator(BackgroundService):
             team_member_removed=team_member_removed,
             created=created,
             workspace_id=workspace,
+            health=health,
         )
         self._store.put_many((sequence,))
         return sequence
@@ -188,6 +197,7 @@ class ReplySimulator(BackgroundService):
         sales_agent: bool = False,
         team_member_removed: bool = False,
         workspace_id: int | None = None,
+        health: str = "healthy",
     ) -> int:
         """Add or replace many sequences sharing one state and owner; return how many were written.
 
@@ -203,6 +213,7 @@ class ReplySimulator(BackgroundService):
                 sales_agent=sales_agent,
                 team_member_removed=team_member_removed,
                 workspace_id=workspace,
+                health=health,
             )
             for sequence_id in sequence_ids
         )
@@ -214,6 +225,61 @@ class ReplySimulator(BackgroundService):
     def sequences(self) -> list[SimulatedSequence]:
         """Return snapshots of every sequence (of every owner)."""
         return self._store.all()
+
+    def add_contacts(
+        self,
+        sequence_id: int,
+        count: int,
+        *,
+        status: str = "active",
+        start_id: int = 1,
+        last_step_completed_at: datetime | None = None,
+    ) -> list[dict[str, object]]:
+        """Enrol `count` deterministic contacts (ids start_id, start_id + 1, ...) in an existing sequence that is
+        not archived, replacing contacts with the same ids; return them as GET /v3/sequences/{id}/contacts
+        items (contactId, sequenceId, email, firstName, lastName, company, title, statusInSequence, isOptedOut,
+        currentStep, addingDate, ...). They become contacts of the sequence's workspace too.
+
+        Contact 7 is "Contact 7" <contact7@example.com>, a Buyer at "Company 7" (the id modulo 50). `status` is
+        their statusInSequence: active, paused, finished, inactive or outOfOffice (active, paused and outOfOffice
+        contacts are on step "1", the others "Finished"). `last_step_completed_at` (timezone-aware) is what
+        /contacts/state shows as lastStepCompletedAt (None: null). A contact's addingDate is 2024-03-01T00:00Z
+        plus its id in seconds, so the API lists higher ids first.
+        """
+        sequence = self._store.get(sequence_id)
+        if sequence is None:
+            raise ValueError("there is no sequence " + str(sequence_id))
+        contacts = [
+            enrolment(contact, sequence_id, status=status, last_step_completed_at=last_step_completed_at)
+            for contact in make_workspace_contacts(sequence.workspace_id, count, start_id=start_id)
+        ]
+        self._store.add_contacts(sequence_id, contacts)
+        return [contact.to_json() for contact in contacts]
+
+    def contacts(self, sequence_id: int) -> list[dict[str, object]]:
+        """Return the contacts now in a sequence (none once it is archived, or for an unknown id), in the order
+        they were added, as GET /v3/sequences/{id}/contacts items."""
+        return [contact.to_json() for contact in self._store.contacts(sequence_id)]
+
+    def add_workspace_contacts(self, count: int, *, start_id: int = 1, workspace_id: int | None = None) -> list[int]:
+        """Add `count` deterministic contacts (named as in add_contacts) to a workspace (default: the first one),
+        in no sequence: what POST /v3/sequences/{id}/contact-links/bulk can enrol. Replaces contacts with the same
+        ids (in any workspace; their enrolments are kept). Return their ids."""
+        workspace = workspace_id if workspace_id is not None else self._directory.primary_workspace_id
+        contacts = make_workspace_contacts(workspace, count, start_id=start_id)
+        self._store.put_workspace_contacts(contacts)
+        return [contact.contact_id for contact in contacts]
+
+    def sequence_calls(self, sequence_id: int) -> list[RecordedRequest]:
+        """Return the recorded /v3 requests that named this sequence (its path id, or one of a bulk archive's
+        ids), oldest first. Each one's `operation` says what it was: contacts, contacts_state, contact_links,
+        get, pause, archive, bulk, unarchive; e.g. every contacts listing came before the archive call:
+        `[call.operation for call in simulator.sequence_calls(101)] == ["contacts", "contacts", "archive"]`."""
+        return [
+            record
+            for record in self.requests
+            if record.sequence_id == sequence_id or sequence_id in record.sequence_ids
+        ]
 
     def set_api_keys(self, api_keys: Mapping[str, Iterable[str]]) -> None:
         """Rotate the legacy keys: the first workspace's owner has only these user keys from now on.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sequence_archiver.archiving.classification import REQUEST_WIDE_ERRORS, classify_response, failed_result
@@ -45,6 +46,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_SCHEMA_VERSION = 1
+
+
+class SnapshotPolicy(StrEnum):
+    """What to do when a sequence's snapshot cannot be taken (SNAPSHOT_POLICY)."""
+
+    REQUIRED = "required"  # no snapshot, no archive: the ID is `failed` (retried) and says why
+    BEST_EFFORT = "best-effort"  # archive anyway; the result's `snapshotError` says what is missing
+    OFF = "off"  # take none (an archive leaves no record of who was in the sequence)
+
+
 _PREFIX = "not archived, no snapshot: "
 
 
