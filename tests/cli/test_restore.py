@@ -168,6 +168,8 @@ def test_a_restore_run_twice_finds_every_contact_in_the_sequence_and_exits_0(
     assert "added 3 of 3 contacts" in first.lines
     assert "already_in_sequence 3 of 3 contacts" in again.lines
     assert contact_ids(reply_simulator, 104) == [10, 11, 12]
+    # enrolled afresh: paused in the snapshot, on the first step and active in the simulator (the spec is silent)
+    assert {c["statusInSequence"] for c in reply_simulator.contacts(104)} == {"active"}
 
 
 def test_more_than_100_contacts_are_added_only_with_yes(
