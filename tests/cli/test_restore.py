@@ -262,3 +262,27 @@ def write_snapshot(tmp_path: Path, sequence_id: int, ids: list[int]) -> str:
     path = tmp_path / f"{sequence_id}.json.gz"
     path.write_bytes(gzip.compress(json.dumps(document).encode()))
     return str(path)
+
+
+def test_ctrl_c_while_waiting_for_the_rate_budget_stops_before_the_next_call_and_reports_what_was_added(
+    start_reply_simulator: Callable[..., ReplySimulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_key: str
+) -> None:
+    monkeypatch.setenv("REPLY_API_KEY", api_key)
+    simulator = start_reply_simulator(rate_limit=None)
+    simulator.add_contacts(108, 6, start_id=50)
+    path = snapshot_of(simulator, 108, tmp_path)
+    # One call a "minute" shrunk to 12 s: the first call at once, then a long wait for the budget.
+    args = ["restore", "--snapshot", path, "--to-sequence", "109", "--base-url", simulator.base_url,
+            "--contacts-per-call", "2", "--rate-limit-per-minute", "1", "--rate-limit-time-scale", "0.2"]  # fmt: skip
+
+    with TerminalSession(args, env=os.environ) as tty:
+        tty.wait_for_terminal("waiting")  # the wait is said on stderr, after the first call
+        tty.interrupt()
+        finished = tty.finish()
+
+    assert finished.code == 130, finished.terminal
+    assert "added 2, not_attempted 4 of 6 contacts" in finished.stdout
+    assert "restore: stopped: interrupted (Ctrl-C)" in finished.terminal
+    assert "restore: 4 contacts not known to be added: run the same restore again" in finished.terminal
+    assert contact_ids(simulator, 109) == [50, 51]
+    assert operations(simulator, 109) == ["contact_links"]
