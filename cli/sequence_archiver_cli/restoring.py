@@ -95,16 +95,14 @@ class RestoreRecord:
 
     def refused_by_reason(self) -> dict[str, int]:
         """Refused contacts per Reply slug (or the refused call's code), most first."""
-        found = Counter(result.code or "no reason given" for result in self.results if result.outcome is _REFUSED)
+        refused = ContactOutcome.REFUSED
+        found = Counter(result.code or "no reason given" for result in self.results if result.outcome is refused)
         return dict(found.most_common())
 
     @property
     def complete(self) -> bool:
         """True when every contact is in the sequence (added, or already there)."""
         return all(result.outcome in RESTORED for result in self.results)
-
-
-_REFUSED = ContactOutcome.REFUSED
 
 
 class ContactLinksApi(Protocol):

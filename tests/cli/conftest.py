@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +43,19 @@ def _no_stack_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """No CLI default comes from the developer's shell."""
     for name in STACK_DEFAULT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _loggers_as_they_were() -> Iterator[None]:
+    """A run of the CLI configures the package loggers (its handler, its level, no propagation): put them back, so a
+    later test in the same worker (pytest-xdist) still sees their records with caplog."""
+    loggers = [logging.getLogger(name) for name in ("sequence_archiver", "sequence_archiver_cli")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    yield
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ class FakeReply:
         self.known = known
         self.in_sequence: dict[int, set[int]] = {}
         self.calls: list[tuple[str, int, list[int]]] = []
-        self.unarchive_answer = ReplyResponse(200)
+        self.unarchive_answer: ReplyResponse | Exception = ReplyResponse(200)
         self.add_errors: list[Exception] = []  # raised by the next add calls, after counting an attempt
         self.refuse_add: ListAnswer[Any] | None = None
         self._on_api_call = kwargs.get("on_api_call") or (lambda _call: None)
@@ -107,6 +107,8 @@ class FakeReply:
     def unarchive_sequence(self, sequence_id: int, deadline: Deadline) -> ReplyResponse:
         self.calls.append(("unarchive", sequence_id, []))
         self._on_api_call(object())
+        if isinstance(self.unarchive_answer, Exception):
+            raise self.unarchive_answer
         return self.unarchive_answer
 
     def release_unused_budget(self, deadline: Deadline) -> None:
@@ -414,13 +416,18 @@ def test_more_than_100_contacts_need_yes_where_no_one_is_at_a_terminal(
         (
             ReplyResponse(501, problem=Problem(title="Not Implemented")),
             "Reply answered 501 to POST "
-            "/v3/sequences/101/unarchive (Not Implemented): Reply's unarchive endpoint is not available yet",
+            "/v3/sequences/101/unarchive (Not Implemented): Reply's unarchive endpoint is not available yet (",
+        ),
+        (  # what the client raises after retrying a 501 as it retries every 5xx
+            ReplyServerError("Reply answered 501 (Not Implemented)", http_status=501),
+            "Reply answered 501 to POST "
+            "/v3/sequences/101/unarchive (Not Implemented): Reply's unarchive endpoint is not available yet (",
         ),
     ],
-    ids=["404", "501"],
+    ids=["404", "501", "501 after retries"],
 )
 def test_unarchive_that_reply_does_not_offer_yet_stops_with_exit_3_and_adds_nothing(
-    cli: Callable[..., Run], reply: FakeReply, tmp_path: Path, answer: ReplyResponse, says: str
+    cli: Callable[..., Run], reply: FakeReply, tmp_path: Path, answer: ReplyResponse | Exception, says: str
 ) -> None:
     reply.unarchive_answer = answer
     path = write(tmp_path / "s.json.gz", snapshot_document(5))

@@ -81,6 +81,7 @@ ALL_STATUSES = "all"
 # Reply's statuses in the order they are shown; a status the snapshot holds that is not among them comes after.
 STATUS_ORDER = ("active", "paused", "outOfOffice", "finished", "inactive")
 DEFAULT_STATUSES = tuple(status for status in STATUS_ORDER if status in UNFINISHED_STATUSES)
+NOT_IMPLEMENTED = 501
 NOT_ARCHIVED = "sequenceAction.notArchived"  # the unarchive's 409: the sequence is not archived
 PERSONAL_COLUMNS = ("email", "firstName", "lastName", "company")
 EXAMPLES = f"""\
@@ -305,7 +306,13 @@ def unarchive_first(
         if interruption.requested:
             raise KeyboardInterrupt from None  # Ctrl-C before the unarchive was made: exit 130, nothing done
         raise AttentionError(f"the time limit ran out before the unarchive call ({exc}); nothing was added") from None
-    except (RetryableReplyError, SequenceArchiverError) as exc:
+    except RetryableReplyError as exc:
+        if exc.http_status == NOT_IMPLEMENTED:  # the client retries every 5xx: a 501 comes back as its last error
+            raise _not_available(sequence_id, NOT_IMPLEMENTED, str(exc).removeprefix("Reply answered 501 ")) from None
+        raise reply_unreachable(
+            base_url, f"the unarchive call got no usable answer ({exc}); nothing was added"
+        ) from None
+    except SequenceArchiverError as exc:
         raise reply_unreachable(
             base_url, f"the unarchive call got no usable answer ({exc}); nothing was added"
         ) from None
@@ -315,13 +322,8 @@ def unarchive_first(
         return Unarchived(UnarchiveOutcome.UNARCHIVED, status)
     if status == 409 and (answer.problem is None or answer.problem.code in {None, NOT_ARCHIVED}):
         return Unarchived(UnarchiveOutcome.NOT_ARCHIVED, status)
-    if status in {404, 501}:
-        raise UnavailableError(
-            f"Reply answered {status} to POST /v3/sequences/{sequence_id}/unarchive ({reason}): Reply's unarchive "
-            'endpoint is not available yet ("coming soon" in Reply\'s API reference)'
-            + (", or the sequence does not exist" if status == 404 else "")
-            + "; nothing was added. Restore without --unarchive to another sequence, or once Reply offers it"
-        )
+    if status in {404, NOT_IMPLEMENTED}:
+        raise _not_available(sequence_id, status, f"({reason})")
     raise AttentionError(f"Reply refused to unarchive sequence {sequence_id} ({status}): {reason}; nothing was added")
 
 
@@ -456,6 +458,16 @@ def _contact_rows(
             row += [personal[name] if isinstance(personal[name], str) else None for name in PERSONAL_COLUMNS]
         rows.append(row)
     return headers, rows
+
+
+def _not_available(sequence_id: int, status: int, reason: str) -> UnavailableError:
+    """Reply's unarchive endpoint, announced as coming soon, is not there (404 or 501): nothing was added."""
+    return UnavailableError(
+        f"Reply answered {status} to POST /v3/sequences/{sequence_id}/unarchive {reason}: Reply's unarchive "
+        'endpoint is not available yet ("coming soon" in Reply\'s API reference)'
+        + (", or the sequence does not exist" if status == 404 else "")
+        + "; nothing was added. Restore without --unarchive to another sequence, or once Reply offers it"
+    )
 
 
 class ReportPrinter:
