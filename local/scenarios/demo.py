@@ -49,6 +49,18 @@ EVENTS_DIR = PROJECT_DIR / "events"
 # Contacts seeded in sample sequences (active, finished), so the snapshots have someone to record: 1,500 in 101
 # take two pages of the listing.
 DEMO_CONTACTS = {101: (1200, 300), 102: (3, 7), 106: (0, 12)}
+# The policy demo's sequences: id -> (name, health, active contacts, finished contacts). With
+# cleanup-policy-dry-run.json exactly 901 and 903 are selected: 902 is healthy, 904 is on the keep list by id,
+# 905 by name, and 906 still has an active contact.
+POLICY_SEQUENCES = {
+    901: ("Retired Q1 nurture", "blocked", 0, 40),
+    902: ("Retired Q2 nurture", "healthy", 0, 25),
+    903: ("Retired webinar follow-up", "stalled", 0, 0),
+    904: ("Retired partner intro", "blocked", 0, 10),
+    905: ("Retired but keep: board", "stalled", 0, 5),
+    906: ("Retired trial reminder", "blocked", 1, 30),
+}
+POLICY_SELECTED = [901, 903]
 SCOPES = frozenset({"sequences:read", "sequences:operate", "sequences:write"})
 COUNT_KEYS = ("archived", "already_archived", "not_found", "forbidden", "conflict", "invalid", "failed")
 ERROR_WIDTH = 52
@@ -442,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
         for sequence_id, (active, finished) in DEMO_CONTACTS.items():
             reply.add_contacts(sequence_id, active, status="active")
             reply.add_contacts(sequence_id, finished, status="finished", start_id=active + 1)
+        for sequence_id, (name, health, active, finished) in POLICY_SEQUENCES.items():
+            reply.add_sequence(sequence_id, name=name, status="paused", health=health)
+            reply.add_contacts(sequence_id, active, status="active", start_id=sequence_id * 1000)
+            reply.add_contacts(sequence_id, finished, status="finished", start_id=sequence_id * 1000 + active)
         overrides = {"SNAPSHOT_BUCKET_NAME": snapshot_bucket}
         for sequence_id in arguments.fail_sequence_id:
             reply.inject(Fault(kind="status", status=503, times=None, sequence_id=sequence_id))
@@ -475,12 +491,15 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
         snapshots = _read_snapshots(s3, details)
         archive_calls_before = sum(1 for request in reply.requests if request.method == "POST")
         cleanup = _run_file(app, CLEANUP_EVENT, "direct", incomplete_type)
+        policy = _run_file(app, POLICY_EVENT, "direct", incomplete_type)
         cleanup_archive_calls = sum(1 for request in reply.requests if request.method == "POST") - archive_calls_before
         reply_calls = len(reply.requests)
         campaign = _run_cli_campaign(app, stack, reply.base_url, api_key, incomplete_type)
 
-    problems += [f"{i.trigger}: {i.unexpected}" for i in [*invocations, cleanup] if i.unexpected] + campaign.problems
+    runs = [*invocations, cleanup, policy]
+    problems += [f"{i.trigger}: {i.unexpected}" for i in runs if i.unexpected] + campaign.problems
     problems += _check_cleanup_plan(cleanup, cleanup_archive_calls)
+    problems += _check_policy_plan(policy)
     problems += _check_no_leak(api_key, invocations, json.dumps(envelopes), json.dumps(dead_letters, default=str))
     if not details:
         problems.append("no results event reached the results bus")
@@ -505,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
     print(DIM(f"  Reply simulator answered {reply_calls} API request(s); {key_note}."))
     print()
     _print_cleanup_plan(cleanup, cleanup_archive_calls)
+    _print_policy_plan(policy)
     _print_cli_campaign(campaign)
     if problems:
         print()
@@ -517,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one story
 # ---------------------------------------------------------------- a clean-up policy's dry run
 
 CLEANUP_EVENT = "cleanup-dry-run.json"
+POLICY_EVENT = "cleanup-policy-dry-run.json"
 _PLAN_IDS_SHOWN = 12
 
 
@@ -550,6 +571,39 @@ def _print_cleanup_plan(cleanup: Invocation, archive_calls: int) -> None:
     print(
         DIM('  A "Sequence Archive Plan" event went to the results bus; with "dryRun": false the IDs go to the queue.')
     )
+
+
+def _check_policy_plan(policy: Invocation) -> list[str]:
+    """The policy keys' dry run selects exactly the sequences POLICY_SEQUENCES says it should."""
+    plan = policy.response if isinstance(policy.response, dict) else {}
+    if plan.get("outcome") != "planned" or plan.get("complete") is not True:
+        return [f"the policy dry run did not end planned: {plan.get('outcome')!r} {plan.get('reason')!r}"]
+    if plan.get("sequenceIds") != POLICY_SELECTED:
+        return [f"the policy dry run selected {plan.get('sequenceIds')!r}, not {POLICY_SELECTED!r}"]
+    return []
+
+
+def _print_policy_plan(policy: Invocation) -> None:
+    plan = policy.response if isinstance(policy.response, dict) else {}
+    event = json.loads((EVENTS_DIR / POLICY_EVENT).read_text(encoding="utf-8"))
+    print()
+    print(BOLD(f"Clean-up policy with the keys health, exclude and contactsFinished, dry run ({POLICY_EVENT})"))
+    print(DIM("  request: " + json.dumps(event["select"], separators=(", ", ": "))))
+    for sequence_id, (name, health, active, finished) in POLICY_SEQUENCES.items():
+        mark = "selected" if sequence_id in plan.get("sequenceIds", []) else "left out"
+        print(DIM(f"  {sequence_id} {name!r}: {health}, {active} active / {finished} finished contacts -> {mark}"))
+    calls = plan.get("replyCalls", {})
+    print(
+        f"  plan {_short(plan.get('requestId'))}: outcome {plan.get('outcome')}, selected "
+        f"{plan.get('sequenceIds')}, each matching every key: "
+        + ", ".join(f"{key.get('key')} ({key.get('appliedAs')})" for key in plan.get("matchedKeys", []))
+    )
+    print(f"  left out by key: {json.dumps(plan.get('leftOut', {}))}")
+    print(
+        f"  Reply calls this dry run: {calls.get('listing')} listing + {calls.get('checks')} contacts checks; "
+        f"the live run: {json.dumps(plan.get('liveRunEstimate', {}))}"
+    )
+    print()
 
 
 # ---------------------------------------------------------------- the command line: a campaign
