@@ -56,6 +56,7 @@ class SteppedArchive:
     calls: list[ApiCall]
     single: bool = False
     pause_first: bool = False
+    request_id: str | None = None  # recorded in each snapshot the run takes
 
     def step_size(self) -> int:
         """One ID on the single endpoint; otherwise the archiver's current bulk size."""
@@ -74,7 +75,8 @@ class SteppedArchive:
                 step = [pending.popleft() for _ in range(min(self.step_size(), len(pending)))]
                 calls_before = len(self.calls)
                 request = parse_archive_request({"sequenceIds": step, "pauseFirst": self.pause_first})
-                results = self.archiver.archive(request, self.deadline)
+                labels = [self.request_id] if self.request_id is not None else []
+                results = self.archiver.archive_all([request], self.deadline, request_ids=labels)[0]
                 step = []
                 for result in results:
                     if result.deferred and result.sequence_id is not None:

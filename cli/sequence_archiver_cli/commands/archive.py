@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sequence_archiver.public import (
@@ -12,12 +14,17 @@ from sequence_archiver.public import (
     Deadline,
     Outcome,
     ReplyClient,
+    S3SnapshotStore,
     SequenceArchiver,
     SequenceResult,
+    SequenceSnapshots,
+    SnapshotPolicy,
     Timeouts,
     count_outcomes,
+    snapshot_key,
 )
 from sequence_archiver_cli.archive_steps import SteppedArchive, StopReason
+from sequence_archiver_cli.aws import s3_client
 from sequence_archiver_cli.common import (
     aws_from,
     aws_options,
@@ -56,6 +63,7 @@ from sequence_archiver_cli.reply_access import (
     validate_base_url,
 )
 from sequence_archiver_cli.results_report import ATTENTION_OUTCOMES
+from sequence_archiver_cli.snapshot_output import FolderSnapshotStore
 
 if TYPE_CHECKING:
     import argparse
@@ -122,6 +130,25 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="validate and print the IDs that would be archived; call nothing"
+    )
+    snapshots = parser.add_mutually_exclusive_group()
+    snapshots.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        metavar="DIR",
+        help="before archiving each sequence, store its contacts (a snapshot for `restore`) under DIR",
+    )
+    snapshots.add_argument(
+        "--snapshot-bucket",
+        metavar="BUCKET",
+        help="the same, as S3 objects in BUCKET (the stack's SnapshotBucketName output)",
+    )
+    parser.add_argument(
+        "--snapshot-policy",
+        choices=[policy.value for policy in SnapshotPolicy if policy is not SnapshotPolicy.OFF],
+        default=SnapshotPolicy.REQUIRED.value,
+        help="required: no snapshot, no archive; best-effort: archive anyway, saying what is missing "
+        "(default: %(default)s)",
     )
     add_confirmation_option(parser)
     add_output_option(parser, choices=list(OutputFormat), default=OutputFormat.TABLE, ids_meaning=IDS_MEANING)
@@ -190,7 +217,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if mode is ArchiveMode.AUTO:  # the core's rule for the whole input, not for each step of it
         mode = ArchiveMode.BULK if count > 1 else ArchiveMode.SINGLE
     stepped = SteppedArchive(
-        archiver=SequenceArchiver(client, mode=mode, bulk_max_ids=args.bulk_max_ids),
+        archiver=SequenceArchiver(
+            client, mode=mode, bulk_max_ids=args.bulk_max_ids, snapshots=_snapshots(args, client)
+        ),
+        request_id="cli-" + uuid.uuid4().hex[:12],
         deadline=Deadline(expires_at=time.monotonic() + args.time_limit, clock=interruption.clock),
         interruption=interruption,
         calls=calls,
@@ -210,6 +240,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise OutputClosedError(closed_output_summary(record, count, unprinted=unprinted))
     _summarise_stop(console, record, count)
     return _exit_code(record, ids, key.rejection(), base_url)
+
+
+def _snapshots(args: argparse.Namespace, client: ReplyClient) -> SequenceSnapshots | None:
+    """The snapshots `--snapshot-dir` or `--snapshot-bucket` asks for (none without either)."""
+    store: FolderSnapshotStore | S3SnapshotStore
+    if args.snapshot_dir is not None:
+        store = FolderSnapshotStore(args.snapshot_dir)
+    elif args.snapshot_bucket is not None:
+        options = aws_from(args)
+        store = S3SnapshotStore(s3_client=lambda: s3_client(options), bucket=args.snapshot_bucket)
+    else:
+        return None
+    required = SnapshotPolicy(args.snapshot_policy) is SnapshotPolicy.REQUIRED
+    return SequenceSnapshots(client, store, key_of=snapshot_key, required=required)
 
 
 class OutcomeStream:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.archiving.selection import Selection, is_cleanup_request, parse_cleanup_request
-from sequence_archiver.archiving.snapshots import SNAPSHOT_SCHEMA_VERSION
+from sequence_archiver.archiving.snapshots import SNAPSHOT_SCHEMA_VERSION, SequenceSnapshots, SnapshotPolicy
 from sequence_archiver.aws.rate_budget import SharedRateBudget
+from sequence_archiver.aws.snapshot_store import S3SnapshotStore, encode_snapshot, snapshot_key
 from sequence_archiver.aws.sqs import (
     MAX_ENTRIES_PER_CALL,
     MAX_PAYLOAD_BYTES,
@@ -43,6 +44,7 @@ from sequence_archiver.core.exceptions import (
     ReplyRefusedError,
     RetryableReplyError,
     SequenceArchiverError,
+    SnapshotStoreError,
 )
 from sequence_archiver.core.outcomes import Outcome, SequenceResult, count_outcomes
 from sequence_archiver.core.reply_answers import ApiCall, Problem, ReplyResponse, ReplyWait, WaitReason
@@ -123,6 +125,7 @@ __all__ = [
     "ReplyWait",
     "RetryPolicy",
     "RetryableReplyError",
+    "S3SnapshotStore",
     "SecretsManagerApiKey",
     "Selection",
     "SequenceArchiver",
@@ -132,8 +135,11 @@ __all__ = [
     "SequenceItem",
     "SequenceListClient",
     "SequenceResult",
+    "SequenceSnapshots",
     "Settings",
     "SharedRateBudget",
+    "SnapshotPolicy",
+    "SnapshotStoreError",
     "Timeouts",
     "WaitReason",
     "archive_request_body",
@@ -145,6 +151,7 @@ __all__ = [
     "contact_links_parser",
     "count_outcomes",
     "deduplication_id",
+    "encode_snapshot",
     "is_cleanup_request",
     "is_fifo_queue",
     "is_loopback_host",
@@ -156,5 +163,6 @@ __all__ = [
     "parse_sequence_id",
     "parse_timestamp",
     "preview",
+    "snapshot_key",
     "validate_reply_base_url",
 ]
