@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.cold_start import measure as measure_cold_start
-from local.stand_ins.aws_stack import LocalStack, function_environment, provision, start_moto_server, unique_name_prefix
+from local.stand_ins.aws_stack import (
+    LocalStack,
+    create_snapshot_bucket,
+    function_environment,
+    provision,
+    start_moto_server,
+    unique_name_prefix,
+)
 from local.stand_ins.reply_simulator import RateLimit, ReplySimulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +107,11 @@ def throughput_run(
     latency: float,
     endpoint: str,
     workdir: Path,
+    contact_sizes: tuple[int, ...] = (),
+    snapshots: bool = False,
 ) -> dict[str, Any]:
-    """Archive `ids` sequences through INSTANCES workers against a rate-limited simulator."""
+    """Archive `ids` sequences through INSTANCES workers against a rate-limited simulator. `contact_sizes` (cycled)
+    enrols that many contacts in each sequence; `snapshots` stores each one's contacts before it is archived."""
     with ReplySimulator(
         api_keys={API_KEY: SCOPES},
         rate_limit=RateLimit(per_minute=LIMIT_PER_WINDOW, per_hour=None, minute_seconds=window),
@@ -109,7 +119,15 @@ def throughput_run(
     ) as simulator:
         first_id = 1_000_000
         simulator.add_sequences(range(first_id, first_id + ids), status="paused")
+        for index, size in enumerate(contact_sizes * (ids // len(contact_sizes) + 1) if contact_sizes else ()):
+            if index >= ids:
+                break
+            simulator.add_contacts(first_id + index, size, start_id=1 + index * 10_000)
         stack = provision_bench_stack(endpoint, "bench")
+        overrides: dict[str, str] = {}
+        if snapshots:
+            overrides["SNAPSHOT_BUCKET_NAME"] = unique_name_prefix("bench-snapshots")
+            create_snapshot_bucket(stack, overrides["SNAPSHOT_BUCKET_NAME"])
         environment = function_environment(
             stack,
             reply_base_url=simulator.base_url,
@@ -119,6 +137,7 @@ def throughput_run(
             REPLY_RATE_LIMIT_INSTANCES=str(INSTANCES),
             REPLY_RATE_LIMIT_TIME_SCALE=str(window / 60.0),
             POWERTOOLS_LOG_LEVEL="WARNING",
+            **overrides,
         )
         bodies = [
             json.dumps({"sequenceIds": list(range(start, min(start + ids_per_message, first_id + ids)))})
@@ -153,6 +172,51 @@ def throughput_run(
         "ids_per_second": round(steady_rate * ids_per_call, 1),
         "ceiling_ids_per_second": ceiling_calls_per_second * ids_per_call,
         "throughput_vs_ceiling": round(steady_rate / ceiling_calls_per_second, 3),
+        "contacts": sum(contact_sizes[index % len(contact_sizes)] for index in range(ids)) if contact_sizes else 0,
+        "snapshots": snapshots,
+    }
+
+
+# A "typical" campaign for the snapshot cost: nine sequences of 150 contacts for one of 1,500 (two pages).
+SNAPSHOT_CONTACT_SIZES = (150,) * 9 + (1500,)
+
+
+def snapshot_cost(*, ids: int, window: float, latency: float, endpoint: str, workdir: Path) -> dict[str, Any]:
+    """The same bulk campaign with snapshots off, then on, side by side: Reply calls and wall time per 1,000
+    sequences (the listing spends the archive's rate budget, so time follows calls)."""
+    runs = {
+        label: throughput_run(
+            mode="bulk",
+            ids=ids,
+            ids_per_message=100,
+            batch_size=100,
+            window=window,
+            latency=latency,
+            endpoint=endpoint,
+            workdir=workdir,
+            contact_sizes=SNAPSHOT_CONTACT_SIZES,
+            snapshots=label == "on",
+        )
+        for label in ("off", "on")
+    }
+    per_thousand = {
+        label: {
+            "archived": run["archived"],
+            "calls_per_1000": round(run["api_calls"] / ids * 1000, 1),
+            "seconds_per_1000": round(run["wall_seconds"] / ids * 1000, 1),
+            # Reply's real minutes: `window` seconds of the bench stand for one.
+            "reply_minutes_per_1000": round(run["wall_seconds"] / ids * 1000 / window, 1),
+            "http_429": run["http_429"],
+        }
+        for label, run in runs.items()
+    }
+    return {
+        "ids": ids,
+        "contacts_per_sequence": "9 of 10 with 150, 1 of 10 with 1,500",
+        "window_seconds": window,
+        **per_thousand,
+        "calls_ratio": round(per_thousand["on"]["calls_per_1000"] / per_thousand["off"]["calls_per_1000"], 1),
+        "time_ratio": round(per_thousand["on"]["seconds_per_1000"] / per_thousand["off"]["seconds_per_1000"], 1),
     }
 
 
@@ -241,7 +305,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=2.0, help="seconds that stand for Reply's minute")
     parser.add_argument("--real-latency-ms", type=float, default=300.0, help="Reply's latency before compression")
     parser.add_argument(
-        "--only", choices=["cpu", "init", "memory"], help="measure one figure only (printed, not saved)"
+        "--only",
+        choices=["cpu", "init", "memory", "snapshots"],
+        help="measure one figure only (printed, not saved)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -269,13 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     scale = args.window / 60.0
     latency = args.real_latency_ms / 1000.0 * scale
     sizes = (
-        {"single": 600, "bulk": 30_000, "cpu": 500, "rounds": 1, "rss": 2_000}
+        {"single": 600, "bulk": 30_000, "cpu": 500, "rounds": 1, "rss": 2_000, "snapshots": 200}
         if args.quick
-        else {"single": 10_000, "bulk": 100_000, "cpu": 2_000, "rounds": 3, "rss": 10_000}
+        else {"single": 10_000, "bulk": 100_000, "cpu": 2_000, "rounds": 3, "rss": 10_000, "snapshots": 1_000}
     )
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     if args.only:
-        return measure_only(args.only, sizes)
+        return measure_only(args.only, sizes, window=args.window, latency=latency)
     results: dict[str, Any] = {
         "command": "make bench" + (" (quick)" if args.quick else ""),
         "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
@@ -308,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
             workdir=workdir,
         )
         print_progress("single", results["single"])
+        results["snapshots"] = snapshot_cost(
+            ids=sizes["snapshots"], window=args.window, latency=latency, endpoint=endpoint, workdir=workdir
+        )
         results["cpu"] = cpu_per_id(endpoint, workdir, sizes["cpu"], sizes["rounds"])
         results["memory"] = memory_for_batch(endpoint, workdir, sizes["rss"])
     results["init"] = measure_cold_start(runs=11 if not args.quick else 3)
@@ -328,13 +397,18 @@ def display_path(path: Path) -> str:
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
-def measure_only(figure: str, sizes: dict[str, int]) -> int:
+def measure_only(figure: str, sizes: dict[str, int], *, window: float, latency: float) -> int:
     """One figure, printed as JSON: for working on that figure without the long throughput runs."""
     if figure == "init":
         print(json.dumps(measure_cold_start(runs=11)))
         return 0
     with start_moto_server() as moto, tempfile.TemporaryDirectory() as tmp:
-        if figure == "cpu":
+        if figure == "snapshots":
+            cost = snapshot_cost(
+                ids=sizes["snapshots"], window=window, latency=latency, endpoint=moto.endpoint_url, workdir=Path(tmp)
+            )
+            print(json.dumps(cost))
+        elif figure == "cpu":
             print(json.dumps(cpu_per_id(moto.endpoint_url, Path(tmp), sizes["cpu"], sizes["rounds"])))
         else:
             print(json.dumps(memory_for_batch(moto.endpoint_url, Path(tmp), sizes["rss"])))
@@ -398,6 +472,25 @@ def print_table(results: dict[str, Any]) -> None:
         ),
         ("peak RSS, one batch", f"{memory['peak_rss_mb']} MB", f"{memory['records']} records", "<= 250 MB"),
     ]
+    snapshots = results.get("snapshots")
+    if snapshots:
+        off, on = snapshots["off"], snapshots["on"]
+        rows.append(
+            (
+                "snapshots on vs off, Reply calls per 1,000 sequences",
+                f"{snapshots['calls_ratio']}x",
+                f"{on['calls_per_1000']} vs {off['calls_per_1000']} calls ({snapshots['contacts_per_sequence']})",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "snapshots on vs off, time per 1,000 sequences",
+                f"{snapshots['time_ratio']}x",
+                f"{on['reply_minutes_per_1000']} vs {off['reply_minutes_per_1000']} min at 100 calls/min",
+                "",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     print(
         f"window {results['window_seconds']} s = Reply's minute; latency {results['simulated_latency_ms']} ms; {results['instances']} instances"
