@@ -119,9 +119,8 @@ def throughput_run(
     ) as simulator:
         first_id = 1_000_000
         simulator.add_sequences(range(first_id, first_id + ids), status="paused")
-        for index, size in enumerate(contact_sizes * (ids // len(contact_sizes) + 1) if contact_sizes else ()):
-            if index >= ids:
-                break
+        sizes = [contact_sizes[index % len(contact_sizes)] for index in range(ids)] if contact_sizes else []
+        for index, size in enumerate(sizes):
             simulator.add_contacts(first_id + index, size, start_id=1 + index * 10_000)
         stack = provision_bench_stack(endpoint, "bench")
         overrides: dict[str, str] = {}
@@ -172,7 +171,7 @@ def throughput_run(
         "ids_per_second": round(steady_rate * ids_per_call, 1),
         "ceiling_ids_per_second": ceiling_calls_per_second * ids_per_call,
         "throughput_vs_ceiling": round(steady_rate / ceiling_calls_per_second, 3),
-        "contacts": sum(contact_sizes[index % len(contact_sizes)] for index in range(ids)) if contact_sizes else 0,
+        "contacts": sum(sizes),
         "snapshots": snapshots,
     }
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sequence_archiver.public import SnapshotStoreError, encode_snapshot
+from sequence_archiver.public import SnapshotStoreError, snapshot_body
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,10 +32,7 @@ class FolderSnapshotStore:
         del deadline  # a local write does not wait on anyone
         if key.startswith("/") or ".." in Path(key).parts:
             raise SnapshotStoreError(f"snapshot folder {self._folder}: the key {key!r} is not inside it")
-        try:
-            body = encode_snapshot(document)
-        except (ValueError, TypeError) as exc:
-            raise SnapshotStoreError("the snapshot cannot be written as JSON (a value JSON cannot hold)") from exc
+        body = snapshot_body(document)
         target = self._folder / key
         try:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -62,6 +62,17 @@ def invoke_with_sqs(
     return SqsInvocation(event, response, message_ids)
 
 
+def received_sqs_event(stack: LocalStack, body: str) -> dict[str, Any]:
+    """One message sent to the stack's queue and received back, as the SQS record Lambda would deliver; delivering
+    the same dict twice is a redelivery."""
+    sqs = stack.sqs()
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+    messages = sqs.receive_message(
+        QueueUrl=stack.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    return sqs_event_from_messages(messages, stack.queue_arn, stack.region)
+
+
 def unsealed(body: str) -> dict[str, Any]:
     """A continuation message's body without its MAC, after checking it has one (continuations.py)."""
     document: dict[str, Any] = json.loads(body)

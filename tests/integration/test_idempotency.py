@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local.stand_ins.aws_stack import read_results_events, sqs_event_from_messages
+from local.stand_ins.aws_stack import read_results_events
+from tests.integration.harness import received_sqs_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,16 +23,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-def sqs_event(stack: LocalStack, body: str) -> dict:
-    """One SQS record as Lambda would deliver it; delivering the same dict twice is a redelivery."""
-    sqs = stack.sqs()
-    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
-    messages = sqs.receive_message(
-        QueueUrl=stack.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
-    )["Messages"]
-    return sqs_event_from_messages(messages, stack.queue_arn, stack.region)
-
-
 def test_a_redelivered_message_is_acknowledged_without_calling_reply_or_publishing_again(
     idempotency_table: str,
     load_handler: Callable[[], LambdaInstance],
@@ -40,7 +31,7 @@ def test_a_redelivered_message_is_acknowledged_without_calling_reply_or_publishi
     lambda_context: Callable[..., LocalLambdaContext],
 ) -> None:
     handler = load_handler()
-    event = sqs_event(aws_stack, json.dumps({"sequenceIds": [101, 102]}))
+    event = received_sqs_event(aws_stack, json.dumps({"sequenceIds": [101, 102]}))
 
     first = handler.lambda_handler(event, lambda_context())
     calls_after_first = reply_simulator.api_calls

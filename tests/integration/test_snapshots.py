@@ -16,9 +16,8 @@ from local.stand_ins.aws_stack import (
     create_snapshot_bucket,
     read_results_events,
     read_snapshot,
-    sqs_event_from_messages,
 )
-from tests.integration.harness import details_by_request
+from tests.integration.harness import details_by_request, received_sqs_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,15 +31,6 @@ pytestmark = pytest.mark.integration
 
 SNAPSHOT_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "sequence-snapshot.json").read_text())
 SEQUENCE = 880_001
-
-
-def sqs_event(stack: LocalStack, body: str) -> dict:
-    sqs = stack.sqs()
-    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
-    messages = sqs.receive_message(
-        QueueUrl=stack.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
-    )["Messages"]
-    return sqs_event_from_messages(messages, stack.queue_arn, stack.region)
 
 
 @pytest.fixture
@@ -65,7 +55,8 @@ def test_a_sequence_of_1500_contacts_is_recorded_whole_before_its_archive_call(
     enrolled += reply_simulator.add_contacts(SEQUENCE, 300, status="finished", start_id=5001)
     handler = load_handler()
 
-    answer = handler.lambda_handler(sqs_event(aws_stack, json.dumps({"sequenceIds": [SEQUENCE]})), lambda_context())
+    event = received_sqs_event(aws_stack, json.dumps({"sequenceIds": [SEQUENCE]}))
+    answer = handler.lambda_handler(event, lambda_context())
 
     assert answer == {"batchItemFailures": []}
     [detail] = details_by_request(read_results_events(aws_stack, expected=1)).values()
@@ -104,7 +95,7 @@ def test_a_missing_bucket_archives_nothing_and_says_why(
     handler = load_handler()
 
     answer = handler.lambda_handler(
-        sqs_event(aws_stack, json.dumps({"sequenceIds": [SEQUENCE, SEQUENCE + 1]})), lambda_context()
+        received_sqs_event(aws_stack, json.dumps({"sequenceIds": [SEQUENCE, SEQUENCE + 1]})), lambda_context()
     )
 
     assert len(answer["batchItemFailures"]) == 1  # failed IDs: the record comes back (and, in time, the DLQ)

@@ -11,7 +11,7 @@ from sequence_archiver.archiving.archiver import ArchiveMode, SequenceArchiver
 from sequence_archiver.archiving.selection import Selection, is_cleanup_request, parse_cleanup_request
 from sequence_archiver.archiving.snapshots import SNAPSHOT_SCHEMA_VERSION, SequenceSnapshots, SnapshotPolicy
 from sequence_archiver.aws.rate_budget import SharedRateBudget
-from sequence_archiver.aws.snapshot_store import S3SnapshotStore, encode_snapshot, snapshot_key
+from sequence_archiver.aws.snapshot_store import S3SnapshotStore, snapshot_body, snapshot_key
 from sequence_archiver.aws.sqs import (
     MAX_ENTRIES_PER_CALL,
     MAX_PAYLOAD_BYTES,
@@ -151,7 +151,6 @@ __all__ = [
     "contact_links_parser",
     "count_outcomes",
     "deduplication_id",
-    "encode_snapshot",
     "is_cleanup_request",
     "is_fifo_queue",
     "is_loopback_host",
@@ -163,6 +162,7 @@ __all__ = [
     "parse_sequence_id",
     "parse_timestamp",
     "preview",
+    "snapshot_body",
     "snapshot_key",
     "validate_reply_base_url",
 ]

@@ -52,6 +52,14 @@ def encode_snapshot(document: Mapping[str, Any]) -> bytes:
     return gzip.compress(text.encode("ascii"), mtime=0)
 
 
+def snapshot_body(document: Mapping[str, Any]) -> bytes:
+    """encode_snapshot for a store: what JSON cannot hold is a SnapshotStoreError (the snapshot cannot be stored)."""
+    try:
+        return encode_snapshot(document)
+    except (ValueError, TypeError) as exc:
+        raise SnapshotStoreError("the snapshot cannot be written as JSON (a value JSON cannot hold)") from exc
+
+
 class S3SnapshotStore:
     """Writes snapshot objects to one bucket with an S3 client built on first use (cold starts build none)."""
 
@@ -61,10 +69,7 @@ class S3SnapshotStore:
 
     def store(self, key: str, document: Mapping[str, Any], deadline: Deadline) -> str:
         """Put the object; its `s3://` URI. SnapshotStoreError when S3 refuses, fails or outlasts the deadline."""
-        try:
-            body = encode_snapshot(document)
-        except (ValueError, TypeError) as exc:
-            raise SnapshotStoreError("the snapshot cannot be written as JSON (a value JSON cannot hold)") from exc
+        body = snapshot_body(document)
         try:
             call_within(
                 deadline,
