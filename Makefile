@@ -9,6 +9,9 @@ PYTHON_NAME := $(PYTHON)
 VENV := $(if $(filter $(DEFAULT_PYTHON),$(PYTHON_NAME)),.venv,.venv-$(notdir $(PYTHON_NAME)))
 override PYTHON := $(or $(shell tools/find-python '$(PYTHON_NAME)'),$(PYTHON_NAME))
 SAM_VENV := .venv-sam
+# The interpreter of Lambda's runtime (template.yaml: python3.11): sam build's python3.11 workflow needs it on PATH
+# anyway, and only it can write the bytecode Lambda reads (tools/precompile.py).
+LAMBDA_PYTHON := $(or $(shell tools/find-python python3.11),python3.11)
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
@@ -160,8 +163,8 @@ lock:  ## re-pin every lock with hashes (uv): layers/dependencies/requirements.i
 constraints:  ## regenerate constraints.txt (the CLI's pip install constraints) from the lock and pyproject.toml
 	$(PYTHON) -m tools.constraints
 
-bench: venv  ## throughput vs Reply's ceiling, 429s, CPU per ID, init and memory; BENCH_ARGS=--save updates bench/results.json
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+bench: venv build  ## throughput vs Reply's ceiling, 429s, CPU per ID, init (and the built artifact's) and memory; BENCH_ARGS=--save updates bench/results.json
+	$(BIN)/python -m bench.run --artifact .aws-sam/build $(BENCH_ARGS)
 
 soak: venv  ## the long fault soak: thousands of IDs through the local event source under injected faults; prints the ledger
 	$(BIN)/python -m local.scenarios.soak
@@ -169,8 +172,11 @@ soak: venv  ## the long fault soak: thousands of IDs through the local event sou
 soak-backlog: venv  ## campaigns 5-7x Reply's hourly budget, time compressed, single and bulk mode; prints the ledger
 	$(BIN)/python -m local.scenarios.soak_backlog
 
-build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/
+# sam build ships sources only; Lambda's code directories are read-only, so without bytecode every cold start
+# compiles every module it imports (tools/precompile.py): the build is not done until it has run.
+build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/, then the bytecode Lambda reads
 	SAM_CLI_TELEMETRY=0 $(SAM) build
+	$(LAMBDA_PYTHON) -m tools.precompile .aws-sam/build
 
 # `sam deploy` reads samconfig.toml (stack name, capabilities, S3 bucket, parameters). --guided asks for every
 # setting and saves the answers there: with GUIDED=1, or when samconfig.toml names no stack. The region is decided
@@ -182,6 +188,7 @@ deploy: sam-cli  ## sam build, then sam deploy with samconfig.toml (GUIDED=1 ask
 	@region_args="$$($(SAM_VENV)/bin/python -m tools.deploy_region -- $(DEPLOY_ARGS))" || exit 1; \
 	echo "$(SAM) build"; \
 	SAM_CLI_TELEMETRY=0 $(SAM) build || exit 1; \
+	$(LAMBDA_PYTHON) -m tools.precompile .aws-sam/build || exit 1; \
 	if [ -n "$(GUIDED)" ] || ! grep -qE '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml 2>/dev/null; then \
 	  guided="--guided"; \
 	fi; \

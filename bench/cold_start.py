@@ -16,6 +16,13 @@ going first) hits all three alike; the ratios of the medians are what count (iss
 `--compare-with` adds a fourth probe in the same rotation: the handler of another copy of the function's
 directory (say `git archive <commit> functions | tar -x -C /tmp/before`, then
 `--compare-with /tmp/before/functions/archive_sequences`), so a change is measured against what it changed.
+
+`--artifact BUILD_DIR` measures what is deployed instead: `sam build`'s output (`make build` makes
+.aws-sam/build), started as Lambda starts it, in interpreters that see only the standard library, the function's
+folder and the layer, and that cannot write bytecode (Lambda's code directories are read-only). Its handler is
+timed twice in one rotation, without bytecode (what `sam build` alone ships) and with the bytecode
+tools/precompile.py adds (what `make build` and `make deploy` ship), beside the bare and Powertools baselines
+started from the same layer with its bytecode. `make bench` reports both measurements.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from tools.precompile import code_dirs, precompile, template_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "archive_sequences"
@@ -34,6 +45,7 @@ PROBES = ("handler", "bare", "powertools")
 
 _PROBE = '''
 import sys, time
+sys.path[:0] = sys.argv[2:]  # the function's directory (and, for a built artifact, its layer) first, as in Lambda
 started = time.perf_counter()
 if sys.argv[1] == "handler":
     import os
@@ -89,13 +101,27 @@ _ENV = {
 }
 
 
-def measure_once(kind: str, python: str = sys.executable, function_dir: Path = FUNCTION_DIR) -> float:
-    """Seconds one fresh interpreter needs for `kind` (one of PROBES), importing the function from `function_dir`."""
+def measure_once(
+    kind: str, python: str = sys.executable, function_dir: Path = FUNCTION_DIR, layer_dir: Path | None = None
+) -> float:
+    """Seconds one fresh interpreter needs for `kind` (one of PROBES), importing the function from `function_dir`.
+
+    With `layer_dir` (a built artifact's layer), the interpreter is isolated as Lambda's is: no site-packages, no
+    environment paths, and no bytecode written (`-I -S -B`; /var/task and /opt are read-only), so a module the
+    artifact ships no bytecode for is compiled from source on every start, as it is in Lambda.
+    """
     if kind not in PROBES:
         raise ValueError(f"unknown probe {kind!r}: one of {', '.join(PROBES)}")
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(function_dir), **_ENV}
+    env = {"PATH": os.environ.get("PATH", ""), **_ENV}
+    isolation = ["-I", "-S", "-B"] if layer_dir is not None else []
+    paths = [str(function_dir)] + ([str(layer_dir)] if layer_dir is not None else [])
     completed = subprocess.run(
-        [python, "-c", _PROBE, kind], env=env, capture_output=True, text=True, check=True, timeout=60
+        [python, *isolation, "-c", _PROBE, kind, *paths],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return float(completed.stdout.strip().splitlines()[-1])
 
@@ -130,14 +156,72 @@ def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float
     return result
 
 
+def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
+    """The built artifact as Lambda starts it: medians of `runs` rotated rounds, with and without its bytecode.
+
+    `build_dir` is `sam build`'s output. It is copied twice: once without any `__pycache__` (what `sam build`
+    alone ships) and once given its bytecode by tools/precompile.py (what `make build` ships). Every probe runs
+    isolated as in Lambda (`measure_once` with a layer): the handler from each copy, and the bare and Powertools
+    baselines from the copy with bytecode, as a function using the runtime's precompiled boto3 would start.
+    """
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
+        copies = {}
+        for name in ("source", "bytecode"):
+            copies[name] = Path(scratch) / name
+            shutil.copytree(build_dir, copies[name], ignore=shutil.ignore_patterns("__pycache__"))
+        precompile(copies["bytecode"], template_runtime())
+        function_dir = {name: _function_dir(copy) for name, copy in copies.items()}
+        layer_dir = {
+            name: next(path for path in code_dirs(copy) if path.name == "python") for name, copy in copies.items()
+        }
+        probes = [
+            ("bytecode", "handler", "bytecode"),
+            ("source", "handler", "source"),
+            ("bare", "bare", "bytecode"),
+            ("powertools", "powertools", "bytecode"),
+        ]
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in probes}
+        for round_index in range(runs):
+            for offset in range(len(probes)):
+                name, kind, copy = probes[(round_index + offset) % len(probes)]
+                samples[name].append(measure_once(kind, function_dir=function_dir[copy], layer_dir=layer_dir[copy]))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    return {
+        "runs": runs,
+        "artifact_init_ms": round(medians["bytecode"] * 1000, 1),
+        "artifact_without_bytecode_init_ms": round(medians["source"] * 1000, 1),
+        "bare_init_ms": round(medians["bare"] * 1000, 1),
+        "powertools_init_ms": round(medians["powertools"] * 1000, 1),
+        "bytecode_speedup": round(medians["source"] / medians["bytecode"], 3),
+        "bare_ratio": round(medians["bytecode"] / medians["bare"], 3),
+        "powertools_ratio": round(medians["bytecode"] / medians["powertools"], 3),
+        "without_bytecode_bare_ratio": round(medians["source"] / medians["bare"], 3),
+    }
+
+
+def _function_dir(build_dir: Path) -> Path:
+    """The built function's directory in `build_dir`: the one holding app.py."""
+    [app] = build_dir.glob("*/app.py")
+    return app.parent
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="?", type=int, default=11, help="rounds of the probes (default 11)")
     parser.add_argument(
         "--compare-with", type=Path, metavar="DIR", help="another copy of functions/archive_sequences to measure too"
     )
+    parser.add_argument(
+        "--artifact",
+        type=Path,
+        metavar="BUILD_DIR",
+        help="measure sam build's output (say .aws-sam/build) as Lambda starts it, with and without bytecode",
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.runs, compare_with=args.compare_with)))
+    if args.artifact is not None:
+        print(json.dumps(measure_artifact(args.artifact, args.runs)))
+    else:
+        print(json.dumps(measure(args.runs, compare_with=args.compare_with)))
 
 
 if __name__ == "__main__":

@@ -58,12 +58,13 @@ json.dump(transform(template, {}, StubManagedPolicyLoader()), sys.stdout)
 
 @dataclass(frozen=True)
 class BuiltArtifact:
-    """Where `sam build` put the function code and the dependencies layer."""
+    """Where the build put the function code and the dependencies layer, and what its two steps printed."""
 
     build_dir: Path
     function_dir: Path
     layer_python_dir: Path
     build_output: str
+    precompile_output: str
 
 
 def sam_executable() -> str:
@@ -138,9 +139,18 @@ def wheelhouse() -> Path:
     return WHEELHOUSE
 
 
+def lambda_python() -> str:
+    """The interpreter of Lambda's runtime (python3.11), which sam build's workflow needs on PATH too."""
+    found = shutil.which("python3.11")
+    if found is None:
+        pytest.fail("python3.11 (the template's runtime) is not on PATH: sam build and tools/precompile.py need it")
+    return found
+
+
 @pytest.fixture(scope="session")
 def built_artifact(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> BuiltArtifact:
-    """`sam build` of template.yaml from the wheelhouse (no registry), once per session into a temporary directory."""
+    """What `make build` makes, once per session into a temporary directory: `sam build` of template.yaml from the
+    wheelhouse (no registry), then the bytecode Lambda reads (tools/precompile.py)."""
     build_dir = tmp_path_factory.mktemp("sam-build") / "build"
     result = run_sam(
         "build",
@@ -155,11 +165,22 @@ def built_artifact(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -
             f"sam build failed ({result.returncode}); its pip reads only {wheelhouse} (`make wheelhouse`):\n"
             f"{result.stdout}\n{result.stderr}"
         )
+    precompiled = subprocess.run(
+        [lambda_python(), "-m", "tools.precompile", str(build_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SAM_BUILD_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if precompiled.returncode != 0:
+        pytest.fail(f"tools/precompile.py failed ({precompiled.returncode}):\n{precompiled.stdout}{precompiled.stderr}")
     return BuiltArtifact(
         build_dir=build_dir,
         function_dir=build_dir / FUNCTION_LOGICAL_ID,
         layer_python_dir=build_dir / LAYER_LOGICAL_ID / "python",
         build_output=result.stdout + result.stderr,
+        precompile_output=precompiled.stdout + precompiled.stderr,
     )
 
 

@@ -1,17 +1,34 @@
 """Invoke the *built* handler the way the Lambda runtime would, in an interpreter without site-packages.
 
-Run as: python -S -I invoke_built_handler.py <function_dir> <layer_python_dir> <event.json> <result.json>
+Run as: python -S -I -B invoke_built_handler.py <function_dir> <layer_python_dir> <event.json> <result.json>
 Only the standard library, the built function directory and the built layer are importable, so a
-dependency missing from the layer fails here exactly as it would in Lambda.
+dependency missing from the layer fails here exactly as it would in Lambda. No bytecode is written (`-B`), as
+none can be in Lambda's read-only code directories; every module compiled from source instead of read from the
+artifact's bytecode is listed in the result (`compiledFromSource`).
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+COMPILED_FROM_SOURCE: list[str] = []
+
+
+def record_compiles() -> None:
+    """Note every module the import system compiles from source (it reads a valid .pyc without calling this)."""
+    source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+
+    def recorded(self: importlib.machinery.SourceFileLoader, data: Any, path: Any, *, _optimize: int = -1) -> Any:
+        COMPILED_FROM_SOURCE.append(str(path))
+        return source_to_code(self, data, path, _optimize=_optimize)
+
+    importlib.machinery.SourceFileLoader.source_to_code = recorded  # type: ignore[method-assign]
 
 
 class RuntimeContext:
@@ -36,6 +53,7 @@ class RuntimeContext:
 def main() -> int:
     function_dir, layer_dir, event_path, result_path = sys.argv[1:5]
     sys.path[:0] = [function_dir, layer_dir]
+    record_compiles()
     import app  # the built artifact's handler module
 
     assert Path(app.__file__).resolve().is_relative_to(Path(function_dir).resolve()), app.__file__
@@ -45,7 +63,7 @@ def main() -> int:
     except Exception as exc:  # report the exception type to the test instead of a traceback only
         result = {"error": type(exc).__name__, "message": str(exc)}
     modules = sorted({name.split(".")[0] for name in sys.modules})
-    Path(result_path).write_text(json.dumps({**result, "modules": modules}))
+    Path(result_path).write_text(json.dumps({**result, "modules": modules, "compiledFromSource": COMPILED_FROM_SOURCE}))
     return 0
 
 

@@ -19,6 +19,7 @@ from local.stand_ins.aws_stack import (
     unique_name_prefix,
 )
 from local.stand_ins.reply_simulator import ReplySimulator
+from tools.precompile import template_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,6 +48,7 @@ def invoke_built(artifact: BuiltArtifact, environment: dict[str, str], event_fil
             sys.executable,
             "-S",
             "-I",
+            "-B",  # Lambda's code directories are read-only: no bytecode can be written there
             str(DRIVER),
             str(artifact.function_dir),
             str(artifact.layer_python_dir),
@@ -95,6 +97,37 @@ def test_the_built_handler_runs_without_the_development_environment(
     assert result["response"]["trigger"] == "direct", result
     assert not {"pytest", "moto", "local", "tests"} & set(result["modules"])
     read_results_events(stack, expected=1)  # type: ignore[arg-type]
+
+
+def test_the_built_handler_compiles_nothing_at_its_cold_start(
+    built_artifact: BuiltArtifact, local_stack: tuple[dict[str, str], ReplySimulator, object], tmp_path: Path
+) -> None:
+    # sam build ships sources only; without the build's bytecode Lambda would compile every module each cold start.
+    environment, _, stack = local_stack
+
+    result = invoke_built(built_artifact, environment, EVENTS / "sqs-single-record.json", tmp_path)
+
+    assert result.get("response") == {"batchItemFailures": []}, result
+    artifact = (built_artifact.function_dir.resolve(), built_artifact.layer_python_dir.resolve())
+    compiled_in_artifact = [
+        path for path in result["compiledFromSource"] if any(Path(path).resolve().is_relative_to(d) for d in artifact)
+    ]
+    assert compiled_in_artifact == []
+    assert {"boto3", "pydantic", "aws_lambda_powertools", "sequence_archiver"} <= set(result["modules"])
+    read_results_events(stack, expected=1)  # type: ignore[arg-type]
+
+
+def test_every_module_of_the_artifact_has_bytecode_for_the_runtime(built_artifact: BuiltArtifact) -> None:
+    major, minor = template_runtime()  # python3.11: the only bytecode Lambda's interpreter reads
+    for directory in (built_artifact.function_dir, built_artifact.layer_python_dir):
+        sources = list(directory.rglob("*.py"))
+        bytecode = {path: path.parent / "__pycache__" / f"{path.stem}.cpython-{major}{minor}.pyc" for path in sources}
+        missing = [source.relative_to(directory) for source, pyc in bytecode.items() if not pyc.is_file()]
+        assert sources
+        assert missing == []
+        # Hash-checked (PEP 552 flags 0b11), never by mtime, which a zip upload does not keep to the second.
+        flags = {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in bytecode.values()}
+        assert flags == {0b11}
 
 
 def test_sam_build_installs_nothing_into_the_function_and_warns_of_nothing(built_artifact: BuiltArtifact) -> None:
