@@ -9,9 +9,10 @@ PYTHON_NAME := $(PYTHON)
 VENV := $(if $(filter $(DEFAULT_PYTHON),$(PYTHON_NAME)),.venv,.venv-$(notdir $(PYTHON_NAME)))
 override PYTHON := $(or $(shell tools/find-python '$(PYTHON_NAME)'),$(PYTHON_NAME))
 SAM_VENV := .venv-sam
-# The interpreter of Lambda's runtime (template.yaml: python3.11): sam build's python3.11 workflow needs it on PATH
-# anyway, and only it can write the bytecode Lambda reads (tools/precompile.py).
-LAMBDA_PYTHON := $(or $(shell tools/find-python python3.11),python3.11)
+# The interpreter of Lambda's runtime (template.yaml's `Runtime:`): sam build's workflow needs it on PATH anyway, and
+# only it can write the bytecode Lambda reads (tools/precompile.py refuses any other).
+LAMBDA_RUNTIME := $(shell sed -nE 's/^ *Runtime: *(python3\.[0-9]+) *$$/\1/p' template.yaml | head -n 1)
+LAMBDA_PYTHON := $(or $(shell tools/find-python '$(LAMBDA_RUNTIME)'),$(LAMBDA_RUNTIME))
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov

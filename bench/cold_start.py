@@ -20,9 +20,10 @@ directory (say `git archive <commit> functions | tar -x -C /tmp/before`, then
 `--artifact BUILD_DIR` measures what is deployed instead: `sam build`'s output (`make build` makes
 .aws-sam/build), started as Lambda starts it, in interpreters that see only the standard library, the function's
 folder and the layer, and that cannot write bytecode (Lambda's code directories are read-only). Its handler is
-timed twice in one rotation, without bytecode (what `sam build` alone ships) and with the bytecode
-tools/precompile.py adds (what `make build` and `make deploy` ship), beside the bare and Powertools baselines
-started from the same layer with its bytecode. `make bench` reports both measurements.
+timed in one rotation without bytecode (what `sam build` alone ships), with the bytecode tools/precompile.py
+adds (what `make build` and `make deploy` ship), and with that bytecode under the template's default environment
+(tracing on, the tables, the bucket, the queues), beside the bare and Powertools baselines started from the same
+layer with its bytecode. `make bench` reports both measurements.
 """
 
 from __future__ import annotations
@@ -101,8 +102,28 @@ _ENV = {
 }
 
 
+# What the template's defaults add to a deployed function's environment (template.yaml, ArchiveSequencesFunction):
+# Lambda's own variables (tracing is on: `Tracing: Active`, and Powertools traces inside Lambda), the idempotency
+# and rate budget tables, the snapshot bucket, the dead-letter and archive queues. The values are placeholders:
+# nothing is called during init.
+DEPLOYED_DEFAULTS_ENV = {
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "AWS_LAMBDA_FUNCTION_NAME": "reply-sequence-archiver",
+    "IDEMPOTENCY_TABLE_NAME": "reply-sequence-archiver-idempotency",
+    "RATE_BUDGET_TABLE_NAME": "reply-sequence-archiver-rate-budget",
+    "SNAPSHOT_BUCKET_NAME": "reply-sequence-archiver-snapshots",
+    "SNAPSHOT_POLICY": "required",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/reply-sequence-archiver-dlq",
+    "ARCHIVE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/reply-sequence-archiver-requests",
+}
+
+
 def measure_once(
-    kind: str, python: str = sys.executable, function_dir: Path = FUNCTION_DIR, layer_dir: Path | None = None
+    kind: str,
+    python: str = sys.executable,
+    function_dir: Path = FUNCTION_DIR,
+    layer_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> float:
     """Seconds one fresh interpreter needs for `kind` (one of PROBES), importing the function from `function_dir`.
 
@@ -112,7 +133,9 @@ def measure_once(
     """
     if kind not in PROBES:
         raise ValueError(f"unknown probe {kind!r}: one of {', '.join(PROBES)}")
-    env = {"PATH": os.environ.get("PATH", ""), **_ENV}
+    env = {"PATH": os.environ.get("PATH", ""), **_ENV, **(extra_env or {})}
+    if "LAMBDA_TASK_ROOT" in env:
+        del env["POWERTOOLS_TRACE_DISABLED"]  # as deployed: tracing on
     isolation = ["-I", "-S", "-B"] if layer_dir is not None else []
     paths = [str(function_dir)] + ([str(layer_dir)] if layer_dir is not None else [])
     completed = subprocess.run(
@@ -162,7 +185,9 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
     `build_dir` is `sam build`'s output. It is copied twice: once without any `__pycache__` (what `sam build`
     alone ships) and once given its bytecode by tools/precompile.py (what `make build` ships). Every probe runs
     isolated as in Lambda (`measure_once` with a layer): the handler from each copy, and the bare and Powertools
-    baselines from the copy with bytecode, as a function using the runtime's precompiled boto3 would start.
+    baselines from the copy with bytecode, as a function using the runtime's precompiled boto3 would start. The
+    handler with bytecode is also started with the template's defaults (DEPLOYED_DEFAULTS_ENV: tracing, the tables,
+    the bucket, the queues), what an operator's deployment starts with.
     """
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         copies = {}
@@ -175,27 +200,32 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
             name: next(path for path in code_dirs(copy) if path.name == "python") for name, copy in copies.items()
         }
         probes = [
-            ("bytecode", "handler", "bytecode"),
-            ("source", "handler", "source"),
-            ("bare", "bare", "bytecode"),
-            ("powertools", "powertools", "bytecode"),
+            ("bytecode", "handler", "bytecode", None),
+            ("source", "handler", "source", None),
+            ("deployed", "handler", "bytecode", DEPLOYED_DEFAULTS_ENV),
+            ("bare", "bare", "bytecode", None),
+            ("powertools", "powertools", "bytecode", None),
         ]
-        samples: dict[str, list[float]] = {name: [] for name, _, _ in probes}
+        samples: dict[str, list[float]] = {name: [] for name, _, _, _ in probes}
         for round_index in range(runs):
             for offset in range(len(probes)):
-                name, kind, copy = probes[(round_index + offset) % len(probes)]
-                samples[name].append(measure_once(kind, function_dir=function_dir[copy], layer_dir=layer_dir[copy]))
+                name, kind, copy, extra_env = probes[(round_index + offset) % len(probes)]
+                samples[name].append(
+                    measure_once(kind, function_dir=function_dir[copy], layer_dir=layer_dir[copy], extra_env=extra_env)
+                )
     medians = {name: statistics.median(values) for name, values in samples.items()}
     return {
         "runs": runs,
         "artifact_init_ms": round(medians["bytecode"] * 1000, 1),
         "artifact_without_bytecode_init_ms": round(medians["source"] * 1000, 1),
+        "deployed_defaults_init_ms": round(medians["deployed"] * 1000, 1),
         "bare_init_ms": round(medians["bare"] * 1000, 1),
         "powertools_init_ms": round(medians["powertools"] * 1000, 1),
         "bytecode_speedup": round(medians["source"] / medians["bytecode"], 3),
         "bare_ratio": round(medians["bytecode"] / medians["bare"], 3),
         "powertools_ratio": round(medians["bytecode"] / medians["powertools"], 3),
         "without_bytecode_bare_ratio": round(medians["source"] / medians["bare"], 3),
+        "deployed_defaults_bare_ratio": round(medians["deployed"] / medians["bare"], 3),
     }
 
 

@@ -499,6 +499,12 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{artifact['artifact_init_ms']} vs {artifact['bare_init_ms']} / {artifact['powertools_init_ms']} ms",
                 "<= 1.3x / <= 1.1x",
             ),
+            (
+                "built artifact init, template defaults (tracing, tables, bucket) vs bare boto3",
+                f"{artifact['deployed_defaults_bare_ratio']:.2f}x",
+                f"{artifact['deployed_defaults_init_ms']} vs {artifact['bare_init_ms']} ms",
+                "",
+            ),
         ]
     snapshots = results.get("snapshots")
     if snapshots:

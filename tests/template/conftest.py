@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cfnlint.decode.decode import decode_str
 
+from tools.precompile import template_runtime
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -140,10 +142,11 @@ def wheelhouse() -> Path:
 
 
 def lambda_python() -> str:
-    """The interpreter of Lambda's runtime (python3.11), which sam build's workflow needs on PATH too."""
-    found = shutil.which("python3.11")
+    """The interpreter of Lambda's runtime (template.yaml's, python3.11), which sam build needs on PATH too."""
+    command = "python{}.{}".format(*template_runtime())
+    found = shutil.which(command)
     if found is None:
-        pytest.fail("python3.11 (the template's runtime) is not on PATH: sam build and tools/precompile.py need it")
+        pytest.fail(f"{command} (the template's runtime) is not on PATH: sam build and tools/precompile.py need it")
     return found
 
 
