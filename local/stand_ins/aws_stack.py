@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from local.stand_ins.background import BackgroundService
 from sequence_archiver.core.results_contract import RESULTS_DETAIL_TYPE, RESULTS_EVENT_SOURCE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from moto.server import ThreadedMotoServer
     from mypy_boto3_events import EventBridgeClient
@@ -84,6 +85,26 @@ class LocalStackError(RuntimeError):
     """The local AWS stack could not be started or provisioned."""
 
 
+class AtomicDynamoDB:
+    """WSGI middleware giving moto's DynamoDB the atomicity of AWS's: one DynamoDB request at a time.
+
+    moto evaluates a ConditionExpression and then applies the write as separate steps, with no lock between them,
+    so two concurrent conditional writes to one item can both succeed (seen here: six threads making optimistic
+    `SET v = :next IF v = :read` writes on a loaded host lost increments). DynamoDB checks and writes atomically;
+    the shared rate budget and the idempotency records rely on that. Other services pass through untouched.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))  # the whole answer, computed under the lock
+
+
 class MotoServer(BackgroundService):
     """A moto server in a daemon thread on 127.0.0.1; use stop() or a with block to shut it down."""
 
@@ -113,6 +134,9 @@ class MotoServer(BackgroundService):
             _ensure_port_free(self._port)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         server.start()
+        inner = server._server  # the werkzeug server ThreadedMotoServer runs: no request yet, nobody knows its port
+        if inner is not None:
+            inner.app = AtomicDynamoDB(inner.app)
         host, port = server.get_host_and_port()
         self._server = server
         self._endpoint_url = f"http://{host}:{port}"

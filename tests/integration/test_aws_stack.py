@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,14 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from local.stand_ins.aws_stack import (
     DEFAULT_MAX_RECEIVE_COUNT,
+    DEFAULT_REGION,
     DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
     RESULTS_DETAIL_TYPE,
     RESULTS_EVENT_SOURCE,
     LocalStack,
     LocalStackError,
     MotoServer,
+    boto3_session,
     drain_queue,
     function_environment,
     queue_settings_from_template,
@@ -24,6 +27,7 @@ from local.stand_ins.aws_stack import (
     send_messages,
     sqs_event_from_messages,
     start_moto_server,
+    unique_name_prefix,
 )
 from local.stand_ins.lambda_context import LocalLambdaContext
 
@@ -299,3 +303,47 @@ def test_lambda_context_has_the_attributes_powertools_reads() -> None:
     assert context.client_context is None
     assert 0 < context.get_remaining_time_in_millis() <= 120_000
     assert LocalLambdaContext().aws_request_id != LocalLambdaContext().aws_request_id
+
+
+def test_concurrent_conditional_writes_to_one_item_are_atomic_as_in_dynamodb(moto_server: MotoServer) -> None:
+    # Given: one item and eight writers, each reading its version and writing version + 1 only if it is unchanged
+    # (the optimistic locking the shared rate budget uses)
+    dynamodb = boto3_session(DEFAULT_REGION).client("dynamodb", endpoint_url=moto_server.endpoint_url)
+    table = "atomicity-" + unique_name_prefix("t")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "x"}, "v": {"N": "0"}})
+    won: list[int] = []
+
+    def write_forty_times() -> None:
+        client = boto3_session(DEFAULT_REGION).client("dynamodb", endpoint_url=moto_server.endpoint_url)
+        for _ in range(40):
+            item = client.get_item(TableName=table, Key={"pk": {"S": "x"}}, ConsistentRead=True)["Item"]
+            version = int(item["v"]["N"])
+            try:
+                client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": "x"}},
+                    UpdateExpression="SET #v = :next",
+                    ConditionExpression="#v = :read",
+                    ExpressionAttributeNames={"#v": "v"},
+                    ExpressionAttributeValues={":next": {"N": str(version + 1)}, ":read": {"N": str(version)}},
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                continue
+            won.append(version)
+
+    # When: they write at once
+    writers = [threading.Thread(target=write_forty_times) for _ in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+
+    # Then: every write that succeeded was the only one to succeed from its version: none was lost
+    final = int(dynamodb.get_item(TableName=table, Key={"pk": {"S": "x"}})["Item"]["v"]["N"])
+    assert sorted(won) == list(range(final))

@@ -137,3 +137,58 @@ def test_a_pause_another_instance_recorded_is_kept_here(clock: FakeClock) -> Non
     pacing = limiter(clock, shared)
     assert pacing.next_wait(deadline(clock), KEY) == (12.0, True)
     assert pacing.paused_seconds == 12.0
+
+
+class StallingClock:
+    """A fake monotonic clock that jumps by `pending` at its next reading: a process starved just there."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+        self.pending = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.pending
+        self.pending = 0.0
+        return self.now
+
+
+@dataclass
+class SlowThenStalled:
+    """A shared budget whose booking takes 0.1 s, after which the process is starved for 0.4 s."""
+
+    clock: StallingClock
+    grant_lifetime_seconds: float = 1.0
+
+    def reserve(
+        self,
+        budget_key: str,
+        calls: int,
+        deadline: Deadline,
+        *,
+        pause_until: float = 0.0,
+        give_back: Sequence[Unused] = (),
+    ) -> BudgetAnswer | None:
+        self.clock.now += 0.1  # the table's read and write
+        self.clock.pending = 0.4  # then the answer waits for the CPU
+        return BudgetAnswer(granted=2, use_within_seconds=self.grant_lifetime_seconds - 0.1)
+
+
+def test_a_starved_moment_after_the_booking_never_stretches_the_grant_past_its_lifetime() -> None:
+    # Given: an instance that asked at 1000.0; the budget answered at 1000.1; the process resumed at 1000.5
+    clock = StallingClock()
+    pacing = RateLimiter(
+        [RateBudget(5, 60.0).share(2)],
+        instances=2,
+        clock=clock,
+        wall_clock=clock,
+        shared=SlowThenStalled(clock),
+    )
+    assert pacing.next_wait(Deadline(expires_at=clock.now + 900, clock=clock), KEY) == (0.0, False)
+    asked_at = 1_000.0
+
+    # Then: its calls may start until 1000.0 + the 1 s lifetime, the span every other instance counts it in...
+    clock.now = asked_at + 0.95
+    assert pacing.take_call()
+    # ...and not after, though the answer itself allowed 0.9 s from 1000.5
+    clock.now = asked_at + 1.05
+    assert not pacing.take_call()

@@ -134,8 +134,9 @@ class RateLimiter:
         if held is not None:
             return held
         self._drop_grant(slow=True)
+        asked_at = self._clock()  # before the table's read: a grant never lasts longer than its lifetime from here
         answer = self._tell_shared(self._block_size(), deadline, budget_key)
-        return None if answer is None else self._follow(answer)
+        return None if answer is None else self._follow(answer, asked_at)
 
     def _tell_shared(self, calls: int, deadline: Deadline, budget_key: str) -> BudgetAnswer | None:
         """Book `calls` calls (0: none) in the shared budget, with the pending pause and the calls given back;
@@ -178,15 +179,20 @@ class RateLimiter:
             return 0.0, False
         return None
 
-    def _follow(self, answer: BudgetAnswer) -> tuple[float, bool]:
-        """Take what the shared budget answered: a pause every instance keeps, a grant, or a wait."""
+    def _follow(self, answer: BudgetAnswer, asked_at: float) -> tuple[float, bool]:
+        """Take what the shared budget answered: a pause every instance keeps, a grant, or a wait.
+
+        A grant expires `use_within_seconds` from now, and never later than its lifetime after `asked_at`, the
+        moment before the table read that booked it: a pause between the answer and this line (a starved
+        process) must not stretch the grant past the span the other instances count it in.
+        """
         now = self._clock()
         if answer.paused:
             self._paused_until = max(self._paused_until, now + bounded_wait(answer.wait_seconds))
             return self._paused_until - now, True
-        if answer.granted > 0:
+        if answer.granted > 0 and self._shared is not None:
             self._granted = answer.granted
-            self._grant_expires = now + answer.use_within_seconds
+            self._grant_expires = min(now + answer.use_within_seconds, asked_at + self._shared.grant_lifetime_seconds)
             self._booked_at = answer.booked_at
             return 0.0, False
         return max(0.0, answer.wait_seconds), False
