@@ -11,7 +11,7 @@ from sequence_archiver.core.rate_budgets import BudgetAnswer, RateBudget, Unused
 from sequence_archiver.reply.rate_limiter import FALLBACK_SECONDS, MAX_GRANT_BLOCK, RateLimiter
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from tests.unit.conftest import FakeClock
 
@@ -26,6 +26,7 @@ class ScriptedBudget:
     grant_lifetime_seconds: float = 1.0
     asked: list[tuple[int, float]] = field(default_factory=list)
     given_back: list[Unused] = field(default_factory=list)
+    while_booking: Callable[[], None] = lambda: None  # what happens during the table's read and write
 
     def reserve(
         self,
@@ -38,6 +39,7 @@ class ScriptedBudget:
     ) -> BudgetAnswer | None:
         self.asked.append((calls, pause_until))
         self.given_back.extend(give_back)
+        self.while_booking()
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
@@ -152,37 +154,16 @@ class StallingClock:
         return self.now
 
 
-@dataclass
-class SlowThenStalled:
-    """A shared budget whose booking takes 0.1 s, after which the process is starved for 0.4 s."""
-
-    clock: StallingClock
-    grant_lifetime_seconds: float = 1.0
-
-    def reserve(
-        self,
-        budget_key: str,
-        calls: int,
-        deadline: Deadline,
-        *,
-        pause_until: float = 0.0,
-        give_back: Sequence[Unused] = (),
-    ) -> BudgetAnswer | None:
-        self.clock.now += 0.1  # the table's read and write
-        self.clock.pending = 0.4  # then the answer waits for the CPU
-        return BudgetAnswer(granted=2, use_within_seconds=self.grant_lifetime_seconds - 0.1)
-
-
 def test_a_starved_moment_after_the_booking_never_stretches_the_grant_past_its_lifetime() -> None:
     # Given: an instance that asked at 1000.0; the budget answered at 1000.1; the process resumed at 1000.5
     clock = StallingClock()
-    pacing = RateLimiter(
-        [RateBudget(5, 60.0).share(2)],
-        instances=2,
-        clock=clock,
-        wall_clock=clock,
-        shared=SlowThenStalled(clock),
-    )
+
+    def slow_then_starved() -> None:
+        clock.now += 0.1  # the table's read and write
+        clock.pending = 0.4  # then the answer waits for the CPU
+
+    shared = ScriptedBudget([BudgetAnswer(granted=2, use_within_seconds=0.9)], while_booking=slow_then_starved)
+    pacing = RateLimiter([RateBudget(5, 60.0).share(2)], instances=2, clock=clock, wall_clock=clock, shared=shared)
     assert pacing.next_wait(Deadline(expires_at=clock.now + 900, clock=clock), KEY) == (0.0, False)
     asked_at = 1_000.0
 
