@@ -29,6 +29,7 @@ layer with its bytecode. `make bench` reports both measurements.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -37,8 +38,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools.precompile import code_dirs, precompile, template_runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "archive_sequences"
@@ -149,17 +154,24 @@ def measure_once(
     return float(completed.stdout.strip().splitlines()[-1])
 
 
+def rotated_medians(probes: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
+    """The median of each probe over `runs` rounds, the order rotating from round to round (so machine noise, and
+    any advantage of going first, hits every probe alike)."""
+    names = list(probes)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(runs):
+        for offset in range(len(names)):
+            name = names[(round_index + offset) % len(names)]
+            samples[name].append(probes[name]())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float]:
     """Medians of `runs` rounds of the probes (the order rotating each round) and the handler's ratios."""
-    probes = [(kind, kind, FUNCTION_DIR) for kind in PROBES]
+    probes: dict[str, Callable[[], float]] = {kind: functools.partial(measure_once, kind) for kind in PROBES}
     if compare_with is not None:
-        probes.append(("compared", "handler", compare_with))
-    samples: dict[str, list[float]] = {name: [] for name, _, _ in probes}
-    for round_index in range(runs):
-        for offset in range(len(probes)):
-            name, kind, function_dir = probes[(round_index + offset) % len(probes)]
-            samples[name].append(measure_once(kind, function_dir=function_dir))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+        probes["compared"] = functools.partial(measure_once, "handler", function_dir=compare_with)
+    medians = rotated_medians(probes, runs)
     handler, bare, powertools = (medians[kind] for kind in PROBES)
     result = {
         "runs": runs,
@@ -199,21 +211,22 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
         layer_dir = {
             name: next(path for path in code_dirs(copy) if path.name == "python") for name, copy in copies.items()
         }
-        probes = [
-            ("bytecode", "handler", "bytecode", None),
-            ("source", "handler", "source", None),
-            ("deployed", "handler", "bytecode", DEPLOYED_DEFAULTS_ENV),
-            ("bare", "bare", "bytecode", None),
-            ("powertools", "powertools", "bytecode", None),
-        ]
-        samples: dict[str, list[float]] = {name: [] for name, _, _, _ in probes}
-        for round_index in range(runs):
-            for offset in range(len(probes)):
-                name, kind, copy, extra_env = probes[(round_index + offset) % len(probes)]
-                samples[name].append(
-                    measure_once(kind, function_dir=function_dir[copy], layer_dir=layer_dir[copy], extra_env=extra_env)
-                )
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+
+        def probe(kind: str, copy: str, extra_env: dict[str, str] | None = None) -> Callable[[], float]:
+            return functools.partial(
+                measure_once, kind, function_dir=function_dir[copy], layer_dir=layer_dir[copy], extra_env=extra_env
+            )
+
+        medians = rotated_medians(
+            {
+                "bytecode": probe("handler", "bytecode"),
+                "source": probe("handler", "source"),
+                "deployed": probe("handler", "bytecode", DEPLOYED_DEFAULTS_ENV),
+                "bare": probe("bare", "bytecode"),
+                "powertools": probe("powertools", "bytecode"),
+            },
+            runs,
+        )
     return {
         "runs": runs,
         "artifact_init_ms": round(medians["bytecode"] * 1000, 1),

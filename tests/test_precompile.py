@@ -16,6 +16,8 @@ import pytest
 from tools.precompile import PrecompileError, code_dirs, main, precompile, template_runtime
 
 THIS_PYTHON = sys.version_info[:2]
+# The built-artifact tests' driver, whose recorder of modules compiled from source the probes here use too.
+BUILT_HANDLER_DRIVER = Path(__file__).resolve().parent / "template" / "invoke_built_handler.py"
 
 
 @pytest.fixture
@@ -40,16 +42,13 @@ def import_isolated(build: Path, statement: str) -> subprocess.CompletedProcess[
     """Run `statement` in a fresh interpreter that sees only the build, recording modules compiled from source."""
     probe = textwrap.dedent(
         f"""
-        import importlib.machinery, sys
-        sys.path[:0] = [{str(build / "SomeFunction")!r}, {str(build / "SomeLayer" / "python")!r}]
-        compiled = []
-        original = importlib.machinery.SourceFileLoader.source_to_code
-        def recorded(self, data, path, *, _optimize=-1):
-            compiled.append(path)
-            return original(self, data, path, _optimize=_optimize)
-        importlib.machinery.SourceFileLoader.source_to_code = recorded
+        import sys
+        sys.path.insert(0, {str(BUILT_HANDLER_DRIVER.parent)!r})
+        from invoke_built_handler import COMPILED_FROM_SOURCE, record_compiles
+        sys.path[:1] = [{str(build / "SomeFunction")!r}, {str(build / "SomeLayer" / "python")!r}]
+        record_compiles()
         {statement}
-        print(sorted(p.rsplit("/", 1)[-1] for p in compiled if p.startswith({str(build)!r})))
+        print(sorted(p.rsplit("/", 1)[-1] for p in COMPILED_FROM_SOURCE if p.startswith({str(build)!r})))
         """
     )
     return subprocess.run(

@@ -65,7 +65,6 @@ def limiter_on(
     *,
     instances: int = 2,
     grant_lifetime_seconds: float = 0.5,
-    clock: Callable[[], float] = time.monotonic,
 ) -> RateLimiter:
     """One instance's limiter: its static share of `budget`, and the shared budget in `table`."""
     shared = SharedRateBudget(
@@ -74,7 +73,7 @@ def limiter_on(
         budgets=[budget],
         grant_lifetime_seconds=grant_lifetime_seconds,
     )
-    return RateLimiter([budget.share(instances)], instances=instances, clock=clock, shared=shared)
+    return RateLimiter([budget.share(instances)], instances=instances, shared=shared)
 
 
 def calls_started_without_waiting(limiter: RateLimiter, deadline: Deadline, *, most: int) -> int:
