@@ -164,8 +164,11 @@ lock:  ## re-pin every lock with hashes (uv): layers/dependencies/requirements.i
 constraints:  ## regenerate constraints.txt (the CLI's pip install constraints) from the lock and pyproject.toml
 	$(PYTHON) -m tools.constraints
 
-bench: venv build  ## throughput vs Reply's ceiling, 429s, CPU per ID, init (and the built artifact's) and memory; BENCH_ARGS=--save updates bench/results.json
-	$(BIN)/python -m bench.run --artifact .aws-sam/build $(BENCH_ARGS)
+# The built artifact's init is measured from sam build's own output, which the bench finishes itself (with and
+# without each step), so it gets a build of its own rather than make build's finished one.
+bench: venv sam-cli  ## throughput vs Reply's ceiling, 429s, CPU per ID, init (and the built artifact's) and memory; BENCH_ARGS=--save updates bench/results.json
+	SAM_CLI_TELEMETRY=0 $(SAM) build --build-dir build/bench/sam-build
+	$(BIN)/python -m bench.run --artifact build/bench/sam-build $(BENCH_ARGS)
 
 soak: venv  ## the long fault soak: thousands of IDs through the local event source under injected faults; prints the ledger
 	$(BIN)/python -m local.scenarios.soak
@@ -173,11 +176,13 @@ soak: venv  ## the long fault soak: thousands of IDs through the local event sou
 soak-backlog: venv  ## campaigns 5-7x Reply's hourly budget, time compressed, single and bulk mode; prints the ledger
 	$(BIN)/python -m local.scenarios.soak_backlog
 
-# sam build ships sources only; Lambda's code directories are read-only, so without bytecode every cold start
-# compiles every module it imports (tools/precompile.py): the build is not done until it has run.
-build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/, then the bytecode Lambda reads
+# sam build ships sources only, and all of botocore's service models; Lambda's code directories are read-only, so
+# without bytecode every cold start compiles every module it imports, and every client made lists every model first.
+# tools/finish_build.py keeps the models of the services the function calls, then compiles: the build is not done
+# until it has run.
+build: sam-cli  ## sam build (function + dependencies layer) into .aws-sam/, then the botocore models it calls and the bytecode Lambda reads
 	SAM_CLI_TELEMETRY=0 $(SAM) build
-	$(LAMBDA_PYTHON) -m tools.precompile .aws-sam/build
+	$(LAMBDA_PYTHON) -m tools.finish_build .aws-sam/build
 
 # `sam deploy` reads samconfig.toml (stack name, capabilities, S3 bucket, parameters). --guided asks for every
 # setting and saves the answers there: with GUIDED=1, or when samconfig.toml names no stack. The region is decided
@@ -189,7 +194,7 @@ deploy: sam-cli  ## sam build, then sam deploy with samconfig.toml (GUIDED=1 ask
 	@region_args="$$($(SAM_VENV)/bin/python -m tools.deploy_region -- $(DEPLOY_ARGS))" || exit 1; \
 	echo "$(SAM) build"; \
 	SAM_CLI_TELEMETRY=0 $(SAM) build || exit 1; \
-	$(LAMBDA_PYTHON) -m tools.precompile .aws-sam/build || exit 1; \
+	$(LAMBDA_PYTHON) -m tools.finish_build .aws-sam/build || exit 1; \
 	if [ -n "$(GUIDED)" ] || ! grep -qE '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml 2>/dev/null; then \
 	  guided="--guided"; \
 	fi; \

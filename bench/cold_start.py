@@ -17,13 +17,14 @@ going first) hits all three alike; the ratios of the medians are what count (iss
 directory (say `git archive <commit> functions | tar -x -C /tmp/before`, then
 `--compare-with /tmp/before/functions/archive_sequences`), so a change is measured against what it changed.
 
-`--artifact BUILD_DIR` measures what is deployed instead: `sam build`'s output (`make build` makes
-.aws-sam/build), started as Lambda starts it, in interpreters that see only the standard library, the function's
-folder and the layer, and that cannot write bytecode (Lambda's code directories are read-only). Its handler is
-timed in one rotation without bytecode (what `sam build` alone ships), with the bytecode tools/precompile.py
-adds (what `make build` and `make deploy` ship), and with that bytecode under the template's default environment
-(tracing on, the tables, the bucket, the queues), beside the bare and Powertools baselines started from the same
-layer with its bytecode. `make bench` reports both measurements.
+`--artifact BUILD_DIR` measures what is deployed instead: `sam build`'s own output (`make bench` makes one in
+build/bench/sam-build), started as Lambda starts it, in interpreters that see only the standard library, the
+function's folder and the layer, and that cannot write bytecode (Lambda's code directories are read-only). Its
+handler is timed in one rotation as `sam build` alone ships it, as tools/finish_build.py finishes it (botocore's
+models for the services it calls only, then bytecode: what `make build` and `make deploy` ship), with bytecode
+alone, and finished under the template's default environment (tracing on, the tables, the bucket, the queues),
+beside the bare and Powertools baselines started from a copy with bytecode and every model (as on Lambda's own
+boto3) and the bare one from the finished copy too. `make bench` reports both measurements.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools.finish_build import MODELS, keep_called_models
 from tools.precompile import code_dirs, precompile, template_runtime
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "archive_sequences"
 PROBES = ("handler", "bare", "powertools")
+# botocore ships ~450 service models; a finished build keeps the function's five (tools/finish_build.py).
+UNTRIMMED_MODELS = 100
 
 _PROBE = '''
 import sys, time
@@ -180,6 +184,7 @@ def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float
         "powertools_init_ms": round(powertools * 1000, 1),
         "bare_ratio": round(handler / bare, 3),
         "powertools_ratio": round(handler / powertools, 3),
+        "powertools_bare_ratio": round(powertools / bare, 3),  # the floor: every part of it is in the handler
     }
     if compare_with is not None:
         compared = medians["compared"]
@@ -192,21 +197,27 @@ def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float
 
 
 def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
-    """The built artifact as Lambda starts it: medians of `runs` rotated rounds, with and without its bytecode.
+    """The built artifact as Lambda starts it: medians of `runs` rotated rounds, as `sam build` and `make build` ship it.
 
-    `build_dir` is `sam build`'s output. It is copied twice: once without any `__pycache__` (what `sam build`
-    alone ships) and once given its bytecode by tools/precompile.py (what `make build` ships). Every probe runs
-    isolated as in Lambda (`measure_once` with a layer): the handler from each copy, and the bare and Powertools
-    baselines from the copy with bytecode, as a function using the runtime's precompiled boto3 would start. The
-    handler with bytecode is also started with the template's defaults (DEPLOYED_DEFAULTS_ENV: tracing, the tables,
-    the bucket, the queues), what an operator's deployment starts with.
+    `build_dir` is `sam build`'s own output, not yet finished by tools/finish_build.py (`make bench` makes one). It
+    is copied three times, without any `__pycache__`: as it is (what `sam build` alone ships), finished (botocore's
+    models for the services the function calls only, then bytecode: what `make build` and `make deploy` ship), and
+    given bytecode alone (every model kept). Every probe runs isolated as in Lambda (`measure_once` with a layer):
+    the handler from each copy, and from the finished copy under the template's defaults too (DEPLOYED_DEFAULTS_ENV:
+    tracing, the tables, the bucket, the queues), what an operator's deployment starts with. The bare and Powertools
+    baselines start from the copy with bytecode and every model, as a function on Lambda's own (precompiled,
+    complete) boto3 would; the bare baseline also from the finished copy, the floor with the same slim models.
     """
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         copies = {}
-        for name in ("source", "bytecode"):
+        for name in ("sam_build", "finished", "bytecode_only"):
             copies[name] = Path(scratch) / name
             shutil.copytree(build_dir, copies[name], ignore=shutil.ignore_patterns("__pycache__"))
-        precompile(copies["bytecode"], template_runtime())
+        if not _has_every_model(copies["sam_build"]):
+            raise ValueError(f"{build_dir} was finished already (botocore's models trimmed): give sam build's output")
+        keep_called_models(copies["finished"])
+        for name in ("finished", "bytecode_only"):
+            precompile(copies[name], template_runtime())
         function_dir = {name: _function_dir(copy) for name, copy in copies.items()}
         layer_dir = {
             name: next(path for path in code_dirs(copy) if path.name == "python") for name, copy in copies.items()
@@ -219,27 +230,43 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
 
         medians = rotated_medians(
             {
-                "bytecode": probe("handler", "bytecode"),
-                "source": probe("handler", "source"),
-                "deployed": probe("handler", "bytecode", DEPLOYED_DEFAULTS_ENV),
-                "bare": probe("bare", "bytecode"),
-                "powertools": probe("powertools", "bytecode"),
+                "finished": probe("handler", "finished"),
+                "sam_build": probe("handler", "sam_build"),
+                "bytecode_only": probe("handler", "bytecode_only"),
+                "deployed": probe("handler", "finished", DEPLOYED_DEFAULTS_ENV),
+                "bare": probe("bare", "bytecode_only"),
+                "powertools": probe("powertools", "bytecode_only"),
+                "bare_slim": probe("bare", "finished"),
             },
             runs,
         )
+    ms = {name: round(value * 1000, 1) for name, value in medians.items()}
     return {
         "runs": runs,
-        "artifact_init_ms": round(medians["bytecode"] * 1000, 1),
-        "artifact_without_bytecode_init_ms": round(medians["source"] * 1000, 1),
-        "deployed_defaults_init_ms": round(medians["deployed"] * 1000, 1),
-        "bare_init_ms": round(medians["bare"] * 1000, 1),
-        "powertools_init_ms": round(medians["powertools"] * 1000, 1),
-        "bytecode_speedup": round(medians["source"] / medians["bytecode"], 3),
-        "bare_ratio": round(medians["bytecode"] / medians["bare"], 3),
-        "powertools_ratio": round(medians["bytecode"] / medians["powertools"], 3),
-        "without_bytecode_bare_ratio": round(medians["source"] / medians["bare"], 3),
+        "artifact_init_ms": ms["finished"],
+        "sam_build_alone_init_ms": ms["sam_build"],
+        "bytecode_only_init_ms": ms["bytecode_only"],
+        "deployed_defaults_init_ms": ms["deployed"],
+        "bare_init_ms": ms["bare"],
+        "powertools_init_ms": ms["powertools"],
+        "bare_slim_models_init_ms": ms["bare_slim"],
+        "finish_speedup": round(medians["sam_build"] / medians["finished"], 3),
+        "models_saved_ms": round(ms["bytecode_only"] - ms["finished"], 1),
+        "bare_ratio": round(medians["finished"] / medians["bare"], 3),
+        "powertools_ratio": round(medians["finished"] / medians["powertools"], 3),
+        "powertools_bare_ratio": round(medians["powertools"] / medians["bare"], 3),
+        "slim_bare_ratio": round(medians["finished"] / medians["bare_slim"], 3),
+        "sam_build_alone_bare_ratio": round(medians["sam_build"] / medians["bare"], 3),
         "deployed_defaults_bare_ratio": round(medians["deployed"] / medians["bare"], 3),
     }
+
+
+def _has_every_model(build_dir: Path) -> bool:
+    """True when the build's layer holds all of botocore's service models (no finishing step has trimmed them)."""
+    layers = [path / MODELS for path in code_dirs(build_dir) if (path / MODELS).is_dir()]
+    return bool(layers) and all(
+        sum(1 for item in models.iterdir() if item.is_dir()) > UNTRIMMED_MODELS for models in layers
+    )
 
 
 def _function_dir(build_dir: Path) -> Path:

@@ -59,7 +59,7 @@ def fake_sam(tmp_path: Path) -> tuple[dict[str, str], Path]:
     # tools/deploy_region needs botocore, as the SAM CLI's virtualenv has: this interpreter has it too.
     python = sam_venv / "bin" / "python"
     python.write_text(f'#!/usr/bin/env bash\nexec {sys.executable} "$@"\n')
-    # The build's second step (tools/precompile.py) with Lambda's interpreter, logged in the same file.
+    # The build's second step (tools/finish_build.py) with Lambda's interpreter, logged in the same file.
     lambda_python = tmp_path / "python3.11"
     lambda_python.write_text(f'#!/usr/bin/env bash\necho "python $*" >> {calls}\n')
     for script in (sam, python, lambda_python):
@@ -94,9 +94,9 @@ def test_make_deploy_passes_the_region_aws_cli_v2_would_use_and_says_which(
 
     assert result.returncode == 0, result.stderr
     assert f"region {region} ({source}" in result.stderr
-    build, precompile, deploy = calls.read_text().splitlines()
+    build, finish, deploy = calls.read_text().splitlines()
     assert build == "build"
-    assert precompile == "python -m tools.precompile .aws-sam/build"  # bytecode before anything is uploaded
+    assert finish == "python -m tools.finish_build .aws-sam/build"  # models trimmed, bytecode, before any upload
     assert deploy.split() == ["deploy", "--region", region]
 
 

@@ -5,7 +5,8 @@ Lambda's /var/task (the function) and /opt (its layers) are read-only, so Python
 `sam build` ships sources only (its pip installs with --no-compile and the function's code is copied as it is), so
 without this step each cold start compiles boto3, botocore, pydantic, Powertools and the function itself before
 the handler exists: about 2.8x the init with bytecode (docs/benchmarks-and-soak.md, `python -m bench.cold_start
---artifact`). `make build` and `make deploy` run it after `sam build`; so does the tests' build of the artifact.
+--artifact`). `make build` and `make deploy` run it after `sam build`, as tools/finish_build.py's last step; so
+does the tests' build of the artifact.
 
 The bytecode is hash-checked (PEP 552): Python compares it with a hash of the source, not with the file's mtime,
 which a zip upload does not keep to the second; a source edited in place is compiled afresh rather than ignored.
@@ -61,14 +62,19 @@ def code_dirs(build_dir: Path) -> list[Path]:
     return found
 
 
-def precompile(build_dir: Path, runtime: tuple[int, int]) -> int:
-    """Compile every module under `build_dir` for `runtime` (hash-checked, not optimised); the modules compiled."""
+def refuse_another_python(runtime: tuple[int, int]) -> None:
+    """PrecompileError unless this interpreter is the template's runtime, the only one whose bytecode Lambda reads."""
     if sys.version_info[:2] != runtime:
         wanted = "{}.{}".format(*runtime)
         raise PrecompileError(
             f"the template's runtime is python{wanted} but this is Python {sys.version_info[0]}.{sys.version_info[1]},"
             f" whose bytecode Lambda would never read: run this with python{wanted}"
         )
+
+
+def precompile(build_dir: Path, runtime: tuple[int, int]) -> int:
+    """Compile every module under `build_dir` for `runtime` (hash-checked, not optimised); the modules compiled."""
+    refuse_another_python(runtime)
     compiled = 0
     for directory in code_dirs(build_dir):
         for cache in directory.rglob("__pycache__"):

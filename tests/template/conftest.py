@@ -66,7 +66,7 @@ class BuiltArtifact:
     function_dir: Path
     layer_python_dir: Path
     build_output: str
-    precompile_output: str
+    finish_output: str
 
 
 def sam_executable() -> str:
@@ -146,14 +146,15 @@ def lambda_python() -> str:
     command = "python{}.{}".format(*template_runtime())
     found = shutil.which(command)
     if found is None:
-        pytest.fail(f"{command} (the template's runtime) is not on PATH: sam build and tools/precompile.py need it")
+        pytest.fail(f"{command} (the template's runtime) is not on PATH: sam build and tools/finish_build.py need it")
     return found
 
 
 @pytest.fixture(scope="session")
 def built_artifact(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> BuiltArtifact:
     """What `make build` makes, once per session into a temporary directory: `sam build` of template.yaml from the
-    wheelhouse (no registry), then the bytecode Lambda reads (tools/precompile.py)."""
+    wheelhouse (no registry), then botocore's models for the services the function calls only and the bytecode
+    Lambda reads (tools/finish_build.py)."""
     build_dir = tmp_path_factory.mktemp("sam-build") / "build"
     result = run_sam(
         "build",
@@ -168,22 +169,22 @@ def built_artifact(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -
             f"sam build failed ({result.returncode}); its pip reads only {wheelhouse} (`make wheelhouse`):\n"
             f"{result.stdout}\n{result.stderr}"
         )
-    precompiled = subprocess.run(
-        [lambda_python(), "-m", "tools.precompile", str(build_dir)],
+    finished = subprocess.run(
+        [lambda_python(), "-m", "tools.finish_build", str(build_dir)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=SAM_BUILD_TIMEOUT_SECONDS,
         check=False,
     )
-    if precompiled.returncode != 0:
-        pytest.fail(f"tools/precompile.py failed ({precompiled.returncode}):\n{precompiled.stdout}{precompiled.stderr}")
+    if finished.returncode != 0:
+        pytest.fail(f"tools/finish_build.py failed ({finished.returncode}):\n{finished.stdout}{finished.stderr}")
     return BuiltArtifact(
         build_dir=build_dir,
         function_dir=build_dir / FUNCTION_LOGICAL_ID,
         layer_python_dir=build_dir / LAYER_LOGICAL_ID / "python",
         build_output=result.stdout + result.stderr,
-        precompile_output=precompiled.stdout + precompiled.stderr,
+        finish_output=finished.stdout + finished.stderr,
     )
 
 

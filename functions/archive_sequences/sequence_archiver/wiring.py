@@ -42,6 +42,11 @@ if TYPE_CHECKING:
     from sequence_archiver.core.reply_answers import ApiCall
     from sequence_archiver.settings import Settings
 
+# Every AWS service build_service makes a client for, one `session.client(...)` each (a test holds this to the code).
+# The built layer ships botocore's models for these alone (tools/finish_build.py): a client for any other service
+# could not be made in Lambda.
+AWS_SERVICES = ("dynamodb", "events", "s3", "secretsmanager", "sqs")
+
 # Every AWS call is bounded as a whole by the time left (aws/calls.py: call_within). These settings only shape a
 # call inside that bound: short socket timeouts (each read, not the call) end an abandoned call's thread
 # soon, and the standard retry mode makes 3 attempts in all (`max_attempts` would count retries).
