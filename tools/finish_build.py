@@ -1,7 +1,7 @@
 """The build's finishing step after `sam build`: the layer keeps botocore's models for the AWS services the function
 calls and no others, then every module gets the bytecode Lambda reads (tools/precompile.py).
 
-botocore ships a model folder for each of its ~450 services: 28 MB of the built layer. Before it creates a client,
+botocore ships a model folder for each of its 449 services: 28 MB of the built layer. Before it creates a client,
 botocore lists every one of them, twice (`Loader.list_available_services`, for the service models and again for the
 endpoint rule sets: a directory listing and stats for each service and version), which is about 45 ms of each cold
 start, as much for a bare boto3 function as for this one (docs/benchmarks-and-soak.md). The function creates clients
