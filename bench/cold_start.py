@@ -2,7 +2,7 @@
 
 `python -m bench.cold_start [runs] [--compare-with DIR]` prints one JSON object. Each run starts three new
 interpreters, one per probe, in an order that rotates from run to run so machine noise (and any advantage of
-going first) hits all three alike; the ratios of the medians are what count (issue 21):
+going first) hits all three alike; the ratios, each the median of the rounds' own ratios, are what count (issue 21):
 
 - `handler`: `import app` (settings, Powertools, the handler) and what the first invocation builds, the
   service with its clients (`build_service(load_settings(os.environ), Metrics())`);
@@ -158,16 +158,32 @@ def measure_once(
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def rotated_medians(probes: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
-    """The median of each probe over `runs` rounds, the order rotating from round to round (so machine noise, and
-    any advantage of going first, hits every probe alike)."""
+def rotated_rounds(probes: dict[str, Callable[[], float]], runs: int) -> dict[str, list[float]]:
+    """Each probe's times over `runs` rounds, in round order, the order within a round rotating from round to round
+    (so machine noise, and any advantage of going first, hits every probe alike)."""
     names = list(probes)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(runs):
         for offset in range(len(names)):
             name = names[(round_index + offset) % len(names)]
             samples[name].append(probes[name]())
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
+
+
+def paired_ratio(samples: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """The median over rounds of one probe's time over another's in the same round, to three places.
+
+    A round's probes run back to back, so a slow stretch of a shared machine, which can last for several rounds,
+    weighs on both sides of each round's ratio; a ratio of the two medians can take its sides from different
+    stretches (on 2026-12-08 four runs of 21 rounds put the artifact between 1.35x and 1.54x bare that way).
+    """
+    ratios = [top / bottom for top, bottom in zip(samples[numerator], samples[denominator], strict=True)]
+    return round(statistics.median(ratios), 3)
+
+
+def medians_ms(samples: dict[str, list[float]]) -> dict[str, float]:
+    """Each probe's median time in milliseconds, to a tenth."""
+    return {name: round(statistics.median(values) * 1000, 1) for name, values in samples.items()}
 
 
 def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float]:
@@ -175,23 +191,22 @@ def measure(runs: int = 11, compare_with: Path | None = None) -> dict[str, float
     probes: dict[str, Callable[[], float]] = {kind: functools.partial(measure_once, kind) for kind in PROBES}
     if compare_with is not None:
         probes["compared"] = functools.partial(measure_once, "handler", function_dir=compare_with)
-    medians = rotated_medians(probes, runs)
-    handler, bare, powertools = (medians[kind] for kind in PROBES)
+    samples = rotated_rounds(probes, runs)
+    ms = medians_ms(samples)
     result = {
         "runs": runs,
-        "handler_init_ms": round(handler * 1000, 1),
-        "bare_init_ms": round(bare * 1000, 1),
-        "powertools_init_ms": round(powertools * 1000, 1),
-        "bare_ratio": round(handler / bare, 3),
-        "powertools_ratio": round(handler / powertools, 3),
-        "powertools_bare_ratio": round(powertools / bare, 3),  # the floor: every part of it is in the handler
+        "handler_init_ms": ms["handler"],
+        "bare_init_ms": ms["bare"],
+        "powertools_init_ms": ms["powertools"],
+        "bare_ratio": paired_ratio(samples, "handler", "bare"),
+        "powertools_ratio": paired_ratio(samples, "handler", "powertools"),
+        "powertools_bare_ratio": paired_ratio(samples, "powertools", "bare"),  # the floor: all of it is in the handler
     }
     if compare_with is not None:
-        compared = medians["compared"]
         result |= {
-            "compared_init_ms": round(compared * 1000, 1),
-            "compared_bare_ratio": round(compared / bare, 3),
-            "compared_powertools_ratio": round(compared / powertools, 3),
+            "compared_init_ms": ms["compared"],
+            "compared_bare_ratio": paired_ratio(samples, "compared", "bare"),
+            "compared_powertools_ratio": paired_ratio(samples, "compared", "powertools"),
         }
     return result
 
@@ -228,7 +243,7 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
                 measure_once, kind, function_dir=function_dir[copy], layer_dir=layer_dir[copy], extra_env=extra_env
             )
 
-        medians = rotated_medians(
+        samples = rotated_rounds(
             {
                 "finished": probe("handler", "finished"),
                 "sam_build": probe("handler", "sam_build"),
@@ -240,7 +255,8 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
             },
             runs,
         )
-    ms = {name: round(value * 1000, 1) for name, value in medians.items()}
+    ms = medians_ms(samples)
+    saved = [full - finished for full, finished in zip(samples["bytecode_only"], samples["finished"], strict=True)]
     return {
         "runs": runs,
         "artifact_init_ms": ms["finished"],
@@ -250,14 +266,14 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
         "bare_init_ms": ms["bare"],
         "powertools_init_ms": ms["powertools"],
         "bare_slim_models_init_ms": ms["bare_slim"],
-        "finish_speedup": round(medians["sam_build"] / medians["finished"], 3),
-        "models_saved_ms": round(ms["bytecode_only"] - ms["finished"], 1),
-        "bare_ratio": round(medians["finished"] / medians["bare"], 3),
-        "powertools_ratio": round(medians["finished"] / medians["powertools"], 3),
-        "powertools_bare_ratio": round(medians["powertools"] / medians["bare"], 3),
-        "slim_bare_ratio": round(medians["finished"] / medians["bare_slim"], 3),
-        "sam_build_alone_bare_ratio": round(medians["sam_build"] / medians["bare"], 3),
-        "deployed_defaults_bare_ratio": round(medians["deployed"] / medians["bare"], 3),
+        "finish_speedup": paired_ratio(samples, "sam_build", "finished"),
+        "models_saved_ms": round(statistics.median(saved) * 1000, 1),  # within each round, then the median
+        "bare_ratio": paired_ratio(samples, "finished", "bare"),
+        "powertools_ratio": paired_ratio(samples, "finished", "powertools"),
+        "powertools_bare_ratio": paired_ratio(samples, "powertools", "bare"),
+        "slim_bare_ratio": paired_ratio(samples, "finished", "bare_slim"),
+        "sam_build_alone_bare_ratio": paired_ratio(samples, "sam_build", "bare"),
+        "deployed_defaults_bare_ratio": paired_ratio(samples, "deployed", "bare"),
     }
 
 
