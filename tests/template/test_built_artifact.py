@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from local.stand_ins.reply_simulator import ReplySimulator
 from tools.precompile import template_runtime
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.template.conftest import BuiltArtifact
 
@@ -175,3 +176,32 @@ def test_the_built_layer_ships_the_models_of_the_services_the_function_calls_and
     assert sorted(path.name for path in models.iterdir() if path.is_dir()) == sorted(result["services"])
     assert (models / "endpoints.json").is_file()
     assert "botocore models kept for dynamodb, events, s3, secretsmanager, sqs" in built_artifact.finish_output
+
+
+_PACKAGE_PROBE = """
+import json
+from samcli.lib.package.utils import make_zip
+print(json.dumps([make_zip(base, source) for source, base in {pairs!r}]))
+"""
+
+
+def test_what_sam_deploy_uploads_keeps_the_bytecode_and_only_the_five_models(
+    built_artifact: BuiltArtifact, sam_python: Callable[[str], Any], tmp_path: Path
+) -> None:
+    # `sam deploy` zips each built folder with SAM's own packager: the finishing step is worth nothing if that zip
+    # left `__pycache__` out. Its entries are dated 1980, which is why the bytecode is hash-checked, not timed.
+    pairs = [
+        (str(built_artifact.function_dir), str(tmp_path / "function")),
+        (str(built_artifact.layer_python_dir.parent), str(tmp_path / "layer")),
+    ]
+    function_zip, layer_zip = sam_python(_PACKAGE_PROBE.format(pairs=pairs))
+    major, minor = template_runtime()
+    with zipfile.ZipFile(function_zip) as function, zipfile.ZipFile(layer_zip) as layer:
+        function_names, layer_names = set(function.namelist()), set(layer.namelist())
+        pyc = function.read(f"__pycache__/app.cpython-{major}{minor}.pyc")
+
+    assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-checked
+    assert f"sequence_archiver/__pycache__/wiring.cpython-{major}{minor}.pyc" in function_names
+    assert f"python/botocore/__pycache__/client.cpython-{major}{minor}.pyc" in layer_names
+    in_models = [name.split("/") for name in layer_names if name.startswith("python/botocore/data/")]
+    assert {parts[3] for parts in in_models if len(parts) > 4} == {"dynamodb", "events", "s3", "secretsmanager", "sqs"}
