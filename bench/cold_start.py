@@ -41,7 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools.finish_build import MODELS, keep_called_models
+from tools.finish_build import keep_called_models
 from tools.precompile import code_dirs, precompile, template_runtime
 
 if TYPE_CHECKING:
@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "archive_sequences"
 PROBES = ("handler", "bare", "powertools")
-# botocore ships ~450 service models; a finished build keeps the function's five (tools/finish_build.py).
-UNTRIMMED_MODELS = 100
 
 _PROBE = '''
 import sys, time
@@ -228,9 +226,8 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
         for name in ("sam_build", "finished", "bytecode_only"):
             copies[name] = Path(scratch) / name
             shutil.copytree(build_dir, copies[name], ignore=shutil.ignore_patterns("__pycache__"))
-        if not _has_every_model(copies["sam_build"]):
+        if not any(layer.removed for layer in keep_called_models(copies["finished"])):
             raise ValueError(f"{build_dir} was finished already (botocore's models trimmed): give sam build's output")
-        keep_called_models(copies["finished"])
         for name in ("finished", "bytecode_only"):
             precompile(copies[name], template_runtime())
         function_dir = {name: _function_dir(copy) for name, copy in copies.items()}
@@ -275,14 +272,6 @@ def measure_artifact(build_dir: Path, runs: int = 11) -> dict[str, float]:
         "sam_build_alone_bare_ratio": paired_ratio(samples, "sam_build", "bare"),
         "deployed_defaults_bare_ratio": paired_ratio(samples, "deployed", "bare"),
     }
-
-
-def _has_every_model(build_dir: Path) -> bool:
-    """True when the build's layer holds all of botocore's service models (no finishing step has trimmed them)."""
-    layers = [path / MODELS for path in code_dirs(build_dir) if (path / MODELS).is_dir()]
-    return bool(layers) and all(
-        sum(1 for item in models.iterdir() if item.is_dir()) > UNTRIMMED_MODELS for models in layers
-    )
 
 
 def _function_dir(build_dir: Path) -> Path:
